@@ -1,0 +1,1 @@
+//! panns-core

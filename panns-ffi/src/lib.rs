@@ -1,0 +1,1 @@
+//! The C ABI of panns (`libpanns.so`, `libpanns.a`, `include/panns.h`).
