@@ -1,1 +1,40 @@
-//! panns-core
+//! # panns-core
+//!
+//! Approximate k-nearest-neighbour search with a forest of random-projection trees
+//! whose split directions come from one small pool shared by all trees. Pure compute:
+//! SIMD kernels, forest building, search. No file I/O; the same search code runs
+//! over owned vectors ([`Index`]) and over borrowed slices such as a memory-mapped
+//! file ([`IndexView`]).
+//!
+//! ```
+//! use panns_core::{BuildParams, IndexBuilder, Metric, SearchParams};
+//! let mut b = IndexBuilder::new(3, Metric::Euclidean).unwrap();
+//! for i in 0..100 {
+//!     b.add(&[i as f32, (i % 7) as f32, 1.0]).unwrap();
+//! }
+//! let index = b.build(&BuildParams { n_trees: 4, ..Default::default() }).unwrap();
+//! let hits = index.view().search(&[10.0, 3.0, 1.0], &SearchParams::new(1)).unwrap();
+//! assert_eq!(hits[0].id, 10);
+//! ```
+#![warn(missing_docs)]
+
+pub mod build;
+pub mod error;
+pub mod index;
+pub mod kernels;
+pub mod layout;
+pub mod metric;
+pub mod rng;
+pub mod search;
+
+pub use build::{BuildParams, SplitRule};
+pub use error::{Error, Result};
+pub use index::{Index, IndexBuilder};
+pub use layout::{IndexParts, IndexView, LEAF_FLAG, Node, padded_dim};
+pub use metric::Metric;
+pub use search::{Neighbor, SearchParams};
+
+/// Largest supported dimension.
+pub const MAX_DIM: usize = 1 << 16;
+/// Largest supported item count (ids are 31-bit).
+pub const MAX_ITEMS: usize = (1 << 31) - 1;

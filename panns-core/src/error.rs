@@ -1,0 +1,70 @@
+//! The one error type of panns-core.
+
+/// Everything that can go wrong in panns-core; each message names the offending value.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Error {
+    /// A vector's length differs from the index dimension.
+    #[error("dimension mismatch: expected {expected} components, got {got}")]
+    DimensionMismatch {
+        /// The index dimension.
+        expected: usize,
+        /// The length that was passed.
+        got: usize,
+    },
+    /// A component is NaN or infinite.
+    #[error("component {index} of vector {item} is {value}, not a finite number")]
+    NonFinite {
+        /// Which vector (its would-be id, or 0 for a query).
+        item: usize,
+        /// Which component.
+        index: usize,
+        /// The value found.
+        value: f32,
+    },
+    /// A zero vector cannot be normalised for the angular metric.
+    #[error("vector {item} has zero length; the angular metric needs a non-zero vector")]
+    ZeroVector {
+        /// Which vector (its would-be id, or 0 for a query).
+        item: usize,
+    },
+    /// `k` must be at least 1.
+    #[error("k must be at least 1, got {0}")]
+    InvalidK(usize),
+    /// The index has no items.
+    #[error("the index is empty: add at least one vector before building or searching")]
+    Empty,
+    /// A build or search parameter is out of range.
+    #[error("invalid parameter {name} = {value}: {reason}")]
+    InvalidParameter {
+        /// Parameter name.
+        name: &'static str,
+        /// The value given, as text.
+        value: String,
+        /// What is allowed.
+        reason: &'static str,
+    },
+    /// The dimension is zero or too large.
+    #[error("invalid dimension {0}: must be between 1 and {max}", max = crate::MAX_DIM)]
+    InvalidDimension(usize),
+    /// Too many items for 31-bit ids.
+    #[error("too many items: {0} (at most {max})", max = crate::MAX_ITEMS)]
+    TooManyItems(usize),
+    /// An unknown metric name.
+    #[error("unknown metric {0:?}: expected \"euclidean\", \"angular\" or \"dot\"")]
+    UnknownMetric(String),
+    /// An item id outside the index.
+    #[error("item id {id} is out of range: the index has {len} items")]
+    IdOutOfRange {
+        /// The id asked for.
+        id: u64,
+        /// Number of items.
+        len: usize,
+    },
+    /// Borrowed index parts (e.g. from a file) are inconsistent.
+    #[error("corrupt index: {0}")]
+    Corrupt(String),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

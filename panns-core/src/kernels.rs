@@ -1,0 +1,336 @@
+//! SIMD distance kernels for `f32` slices: dot product and squared Euclidean distance.
+//!
+//! The best implementation for the running CPU is chosen once, on first use
+//! ([`Kernels::detect`]): AVX-512F, AVX2 + FMA, or a portable fallback that compiles
+//! everywhere (aarch64 included). Each implementation is also reachable on its own
+//! ([`Kernels::all_available`]) so tests can check every one against a reference.
+//!
+//! Both slices must have the same length; a longer slice is read only up to the
+//! shorter one's length (never out of bounds).
+
+use std::sync::OnceLock;
+
+/// A pair of kernels for one instruction set.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernels {
+    /// Short name of the instruction set ("avx512", "avx2", "portable").
+    pub name: &'static str,
+    /// `sum(a[i] * b[i])`.
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// `sum((a[i] - b[i])^2)`.
+    pub l2sq: fn(&[f32], &[f32]) -> f32,
+}
+
+static ACTIVE: OnceLock<Kernels> = OnceLock::new();
+
+impl Kernels {
+    /// The portable implementation, available on every target.
+    pub const PORTABLE: Kernels = Kernels {
+        name: "portable",
+        dot: portable::dot,
+        l2sq: portable::l2sq,
+    };
+
+    /// The fastest implementation this CPU supports.
+    pub fn detect() -> Kernels {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return x86::AVX512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                return x86::AVX2;
+            }
+        }
+        Self::PORTABLE
+    }
+
+    /// Every implementation this CPU can run, fastest first.
+    pub fn all_available() -> Vec<Kernels> {
+        let mut v = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                v.push(x86::AVX512);
+            }
+            if std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+            {
+                v.push(x86::AVX2);
+            }
+        }
+        v.push(Self::PORTABLE);
+        v
+    }
+}
+
+/// The kernels in use (detected once per process).
+#[inline]
+pub fn active() -> &'static Kernels {
+    ACTIVE.get_or_init(Kernels::detect)
+}
+
+/// Dot product of two equally long slices, with the fastest kernel available.
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    (active().dot)(a, b)
+}
+
+/// Squared Euclidean distance of two equally long slices.
+#[inline]
+pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    (active().l2sq)(a, b)
+}
+
+/// Euclidean norm of a slice.
+#[inline]
+pub fn norm(a: &[f32]) -> f32 {
+    dot(a, a).sqrt()
+}
+
+mod portable {
+    const LANES: usize = 16;
+
+    pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0f32; LANES];
+        let mut ca = a.chunks_exact(LANES);
+        let mut cb = b.chunks_exact(LANES);
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for i in 0..LANES {
+                acc[i] = x[i].mul_add(y[i], acc[i]);
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+            s += x * y;
+        }
+        s
+    }
+
+    pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (a, b) = (&a[..n], &b[..n]);
+        let mut acc = [0f32; LANES];
+        let mut ca = a.chunks_exact(LANES);
+        let mut cb = b.chunks_exact(LANES);
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for i in 0..LANES {
+                let d = x[i] - y[i];
+                acc[i] = d.mul_add(d, acc[i]);
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
+            let d = x - y;
+            s += d * d;
+        }
+        s
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::Kernels;
+    use std::arch::x86_64::*;
+
+    pub const AVX2: Kernels = Kernels {
+        name: "avx2",
+        dot: dot_avx2_entry,
+        l2sq: l2sq_avx2_entry,
+    };
+    pub const AVX512: Kernels = Kernels {
+        name: "avx512",
+        dot: dot_avx512_entry,
+        l2sq: l2sq_avx512_entry,
+    };
+
+    // SAFETY (all four entries): these are only reachable through `AVX2` / `AVX512`,
+    // which `Kernels::detect` and `Kernels::all_available` hand out only after
+    // `is_x86_feature_detected!` confirmed the features.
+    fn dot_avx2_entry(a: &[f32], b: &[f32]) -> f32 {
+        unsafe { dot_avx2(a, b) }
+    }
+    fn l2sq_avx2_entry(a: &[f32], b: &[f32]) -> f32 {
+        unsafe { l2sq_avx2(a, b) }
+    }
+    fn dot_avx512_entry(a: &[f32], b: &[f32]) -> f32 {
+        unsafe { dot_avx512(a, b) }
+    }
+    fn l2sq_avx512_entry(a: &[f32], b: &[f32]) -> f32 {
+        unsafe { l2sq_avx512(a, b) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum256(v: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps::<1>(v);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Mask with the low `r` of 8 lanes set (r < 8).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn tail_mask256(r: usize) -> __m256i {
+        let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(r as i32), idx)
+    }
+
+    macro_rules! avx2_kernel {
+        ($name:ident, |$x:ident, $y:ident, $acc:ident| $body:expr) => {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = [_mm256_setzero_ps(); 4];
+                let mut i = 0;
+                // SAFETY: every load reads lanes i..i+8 with i + 8 <= n (or a masked tail).
+                unsafe {
+                    while i + 32 <= n {
+                        for (j, a_j) in acc.iter_mut().enumerate() {
+                            let $x = _mm256_loadu_ps(pa.add(i + 8 * j));
+                            let $y = _mm256_loadu_ps(pb.add(i + 8 * j));
+                            let $acc = *a_j;
+                            *a_j = $body;
+                        }
+                        i += 32;
+                    }
+                    while i + 8 <= n {
+                        let $x = _mm256_loadu_ps(pa.add(i));
+                        let $y = _mm256_loadu_ps(pb.add(i));
+                        let $acc = acc[0];
+                        acc[0] = $body;
+                        i += 8;
+                    }
+                    if i < n {
+                        let m = tail_mask256(n - i);
+                        let $x = _mm256_maskload_ps(pa.add(i), m);
+                        let $y = _mm256_maskload_ps(pb.add(i), m);
+                        let $acc = acc[1];
+                        acc[1] = $body;
+                    }
+                }
+                let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+                hsum256(s)
+            }
+        };
+    }
+
+    avx2_kernel!(dot_avx2, |x, y, acc| _mm256_fmadd_ps(x, y, acc));
+    avx2_kernel!(l2sq_avx2, |x, y, acc| {
+        let d = _mm256_sub_ps(x, y);
+        _mm256_fmadd_ps(d, d, acc)
+    });
+
+    macro_rules! avx512_kernel {
+        ($name:ident, |$x:ident, $y:ident, $acc:ident| $body:expr) => {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(a: &[f32], b: &[f32]) -> f32 {
+                let n = a.len().min(b.len());
+                let (pa, pb) = (a.as_ptr(), b.as_ptr());
+                let mut acc = [_mm512_setzero_ps(); 4];
+                let mut i = 0;
+                // SAFETY: every load reads lanes i..i+16 with i + 16 <= n, or is masked to n.
+                unsafe {
+                    while i + 64 <= n {
+                        for (j, a_j) in acc.iter_mut().enumerate() {
+                            let $x = _mm512_loadu_ps(pa.add(i + 16 * j));
+                            let $y = _mm512_loadu_ps(pb.add(i + 16 * j));
+                            let $acc = *a_j;
+                            *a_j = $body;
+                        }
+                        i += 64;
+                    }
+                    while i + 16 <= n {
+                        let $x = _mm512_loadu_ps(pa.add(i));
+                        let $y = _mm512_loadu_ps(pb.add(i));
+                        let $acc = acc[0];
+                        acc[0] = $body;
+                        i += 16;
+                    }
+                    if i < n {
+                        let m: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+                        let $x = _mm512_maskz_loadu_ps(m, pa.add(i));
+                        let $y = _mm512_maskz_loadu_ps(m, pb.add(i));
+                        let $acc = acc[1];
+                        acc[1] = $body;
+                    }
+                }
+                let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+                _mm512_reduce_add_ps(s)
+            }
+        };
+    }
+
+    avx512_kernel!(dot_avx512, |x, y, acc| _mm512_fmadd_ps(x, y, acc));
+    avx512_kernel!(l2sq_avx512, |x, y, acc| {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u64) -> Vec<f32> {
+        let mut r = crate::rng::Rng::new(seed);
+        (0..n).map(|_| r.gaussian() as f32).collect()
+    }
+
+    #[test]
+    fn every_kernel_matches_f64_reference_for_all_lengths() {
+        let a = data(1024, 1);
+        let b = data(1024, 2);
+        for k in Kernels::all_available() {
+            for n in 0..=1024 {
+                let (x, y) = (&a[..n], &b[..n]);
+                let dot_ref: f64 = x.iter().zip(y).map(|(p, q)| *p as f64 * *q as f64).sum();
+                let l2_ref: f64 = x
+                    .iter()
+                    .zip(y)
+                    .map(|(p, q)| (*p as f64 - *q as f64).powi(2))
+                    .sum();
+                let scale: f64 = x
+                    .iter()
+                    .zip(y)
+                    .map(|(p, q)| (*p as f64 * *q as f64).abs())
+                    .sum();
+                let d = (k.dot)(x, y) as f64;
+                assert!(
+                    (d - dot_ref).abs() <= 1e-5 * (scale + 1.0),
+                    "{} dot n={n}: {d} vs {dot_ref}",
+                    k.name
+                );
+                let l = (k.l2sq)(x, y) as f64;
+                assert!(
+                    (l - l2_ref).abs() <= 1e-5 * (l2_ref + 1.0),
+                    "{} l2sq n={n}: {l} vs {l2_ref}",
+                    k.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_never_read_past_the_shorter_slice() {
+        let a = data(37, 3);
+        let b = data(40, 4);
+        for k in Kernels::all_available() {
+            let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!(((k.dot)(&a, &b) - want).abs() < 1e-4, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn norm_of_3_4_is_5() {
+        assert!((norm(&[3.0, 4.0]) - 5.0).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,259 @@
+//! The index's in-memory layout, shared by owned indexes and memory-mapped files.
+//!
+//! An index is a handful of flat arrays ([`IndexParts`]); nothing in them is a pointer,
+//! so the same arrays can live in `Vec`s or be borrowed straight from a mapped file.
+//! [`IndexView::new`] checks every length, child reference, leaf range and id before
+//! the search code trusts them, so hostile data yields an [`Error::Corrupt`], never
+//! a panic, an endless loop or undefined behaviour.
+
+use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// Flag bit of a child reference: set for a leaf (index into the leaf table),
+/// clear for an inner node (index into the node array).
+pub const LEAF_FLAG: u32 = 1 << 31;
+
+/// Row stride in floats for a dimension: rows are padded with zeros to a multiple
+/// of 16 floats (64 bytes) so every row starts cache-line aligned.
+pub fn padded_dim(dim: usize) -> usize {
+    dim.div_ceil(16) * 16
+}
+
+/// One inner node of a tree: split on pool vector `proj` at `offset`.
+///
+/// A point `x` goes right when `pool[proj]·x >= offset`, else left. `left` and
+/// `right` are child references (see [`LEAF_FLAG`]). 16 bytes, little-endian on disk.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct Node {
+    /// Index of the projection vector in the shared pool.
+    pub proj: u32,
+    /// Split threshold on the projection.
+    pub offset: f32,
+    /// Child reference for projections below `offset`.
+    pub left: u32,
+    /// Child reference for projections at or above `offset`.
+    pub right: u32,
+}
+
+/// Borrowed arrays making up an index. See `docs/format.md` for the file layout.
+#[derive(Clone, Copy, Debug)]
+pub struct IndexParts<'a> {
+    /// Distance metric (vectors are stored unit-normalised for `Angular`).
+    pub metric: Metric,
+    /// Number of components of a vector.
+    pub dim: usize,
+    /// Number of items.
+    pub n_items: usize,
+    /// `n_items` rows of [`padded_dim`]`(dim)` floats.
+    pub vectors: &'a [f32],
+    /// Projection pool: `pool_size` rows of `padded_dim(dim)` floats.
+    pub pool: &'a [f32],
+    /// Inner nodes of all trees, each tree in pre-order.
+    pub nodes: &'a [Node],
+    /// One child reference per tree: its root.
+    pub roots: &'a [u32],
+    /// `n_leaves + 1` ascending offsets into `leaf_ids`; leaf `i` is
+    /// `leaf_ids[leaf_offsets[i]..leaf_offsets[i + 1]]`.
+    pub leaf_offsets: &'a [u32],
+    /// Item ids of all leaves.
+    pub leaf_ids: &'a [u32],
+}
+
+/// A validated, searchable view of an index (owned or memory-mapped).
+#[derive(Clone, Copy, Debug)]
+pub struct IndexView<'a> {
+    pub(crate) p: IndexParts<'a>,
+    pub(crate) stride: usize,
+    pub(crate) pool_size: usize,
+}
+
+fn corrupt(msg: impl Into<String>) -> Error {
+    Error::Corrupt(msg.into())
+}
+
+impl<'a> IndexView<'a> {
+    /// Checks every length, reference and id in `parts` and returns a view that
+    /// the search code can trust. Cost: one pass over nodes, leaves and the pool.
+    pub fn new(parts: IndexParts<'a>) -> Result<Self> {
+        let p = parts;
+        if p.dim == 0 || p.dim > MAX_DIM {
+            return Err(Error::InvalidDimension(p.dim));
+        }
+        if p.n_items == 0 {
+            return Err(Error::Empty);
+        }
+        if p.n_items > MAX_ITEMS {
+            return Err(Error::TooManyItems(p.n_items));
+        }
+        let stride = padded_dim(p.dim);
+        let want = p
+            .n_items
+            .checked_mul(stride)
+            .ok_or_else(|| corrupt("vector section size overflows"))?;
+        if p.vectors.len() != want {
+            return Err(corrupt(format!(
+                "vector section holds {} floats, expected {} items x {} = {}",
+                p.vectors.len(),
+                p.n_items,
+                stride,
+                want
+            )));
+        }
+        if p.pool.is_empty() || !p.pool.len().is_multiple_of(stride) {
+            return Err(corrupt(format!(
+                "projection pool holds {} floats, not a positive multiple of the row stride {stride}",
+                p.pool.len()
+            )));
+        }
+        if let Some(i) = p.pool.iter().position(|x| !x.is_finite()) {
+            return Err(corrupt(format!(
+                "projection pool value {i} is {}",
+                p.pool[i]
+            )));
+        }
+        let pool_size = p.pool.len() / stride;
+        if p.roots.is_empty() {
+            return Err(corrupt("no trees"));
+        }
+        if p.nodes.len() >= LEAF_FLAG as usize {
+            return Err(corrupt(format!("{} nodes is too many", p.nodes.len())));
+        }
+        // Leaf table.
+        let lo = p.leaf_offsets;
+        if lo.is_empty() || lo[0] != 0 {
+            return Err(corrupt("leaf offsets must start at 0"));
+        }
+        let n_leaves = lo.len() - 1;
+        if n_leaves >= LEAF_FLAG as usize {
+            return Err(corrupt(format!("{n_leaves} leaves is too many")));
+        }
+        if let Some(i) = lo.windows(2).position(|w| w[0] > w[1]) {
+            return Err(corrupt(format!(
+                "leaf offsets decrease at leaf {i}: {} > {}",
+                lo[i],
+                lo[i + 1]
+            )));
+        }
+        if lo[n_leaves] as usize != p.leaf_ids.len() {
+            return Err(corrupt(format!(
+                "last leaf offset {} differs from the {} leaf ids",
+                lo[n_leaves],
+                p.leaf_ids.len()
+            )));
+        }
+        if let Some(i) = p.leaf_ids.iter().position(|&id| id as usize >= p.n_items) {
+            return Err(corrupt(format!(
+                "leaf id {} at position {i} is not below the item count {}",
+                p.leaf_ids[i], p.n_items
+            )));
+        }
+        // Every node and leaf is referenced exactly once, children come after their
+        // parent (so every path is finite and the search touches each at most once).
+        let mut node_seen = vec![false; p.nodes.len()];
+        let mut leaf_seen = vec![false; n_leaves];
+        let mut claim = |child: u32, parent: Option<usize>, what: &str| -> Result<()> {
+            if child & LEAF_FLAG != 0 {
+                let l = (child & !LEAF_FLAG) as usize;
+                let seen = leaf_seen
+                    .get_mut(l)
+                    .ok_or_else(|| corrupt(format!("{what} refers to leaf {l} of {n_leaves}")))?;
+                if std::mem::replace(seen, true) {
+                    return Err(corrupt(format!("leaf {l} is referenced twice")));
+                }
+            } else {
+                let c = child as usize;
+                if parent.is_some_and(|par| c <= par) {
+                    return Err(corrupt(format!("{what} refers back to node {c}")));
+                }
+                let seen = node_seen.get_mut(c).ok_or_else(|| {
+                    corrupt(format!("{what} refers to node {c} of {}", p.nodes.len()))
+                })?;
+                if std::mem::replace(seen, true) {
+                    return Err(corrupt(format!("node {c} is referenced twice")));
+                }
+            }
+            Ok(())
+        };
+        for (t, &r) in p.roots.iter().enumerate() {
+            claim(r, None, &format!("root of tree {t}"))?;
+        }
+        for (i, n) in p.nodes.iter().enumerate() {
+            if n.proj as usize >= pool_size {
+                return Err(corrupt(format!(
+                    "node {i} uses pool vector {} of {pool_size}",
+                    n.proj
+                )));
+            }
+            if !n.offset.is_finite() {
+                return Err(corrupt(format!("node {i} has offset {}", n.offset)));
+            }
+            claim(n.left, Some(i), &format!("node {i}"))?;
+            claim(n.right, Some(i), &format!("node {i}"))?;
+        }
+        if let Some(i) = node_seen.iter().position(|s| !s) {
+            return Err(corrupt(format!("node {i} is not reachable from any root")));
+        }
+        if let Some(i) = leaf_seen.iter().position(|s| !s) {
+            return Err(corrupt(format!("leaf {i} is not reachable from any root")));
+        }
+        Ok(IndexView {
+            p,
+            stride,
+            pool_size,
+        })
+    }
+
+    /// A view of parts built by this crate (already valid by construction).
+    pub(crate) fn from_trusted(p: IndexParts<'a>) -> Self {
+        let stride = padded_dim(p.dim);
+        IndexView {
+            stride,
+            pool_size: p.pool.len() / stride,
+            p,
+        }
+    }
+
+    /// The arrays behind this view.
+    pub fn parts(&self) -> &IndexParts<'a> {
+        &self.p
+    }
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.p.n_items
+    }
+    /// Always false: a valid view has at least one item.
+    pub fn is_empty(&self) -> bool {
+        self.p.n_items == 0
+    }
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.p.dim
+    }
+    /// Distance metric.
+    pub fn metric(&self) -> Metric {
+        self.p.metric
+    }
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.p.roots.len()
+    }
+    /// Number of vectors in the projection pool.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
+    }
+    /// The stored vector of item `id` (unit-normalised under the angular metric).
+    pub fn vector(&self, id: usize) -> Result<&'a [f32]> {
+        if id >= self.p.n_items {
+            return Err(Error::IdOutOfRange {
+                id: id as u64,
+                len: self.p.n_items,
+            });
+        }
+        Ok(&self.row(id)[..self.p.dim])
+    }
+    #[inline]
+    pub(crate) fn row(&self, id: usize) -> &'a [f32] {
+        &self.p.vectors[id * self.stride..(id + 1) * self.stride]
+    }
+}

@@ -1,0 +1,70 @@
+//! Distance metrics.
+
+use crate::{Error, kernels};
+
+/// How distance between two vectors is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Metric {
+    /// Euclidean (L2) distance, `sqrt(sum((a-b)^2))`.
+    Euclidean = 0,
+    /// Angular: vectors are normalised on insert; the distance reported is the cosine
+    /// distance `1 - cos(a, b)`, in `[0, 2]` (as in ann-benchmarks' "angular").
+    Angular = 1,
+    /// Negative inner product `-(a·b)` (smaller is nearer; vectors are not normalised).
+    Dot = 2,
+}
+
+impl Metric {
+    /// The numeric code used in files and the C ABI.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The metric of a numeric code.
+    pub fn from_code(code: u32) -> Option<Metric> {
+        match code {
+            0 => Some(Metric::Euclidean),
+            1 => Some(Metric::Angular),
+            2 => Some(Metric::Dot),
+            _ => None,
+        }
+    }
+
+    /// The metric's lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Euclidean => "euclidean",
+            Metric::Angular => "angular",
+            Metric::Dot => "dot",
+        }
+    }
+
+    /// Distance between two prepared vectors (normalised already for `Angular`).
+    #[inline]
+    pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        match self {
+            Metric::Euclidean => kernels::l2sq(a, b).sqrt(),
+            Metric::Angular => (1.0 - kernels::dot(a, b)).max(0.0),
+            Metric::Dot => -kernels::dot(a, b),
+        }
+    }
+}
+
+impl std::fmt::Display for Metric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Metric {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.to_ascii_lowercase().as_str() {
+            "euclidean" | "l2" => Ok(Metric::Euclidean),
+            "angular" | "cosine" => Ok(Metric::Angular),
+            "dot" | "ip" | "inner_product" => Ok(Metric::Dot),
+            _ => Err(Error::UnknownMetric(s.to_string())),
+        }
+    }
+}
