@@ -169,7 +169,7 @@ impl Index {
 
     /// A searchable view.
     pub fn view(&self) -> IndexView<'_> {
-        IndexView::from_trusted(self.parts())
+        IndexView::new_prevalidated(self.parts())
     }
 
     /// The parameters it was built with.

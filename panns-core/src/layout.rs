@@ -204,8 +204,11 @@ impl<'a> IndexView<'a> {
         })
     }
 
-    /// A view of parts built by this crate (already valid by construction).
-    pub(crate) fn from_trusted(p: IndexParts<'a>) -> Self {
+    /// A view of parts that already passed [`IndexView::new`] (for example when a
+    /// mapped file re-creates its view for every search). No checks: parts that were
+    /// never validated may make a search panic on an out-of-range index, but all
+    /// accesses stay bounds-checked, so they can never cause undefined behaviour.
+    pub fn new_prevalidated(p: IndexParts<'a>) -> Self {
         let stride = padded_dim(p.dim);
         IndexView {
             stride,
