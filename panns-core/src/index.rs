@@ -132,6 +132,8 @@ impl IndexBuilder {
             vectors: self.vectors,
             pool,
             forest,
+            graph: Vec::new(),
+            graph_degree: 0,
         };
         // Built by us, so this cannot fail; checking keeps the invariant in one place.
         IndexView::new(index.parts())?;
@@ -149,6 +151,8 @@ pub struct Index {
     vectors: Vec<f32>,
     pool: Vec<f32>,
     forest: Forest,
+    graph: Vec<u32>,
+    graph_degree: usize,
 }
 
 impl Index {
@@ -164,6 +168,8 @@ impl Index {
             roots: &self.forest.roots,
             leaf_offsets: &self.forest.leaf_offsets,
             leaf_ids: &self.forest.leaf_ids,
+            graph: &self.graph,
+            graph_degree: self.graph_degree,
         }
     }
 

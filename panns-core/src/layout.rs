@@ -58,6 +58,11 @@ pub struct IndexParts<'a> {
     pub leaf_offsets: &'a [u32],
     /// Item ids of all leaves.
     pub leaf_ids: &'a [u32],
+    /// Optional neighbour graph: `n_items * graph_degree` item ids, row `i` holding the
+    /// neighbours of item `i` nearest first, padded with `u32::MAX`. Empty when absent.
+    pub graph: &'a [u32],
+    /// Neighbours per graph row (0 when there is no graph).
+    pub graph_degree: usize,
 }
 
 /// A validated, searchable view of an index (owned or memory-mapped).
@@ -147,6 +152,36 @@ impl<'a> IndexView<'a> {
                 "leaf id {} at position {i} is not below the item count {}",
                 p.leaf_ids[i], p.n_items
             )));
+        }
+        if p.graph_degree == 0 {
+            if !p.graph.is_empty() {
+                return Err(corrupt("graph entries present but graph degree is 0"));
+            }
+        } else {
+            if p.graph_degree > crate::MAX_GRAPH_DEGREE {
+                return Err(corrupt(format!(
+                    "graph degree {} is too large",
+                    p.graph_degree
+                )));
+            }
+            if p.n_items.checked_mul(p.graph_degree) != Some(p.graph.len()) {
+                return Err(corrupt(format!(
+                    "graph holds {} ids, expected {} items x {} neighbours",
+                    p.graph.len(),
+                    p.n_items,
+                    p.graph_degree
+                )));
+            }
+            if let Some(i) = p
+                .graph
+                .iter()
+                .position(|&id| id != u32::MAX && id as usize >= p.n_items)
+            {
+                return Err(corrupt(format!(
+                    "graph entry {i} names item {} of {}",
+                    p.graph[i], p.n_items
+                )));
+            }
         }
         // Every node and leaf is referenced exactly once, children come after their
         // parent (so every path is finite and the search touches each at most once).

@@ -36,5 +36,7 @@ pub use search::{Neighbor, SearchParams};
 
 /// Largest supported dimension.
 pub const MAX_DIM: usize = 1 << 16;
+/// Largest supported neighbour-graph degree.
+pub const MAX_GRAPH_DEGREE: usize = 256;
 /// Largest supported item count (ids are 31-bit).
 pub const MAX_ITEMS: usize = (1 << 31) - 1;
