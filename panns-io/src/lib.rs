@@ -1,1 +1,17 @@
 //! Dataset readers (CSV, raw f32, fvecs/bvecs/ivecs, NumPy .npy, HDF5) and the panns index file format.
+//!
+//! Every reader returns a row-major [`Dataset`] of `f32` (or an [`IntDataset`] of ground-truth
+//! ids) or an [`Error`] naming the file and the position of the problem; see [`dataset`].
+
+pub mod dataset;
+pub mod error;
+
+#[cfg(feature = "hdf5")]
+pub use dataset::{
+    AnnBenchmarks, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string, read_hdf5_i32,
+};
+pub use dataset::{
+    CsvOptions, Dataset, Format, HeaderMode, IntDataset, ReadOptions, read_any, read_bvecs,
+    read_csv, read_fvecs, read_ivecs, read_npy, read_raw_f32,
+};
+pub use error::{Error, Result};
