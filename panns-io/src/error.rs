@@ -55,7 +55,7 @@ pub enum Error {
 
     /// A value in a binary file is NaN or infinite (or, converted to `f32`, out of range).
     #[error(
-        "{}: row {row}, dimension {dim}: value {value} is not a finite f32 (rows and dimensions count from 0)",
+        "{}: row {row}, dimension {dim}: value {value:?} is not a finite f32 (rows and dimensions count from 0)",
         path.display()
     )]
     NonFinite {
@@ -120,6 +120,66 @@ pub enum Error {
         /// What is wrong; names the file where there is one.
         message: String,
     },
+
+    /// The file does not start with the panns index magic bytes.
+    #[error("not a panns index file: {}", path.display())]
+    NotAnIndex {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The index file uses a format version this library cannot read.
+    #[error(
+        "{}: format version {found} is {} than this library supports ({supported}){}",
+        path.display(),
+        if found > supported { "newer" } else { "older" },
+        if found > supported { "; upgrade panns" } else { "; rebuild the index" }
+    )]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version stored in the file.
+        found: u32,
+        /// The version this library reads and writes.
+        supported: u32,
+    },
+
+    /// The index file was written on a big-endian machine (files are little-endian).
+    #[error(
+        "{}: index file was written on a big-endian machine; this library reads little-endian index files only",
+        path.display()
+    )]
+    WrongEndianness {
+        /// The file.
+        path: PathBuf,
+    },
+
+    /// The index file's header, section table or tree structure is inconsistent.
+    #[error("{}: corrupt index file: {detail}", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the offending field, section, node or id.
+        detail: String,
+    },
+
+    /// The index file's contents do not match its stored checksum.
+    #[error(
+        "{}: checksum mismatch: stored {stored:#018x}, computed {computed:#018x} (the file is damaged)",
+        path.display()
+    )]
+    ChecksumMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The checksum stored in the header.
+        stored: u64,
+        /// The checksum of the file's contents.
+        computed: u64,
+    },
+
+    /// An error of `panns-core` (building or searching an index).
+    #[error(transparent)]
+    Core(#[from] panns_core::Error),
 }
 
 /// `Result` with [`Error`].

@@ -87,13 +87,13 @@ pub fn read_ann_benchmarks(path: impl AsRef<Path>) -> Result<AnnBenchmarks> {
             neighbors.n, test.n
         ));
     }
-    if let Some(d) = &distances {
-        if (d.n, d.dim) != (neighbors.n, neighbors.dim) {
-            return bad(format!(
-                "distances has shape ({}, {}), neighbors has ({}, {})",
-                d.n, d.dim, neighbors.n, neighbors.dim
-            ));
-        }
+    if let Some(d) = &distances
+        && (d.n, d.dim) != (neighbors.n, neighbors.dim)
+    {
+        return bad(format!(
+            "distances has shape ({}, {}), neighbors has ({}, {})",
+            d.n, d.dim, neighbors.n, neighbors.dim
+        ));
     }
     if let Some(i) = neighbors
         .data

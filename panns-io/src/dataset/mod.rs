@@ -223,14 +223,14 @@ pub fn read_any(path: impl AsRef<Path>, options: &ReadOptions) -> Result<Dataset
         }
         Format::Hdf5 => read_hdf5_any(path, options.dataset.as_deref().unwrap_or("train"))?,
     };
-    if let Some(dim) = options.dim {
-        if dim != dataset.dim {
-            return Err(Error::invalid(format!(
-                "{}: the file's vectors have dimension {}, but dimension {dim} was asked for",
-                path.display(),
-                dataset.dim
-            )));
-        }
+    if let Some(dim) = options.dim
+        && dim != dataset.dim
+    {
+        return Err(Error::invalid(format!(
+            "{}: the file's vectors have dimension {}, but dimension {dim} was asked for",
+            path.display(),
+            dataset.dim
+        )));
     }
     Ok(dataset)
 }
