@@ -1,6 +1,7 @@
 //! The owned index and its builder.
 
 use crate::build::{self, BuildParams, Forest};
+use crate::graph::{self, GraphParams};
 use crate::layout::{IndexParts, IndexView, Node, padded_dim};
 use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result, kernels};
 
@@ -110,19 +111,7 @@ impl IndexBuilder {
             let forest = build::build_forest(&table, self.len(), params);
             (pool, forest)
         };
-        let (pool, forest) = if params.threads == 0 {
-            run()
-        } else {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(params.threads)
-                .build()
-                .map_err(|_| Error::InvalidParameter {
-                    name: "threads",
-                    value: params.threads.to_string(),
-                    reason: "cannot start that many threads",
-                })?
-                .install(run)
-        };
+        let (pool, forest) = with_threads(params.threads, run)?;
         let n_items = self.len();
         let index = Index {
             metric: self.metric,
@@ -139,6 +128,22 @@ impl IndexBuilder {
         IndexView::new(index.parts())?;
         Ok(index)
     }
+}
+
+/// Runs `f` on a pool of `threads` workers (0: the global pool of all cores).
+fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> Result<T> {
+    if threads == 0 {
+        return Ok(f());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|_| Error::InvalidParameter {
+            name: "threads",
+            value: threads.to_string(),
+            reason: "cannot start that many threads",
+        })?;
+    Ok(pool.install(f))
 }
 
 /// A built index held in memory. Search it through [`Index::view`].
@@ -176,6 +181,26 @@ impl Index {
     /// A searchable view.
     pub fn view(&self) -> IndexView<'_> {
         IndexView::new_prevalidated(self.parts())
+    }
+
+    /// Adds (or replaces) the neighbour graph, which makes high-recall searches much
+    /// faster at the cost of `degree * 4` bytes per item and a longer build.
+    pub fn build_graph(&mut self, params: &GraphParams) -> Result<()> {
+        params.validate()?;
+        let stride = padded_dim(self.dim);
+        let graph = with_threads(params.threads, || {
+            graph::build_graph(
+                &self.vectors,
+                stride,
+                self.metric,
+                &self.forest,
+                self.n_items,
+                params,
+            )
+        })?;
+        self.graph = graph;
+        self.graph_degree = params.degree;
+        Ok(())
     }
 
     /// The parameters it was built with.

@@ -20,6 +20,7 @@
 
 pub mod build;
 pub mod error;
+pub mod graph;
 pub mod index;
 pub mod kernels;
 pub mod layout;
@@ -29,6 +30,7 @@ pub mod search;
 
 pub use build::{BuildParams, SplitRule};
 pub use error::{Error, Result};
+pub use graph::GraphParams;
 pub use index::{Index, IndexBuilder};
 pub use layout::{IndexParts, IndexView, LEAF_FLAG, Node, padded_dim};
 pub use metric::Metric;

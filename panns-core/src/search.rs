@@ -26,8 +26,9 @@ pub struct Neighbor {
 pub struct SearchParams {
     /// Number of neighbours wanted (at least 1; more than the index holds returns all).
     pub k: usize,
-    /// Distinct candidates to re-rank; 0 picks a default of `max(n_trees * k, 100 * k)`
-    /// (larger: better recall, slower).
+    /// Search effort (larger: better recall, slower; 0 picks a default). Without a
+    /// neighbour graph: the number of distinct candidates re-ranked. With a graph: the
+    /// number of best candidates kept while walking the graph (HNSW's `ef`).
     pub budget: usize,
 }
 
@@ -42,6 +43,9 @@ impl SearchParams {
         self
     }
 }
+
+/// Fewest forest candidates that seed a graph walk.
+const SEEDS: usize = 64;
 
 /// Per-thread reusable buffers, so a search allocates nothing in the steady state.
 #[derive(Default)]
@@ -122,9 +126,13 @@ fn top_k(scored: &mut Vec<(f32, u32)>, k: usize) -> Vec<Neighbor> {
 }
 
 impl IndexView<'_> {
-    /// The default candidate budget for `k` neighbours.
+    /// The default search effort for `k` neighbours (see [`SearchParams::budget`]).
     pub fn default_budget(&self, k: usize) -> usize {
-        (self.n_trees() * k).max(100 * k)
+        if self.p.graph_degree > 0 {
+            (4 * k).max(64)
+        } else {
+            (self.n_trees() * k).max(100 * k)
+        }
     }
 
     /// Approximate `k` nearest neighbours of `query`, nearest first.
@@ -150,25 +158,94 @@ impl IndexView<'_> {
                 b => b,
             }
             .min(self.len());
-            self.collect_candidates(s, budget);
-            let q = &s.query;
-            s.scored.clear();
-            let metric = self.metric();
-            // Rows are scattered in memory: ask for a few rows ahead while scoring one.
-            const AHEAD: usize = 6;
-            for &id in s.cands.iter().take(AHEAD) {
-                kernels::prefetch(self.row(id as usize));
-            }
-            for (i, &id) in s.cands.iter().enumerate() {
-                if let Some(&next) = s.cands.get(i + AHEAD) {
-                    kernels::prefetch(self.row(next as usize));
-                }
-                s.scored
-                    .push((metric.distance(q, self.row(id as usize)), id));
+            if self.p.graph_degree > 0 {
+                // Seed the walk with forest candidates, then follow the graph. More seeds
+                // at higher effort: the graph cannot cross between well-separated
+                // clusters, the forest can.
+                self.collect_candidates(s, budget.min((budget / 4).max(SEEDS)));
+                self.score_candidates(s);
+                self.walk_graph(s, budget.max(params.k));
+            } else {
+                self.collect_candidates(s, budget);
+                self.score_candidates(s);
             }
             let n = s.cands.len();
             Ok((top_k(&mut s.scored, params.k), n))
         })
+    }
+
+    /// Computes the distance of every candidate in `s.cands` into `s.scored`.
+    fn score_candidates(&self, s: &mut Scratch) {
+        let metric = self.metric();
+        let q = &s.query;
+        s.scored.clear();
+        // Rows are scattered in memory: ask for a few rows ahead while scoring one.
+        const AHEAD: usize = 6;
+        for &id in s.cands.iter().take(AHEAD) {
+            kernels::prefetch(self.row(id as usize));
+        }
+        for (i, &id) in s.cands.iter().enumerate() {
+            if let Some(&next) = s.cands.get(i + AHEAD) {
+                kernels::prefetch(self.row(next as usize));
+            }
+            s.scored
+                .push((metric.distance(q, self.row(id as usize)), id));
+        }
+    }
+
+    /// Best-first beam search over the neighbour graph from the scored seeds; leaves
+    /// the best `ef` items found in `s.scored` and every scored item in `s.cands`.
+    fn walk_graph(&self, s: &mut Scratch, ef: usize) {
+        let (graph, deg) = (self.p.graph, self.p.graph_degree);
+        let metric = self.metric();
+        let key = |d: f32, id: u32| ((ordered(d) as u64) << 32) | id as u64;
+        // `frontier`: min-heap of items to expand; `best`: max-heap of the ef nearest.
+        let mut frontier: BinaryHeap<std::cmp::Reverse<u64>> = BinaryHeap::with_capacity(4 * ef);
+        let mut best: BinaryHeap<u64> = BinaryHeap::with_capacity(ef + 1);
+        for &(d, id) in &s.scored {
+            frontier.push(std::cmp::Reverse(key(d, id)));
+            best.push(key(d, id));
+            if best.len() > ef {
+                best.pop();
+            }
+        }
+        let epoch = s.epoch;
+        while let Some(std::cmp::Reverse(k)) = frontier.pop() {
+            if best.len() >= ef && best.peek().is_some_and(|&w| k > w) {
+                break;
+            }
+            let c = (k as u32) as usize;
+            let row = &graph[c * deg..(c + 1) * deg];
+            let start = s.cands.len();
+            for &v in row {
+                if v == u32::MAX {
+                    break;
+                }
+                let st = &mut s.stamp[v as usize];
+                if *st != epoch {
+                    *st = epoch;
+                    s.cands.push(v);
+                    kernels::prefetch(self.row(v as usize));
+                }
+            }
+            for i in start..s.cands.len() {
+                let v = s.cands[i];
+                let d = metric.distance(&s.query, self.row(v as usize));
+                let kv = key(d, v);
+                if best.len() < ef || best.peek().is_some_and(|&w| kv < w) {
+                    frontier.push(std::cmp::Reverse(kv));
+                    best.push(kv);
+                    if best.len() > ef {
+                        best.pop();
+                    }
+                }
+            }
+        }
+        s.scored.clear();
+        s.scored.extend(
+            best.into_iter()
+                .map(|k| (unordered((k >> 32) as u32), k as u32)),
+        );
     }
 
     /// Walks all trees best-first until `budget` distinct items are in `s.cands`.

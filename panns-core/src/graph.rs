@@ -1,0 +1,326 @@
+//! The optional neighbour-graph layer.
+//!
+//! Trees find a good neighbourhood quickly but need many candidates to pin down the
+//! last few true neighbours. A k-nearest-neighbour graph fixes that: the search seeds
+//! a beam with the forest's best candidates and walks the graph greedily (as HNSW's
+//! bottom layer does).
+//!
+//! Build: every point starts with its leaf-mates in the first few trees, then rounds
+//! of NN-descent ("a neighbour of my neighbour is likely my neighbour") refine the
+//! lists. Each round reads only the previous round's lists and every point's new list
+//! is computed on its own, so rounds run in parallel and the result is identical for
+//! any thread count. Finally each list is diversified (an edge u→v is dropped when a
+//! kept neighbour w is closer to v than u is) and reverse edges are added, which keeps
+//! the graph navigable with few edges.
+
+use crate::build::Forest;
+use crate::layout::LEAF_FLAG;
+use crate::{Error, Metric, Result};
+use rayon::prelude::*;
+
+/// Parameters of [`crate::Index::build_graph`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct GraphParams {
+    /// Neighbours kept per item after pruning (the stored degree).
+    pub degree: usize,
+    /// Length of the neighbour lists refined by NN-descent (at least `degree`).
+    pub build_k: usize,
+    /// Most NN-descent rounds (stops earlier once lists barely change).
+    pub max_rounds: usize,
+    /// Trees whose leaves seed the lists.
+    pub seed_trees: usize,
+    /// Worker threads (0: all cores). Never changes the result.
+    pub threads: usize,
+}
+
+impl Default for GraphParams {
+    fn default() -> Self {
+        GraphParams {
+            degree: 24,
+            build_k: 32,
+            max_rounds: 6,
+            seed_trees: 6,
+            threads: 0,
+        }
+    }
+}
+
+impl GraphParams {
+    /// Checks every field's range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, value: usize, reason| {
+            Err(Error::InvalidParameter {
+                name,
+                value: value.to_string(),
+                reason,
+            })
+        };
+        if self.degree == 0 || self.degree > crate::MAX_GRAPH_DEGREE {
+            return bad("degree", self.degree, "must be between 1 and 256");
+        }
+        if self.build_k < self.degree || self.build_k > 1024 {
+            return bad("build_k", self.build_k, "must be between degree and 1024");
+        }
+        if self.seed_trees == 0 {
+            return bad("seed_trees", self.seed_trees, "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// Vectors and metric, for distances between stored items.
+struct Space<'a> {
+    vectors: &'a [f32],
+    stride: usize,
+    metric: Metric,
+}
+
+impl Space<'_> {
+    #[inline]
+    fn row(&self, a: u32) -> &[f32] {
+        let a = a as usize * self.stride;
+        &self.vectors[a..a + self.stride]
+    }
+
+    #[inline]
+    fn dist(&self, a: u32, b: u32) -> f32 {
+        self.metric.distance(self.row(a), self.row(b))
+    }
+
+    /// Entries `(d(u, v), v, true)` for each `v` of `ids` nearer than `limit`, with
+    /// the rows prefetched a few ahead (they are scattered in memory).
+    fn entries_below(&self, u: u32, ids: &[u32], limit: f32, out: &mut Vec<Entry>) {
+        const AHEAD: usize = 4;
+        let q = self.row(u);
+        for &v in ids.iter().take(AHEAD) {
+            crate::kernels::prefetch(self.row(v));
+        }
+        for (i, &v) in ids.iter().enumerate() {
+            if let Some(&next) = ids.get(i + AHEAD) {
+                crate::kernels::prefetch(self.row(next));
+            }
+            let d = self.metric.distance(q, self.row(v));
+            if d < limit {
+                out.push((d, v, true));
+            }
+        }
+    }
+}
+
+/// A neighbour list entry: (distance, id, is new since the last round).
+type Entry = (f32, u32, bool);
+
+fn by_dist(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
+/// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
+pub(crate) fn build_graph(
+    vectors: &[f32],
+    stride: usize,
+    metric: Metric,
+    forest: &Forest,
+    n: usize,
+    p: &GraphParams,
+) -> Vec<u32> {
+    let sp = Space {
+        vectors,
+        stride,
+        metric,
+    };
+    let k = p.build_k.min(n.saturating_sub(1)).max(1);
+    let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees);
+    for _ in 0..p.max_rounds {
+        let (next, changed) = descent_round(&sp, &lists, n, k);
+        lists = next;
+        if changed * 500 < n * k {
+            break;
+        }
+    }
+    diversify(&sp, &lists, n, p.degree)
+}
+
+/// Each point's nearest leaf-mates over the first `trees` trees.
+fn seed_lists(sp: &Space, f: &Forest, n: usize, k: usize, trees: usize) -> Vec<Vec<Entry>> {
+    let trees = trees.min(f.roots.len());
+    let mut leaf_of = vec![0u32; trees * n];
+    for t in 0..trees {
+        let mut stack = vec![f.roots[t]];
+        while let Some(c) = stack.pop() {
+            if c & LEAF_FLAG != 0 {
+                let l = (c & !LEAF_FLAG) as usize;
+                for &id in &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize] {
+                    leaf_of[t * n + id as usize] = l as u32;
+                }
+            } else {
+                let node = &f.nodes[c as usize];
+                stack.extend([node.left, node.right]);
+            }
+        }
+    }
+    (0..n as u32)
+        .into_par_iter()
+        .map(|u| {
+            let mut c: Vec<u32> = Vec::new();
+            for t in 0..trees {
+                let l = leaf_of[t * n + u as usize] as usize;
+                c.extend_from_slice(
+                    &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize],
+                );
+            }
+            c.sort_unstable();
+            c.dedup();
+            c.retain(|&v| v != u);
+            let mut e: Vec<Entry> = Vec::with_capacity(c.len());
+            sp.entries_below(u, &c, f32::INFINITY, &mut e);
+            e.sort_unstable_by(by_dist);
+            e.truncate(k);
+            e
+        })
+        .collect()
+}
+
+/// New entries each point expands per round (NN-descent's sampling).
+const SAMPLE: usize = 10;
+
+/// Adds to `cands` the entries of a hub's list not stamped yet: all of them when the
+/// hub is new to us, else only its new entries (old×old pairs were compared before).
+fn pull(list: &[Entry], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32>) {
+    for &(_, w, w_new) in list {
+        if (all || w_new) && stamp[w as usize] != ep {
+            stamp[w as usize] = ep;
+            cands.push(w);
+        }
+    }
+}
+
+/// One NN-descent round; returns the new lists and how many entries changed.
+fn descent_round(sp: &Space, lists: &[Vec<Entry>], n: usize, k: usize) -> (Vec<Vec<Entry>>, usize) {
+    // Reverse neighbours (who lists me), capped at k per point, in id order.
+    let mut rev: Vec<Vec<(u32, bool)>> = vec![Vec::new(); n];
+    for (u, l) in lists.iter().enumerate() {
+        for &(_, v, new) in l {
+            let r = &mut rev[v as usize];
+            if r.len() < k {
+                r.push((u as u32, new));
+            }
+        }
+    }
+    let out: Vec<(Vec<Entry>, usize)> = (0..n)
+        .into_par_iter()
+        .map_init(
+            || (vec![u32::MAX; n], 0u32, Vec::new()),
+            |(stamp, epoch, cands), u| {
+                *epoch += 1;
+                let ep = *epoch;
+                stamp[u] = ep;
+                for &(_, v, _) in &lists[u] {
+                    stamp[v as usize] = ep;
+                }
+                cands.clear();
+                // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
+                // neighbours per round; other new entries stay new for the next round.
+                let mut sampled = 0;
+                let mut used = [false; 1024];
+                for (i, &(_, v, new)) in lists[u].iter().enumerate() {
+                    let expand_all = new && sampled < SAMPLE;
+                    if expand_all {
+                        sampled += 1;
+                        used[i] = true;
+                    } else if new {
+                        continue;
+                    }
+                    pull(&lists[v as usize], expand_all, stamp, ep, cands);
+                }
+                for &(v, new) in rev[u].iter().take(SAMPLE) {
+                    pull(&lists[v as usize], new, stamp, ep, cands);
+                }
+                let mut merged: Vec<Entry> = lists[u]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &(d, v, new))| (d, v, new && !used[i]))
+                    .collect();
+                // Only candidates nearer than the current k-th can enter the list.
+                let limit = if merged.len() < k {
+                    f32::INFINITY
+                } else {
+                    merged.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max)
+                };
+                sp.entries_below(u as u32, cands, limit, &mut merged);
+                merged.sort_unstable_by(by_dist);
+                merged.truncate(k);
+                let changed = merged
+                    .iter()
+                    .filter(|e| !lists[u].iter().any(|o| o.1 == e.1))
+                    .count();
+                (merged, changed)
+            },
+        )
+        .collect();
+    let changed = out.iter().map(|o| o.1).sum();
+    (out.into_iter().map(|o| o.0).collect(), changed)
+}
+
+/// Keeps at most `degree` diverse neighbours per point, then adds reverse edges and
+/// prunes again. Rows are padded with `u32::MAX`.
+fn diversify(sp: &Space, lists: &[Vec<Entry>], n: usize, degree: usize) -> Vec<u32> {
+    // Keep v unless a kept w is clearly nearer to v than u is (ALPHA > 1 relaxes the
+    // rule, as in Vamana); then fill free slots with the nearest pruned candidates, so
+    // no item loses all its in-edges on data where every distance looks alike.
+    const ALPHA: f32 = 1.2;
+    let prune = |u: u32, cands: &[(f32, u32)]| -> Vec<(f32, u32)> {
+        let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
+        let mut spare: Vec<(f32, u32)> = Vec::new();
+        for &(d, v) in cands {
+            if kept.len() == degree {
+                break;
+            }
+            if v == u || kept.iter().any(|&(_, w)| w == v) {
+                continue;
+            }
+            if kept.iter().all(|&(_, w)| ALPHA * sp.dist(w, v) > d) {
+                kept.push((d, v));
+            } else {
+                spare.push((d, v));
+            }
+        }
+        for e in spare {
+            if kept.len() == degree {
+                break;
+            }
+            kept.push(e);
+        }
+        kept.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        kept
+    };
+    let first: Vec<Vec<(f32, u32)>> = (0..n)
+        .into_par_iter()
+        .map(|u| {
+            let c: Vec<(f32, u32)> = lists[u].iter().map(|&(d, v, _)| (d, v)).collect();
+            prune(u as u32, &c)
+        })
+        .collect();
+    let mut incoming: Vec<Vec<(f32, u32)>> = vec![Vec::new(); n];
+    for (u, l) in first.iter().enumerate() {
+        for &(d, v) in l {
+            incoming[v as usize].push((d, u as u32));
+        }
+    }
+    let rows: Vec<Vec<(f32, u32)>> = (0..n)
+        .into_par_iter()
+        .map(|v| {
+            let mut c = first[v].clone();
+            c.extend_from_slice(&incoming[v]);
+            c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            c.dedup_by_key(|e| e.1);
+            prune(v as u32, &c)
+        })
+        .collect();
+    let mut g = vec![u32::MAX; n * degree];
+    for (row, l) in g.chunks_exact_mut(degree).zip(&rows) {
+        for (slot, &(_, v)) in row.iter_mut().zip(l) {
+            *slot = v;
+        }
+    }
+    g
+}

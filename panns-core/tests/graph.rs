@@ -1,0 +1,136 @@
+//! The neighbour-graph layer: structure, determinism, and recall against exact search.
+
+use panns_core::rng::{Rng, gaussian_vector};
+use panns_core::*;
+
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    // Points around 20 random centres: a structure trees alone find hard to pin down.
+    let mut r = Rng::new(seed);
+    let centres: Vec<f32> = (0..20 * dim).map(|_| 3.0 * r.gaussian() as f32).collect();
+    (0..n)
+        .flat_map(|i| {
+            let c = (i % 20) * dim;
+            let row: Vec<f32> = (0..dim)
+                .map(|j| centres[c + j] + r.gaussian() as f32)
+                .collect();
+            row
+        })
+        .collect()
+}
+
+fn index(data: &[f32], dim: usize, metric: Metric, threads: usize, graph: bool) -> Index {
+    let mut b = IndexBuilder::new(dim, metric).unwrap();
+    b.add_batch(data).unwrap();
+    let mut idx = b
+        .build(&BuildParams {
+            n_trees: 8,
+            threads,
+            ..Default::default()
+        })
+        .unwrap();
+    if graph {
+        idx.build_graph(&GraphParams {
+            degree: 16,
+            threads,
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    idx
+}
+
+/// recall@10 over 40 queries: near stored points (as real queries are), or, with
+/// `far`, random points in the empty space between clusters.
+fn recall(idx: &Index, dim: usize, budget: usize, far: bool) -> f64 {
+    let v = idx.view();
+    let mut hits = 0;
+    for q in 0..40 {
+        let noise = gaussian_vector(dim, false, 500 + q);
+        let q: Vec<f32> = if far {
+            noise.iter().map(|x| x * 3.0).collect()
+        } else {
+            let base = v.vector(q as usize * 97).unwrap();
+            base.iter().zip(&noise).map(|(b, e)| b + 0.5 * e).collect()
+        };
+        let got = v
+            .search(&q, &SearchParams::new(10).with_budget(budget))
+            .unwrap();
+        let want = v.linear_search(&q, 10).unwrap();
+        hits += got
+            .iter()
+            .filter(|g| want.iter().any(|w| w.id == g.id))
+            .count();
+    }
+    hits as f64 / 400.0
+}
+
+#[test]
+fn graph_rows_are_valid_and_diverse() {
+    let (n, dim) = (3000, 24);
+    let idx = index(&clustered(n, dim, 1), dim, Metric::Euclidean, 0, true);
+    let p = idx.parts();
+    assert_eq!(p.graph_degree, 16);
+    assert_eq!(p.graph.len(), n * 16);
+    let mut edges = 0;
+    for (u, row) in p.graph.chunks(16).enumerate() {
+        let real: Vec<u32> = row.iter().copied().take_while(|&v| v != u32::MAX).collect();
+        assert!(
+            row[real.len()..].iter().all(|&v| v == u32::MAX),
+            "padding only at the end"
+        );
+        assert!(!real.is_empty(), "item {u} has no neighbour");
+        assert!(real.iter().all(|&v| (v as usize) < n && v as usize != u));
+        let mut s = real.clone();
+        s.sort_unstable();
+        s.dedup();
+        assert_eq!(s.len(), real.len(), "duplicate edge at {u}");
+        edges += real.len();
+    }
+    assert!(edges > n * 4, "graph too sparse: {edges} edges");
+    IndexView::new(p).expect("a built graph passes validation");
+}
+
+#[test]
+fn graph_is_identical_for_1_and_2_threads() {
+    let (n, dim) = (2500, 16);
+    let data = clustered(n, dim, 2);
+    let a = index(&data, dim, Metric::Angular, 1, true);
+    let b = index(&data, dim, Metric::Angular, 2, true);
+    assert_eq!(a.parts().graph, b.parts().graph);
+}
+
+#[test]
+fn graph_search_beats_trees_alone_at_the_same_small_effort() {
+    let (n, dim) = (5000, 32);
+    let data = clustered(n, dim, 3);
+    let trees = index(&data, dim, Metric::Euclidean, 0, false);
+    let graph = index(&data, dim, Metric::Euclidean, 0, true);
+    let r_trees = recall(&trees, dim, 100, false);
+    let r_graph = recall(&graph, dim, 40, false);
+    assert!(r_graph > 0.9, "graph recall@10 = {r_graph}");
+    assert!(r_graph > r_trees, "graph {r_graph} vs trees {r_trees}");
+    // Queries far from all data: the forest seeds keep the graph from getting stuck
+    // in the wrong cluster, so high effort still approaches exact results.
+    let far = recall(&graph, dim, 4000, true);
+    assert!(far > 0.9, "far queries: recall@10 = {far}");
+}
+
+#[test]
+fn graph_params_are_checked() {
+    let mut idx = index(&clustered(100, 4, 4), 4, Metric::Euclidean, 1, false);
+    let e = idx
+        .build_graph(&GraphParams {
+            degree: 0,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("degree = 0"), "{e}");
+    let e = idx
+        .build_graph(&GraphParams {
+            degree: 40,
+            build_k: 20,
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("build_k"), "{e}");
+}
