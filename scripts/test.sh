@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of panns: the Rust workspace (unit, integration, doc and README
+# tests, header drift), then the C, C++, Go, Julia and Python bindings against one
+# index file written by Rust. Prints one summary line; exits non-zero if any failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+bash scripts/setup.sh || { echo "setup failed"; exit 1; }
+
+passed=0
+failed=0
+failures=()
+suite() {
+  local name=$1
+  shift
+  echo
+  echo "=================== $name: $*"
+  if "$@"; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+  fi
+}
+
+suite rust cargo test --workspace
+suite readme python3 scripts/check-readme.py
+
+# One index, built and searched by Rust, that every binding must open and agree with.
+export PANNS_FIXTURE_DIR="$CARGO_TARGET_DIR/fixture"
+suite fixture cargo run -q -p panns-ffi --example fixture -- "$PANNS_FIXTURE_DIR"
+
+for lang in c cpp go julia python; do
+  if [ -f "bindings/$lang/test.sh" ]; then
+    suite "$lang" bash "bindings/$lang/test.sh"
+  fi
+done
+
+echo
+[ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
