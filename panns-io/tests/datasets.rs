@@ -432,7 +432,7 @@ fn npy_unsupported_dtypes_are_named() {
         assert!(matches!(err, Error::Unsupported { .. }));
         assert_contains(
             &message(err, &p),
-            &["unsupported", &format!("dtype {descr}")],
+            &["unsupported", &format!("dtype '{descr}'")],
         );
     }
 }

@@ -8,8 +8,8 @@ use hdf5_reader::{ByteOrder, Datatype, Hdf5File, SliceInfo, SliceInfoElem};
 use super::{Dataset, F64ToF32, IntDataset, check_finite};
 use crate::error::{Error, Result};
 
-/// Elements converted per block when a dataset's type is not read directly (f64, i64, ...):
-/// bounds the extra memory to one block.
+/// Elements read per block: the decoder reads a whole selection into a buffer of its own before
+/// decoding it, so reading row blocks bounds the memory beyond the result to one block.
 const BLOCK_ELEMENTS: usize = 1 << 20;
 
 /// The largest factor by which a chunked (possibly compressed) dataset may exceed the file size.
@@ -265,12 +265,12 @@ impl BlockError {
 
 fn read_f32(file: &Hdf5File, path: &Path, name: &str) -> Result<Dataset> {
     let ds = find(file, path, name)?;
-    let h5 = |e| h5_error(path, e);
     let (data, n, dim) = match ds.dtype().clone() {
         Datatype::FloatingPoint { size: 4, .. } => {
             let (n, dim) = shape_2d(path, name, &ds, 4)?;
-            let mut data = vec![0f32; n * dim];
-            ds.read_into(&mut data).map_err(h5)?;
+            let mut data = Vec::with_capacity(n * dim);
+            read_blocks::<f32, f32>(&ds, n, dim, &mut data, |_, x| Ok(x))
+                .map_err(|e| e.into_error(path))?;
             check_finite(path, &data, dim)?;
             (data, n, dim)
         }
@@ -319,8 +319,9 @@ fn read_i32(file: &Hdf5File, path: &Path, name: &str) -> Result<IntDataset> {
             ..
         } => {
             let (n, dim) = shape_2d(path, name, &ds, 4)?;
-            let mut data = vec![0i32; n * dim];
-            ds.read_into(&mut data).map_err(|e| h5_error(path, e))?;
+            let mut data = Vec::with_capacity(n * dim);
+            read_blocks::<i32, i32>(&ds, n, dim, &mut data, |_, x| Ok(x))
+                .map_err(|e| e.into_error(path))?;
             (data, n, dim)
         }
         Datatype::FixedPoint {

@@ -100,7 +100,7 @@ pub fn read_npy(path: impl AsRef<Path>) -> Result<Dataset> {
             return Err(Error::unsupported(
                 path,
                 format!(
-                    "dtype {other} (only float32 '<f4' and float64 '<f8' are read; convert with \
+                    "dtype '{other}' (only float32 '<f4' and float64 '<f8' are read; convert with \
                      arr.astype(np.float32))"
                 ),
             ));
