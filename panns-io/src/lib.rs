@@ -5,6 +5,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod format;
 
 #[cfg(feature = "hdf5")]
 pub use dataset::{
@@ -15,3 +16,7 @@ pub use dataset::{
     read_csv, read_fvecs, read_ivecs, read_npy, read_raw_f32,
 };
 pub use error::{Error, Result};
+pub use format::{
+    BuildInfo, Header, MappedIndex, OpenOptions, SectionEntry, SectionKind, save_index, save_parts,
+    verify_file,
+};

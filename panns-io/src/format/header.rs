@@ -1,0 +1,176 @@
+//! The fixed file header and its section table (see `docs/format.md`).
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// First 8 bytes of every index file.
+pub const MAGIC: [u8; 8] = *b"PANNSIDX";
+/// The format version this library writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The endianness marker as written by a little-endian machine.
+pub const ENDIAN_MARKER: u32 = 0x0102_0304;
+/// Size of [`Header`] in bytes; the first section starts at or after it.
+pub const HEADER_SIZE: usize = 512;
+/// Number of entries in the section table.
+pub const MAX_SECTIONS: usize = 16;
+/// Every section starts at a multiple of this many bytes.
+pub const SECTION_ALIGN: u64 = 64;
+/// Byte offset of [`Header::checksum`] in the file.
+pub const CHECKSUM_OFFSET: usize = 96;
+
+/// What a section holds. Kind codes are stable across format versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SectionKind {
+    /// `n_items` rows of `padded_dim(dim)` `f32` (required).
+    Vectors,
+    /// `pool_size` rows of `padded_dim(dim)` `f32` (required).
+    Pool,
+    /// `n_nodes` [`panns_core::Node`]s of 16 bytes (required).
+    Nodes,
+    /// `n_trees` `u32` root references (required).
+    Roots,
+    /// `n_leaves + 1` `u32` offsets into the leaf ids (required).
+    LeafOffsets,
+    /// `u32` item ids of all leaves (required).
+    LeafIds,
+    /// `n_items * graph_degree` `u32` neighbour ids (present exactly when `graph_degree > 0`).
+    Graph,
+}
+
+impl SectionKind {
+    /// Every kind this version knows, in file order.
+    pub const ALL: [SectionKind; 7] = [
+        SectionKind::Vectors,
+        SectionKind::Pool,
+        SectionKind::Nodes,
+        SectionKind::Roots,
+        SectionKind::LeafOffsets,
+        SectionKind::LeafIds,
+        SectionKind::Graph,
+    ];
+
+    /// The code stored in [`SectionEntry::kind`].
+    pub fn code(self) -> u32 {
+        match self {
+            SectionKind::Vectors => 1,
+            SectionKind::Pool => 2,
+            SectionKind::Nodes => 3,
+            SectionKind::Roots => 4,
+            SectionKind::LeafOffsets => 5,
+            SectionKind::LeafIds => 6,
+            SectionKind::Graph => 7,
+        }
+    }
+
+    /// The kind of a code, `None` for codes this version does not know (readers skip those).
+    pub fn from_code(code: u32) -> Option<SectionKind> {
+        SectionKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// Lower-case name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            SectionKind::Vectors => "vectors",
+            SectionKind::Pool => "pool",
+            SectionKind::Nodes => "nodes",
+            SectionKind::Roots => "roots",
+            SectionKind::LeafOffsets => "leaf_offsets",
+            SectionKind::LeafIds => "leaf_ids",
+            SectionKind::Graph => "graph",
+        }
+    }
+
+    /// Position in [`SectionKind::ALL`].
+    pub(crate) fn slot(self) -> usize {
+        self.code() as usize - 1
+    }
+}
+
+/// One entry of the section table: 24 bytes.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct SectionEntry {
+    /// Section kind code (see [`SectionKind::code`]); codes a reader does not know are skipped.
+    pub kind: u32,
+    /// Reserved, written as 0, ignored by readers.
+    pub reserved: u32,
+    /// Byte offset of the section from the start of the file (a multiple of 64).
+    pub offset: u64,
+    /// Length of the section in bytes.
+    pub length: u64,
+}
+
+/// The fixed 512-byte header at the start of an index file, all fields little-endian.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// Format version ([`FORMAT_VERSION`]).
+    pub version: u32,
+    /// [`ENDIAN_MARKER`]; reads as `0x04030201` in a file written big-endian.
+    pub endian: u32,
+    /// Size of this header in bytes ([`HEADER_SIZE`]).
+    pub header_size: u32,
+    /// Metric code ([`panns_core::Metric::code`]).
+    pub metric: u32,
+    /// Vector dimension (rows are padded to `panns_core::padded_dim(dim)` floats).
+    pub dim: u32,
+    /// Number of trees (= root references).
+    pub n_trees: u32,
+    /// Number of items.
+    pub n_items: u64,
+    /// Number of projection vectors in the pool.
+    pub pool_size: u32,
+    /// Build parameter: largest leaf (informational).
+    pub leaf_size: u32,
+    /// Build parameter: pool vectors tried per node (informational).
+    pub candidates: u32,
+    /// Build parameter: split rule, 0 = mean, 1 = median (informational).
+    pub split: u32,
+    /// Build parameter: random seed (informational).
+    pub seed: u64,
+    /// Number of inner nodes.
+    pub n_nodes: u64,
+    /// Number of leaves.
+    pub n_leaves: u64,
+    /// Feature flags; none are defined in version 1 and readers reject files with any set.
+    pub flags: u32,
+    /// Neighbours per row of the optional graph section (0: no graph).
+    pub graph_degree: u32,
+    /// Number of used entries at the start of the section table.
+    pub n_sections: u32,
+    /// Reserved, written as 0.
+    pub reserved0: u32,
+    /// XXH64 (seed 0) of the whole file with these 8 bytes read as zero.
+    pub checksum: u64,
+    /// Total file length in bytes.
+    pub file_len: u64,
+    /// Reserved, written as 0.
+    pub reserved: [u8; 16],
+    /// Section table: the first `n_sections` entries are used, the rest are zero.
+    pub sections: [SectionEntry; MAX_SECTIONS],
+}
+
+const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
+const _: () = assert!(std::mem::offset_of!(Header, checksum) == CHECKSUM_OFFSET);
+
+impl Header {
+    /// The used entries of the section table (at most [`MAX_SECTIONS`]).
+    pub fn used_sections(&self) -> &[SectionEntry] {
+        let n = (self.n_sections as usize).min(MAX_SECTIONS);
+        &self.sections[..n]
+    }
+
+    /// The entry of a known section kind, if present.
+    pub fn section(&self, kind: SectionKind) -> Option<&SectionEntry> {
+        self.used_sections().iter().find(|s| s.kind == kind.code())
+    }
+
+    /// The metric, if the code is known.
+    pub fn metric(&self) -> Option<panns_core::Metric> {
+        panns_core::Metric::from_code(self.metric)
+    }
+}

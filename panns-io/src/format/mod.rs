@@ -1,0 +1,94 @@
+//! The panns index file: a fixed header, a section table and 64-byte aligned sections
+//! holding the arrays of [`panns_core::IndexParts`] verbatim, so a file is memory-mapped
+//! and searched in place. The exact layout is specified in `docs/format.md`.
+//!
+//! ```no_run
+//! # fn main() -> panns_io::Result<()> {
+//! use panns_core::{BuildParams, IndexBuilder, Metric, SearchParams};
+//! use panns_io::{MappedIndex, OpenOptions, save_index};
+//! let mut b = IndexBuilder::new(3, Metric::Euclidean)?;
+//! b.add(&[1.0, 2.0, 3.0])?;
+//! let index = b.build(&BuildParams::default())?;
+//! save_index(&index, "example.panns")?; // atomic: a crash leaves the old file or the new one
+//! let mapped = MappedIndex::open("example.panns", &OpenOptions::default())?;
+//! let hits = mapped.view().search(&[1.0, 2.0, 3.0], &SearchParams::new(1))?;
+//! assert_eq!(hits[0].id, 0);
+//! # Ok(()) }
+//! ```
+//!
+//! Reading never trusts the file: the header, every section's bounds, alignment and
+//! length, and (through [`panns_core::IndexView::new`]) every node, leaf and id are
+//! checked when a file is opened, so a damaged or hostile file yields an [`Error`]
+//! naming the path and the problem, never a panic. The optional checksum (XXH64 of the
+//! whole file) detects damage inside vector data too.
+
+use panns_core::{BuildParams, SplitRule};
+
+use crate::error::Error;
+
+mod checksum;
+mod header;
+mod read;
+mod write;
+
+pub use header::{
+    CHECKSUM_OFFSET, ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS,
+    SECTION_ALIGN, SectionEntry, SectionKind,
+};
+pub use read::{MappedIndex, verify_file};
+pub use write::{save_index, save_parts};
+
+/// Build parameters recorded in the header for information (`panns info`); they are
+/// not needed to search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// Largest number of items in a leaf.
+    pub leaf_size: u32,
+    /// Pool vectors tried at each node.
+    pub candidates: u32,
+    /// Split rule code: 0 = mean, 1 = median.
+    pub split: u32,
+    /// Seed of the build.
+    pub seed: u64,
+}
+
+impl From<&BuildParams> for BuildInfo {
+    fn from(p: &BuildParams) -> Self {
+        let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        BuildInfo {
+            leaf_size: clamp(p.leaf_size),
+            candidates: clamp(p.candidates),
+            split: match p.split {
+                SplitRule::Mean => 0,
+                SplitRule::Median => 1,
+            },
+            seed: p.seed,
+        }
+    }
+}
+
+/// Options of [`MappedIndex::open`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Hash the whole file and compare with the stored checksum (reads every byte once;
+    /// without it, damage inside vector data may go unnoticed).
+    pub verify_checksum: bool,
+}
+
+/// Test support: make the writes of [`save_parts`] on the current thread fail.
+#[doc(hidden)]
+pub mod testing {
+    /// After this many bytes have been written by a save on the calling thread, the next
+    /// write fails with an I/O error (`None`: never). Simulates a full disk mid-write.
+    pub fn fail_writes_after(bytes: Option<u64>) {
+        super::write::FAIL_AFTER.with(|f| f.set(bytes));
+    }
+}
+
+/// A [`Error::Corrupt`] for `path`.
+pub(crate) fn corrupt(path: &std::path::Path, detail: impl Into<String>) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        detail: detail.into(),
+    }
+}

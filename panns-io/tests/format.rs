@@ -1,0 +1,521 @@
+//! The index file format: round trips, atomic saves, damaged and hostile files.
+
+use std::path::{Path, PathBuf};
+
+use panns_core::rng::gaussian_vector;
+use panns_core::{BuildParams, Index, IndexBuilder, Metric, SearchParams, padded_dim};
+use panns_io::format::{CHECKSUM_OFFSET, HEADER_SIZE, testing};
+use panns_io::{
+    BuildInfo, Error, Header, MappedIndex, OpenOptions, SectionKind, save_index, save_parts,
+    verify_file,
+};
+use zerocopy::{FromBytes, IntoBytes};
+
+fn build(metric: Metric, n: usize, dim: usize, n_trees: usize, seed: u64) -> Index {
+    let mut b = IndexBuilder::new(dim, metric).unwrap();
+    b.add_batch(&gaussian_vector(n * dim, false, seed)).unwrap();
+    let params = BuildParams {
+        n_trees,
+        leaf_size: 20,
+        seed,
+        threads: 1,
+        ..Default::default()
+    };
+    b.build(&params).unwrap()
+}
+
+fn open(path: &Path) -> panns_io::Result<MappedIndex> {
+    MappedIndex::open(path, &OpenOptions::default())
+}
+
+fn open_verified(path: &Path) -> panns_io::Result<MappedIndex> {
+    MappedIndex::open(
+        path,
+        &OpenOptions {
+            verify_checksum: true,
+        },
+    )
+}
+
+fn err_text(r: panns_io::Result<MappedIndex>) -> String {
+    match r {
+        Ok(_) => panic!("expected an error, the file opened"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A small saved index: (temp dir, path, file bytes, index).
+fn small_file() -> (tempfile::TempDir, PathBuf, Vec<u8>, Index) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.panns");
+    let index = build(Metric::Euclidean, 300, 37, 4, 7);
+    save_index(&index, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    (dir, path, bytes, index)
+}
+
+fn header_of(bytes: &[u8]) -> Header {
+    Header::read_from_prefix(bytes).unwrap().0
+}
+
+/// `bytes` with the header replaced by `edit(header)` (the checksum is left stale, so
+/// these files are opened without verification).
+fn with_header(bytes: &[u8], edit: impl FnOnce(&mut Header)) -> Vec<u8> {
+    let mut h = header_of(bytes);
+    edit(&mut h);
+    let mut out = bytes.to_vec();
+    out[..HEADER_SIZE].copy_from_slice(h.as_bytes());
+    out
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn queries(dim: usize, n: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| gaussian_vector(dim, false, 10_000 + i as u64))
+        .collect()
+}
+
+#[test]
+fn round_trip_every_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    for metric in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
+        let dim = 37;
+        let index = build(metric, 2000, dim, 8, 3);
+        let path = dir.path().join(format!("{metric}.panns"));
+        save_index(&index, &path).unwrap();
+        let m = open_verified(&path).unwrap();
+        let h = m.header();
+        assert_eq!(h.metric(), Some(metric));
+        assert_eq!(
+            (h.dim, h.n_items, h.n_trees, h.pool_size),
+            (37, 2000, 8, 128)
+        );
+        assert_eq!((h.leaf_size, h.candidates, h.split, h.seed), (20, 8, 0, 3));
+        assert_eq!(h.n_nodes as usize, index.nodes().len());
+        assert_eq!(m.file_len(), std::fs::metadata(&path).unwrap().len());
+        assert_eq!(m.path(), path);
+        assert_eq!(verify_file(&path).unwrap(), *h);
+
+        let (a, b) = (index.view(), m.view());
+        assert_eq!(
+            (b.len(), b.dim(), b.metric(), b.n_trees()),
+            (2000, dim, metric, 8)
+        );
+        for i in 0..2000 {
+            assert_eq!(a.vector(i).unwrap(), b.vector(i).unwrap());
+        }
+        for q in queries(dim, 50) {
+            for params in [SearchParams::new(10), SearchParams::new(3).with_budget(400)] {
+                let x = a.search(&q, &params).unwrap();
+                let y = b.search(&q, &params).unwrap();
+                assert_eq!(x.len(), y.len());
+                for (u, v) in x.iter().zip(&y) {
+                    assert_eq!((u.id, u.distance.to_bits()), (v.id, v.distance.to_bits()));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn opening_does_not_copy() {
+    let (_dir, path, _, _) = small_file();
+    let m = open(&path).unwrap();
+    let file = m.as_bytes().as_ptr_range();
+    let p = *m.view().parts();
+    for ptr in [
+        p.vectors.as_ptr() as *const u8,
+        p.pool.as_ptr() as *const u8,
+        p.nodes.as_ptr() as *const u8,
+        p.leaf_ids.as_ptr() as *const u8,
+    ] {
+        assert!(file.contains(&ptr), "section not inside the mapping");
+        assert_eq!(ptr as usize % 64, 0, "section not 64-byte aligned");
+    }
+}
+
+#[test]
+fn build_info_and_sections_follow_the_spec() {
+    let (_dir, _path, bytes, index) = small_file();
+    let h = header_of(&bytes);
+    assert_eq!(&bytes[..8], b"PANNSIDX");
+    assert_eq!(BuildInfo::from(index.params()).leaf_size, 20);
+    let stride = padded_dim(37) as u64;
+    let vectors = h.section(SectionKind::Vectors).unwrap();
+    assert_eq!(vectors.offset, HEADER_SIZE as u64);
+    assert_eq!(vectors.length, 300 * stride * 4);
+    for s in h.used_sections() {
+        assert_eq!(s.offset % 64, 0);
+    }
+    assert!(h.section(SectionKind::Graph).is_none());
+    assert_eq!(h.file_len, bytes.len() as u64);
+}
+
+#[test]
+fn truncation_is_an_error() {
+    let (dir, _path, bytes, _) = small_file();
+    let h = header_of(&bytes);
+    let mut cuts = vec![
+        0,
+        1,
+        7,
+        8,
+        15,
+        16,
+        100,
+        CHECKSUM_OFFSET + 4,
+        HEADER_SIZE - 1,
+        HEADER_SIZE,
+    ];
+    for s in h.used_sections() {
+        cuts.extend([s.offset as usize, (s.offset + s.length) as usize - 1]);
+        cuts.push((s.offset + s.length / 2) as usize);
+    }
+    cuts.push(bytes.len() - 1);
+    for cut in cuts {
+        let p = write(dir.path(), "cut.panns", &bytes[..cut]);
+        let e = err_text(open(&p));
+        assert!(e.contains("cut.panns"), "cut at {cut}: {e}");
+    }
+    let p = write(dir.path(), "cut.panns", &bytes[..HEADER_SIZE]);
+    assert!(err_text(open(&p)).contains("truncated"));
+}
+
+#[test]
+fn byte_flips_never_panic_and_are_caught_by_the_checksum() {
+    let (dir, _path, bytes, _) = small_file();
+    let mut positions: Vec<usize> = (0..HEADER_SIZE).step_by(3).collect();
+    let n = 150;
+    positions.extend((0..n).map(|i| HEADER_SIZE + i * (bytes.len() - HEADER_SIZE) / n));
+    positions.push(bytes.len() - 1);
+    let qs = queries(37, 3);
+    let mut undetected = 0;
+    for &pos in &positions {
+        let mut b = bytes.clone();
+        b[pos] ^= 1 << (pos % 8);
+        let p = write(dir.path(), "flip.panns", &b);
+        match open(&p) {
+            Err(e) => assert!(e.to_string().contains("flip.panns"), "{e}"),
+            Ok(m) => {
+                undetected += 1;
+                for q in &qs {
+                    let _ = m.view().search(q, &SearchParams::new(5));
+                }
+            }
+        }
+        let e = err_text(open_verified(&p));
+        assert!(e.contains("flip.panns"), "flip at {pos}: {e}");
+    }
+    // Flips inside vector data (and padding) are only visible to the checksum.
+    assert!(undetected > 0 && undetected < positions.len());
+}
+
+#[test]
+fn checksum_mismatch_names_both_values() {
+    let (dir, _path, mut bytes, _) = small_file();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x10;
+    let p = write(dir.path(), "damaged.panns", &bytes);
+    let e = err_text(open_verified(&p));
+    assert!(e.contains("checksum mismatch: stored 0x"), "{e}");
+    assert!(matches!(
+        open_verified(&p),
+        Err(Error::ChecksumMismatch { .. })
+    ));
+    assert!(matches!(
+        verify_file(&p),
+        Err(Error::ChecksumMismatch { .. })
+    ));
+}
+
+#[test]
+fn hostile_headers_get_specific_errors() {
+    let (dir, _path, bytes, _) = small_file();
+    let h = header_of(&bytes);
+    let idx = |k: SectionKind| {
+        h.used_sections()
+            .iter()
+            .position(|s| s.kind == k.code())
+            .unwrap()
+    };
+    let (vec_i, pool_i, nodes_i) = (
+        idx(SectionKind::Vectors),
+        idx(SectionKind::Pool),
+        idx(SectionKind::Nodes),
+    );
+    let len = bytes.len() as u64;
+    type Edit = Box<dyn Fn(&mut Header)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "past-eof",
+            Box::new(move |h| h.sections[pool_i].offset = len + 64),
+            "extends past the end",
+        ),
+        (
+            "huge-len",
+            Box::new(move |h| h.sections[pool_i].length = u64::MAX - 10),
+            "extends past the end",
+        ),
+        (
+            "overlap",
+            Box::new(move |h| h.sections[pool_i].offset = h.sections[vec_i].offset + 64),
+            "overlap",
+        ),
+        (
+            "misaligned",
+            Box::new(move |h| h.sections[pool_i].offset += 4),
+            "not aligned",
+        ),
+        (
+            "in-header",
+            Box::new(move |h| h.sections[vec_i].offset = 64),
+            "overlaps the header",
+        ),
+        (
+            "n-items-max",
+            Box::new(|h| h.n_items = u64::MAX),
+            "item count 18446744073709551615",
+        ),
+        (
+            "n-items-wrong",
+            Box::new(|h| h.n_items -= 1),
+            "vectors section is",
+        ),
+        (
+            "n-nodes-huge",
+            Box::new(|h| h.n_nodes = u64::MAX / 8),
+            "nodes section size overflows",
+        ),
+        (
+            "n-leaves-max",
+            Box::new(|h| h.n_leaves = u64::MAX),
+            "leaf_offsets section size overflows",
+        ),
+        ("dim-0", Box::new(|h| h.dim = 0), "dimension 0"),
+        (
+            "metric",
+            Box::new(|h| h.metric = 9),
+            "unknown metric code 9",
+        ),
+        (
+            "flags",
+            Box::new(|h| h.flags = 4),
+            "unknown feature flags 0x4",
+        ),
+        ("n-sections", Box::new(|h| h.n_sections = 17), "17 sections"),
+        (
+            "missing",
+            Box::new(move |h| h.sections[pool_i].kind = 0),
+            "required pool section is missing",
+        ),
+        (
+            "twice",
+            Box::new(move |h| h.sections[nodes_i] = h.sections[pool_i]),
+            "pool section listed twice",
+        ),
+        (
+            "graph-deg",
+            Box::new(|h| h.graph_degree = 4),
+            "required graph section is missing",
+        ),
+        (
+            "file-len",
+            Box::new(|h| h.file_len += 1),
+            "but its header says",
+        ),
+        (
+            "header-size",
+            Box::new(|h| h.header_size = 1024),
+            "header size 1024",
+        ),
+        (
+            "version-0",
+            Box::new(|h| h.version = 0),
+            "format version 0 is older",
+        ),
+        (
+            "big-endian",
+            Box::new(|h| h.endian = 0x0403_0201),
+            "written on a big-endian machine",
+        ),
+        (
+            "endian-junk",
+            Box::new(|h| h.endian = 7),
+            "bad endianness marker",
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let p = write(
+            dir.path(),
+            &format!("{name}.panns"),
+            &with_header(&bytes, edit),
+        );
+        let e = err_text(open(&p));
+        assert!(
+            e.contains(want) && e.contains(&format!("{name}.panns")),
+            "{name}: {e}"
+        );
+    }
+
+    let p = write(
+        dir.path(),
+        "v7.panns",
+        &with_header(&bytes, |h| h.version = 7),
+    );
+    assert_eq!(
+        err_text(open(&p)),
+        format!(
+            "{}: format version 7 is newer than this library supports (1); upgrade panns",
+            p.display()
+        )
+    );
+    let mut junk = bytes.clone();
+    junk[..8].copy_from_slice(b"NOTPANNS");
+    for (name, b) in [
+        ("magic", &junk[..]),
+        ("empty", &[][..]),
+        ("tiny", &b"PAN"[..]),
+    ] {
+        let p = write(dir.path(), name, b);
+        assert_eq!(
+            err_text(open(&p)),
+            format!("not a panns index file: {}", p.display())
+        );
+    }
+    assert!(matches!(
+        open(&dir.path().join("does-not-exist")),
+        Err(Error::Io { .. })
+    ));
+}
+
+#[test]
+fn corrupt_structure_is_reported_by_the_core_check() {
+    let (dir, _path, bytes, _) = small_file();
+    let h = header_of(&bytes);
+    let nodes = h.section(SectionKind::Nodes).unwrap();
+    let n_nodes = h.n_nodes as u32;
+    let mut b = bytes.clone();
+    let left = nodes.offset as usize + 8; // node 0's `left`
+    b[left..left + 4].copy_from_slice(&(n_nodes + 5).to_le_bytes());
+    let p = write(dir.path(), "child.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains(&format!(
+            "node 0 refers to node {} of {n_nodes}",
+            n_nodes + 5
+        )),
+        "{e}"
+    );
+    assert!(e.contains("child.panns: corrupt index file"), "{e}");
+
+    let ids = h.section(SectionKind::LeafIds).unwrap().offset as usize;
+    let mut b = bytes.clone();
+    b[ids..ids + 4].copy_from_slice(&300u32.to_le_bytes());
+    let p = write(dir.path(), "leafid.panns", &b);
+    assert!(err_text(open(&p)).contains("leaf id 300 at position 0"));
+}
+
+#[test]
+fn unknown_sections_are_skipped() {
+    let (dir, _path, bytes, index) = small_file();
+    let h = header_of(&bytes);
+    let mut b = with_header(&bytes, |h| {
+        let n = h.n_sections as usize;
+        h.sections[n].kind = 99;
+        h.sections[n].offset = h.file_len.div_ceil(64) * 64;
+        h.sections[n].length = 40;
+        h.n_sections += 1;
+        h.file_len = h.sections[n].offset + 40;
+    });
+    b.resize(header_of(&b).file_len as usize, 0xAB);
+    let p = write(dir.path(), "future.panns", &b);
+    let m = open(&p).unwrap();
+    assert_eq!(m.header().n_sections, h.n_sections + 1);
+    let q = gaussian_vector(37, false, 1);
+    let params = SearchParams::new(5);
+    assert_eq!(
+        m.view().search(&q, &params).unwrap(),
+        index.view().search(&q, &params).unwrap()
+    );
+}
+
+fn leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn failed_saves_leave_the_old_file_intact() {
+    let (dir, path, old, _) = small_file();
+    let other = build(Metric::Angular, 500, 20, 3, 9);
+
+    // A write failure in the middle of the vectors section.
+    testing::fail_writes_after(Some(5000));
+    let r = save_index(&other, &path);
+    testing::fail_writes_after(None);
+    let e = r.unwrap_err().to_string();
+    assert!(
+        e.contains("simulated write failure") && e.contains("small.panns"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), old);
+    assert!(leftovers(dir.path()).is_empty());
+
+    // The rename fails: the target is a non-empty directory.
+    let target = dir.path().join("busy");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("x"), b"x").unwrap();
+    let e = save_index(&other, &target).unwrap_err().to_string();
+    assert!(e.contains("busy") && e.contains("renaming"), "{e}");
+    assert!(leftovers(dir.path()).is_empty());
+
+    // A missing directory.
+    let missing = dir.path().join("no/such/dir/x.panns");
+    let e = save_index(&other, &missing).unwrap_err().to_string();
+    assert!(e.contains(&missing.display().to_string()), "{e}");
+
+    // A read-only directory (root ignores permissions: then only check nothing broke).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        let file = ro.join("idx.panns");
+        std::fs::write(&file, &old).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+        if std::fs::File::create(ro.join("probe")).is_err() {
+            let e = save_index(&other, &file).unwrap_err().to_string();
+            assert!(e.contains(&file.display().to_string()), "{e}");
+            assert_eq!(std::fs::read(&file).unwrap(), old);
+        }
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    // A successful save replaces the file; a mapping of the old one stays valid.
+    let before = open(&path).unwrap();
+    save_index(&other, &path).unwrap();
+    assert_eq!(before.view().len(), 300);
+    assert_eq!(open(&path).unwrap().view().len(), 500);
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn invalid_parts_are_not_saved() {
+    let index = build(Metric::Dot, 100, 5, 2, 1);
+    let mut parts = index.parts();
+    parts.n_items = 99;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.panns");
+    let info = BuildInfo::from(index.params());
+    let e = save_parts(&parts, &info, &path).unwrap_err().to_string();
+    assert!(e.contains("refusing to save an invalid index"), "{e}");
+    assert!(!path.exists());
+}
