@@ -807,6 +807,165 @@ mod hdf5 {
         assert_contains(&text, &["'train'", "float32", "integer"]);
     }
 
+    // ------------------------------------------------------------ small files written here
+
+    use hdf5_writer::{
+        AttributeBuilder, ByteOrder, DatasetBuilder, FILTER_DEFLATE, FilterDescription,
+        Hdf5Builder, WriteOptions,
+    };
+
+    fn h5(datasets: Vec<DatasetBuilder>, attributes: Vec<AttributeBuilder>) -> (TempDir, PathBuf) {
+        h5_with(WriteOptions::default(), datasets, attributes)
+    }
+
+    fn h5_with(
+        options: WriteOptions,
+        datasets: Vec<DatasetBuilder>,
+        attributes: Vec<AttributeBuilder>,
+    ) -> (TempDir, PathBuf) {
+        let mut builder = Hdf5Builder::new();
+        for d in datasets {
+            builder = builder.dataset(d);
+        }
+        for a in attributes {
+            builder = builder.attribute(a);
+        }
+        let bytes = builder.into_plan().unwrap().encode(options).unwrap();
+        file("small.h5", bytes)
+    }
+
+    fn f64s(name: &str, rows: u64, cols: u64, values: &[f64]) -> DatasetBuilder {
+        DatasetBuilder::typed_data(name, vec![rows, cols], values).unwrap()
+    }
+
+    fn metric(name: &str) -> AttributeBuilder {
+        AttributeBuilder::vlen_strings("distance", &[name]).unwrap()
+    }
+
+    #[test]
+    fn converts_f64_i64_chunked_deflate_and_big_endian() {
+        let train = [0.5f64, -1.25, 3.0, 4.0, 1e-3, -7.5];
+        let test: Vec<f32> = vec![1.0, 2.0, -3.0, 0.25];
+        let deflate = FilterDescription {
+            id: FILTER_DEFLATE,
+            name: None,
+            client_data: vec![6],
+        };
+        let test_ds = DatasetBuilder::typed_data("test", vec![2, 2], &test)
+            .unwrap()
+            .chunked(vec![1, 2])
+            .filter(deflate);
+        let neighbors =
+            DatasetBuilder::typed_data("neighbors", vec![2, 2], &[2i64, 0, 1, 2]).unwrap();
+        let in_group = DatasetBuilder::typed_data("g/x", vec![1, 1], &[42u32]).unwrap();
+        let (_d, p) = h5(
+            vec![f64s("train", 3, 2, &train), test_ds, neighbors, in_group],
+            vec![metric("angular")],
+        );
+        let ab = read_ann_benchmarks(&p).unwrap();
+        assert_eq!((ab.train.n, ab.train.dim), (3, 2));
+        let expect: Vec<f32> = train.iter().map(|&x| x as f32).collect();
+        assert_eq!(ab.train.data, expect);
+        assert_eq!(ab.test.data, test);
+        assert_eq!(ab.neighbors.data, [2, 0, 1, 2]);
+        assert_eq!(ab.distances, None);
+        assert_eq!(ab.metric, "angular");
+
+        assert_eq!(read_hdf5_i32(&p, "/g/x").unwrap().data, [42]);
+
+        // A big-endian file: f32 and i64 values are swapped.
+        let be = WriteOptions {
+            byte_order: ByteOrder::BigEndian,
+            ..WriteOptions::default()
+        };
+        let values = [9.0f32, -8.5];
+        let x = DatasetBuilder::typed_with_order::<f32>("x", vec![1, 2], ByteOrder::BigEndian)
+            .data(&values)
+            .unwrap();
+        let ids = DatasetBuilder::typed_with_order::<i64>("ids", vec![2, 1], ByteOrder::BigEndian)
+            .data(&[7i64, -3])
+            .unwrap();
+        let (_d, p) = h5_with(be, vec![x, ids], vec![]);
+        assert_eq!(read_hdf5(&p, "x").unwrap().data, values);
+        assert_eq!(read_hdf5_i32(&p, "ids").unwrap().data, [7, -3]);
+    }
+
+    #[test]
+    fn synthetic_error_paths() {
+        let neighbors = |v: &[i64]| DatasetBuilder::typed_data("neighbors", vec![1, 2], v).unwrap();
+        let train = || f64s("train", 2, 1, &[1.0, 2.0]);
+        let test = || f64s("test", 1, 1, &[1.5]);
+
+        // An i64 id that does not fit in i32.
+        let (_d, p) = h5(vec![neighbors(&[0, 1 << 40])], vec![]);
+        let text = message(read_hdf5_i32(&p, "neighbors").unwrap_err(), &p);
+        assert_contains(
+            &text,
+            &["'neighbors' row 0, column 1", "1099511627776", "i32"],
+        );
+
+        // A neighbour id that is not a row of train.
+        let (_d, p) = h5(
+            vec![train(), test(), neighbors(&[1, 2])],
+            vec![metric("euclidean")],
+        );
+        let text = message(read_ann_benchmarks(&p).unwrap_err(), &p);
+        assert_contains(&text, &["neighbors row 0, column 1", "is 2", "0..2"]);
+
+        // No metric attribute.
+        let (_d, p) = h5(vec![train(), test(), neighbors(&[1, 0])], vec![]);
+        assert_contains(
+            &message(read_ann_benchmarks(&p).unwrap_err(), &p),
+            &["'distance'"],
+        );
+        assert_eq!(read_hdf5_attr_string(&p, "distance").unwrap(), None);
+
+        // Queries of another dimension.
+        let (_d, p) = h5(
+            vec![train(), f64s("test", 1, 2, &[1.0, 2.0]), neighbors(&[1, 0])],
+            vec![metric("euclidean")],
+        );
+        let text = message(read_ann_benchmarks(&p).unwrap_err(), &p);
+        assert_contains(&text, &["test has dimension 2, train has 1"]);
+
+        // Non-finite values, named with row, dimension and the stored value.
+        let (_d, p) = h5(vec![f64s("x", 2, 2, &[1.0, 2.0, 3.0, 1e300])], vec![]);
+        let err = read_hdf5(&p, "x").unwrap_err();
+        assert!(
+            matches!(err, Error::NonFinite { row: 1, dim: 1, .. }),
+            "{err}"
+        );
+        assert_contains(&message(err, &p), &["1e300"]);
+        let nan = DatasetBuilder::typed_data("y", vec![1, 3], &[1f32, f32::NAN, 0.0]).unwrap();
+        let (_d, p) = h5(vec![nan], vec![]);
+        assert!(matches!(
+            read_hdf5(&p, "y"),
+            Err(Error::NonFinite { row: 0, dim: 1, .. })
+        ));
+
+        // Shapes that are not 2-D, empty datasets, and types that are not numbers.
+        let one_d = DatasetBuilder::typed_data("v", vec![3], &[1f32, 2.0, 3.0]).unwrap();
+        let empty = DatasetBuilder::typed_data::<f32>("e", vec![0, 4], &[]).unwrap();
+        let strings = DatasetBuilder::fixed_string_data("s", vec![2], &["ab", "cd"]).unwrap();
+        let (_d, p) = h5(vec![one_d, empty, strings], vec![]);
+        assert_contains(
+            &message(read_hdf5(&p, "v").unwrap_err(), &p),
+            &["'v' has shape [3]", "2-D"],
+        );
+        assert_contains(
+            &message(read_hdf5(&p, "e").unwrap_err(), &p),
+            &["(0, 4): no values"],
+        );
+        assert_contains(
+            &message(read_hdf5(&p, "s").unwrap_err(), &p),
+            &["'s' has type string"],
+        );
+        assert_contains(
+            &message(read_hdf5_i32(&p, "s").unwrap_err(), &p),
+            &["integer"],
+        );
+    }
+
     #[test]
     fn non_hdf5_and_missing_files_are_errors_naming_them() {
         let (_d, p) = file("fake.h5", "1,2,3\n");

@@ -184,15 +184,9 @@ fn shape_2d(
     let file_len = std::fs::metadata(path)
         .map_err(|e| Error::io(path, e))?
         .len();
-    let limit = if ds.chunks().is_some() {
-        file_len.saturating_mul(MAX_EXPANSION)
-    } else {
-        file_len
-    };
-    let bytes = n.checked_mul(dim).and_then(|c| c.checked_mul(elem_size));
-    match bytes {
-        Some(b) if b <= limit && usize::try_from(b).is_ok() => Ok((n as usize, dim as usize)),
-        _ => Err(Error::malformed(
+    match plausible_size(n, dim, elem_size, file_len, ds.chunks().is_some()) {
+        Some(shape) => Ok(shape),
+        None => Err(Error::malformed(
             path,
             format!(
                 "dataset '{name}' declares shape ({n}, {dim}) of {elem_size}-byte values, more than \
@@ -200,6 +194,28 @@ fn shape_2d(
             ),
         )),
     }
+}
+
+/// `(n, dim)` as `usize` if `n * dim` values of `elem_size` bytes can come from a file of
+/// `file_len` bytes: at most the file length when stored plainly, at most [`MAX_EXPANSION`] times
+/// it when chunked (and so possibly compressed).
+fn plausible_size(
+    n: u64,
+    dim: u64,
+    elem_size: u64,
+    file_len: u64,
+    chunked: bool,
+) -> Option<(usize, usize)> {
+    let limit = if chunked {
+        file_len.saturating_mul(MAX_EXPANSION)
+    } else {
+        file_len
+    };
+    let bytes = n.checked_mul(dim)?.checked_mul(elem_size)?;
+    if bytes > limit || usize::try_from(bytes).is_err() || isize::try_from(bytes).is_err() {
+        return None;
+    }
+    Some((usize::try_from(n).ok()?, usize::try_from(dim).ok()?))
 }
 
 /// Reads rows `[r0, r1)` of a 2-D dataset as `T`.
@@ -399,5 +415,20 @@ fn root_attr_string(file: &Hdf5File, path: &Path, attr_name: &str) -> Result<Opt
             path: path.to_path_buf(),
             message: format!("attribute '{attr_name}' is not a string: {e}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_sizes_are_bounded_by_the_file() {
+        assert_eq!(plausible_size(10, 4, 4, 160, false), Some((10, 4)));
+        assert_eq!(plausible_size(10, 4, 4, 159, false), None);
+        assert_eq!(plausible_size(10, 4, 4, 1, true), Some((10, 4)));
+        assert_eq!(plausible_size(1 << 20, 1 << 10, 4, 1 << 20, true), None);
+        assert_eq!(plausible_size(1 << 40, 1 << 40, 8, u64::MAX, true), None);
+        assert_eq!(plausible_size(u64::MAX, 2, 1, u64::MAX, true), None);
     }
 }
