@@ -45,8 +45,8 @@ impl Default for BuildParams {
     fn default() -> Self {
         BuildParams {
             n_trees: 32,
-            leaf_size: 32,
-            pool_size: 128,
+            leaf_size: 16,
+            pool_size: 256,
             candidates: 8,
             split: SplitRule::Mean,
             seed: 42,
