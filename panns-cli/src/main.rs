@@ -1,1 +1,75 @@
-fn main() {}
+//! `panns`: build, query, inspect and evaluate approximate nearest-neighbour indexes.
+//!
+//! Every failure prints one line `panns: error: <what> (<file>)` on stderr and exits
+//! with code 2 for a usage mistake, 1 otherwise.
+#![warn(missing_docs)]
+
+mod cli;
+mod cmd_build;
+mod cmd_info;
+mod cmd_query;
+mod demo;
+mod error;
+mod eval;
+mod files;
+mod measure;
+mod peers;
+mod plot;
+mod progress;
+mod truth;
+
+use clap::Parser;
+use error::{CliError, EXIT_USAGE};
+use std::process::ExitCode;
+
+fn run(cli: cli::Cli) -> error::Result<()> {
+    match cli.command {
+        cli::Command::Build(a) => cmd_build::run(&a),
+        cli::Command::Query(a) => cmd_query::run(&a),
+        cli::Command::Info(a) => cmd_info::run(&a),
+        cli::Command::Eval(a) => eval::run(&a),
+        cli::Command::Demo(a) => demo::run(&demo::DemoOptions {
+            quick: a.quick,
+            seed: a.seed,
+            threads: a.threads,
+        }),
+    }
+}
+
+/// Turns a clap error into one line (clap's own text has usage and tips below it).
+fn usage_error(e: &clap::Error) -> CliError {
+    let text = e.render().to_string();
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid arguments");
+    let what = first.strip_prefix("error:").unwrap_or(first).trim();
+    CliError::usage(format!("{what}; see 'panns --help'"))
+}
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: print as clap does and succeed.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("{}", usage_error(&e));
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.code)
+        }
+    }
+}

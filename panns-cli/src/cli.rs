@@ -1,0 +1,235 @@
+//! Command-line arguments (clap derive).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// panns: approximate nearest-neighbour search with random-projection trees.
+#[derive(Debug, Parser)]
+#[command(name = "panns", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build an index from a data set file and save it.
+    Build(BuildArgs),
+    /// Search an index for the nearest neighbours of one or more vectors.
+    Query(QueryArgs),
+    /// Describe an index file; --verify checks its checksum and structure.
+    Info(InfoArgs),
+    /// Measure recall and speed on an ann-benchmarks HDF5 file over a parameter grid.
+    Eval(EvalArgs),
+    /// Re-run the original panns evaluation in memory (no download) and compare.
+    Demo(DemoArgs),
+}
+
+/// Distance metric names accepted on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricArg {
+    /// Euclidean (L2) distance.
+    Euclidean,
+    /// Cosine distance 1 - cos (vectors are normalised).
+    Angular,
+    /// Negative inner product.
+    Dot,
+}
+
+impl From<MetricArg> for panns_core::Metric {
+    fn from(m: MetricArg) -> Self {
+        match m {
+            MetricArg::Euclidean => panns_core::Metric::Euclidean,
+            MetricArg::Angular => panns_core::Metric::Angular,
+            MetricArg::Dot => panns_core::Metric::Dot,
+        }
+    }
+}
+
+/// Split rules accepted on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SplitArg {
+    /// Split at the mean projection (the original panns rule).
+    Mean,
+    /// Split at the median projection (balanced trees).
+    Median,
+}
+
+impl From<SplitArg> for panns_core::SplitRule {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Mean => panns_core::SplitRule::Mean,
+            SplitArg::Median => panns_core::SplitRule::Median,
+        }
+    }
+}
+
+/// How a data file is read.
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    /// File format (csv, npy, fvecs, bvecs, ivecs, f32, hdf5); default: from the extension.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Data set inside an HDF5 file.
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Dimension of a raw f32 file.
+    #[arg(long)]
+    pub dim: Option<usize>,
+}
+
+/// Build parameters shared by `build` and `eval`.
+#[derive(Debug, Clone, Args)]
+pub struct TreeArgs {
+    /// Items per leaf (at most).
+    #[arg(long, default_value_t = 32)]
+    pub leaf_size: usize,
+    /// Projection vectors in the shared pool.
+    #[arg(long, default_value_t = 128)]
+    pub pool: usize,
+    /// Pool vectors tried at each node (the widest spread wins).
+    #[arg(long, default_value_t = 8)]
+    pub candidates: usize,
+    /// Where nodes split.
+    #[arg(long, value_enum, default_value_t = SplitArg::Mean)]
+    pub split: SplitArg,
+    /// Random seed (same data and seed: identical index).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Worker threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// `panns build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Data file (CSV, .npy, .fvecs/.bvecs, raw .f32, HDF5).
+    pub data: PathBuf,
+    /// Index file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Distance metric.
+    #[arg(long, value_enum, default_value_t = MetricArg::Euclidean)]
+    pub metric: MetricArg,
+    /// Number of trees.
+    #[arg(long, default_value_t = 32)]
+    pub trees: usize,
+    /// Tree parameters.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// How to read the data file (HDF5 data set defaults to "train").
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// Output formats of `panns query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A readable table.
+    Text,
+    /// `query,rank,id,distance` rows.
+    Csv,
+    /// One JSON document.
+    Json,
+}
+
+/// `panns query`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Index file.
+    pub index: PathBuf,
+    /// One query vector: comma-separated numbers.
+    #[arg(long, conflicts_with = "queries", allow_hyphen_values = true)]
+    pub vector: Option<String>,
+    /// A file of query vectors (any readable format; HDF5 data set defaults to "test").
+    #[arg(long)]
+    pub queries: Option<PathBuf>,
+    /// Number of neighbours.
+    #[arg(short, long, default_value_t = 10)]
+    pub k: usize,
+    /// Distinct candidates to re-rank (0: the default, max(trees x k, 100 x k)).
+    #[arg(long, default_value_t = 0)]
+    pub budget: usize,
+    /// Exact search (scan every item) instead of the trees.
+    #[arg(long)]
+    pub exact: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// How to read the queries file.
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// `panns info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Index file.
+    pub index: PathBuf,
+    /// Check the checksum and the whole structure.
+    #[arg(long)]
+    pub verify: bool,
+}
+
+/// `panns eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// ann-benchmarks HDF5 file (train, test, neighbors, distances).
+    pub data: PathBuf,
+    /// Tree counts to build, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "16,32,64")]
+    pub trees: Vec<usize>,
+    /// Candidate budgets to sweep, comma-separated (default: scaled to the data size).
+    #[arg(long, value_delimiter = ',')]
+    pub budgets: Vec<usize>,
+    /// Use at most this many test queries.
+    #[arg(long)]
+    pub queries: Option<usize>,
+    /// Cap on single-thread timing per point, in seconds (at least 100 queries are timed).
+    #[arg(long, default_value_t = 6.0)]
+    pub point_seconds: f64,
+    /// Tree parameters.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// Write the results as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Draw a recall-QPS plot (SVG).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Peers' results (CSV from shared/bench/run_peers.py) to overlay on the plot.
+    #[arg(long, num_args = 1..)]
+    pub peers: Vec<PathBuf>,
+}
+
+/// `panns demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Fewer trees and queries (a smoke run).
+    #[arg(long)]
+    pub quick: bool,
+    /// Seed of the data, queries and build.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Build threads (0: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+impl TreeArgs {
+    /// Build parameters for `trees` trees.
+    pub fn params(&self, trees: usize) -> panns_core::BuildParams {
+        panns_core::BuildParams {
+            n_trees: trees,
+            leaf_size: self.leaf_size,
+            pool_size: self.pool,
+            candidates: self.candidates,
+            split: self.split.into(),
+            seed: self.seed,
+            threads: self.threads,
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! `panns build`: read a data set, build the forest, save the index file.
+
+use crate::cli::BuildArgs;
+use crate::error::{Context, Result};
+use crate::{files, progress};
+use panns_core::IndexBuilder;
+use std::time::Instant;
+
+/// Rows added per progress-bar step.
+const CHUNK: usize = 4096;
+
+/// Human-readable byte count (binary units).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Runs `panns build`.
+pub fn run(a: &BuildArgs) -> Result<()> {
+    let params = a.tree.params(a.trees);
+    params.validate()?;
+    let t0 = Instant::now();
+    let pb = progress::spinner(format!("reading {}", a.data.display()));
+    let data = files::read_vectors(&a.data, &a.read, "train")?;
+    pb.finish_and_clear();
+    let read_s = t0.elapsed().as_secs_f64();
+
+    let t1 = Instant::now();
+    let metric = a.metric.into();
+    let mut b = IndexBuilder::new(data.dim, metric).in_file(&a.data)?;
+    let pb = progress::bar(data.n as u64, "adding vectors");
+    for chunk in data.data.chunks(CHUNK * data.dim) {
+        b.add_batch(chunk).in_file(&a.data)?;
+        pb.inc((chunk.len() / data.dim) as u64);
+    }
+    pb.finish_and_clear();
+    drop(data.data);
+    let pb = progress::spinner(format!("building {} trees over {} items", a.trees, data.n));
+    let index = b.build(&params).in_file(&a.data)?;
+    pb.finish_and_clear();
+    let build_s = t1.elapsed().as_secs_f64();
+
+    let t2 = Instant::now();
+    let pb = progress::spinner(format!("writing {}", a.output.display()));
+    files::save(&index, &a.output)?;
+    pb.finish_and_clear();
+    let save_s = t2.elapsed().as_secs_f64();
+    let size = std::fs::metadata(&a.output).in_file(&a.output)?.len();
+
+    println!("index      {}", a.output.display());
+    println!("items      {} x {} ({metric})", data.n, data.dim);
+    println!(
+        "trees      {} (leaf size {}, pool {}, candidates {}, split {}, seed {})",
+        a.trees,
+        params.leaf_size,
+        params.pool_size,
+        params.candidates,
+        format!("{:?}", params.split).to_lowercase(),
+        params.seed
+    );
+    println!("file size  {size} bytes ({})", human_bytes(size));
+    println!(
+        "time       {:.2} s (read {read_s:.2} s, build {build_s:.2} s, save {save_s:.2} s)",
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_read_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 20), "3.0 MiB");
+    }
+}

@@ -1,0 +1,137 @@
+//! `panns query`: nearest neighbours of one vector or of a file of vectors.
+
+use crate::cli::{OutputFormat, QueryArgs};
+use crate::error::{CliError, Context, Result};
+use crate::files;
+use panns_core::{Neighbor, SearchParams};
+use rayon::prelude::*;
+use std::io::Write;
+
+/// Parses `"0.1, 0.2,-3e-2"` into numbers.
+pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
+    let v = s
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .map(|(i, x)| {
+            x.parse::<f32>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "--vector component {} is {x:?}, not a finite number",
+                        i + 1
+                    ))
+                })
+        })
+        .collect::<Result<Vec<f32>>>()?;
+    Ok(v)
+}
+
+/// Runs `panns query`.
+pub fn run(a: &QueryArgs) -> Result<()> {
+    if a.k == 0 {
+        return Err(CliError::usage("-k must be at least 1"));
+    }
+    let index = files::open_index(&a.index)?;
+    let view = index.view();
+    let (queries, qdim, source) = match (&a.vector, &a.queries) {
+        (Some(v), _) => {
+            let v = parse_vector(v)?;
+            let d = v.len();
+            (v, d, None)
+        }
+        (None, Some(f)) => {
+            let d = files::read_vectors(f, &a.read, "test")?;
+            (d.data, d.dim, Some(f))
+        }
+        (None, None) => {
+            return Err(CliError::usage(
+                "give a query: --vector \"x,y,...\" or --queries FILE",
+            ));
+        }
+    };
+    let dim = view.dim();
+    if qdim != dim {
+        let e = CliError::new(format!(
+            "the queries have {qdim} components but the index has dimension {dim}"
+        ));
+        return Err(match source {
+            Some(f) => e.with_file(f),
+            None => e.with_file(&a.index),
+        });
+    }
+    let params = SearchParams::new(a.k).with_budget(a.budget);
+    let results: Vec<Vec<Neighbor>> = if a.exact {
+        queries
+            .par_chunks(dim)
+            .map(|q| view.linear_search(q, a.k))
+            .collect::<Result<_, _>>()?
+    } else {
+        view.search_batch(&queries, &params)?
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match write_results(&mut out, a.output, &results).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.in_file("<stdout>"),
+    }
+}
+
+/// Writes the results in the chosen format.
+fn write_results(
+    w: &mut impl Write,
+    fmt: OutputFormat,
+    res: &[Vec<Neighbor>],
+) -> std::io::Result<()> {
+    match fmt {
+        OutputFormat::Text => {
+            for (q, hits) in res.iter().enumerate() {
+                if res.len() > 1 {
+                    writeln!(w, "query {q}")?;
+                }
+                writeln!(w, "{:>6} {:>10} {:>14}", "rank", "id", "distance")?;
+                for (r, h) in hits.iter().enumerate() {
+                    writeln!(w, "{:>6} {:>10} {:>14.6}", r + 1, h.id, h.distance)?;
+                }
+            }
+        }
+        OutputFormat::Csv => {
+            writeln!(w, "query,rank,id,distance")?;
+            for (q, hits) in res.iter().enumerate() {
+                for (r, h) in hits.iter().enumerate() {
+                    writeln!(w, "{q},{},{},{}", r + 1, h.id, h.distance)?;
+                }
+            }
+        }
+        OutputFormat::Json => {
+            let v: Vec<serde_json::Value> = res
+                .iter()
+                .enumerate()
+                .map(|(q, hits)| {
+                    let n: Vec<serde_json::Value> = hits
+                        .iter()
+                        .map(|h| serde_json::json!({"id": h.id, "distance": h.distance}))
+                        .collect();
+                    serde_json::json!({"query": q, "neighbors": n})
+                })
+                .collect();
+            serde_json::to_writer_pretty(&mut *w, &serde_json::json!({ "results": v }))?;
+            writeln!(w)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_parse_and_bad_components_are_named() {
+        assert_eq!(parse_vector(" 1, -2.5,3e-1").unwrap(), vec![1.0, -2.5, 0.3]);
+        let e = parse_vector("1,x").unwrap_err();
+        assert!(e.what.contains("component 2"), "{}", e.what);
+        assert!(parse_vector("1,nan").is_err());
+    }
+}
