@@ -3,6 +3,11 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// The library's default build parameters (the command-line defaults).
+fn defaults() -> panns_core::BuildParams {
+    panns_core::BuildParams::default()
+}
+
 /// panns: approximate nearest-neighbour search with random-projection trees.
 #[derive(Debug, Parser)]
 #[command(name = "panns", version, about, propagate_version = true)]
@@ -84,19 +89,19 @@ pub struct ReadArgs {
 #[derive(Debug, Clone, Args)]
 pub struct TreeArgs {
     /// Items per leaf (at most).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = defaults().leaf_size)]
     pub leaf_size: usize,
     /// Projection vectors in the shared pool.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = defaults().pool_size)]
     pub pool: usize,
     /// Pool vectors tried at each node (the widest spread wins).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = defaults().candidates)]
     pub candidates: usize,
     /// Where nodes split.
     #[arg(long, value_enum, default_value_t = SplitArg::Mean)]
     pub split: SplitArg,
     /// Random seed (same data and seed: identical index).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = defaults().seed)]
     pub seed: u64,
     /// Worker threads (0: all cores).
     #[arg(long, default_value_t = 0)]
@@ -115,7 +120,7 @@ pub struct BuildArgs {
     #[arg(long, value_enum, default_value_t = MetricArg::Euclidean)]
     pub metric: MetricArg,
     /// Number of trees.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = defaults().n_trees)]
     pub trees: usize,
     /// Tree parameters.
     #[command(flatten)]

@@ -10,7 +10,7 @@ use crate::truth::{Recall, Scorer};
 use crate::{files, peers, progress};
 use panns_core::{IndexBuilder, Metric, SearchParams};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// recall@K is what is measured.
@@ -78,6 +78,18 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     }
     if !(a.point_seconds > 0.0) {
         return Err(CliError::usage("--point-seconds must be positive"));
+    }
+    // Check what can fail cheaply before the long part.
+    let peer_sets = a
+        .peers
+        .iter()
+        .map(|f| Ok((f.clone(), peers::read(f)?)))
+        .collect::<Result<Vec<_>>>()?;
+    for out in a.csv.iter().chain(&a.plot) {
+        let dir = out.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            return Err(CliError::new("the output directory does not exist").with_file(out));
+        }
     }
     let pb = progress::spinner(format!("reading {}", path.display()));
     let data = files::read_benchmark(path, a.queries, K)?;
@@ -229,7 +241,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         println!("wrote {}", out.display());
     }
     if let Some(out) = &a.plot {
-        let svg = plot::render(&plot_of(&name, &rows, &a.peers)?);
+        let svg = plot::render(&plot_of(&name, &rows, &peer_sets));
         std::fs::write(out, svg).in_file(out)?;
         println!("wrote {}", out.display());
     }
@@ -237,7 +249,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 }
 
 /// Our lines (one per tree count, plus the exact-search point) and the peers' frontiers.
-fn plot_of(name: &str, rows: &[Row], peer_files: &[std::path::PathBuf]) -> Result<Plot> {
+fn plot_of(name: &str, rows: &[Row], peer_sets: &[(PathBuf, Vec<peers::PeerPoint>)]) -> Plot {
     let mut series: Vec<Series> = Vec::new();
     for r in rows {
         let label = match r.library {
@@ -253,20 +265,19 @@ fn plot_of(name: &str, rows: &[Row], peer_files: &[std::path::PathBuf]) -> Resul
             }),
         }
     }
-    for f in peer_files {
-        let pts = peers::read(f)?;
-        let tag = (peer_files.len() > 1).then(|| {
+    for (f, pts) in peer_sets {
+        let tag = (peer_sets.len() > 1).then(|| {
             f.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default()
         });
-        series.extend(peers::frontiers(&pts, tag.as_deref()));
+        series.extend(peers::frontiers(pts, tag.as_deref()));
     }
-    Ok(Plot {
+    Plot {
         title: format!("{name}: recall@10 vs queries per second (up and right is better)"),
         x_min: 0.5,
         series,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -32,9 +32,14 @@ fn ids(v: Vec<panns_core::Neighbor>) -> Vec<u32> {
     v.into_iter().map(|n| n.id).collect()
 }
 
+/// Timings shorter than this are repeated (whole passes over the same queries) until
+/// they add up to it: a few milliseconds are too noisy on a shared machine.
+pub const MIN_TIME: Duration = Duration::from_millis(250);
+
 /// Runs the queries (row-major, `dim` floats each) one per call on this thread,
-/// after one warm-up call. Stops once `cap` has elapsed and at least 100 queries
-/// ran (`cap = None`: never stops early), as `run_peers.py --point-seconds` does.
+/// after one warm-up call. The first pass stops once `cap` has elapsed and at least
+/// 100 queries ran (`cap = None`: never early), as `run_peers.py --point-seconds`
+/// does; passes over the same queries are repeated until [`MIN_TIME`] is reached.
 pub fn single(
     view: &IndexView<'_>,
     queries: &[f32],
@@ -67,15 +72,25 @@ pub fn single(
         }
     }
     let timed = results.len();
+    let mut count = timed;
+    while total < MIN_TIME && timed > 0 {
+        for q in queries.chunks_exact(dim).take(timed) {
+            let t = Instant::now();
+            std::hint::black_box(run(q)?);
+            total += t.elapsed();
+        }
+        count += timed;
+    }
     Ok(Single {
         results,
-        qps: timed as f64 / total.as_secs_f64().max(1e-9),
+        qps: count as f64 / total.as_secs_f64().max(1e-9),
         candidates: cands as f64 / timed.max(1) as f64,
         timed,
     })
 }
 
-/// Answers all queries in one batch on `pool`; returns the ids and the QPS.
+/// Answers all queries in one batch on `pool` (repeated until [`MIN_TIME`]);
+/// returns the ids and the QPS.
 pub fn batch(
     view: &IndexView<'_>,
     queries: &[f32],
@@ -83,8 +98,7 @@ pub fn batch(
     pool: &rayon::ThreadPool,
 ) -> Result<(Vec<Vec<u32>>, f64)> {
     let n = queries.len() / view.dim();
-    let t = Instant::now();
-    let res = pool.install(|| -> Result<Vec<Vec<u32>>> {
+    let once = || -> Result<Vec<Vec<u32>>> {
         Ok(match mode {
             Mode::Approx(p) => view
                 .search_batch(queries, &p)?
@@ -96,7 +110,14 @@ pub fn batch(
                 .map(|q| view.linear_search(q, k).map(ids))
                 .collect::<Result<_, _>>()?,
         })
-    })?;
+    };
+    let t = Instant::now();
+    let res = pool.install(once)?;
+    let mut batches = 1;
+    while t.elapsed() < MIN_TIME {
+        std::hint::black_box(pool.install(once)?);
+        batches += 1;
+    }
     let secs = t.elapsed().as_secs_f64().max(1e-9);
-    Ok((res, n as f64 / secs))
+    Ok((res, (batches * n) as f64 / secs))
 }
