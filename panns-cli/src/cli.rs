@@ -143,6 +143,7 @@ pub enum OutputFormat {
 
 /// `panns query`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["vector", "queries"])))]
 pub struct QueryArgs {
     /// Index file.
     pub index: PathBuf,
@@ -153,8 +154,8 @@ pub struct QueryArgs {
     #[arg(long)]
     pub queries: Option<PathBuf>,
     /// Number of neighbours.
-    #[arg(short, long, default_value_t = 10)]
-    pub k: usize,
+    #[arg(short, long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub k: u32,
     /// Distinct candidates to re-rank (0: the default, max(trees x k, 100 x k)).
     #[arg(long, default_value_t = 0)]
     pub budget: usize,

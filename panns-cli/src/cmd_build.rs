@@ -1,7 +1,7 @@
 //! `panns build`: read a data set, build the forest, save the index file.
 
 use crate::cli::BuildArgs;
-use crate::error::{Context, Result};
+use crate::error::{CliError, Context, Result};
 use crate::{files, progress};
 use panns_core::IndexBuilder;
 use std::time::Instant;
@@ -28,7 +28,13 @@ pub fn human_bytes(n: u64) -> String {
 /// Runs `panns build`.
 pub fn run(a: &BuildArgs) -> Result<()> {
     let params = a.tree.params(a.trees);
-    params.validate()?;
+    params
+        .validate()
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let dir = a.output.parent().filter(|d| !d.as_os_str().is_empty());
+    if dir.is_some_and(|d| !d.is_dir()) {
+        return Err(CliError::new("the output directory does not exist").with_file(&a.output));
+    }
     let t0 = Instant::now();
     let pb = progress::spinner(format!("reading {}", a.data.display()));
     let data = files::read_vectors(&a.data, &a.read, "train")?;

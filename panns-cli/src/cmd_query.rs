@@ -30,9 +30,7 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
 
 /// Runs `panns query`.
 pub fn run(a: &QueryArgs) -> Result<()> {
-    if a.k == 0 {
-        return Err(CliError::usage("-k must be at least 1"));
-    }
+    let k = a.k as usize;
     let index = files::open_index(&a.index)?;
     let view = index.view();
     let (queries, qdim, source) = match (&a.vector, &a.queries) {
@@ -61,11 +59,11 @@ pub fn run(a: &QueryArgs) -> Result<()> {
             None => e.with_file(&a.index),
         });
     }
-    let params = SearchParams::new(a.k).with_budget(a.budget);
+    let params = SearchParams::new(k).with_budget(a.budget);
     let results: Vec<Vec<Neighbor>> = if a.exact {
         queries
             .par_chunks(dim)
-            .map(|q| view.linear_search(q, a.k))
+            .map(|q| view.linear_search(q, k))
             .collect::<Result<_, _>>()?
     } else {
         view.search_batch(&queries, &params)?

@@ -76,7 +76,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             "every budget must be at least k = {K}"
         )));
     }
-    if !(a.point_seconds > 0.0) {
+    if !a.point_seconds.is_finite() || a.point_seconds <= 0.0 {
         return Err(CliError::usage("--point-seconds must be positive"));
     }
     // Check what can fail cheaply before the long part.

@@ -39,12 +39,20 @@ fn run(cli: cli::Cli) -> error::Result<()> {
 /// Turns a clap error into one line (clap's own text has usage and tips below it).
 fn usage_error(e: &clap::Error) -> CliError {
     let text = e.render().to_string();
-    let first = text
+    // The first paragraph, on one line (it may list the missing arguments below it).
+    let first: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("invalid arguments");
-    let what = first.strip_prefix("error:").unwrap_or(first).trim();
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let first = first.join(" ");
+    let what = first.strip_prefix("error:").unwrap_or(&first).trim();
+    let what = if what.is_empty() {
+        "invalid arguments"
+    } else {
+        what
+    };
     CliError::usage(format!("{what}; see 'panns --help'"))
 }
 

@@ -1,0 +1,451 @@
+//! End-to-end tests of the `panns` binary: every subcommand, every output format,
+//! and the one-line error messages with their exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn panns(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_panns"))
+        .args(args)
+        .output()
+        .expect("run the panns binary")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs and asserts success, returning stdout.
+fn ok(args: &[&str]) -> String {
+    let o = panns(args);
+    assert!(
+        o.status.success(),
+        "panns {args:?} failed: {}\n{}",
+        stderr(&o),
+        stdout(&o)
+    );
+    stdout(&o)
+}
+
+/// Runs and asserts failure with `code` and a single `panns: error:` line on stderr
+/// containing every string of `needles`.
+fn fails(args: &[&str], code: i32, needles: &[&str]) {
+    let o = panns(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(code), "panns {args:?}: {err}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got {err:?}");
+    assert!(lines[0].starts_with("panns: error: "), "{err}");
+    for n in needles {
+        assert!(lines[0].contains(n), "{n:?} not in {err:?}");
+    }
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"));
+}
+
+/// `n` deterministic pseudo-random rows of `dim` values in [-1, 1).
+fn rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            (0..dim)
+                .map(|_| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn write_csv(path: &Path, data: &[Vec<f32>]) {
+    let text: String = data
+        .iter()
+        .map(|r| {
+            let cells: Vec<String> = r.iter().map(|x| x.to_string()).collect();
+            cells.join(",") + "\n"
+        })
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A NumPy 1.0 `.npy` file of little-endian float32.
+fn write_npy(path: &Path, data: &[Vec<f32>]) {
+    let dict = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
+        data.len(),
+        data[0].len()
+    );
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(&header);
+    for r in data {
+        for x in r {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn vector_arg(v: &[f32]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn build_from_csv_then_query_info_and_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(300, 12, 1);
+    let csv = dir.path().join("data.csv");
+    write_csv(&csv, &data);
+    let idx = dir.path().join("data.panns");
+    let out = ok(&[
+        "build",
+        s(&csv),
+        "-o",
+        s(&idx),
+        "--trees",
+        "8",
+        "--seed",
+        "7",
+    ]);
+    assert!(out.contains("300 x 12"), "{out}");
+    assert!(out.contains("file size"), "{out}");
+    let size = std::fs::metadata(&idx).unwrap().len();
+    assert!(out.contains(&size.to_string()), "{out}");
+
+    // Text output: the item itself comes first at distance 0.
+    let q = vector_arg(&data[17]);
+    let out = ok(&["query", s(&idx), "--vector", &q, "-k", "5"]);
+    let first: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+    assert_eq!(first[..2], ["1", "17"], "{out}");
+    assert_eq!(first[2].parse::<f32>().unwrap(), 0.0);
+    assert_eq!(out.lines().count(), 6);
+
+    // CSV output, exact search, parsed back.
+    let out = ok(&[
+        "query",
+        s(&idx),
+        "--vector",
+        &q,
+        "-k",
+        "4",
+        "--exact",
+        "--output",
+        "csv",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "query,rank,id,distance");
+    assert_eq!(lines.len(), 5);
+    let mut last = -1.0f32;
+    for (i, l) in lines[1..].iter().enumerate() {
+        let c: Vec<&str> = l.split(',').collect();
+        assert_eq!(c[0], "0");
+        assert_eq!(c[1], (i + 1).to_string());
+        let d: f32 = c[3].parse().unwrap();
+        assert!(d >= last);
+        last = d;
+    }
+    assert_eq!(lines[1].split(',').nth(2), Some("17"));
+
+    // JSON output with a budget.
+    let out = ok(&[
+        "query",
+        s(&idx),
+        "--vector",
+        &q,
+        "-k",
+        "3",
+        "--budget",
+        "50",
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hits = v["results"][0]["neighbors"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0]["id"], 17);
+    assert_eq!(v["results"][0]["query"], 0);
+
+    // info and info --verify describe the header in words.
+    let info = ok(&["info", s(&idx)]);
+    for want in [
+        "metric           euclidean",
+        "dimension        12",
+        "items            300",
+        "trees            8",
+        "seed             7",
+        "vectors",
+        "leaf_ids",
+    ] {
+        assert!(info.contains(want), "{want:?} not in {info}");
+    }
+    assert!(info.contains(&size.to_string()));
+    let v = ok(&["info", "--verify", s(&idx)]);
+    assert!(v.contains("verify") && v.contains("ok"), "{v}");
+}
+
+#[test]
+fn build_from_npy_angular_and_query_a_file_of_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(200, 8, 2);
+    let npy = dir.path().join("data.npy");
+    write_npy(&npy, &data);
+    let idx = dir.path().join("a.panns");
+    let out = ok(&[
+        "build",
+        s(&npy),
+        "-o",
+        s(&idx),
+        "--metric",
+        "angular",
+        "--trees",
+        "4",
+        "--split",
+        "median",
+        "--leaf-size",
+        "8",
+        "--pool",
+        "32",
+        "--threads",
+        "1",
+    ]);
+    assert!(out.contains("200 x 8 (angular)"), "{out}");
+    assert!(ok(&["info", s(&idx)]).contains("median"));
+    // Queries from a CSV file (format by extension), exact: each row finds itself.
+    let qcsv = dir.path().join("q.csv");
+    write_csv(&qcsv, &data[..5]);
+    let out = ok(&[
+        "query",
+        s(&idx),
+        "--queries",
+        s(&qcsv),
+        "-k",
+        "2",
+        "--exact",
+        "--output",
+        "csv",
+    ]);
+    let lines: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(lines.len(), 10);
+    for q in 0..5 {
+        let first: Vec<&str> = lines[2 * q].split(',').collect();
+        assert_eq!(first[..3], [q.to_string(), "1".into(), q.to_string()]);
+    }
+    // The same queries through --format with an unhelpful extension.
+    let raw = dir.path().join("q.data");
+    std::fs::copy(&qcsv, &raw).unwrap();
+    let out = ok(&[
+        "query",
+        s(&idx),
+        "--queries",
+        s(&raw),
+        "--format",
+        "csv",
+        "-k",
+        "1",
+    ]);
+    assert!(out.contains("query 4"), "{out}");
+}
+
+fn digits() -> Option<PathBuf> {
+    let p =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/digits-64-euclidean.hdf5");
+    if p.exists() {
+        Some(p)
+    } else {
+        println!("skipped: {} is absent", p.display());
+        None
+    }
+}
+
+#[test]
+fn eval_on_digits_writes_csv_and_svg() {
+    let Some(data) = digits() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, svg, peers) = (
+        dir.path().join("e.csv"),
+        dir.path().join("e.svg"),
+        dir.path().join("peers.csv"),
+    );
+    std::fs::write(
+        &peers,
+        "dataset,library,version,build_params,query_params,recall10,recall10_ids,qps_single\n\
+         d,annoy,1,\"{\"\"n_trees\"\": 10}\",\"{\"\"search_k\"\": 100}\",0.7,0.7,9000\n\
+         d,annoy,1,\"{\"\"n_trees\"\": 10}\",\"{\"\"search_k\"\": 1000}\",0.95,0.95,3000\n",
+    )
+    .unwrap();
+    let out = ok(&[
+        "eval",
+        s(&data),
+        "--trees",
+        "4,8",
+        "--budgets",
+        "50,200,800",
+        "--queries",
+        "100",
+        "--csv",
+        s(&csv),
+        "--plot",
+        s(&svg),
+        "--peers",
+        s(&peers),
+    ]);
+    assert!(out.contains("bruteforce"), "{out}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header[..9],
+        [
+            "dataset",
+            "metric",
+            "trees",
+            "budget",
+            "recall10",
+            "qps_single",
+            "qps_batch",
+            "build_s",
+            "index_bytes"
+        ]
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 1 + 2 * 3, "{text}");
+    for r in &rows {
+        assert_eq!(r.len(), header.len());
+        assert_eq!(r[0], "digits-64-euclidean");
+        assert_eq!(r[1], "euclidean");
+        for c in 4..9 {
+            assert!(r[c].parse::<f64>().unwrap() >= 0.0, "{r:?}");
+        }
+    }
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    // Exact search is exact; the largest budget is nearly so.
+    assert_eq!(rows[0][col("library")], "bruteforce");
+    assert_eq!(rows[0][col("recall10")].parse::<f64>().unwrap(), 1.0);
+    for r in rows.iter().filter(|r| r[3] == "800") {
+        let rec: f64 = r[4].parse().unwrap();
+        assert!(rec > 0.9, "recall {rec} at budget 800: {r:?}");
+        assert!(r[8].parse::<u64>().unwrap() > 1597 * 64 * 4);
+    }
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(!plot.is_empty() && plot.contains("<svg") && plot.contains("annoy"));
+}
+
+#[test]
+fn demo_quick_prints_the_table() {
+    let out = ok(&["demo", "--quick"]);
+    for want in [
+        "euclidean",
+        "angular",
+        "1660",
+        "1280",
+        "recall@10",
+        "69.2%",
+        "48.8%",
+        "exact",
+    ] {
+        assert!(out.contains(want), "{want:?} not in {out}");
+    }
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("euclidean") && l.contains(" 5000 "))
+        .unwrap();
+    assert!(
+        row.contains("100.0%"),
+        "budget 5000 scans everything: {row}"
+    );
+}
+
+#[test]
+fn mistakes_give_one_line_and_the_right_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.csv");
+    // Usage mistakes: exit 2.
+    fails(&["build"], 2, &[]);
+    fails(&["frobnicate"], 2, &["frobnicate"]);
+    fails(
+        &["build", "x.csv", "-o", "y", "--metric", "manhattan"],
+        2,
+        &["manhattan"],
+    );
+    fails(&["query", "x.panns"], 2, &["--vector"]);
+    fails(
+        &["query", "x.panns", "--vector", "1,2", "-k", "0"],
+        2,
+        &["-k"],
+    );
+    // Missing files: exit 1, the file named.
+    fails(
+        &["build", s(&missing), "-o", "y.panns"],
+        1,
+        &["missing.csv"],
+    );
+    fails(&["info", s(&missing)], 1, &["missing.csv"]);
+    fails(&["eval", s(&missing)], 1, &["missing.csv"]);
+    // Garbage instead of an index.
+    let junk = dir.path().join("junk.panns");
+    let bytes: Vec<u8> = (0..5000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    std::fs::write(&junk, bytes).unwrap();
+    fails(&["info", s(&junk)], 1, &["junk.panns"]);
+    fails(&["info", "--verify", s(&junk)], 1, &["junk.panns"]);
+    fails(&["query", s(&junk), "--vector", "1"], 1, &["junk.panns"]);
+    // A damaged real index: --verify catches it.
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv, &rows(100, 4, 3));
+    let idx = dir.path().join("d.panns");
+    ok(&["build", s(&csv), "-o", s(&idx), "--trees", "2"]);
+    fails(
+        &["query", s(&idx), "--vector", "1,2"],
+        1,
+        &["dimension 4", "d.panns"],
+    );
+    let mut b = std::fs::read(&idx).unwrap();
+    let n = b.len();
+    b[n - 200] ^= 0x55;
+    std::fs::write(&idx, b).unwrap();
+    fails(&["info", "--verify", s(&idx)], 1, &["d.panns"]);
+    // Bad data: a non-number in the CSV names the file.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "1,2\n3,x\n").unwrap();
+    fails(
+        &["build", s(&bad), "-o", s(&dir.path().join("b.panns"))],
+        1,
+        &["bad.csv"],
+    );
+    // An HDF5 data set that does not exist.
+    if let Some(data) = digits() {
+        fails(
+            &[
+                "build",
+                s(&data),
+                "-o",
+                s(&dir.path().join("h.panns")),
+                "--dataset",
+                "nope",
+            ],
+            1,
+            &["nope", "digits-64-euclidean.hdf5"],
+        );
+    }
+}
