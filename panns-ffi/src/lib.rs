@@ -1,1 +1,54 @@
 //! The C ABI of panns (`libpanns.so`, `libpanns.a`, `include/panns.h`).
+//!
+//! The contract is `docs/c-api.md`; `include/panns.h` is generated from this crate by
+//! cbindgen (see `tests/header.rs`). Every entry point:
+//! - runs under `catch_unwind` ([`error::guard`]): no panic crosses the boundary;
+//! - checks every pointer for NULL (and alignment), every length and every code;
+//! - returns a [`PannsStatus`] and, on failure, leaves a message for the calling
+//!   thread in [`panns_last_error_message`].
+#![warn(missing_docs)]
+
+pub mod builder;
+pub mod error;
+pub mod index;
+
+pub use builder::{PannsBuildOptions, PannsBuilder};
+pub use error::{FfiError, PannsStatus};
+pub use index::PannsIndex;
+
+use std::ffi::c_char;
+
+/// Flag of `panns_index_open`: verify the file's checksum before using it
+/// (reads the whole file once).
+pub const PANNS_OPEN_VERIFY: u32 = 1;
+
+/// Distance metric codes, as taken by `panns_builder_new` and returned by
+/// `panns_index_metric`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PannsMetric {
+    /// Euclidean (L2) distance.
+    PANNS_EUCLIDEAN = 0,
+    /// Cosine distance `1 - cos(a, b)`; vectors are unit-normalised on insert.
+    PANNS_ANGULAR = 1,
+    /// Negative inner product `-(a . b)`.
+    PANNS_DOT = 2,
+}
+
+/// The library version, e.g. "0.1.0" (a static string; never free it).
+#[unsafe(no_mangle)]
+pub extern "C" fn panns_version() -> *const c_char {
+    const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    VERSION.as_ptr().cast()
+}
+
+/// The message of the last failed call on the calling thread, or "" when the last
+/// status-returning call on this thread succeeded. Never NULL. The pointer stays valid
+/// until the next status-returning panns call on this thread; copy the text to keep it.
+/// Functions that return no status (accessors, `*_free`, `panns_version`) leave it
+/// unchanged.
+#[unsafe(no_mangle)]
+pub extern "C" fn panns_last_error_message() -> *const c_char {
+    error::guard_value(c"".as_ptr(), error::last_error_ptr)
+}

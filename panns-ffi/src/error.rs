@@ -1,0 +1,310 @@
+//! Status codes, the thread-local error message, the panic boundary and argument checks.
+//!
+//! Every entry point runs its body through [`guard`] (or [`guard_value`] for the few
+//! functions that cannot fail): a Rust panic is caught there and turned into
+//! [`PannsStatus::PANNS_PANIC`], and every error, whichever crate it comes from, is
+//! turned into a status code and a message in exactly one place ([`FfiError`]'s `From`
+//! impls).
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, c_char};
+use std::panic::{self, AssertUnwindSafe};
+
+/// Result of every fallible panns function. `PANNS_OK` (0) is success; on any other
+/// value `panns_last_error_message()` describes the problem.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PannsStatus {
+    /// Success.
+    PANNS_OK = 0,
+    /// A required pointer argument was NULL.
+    PANNS_NULL_POINTER = 1,
+    /// An out-of-range parameter (k = 0, n_trees = 0, bad metric code, bad UTF-8 path, misaligned pointer...).
+    PANNS_INVALID_ARGUMENT = 2,
+    /// A vector's length differs from the index dimension.
+    PANNS_DIMENSION_MISMATCH = 3,
+    /// A NaN or infinite component.
+    PANNS_NON_FINITE = 4,
+    /// A zero vector under the angular metric.
+    PANNS_ZERO_VECTOR = 5,
+    /// Building or searching with no items.
+    PANNS_EMPTY = 6,
+    /// A file could not be read or written (the message names the path and the OS error).
+    PANNS_IO = 7,
+    /// The file is not a valid panns index / dataset (the message says what is wrong).
+    PANNS_CORRUPT = 8,
+    /// A future format version, the other endianness, an unsupported dataset type.
+    PANNS_UNSUPPORTED = 9,
+    /// An item id beyond the index.
+    PANNS_OUT_OF_RANGE = 10,
+    /// An output buffer is shorter than needed.
+    PANNS_BUFFER_TOO_SMALL = 11,
+    /// Internal error (a bug in panns): a Rust panic was caught at the boundary.
+    PANNS_PANIC = 12,
+}
+
+/// An error on its way out through the C ABI: a status code and a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FfiError {
+    /// The status returned to the caller.
+    pub status: PannsStatus,
+    /// The text `panns_last_error_message()` will return.
+    pub message: String,
+}
+
+impl FfiError {
+    /// An error with an explicit status.
+    pub fn new(status: PannsStatus, message: impl Into<String>) -> Self {
+        FfiError {
+            status,
+            message: message.into(),
+        }
+    }
+    /// `PANNS_NULL_POINTER` naming the argument.
+    pub fn null(arg: &str) -> Self {
+        Self::new(
+            PannsStatus::PANNS_NULL_POINTER,
+            format!("argument `{arg}` is NULL"),
+        )
+    }
+    /// `PANNS_INVALID_ARGUMENT`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(PannsStatus::PANNS_INVALID_ARGUMENT, message)
+    }
+    /// The same error with `context: ` in front of its message.
+    pub fn context(mut self, context: impl std::fmt::Display) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+}
+
+impl From<panns_core::Error> for FfiError {
+    fn from(e: panns_core::Error) -> Self {
+        use PannsStatus::*;
+        use panns_core::Error as E;
+        let status = match &e {
+            E::DimensionMismatch { .. } => PANNS_DIMENSION_MISMATCH,
+            E::NonFinite { .. } => PANNS_NON_FINITE,
+            E::ZeroVector { .. } => PANNS_ZERO_VECTOR,
+            E::Empty => PANNS_EMPTY,
+            E::IdOutOfRange { .. } => PANNS_OUT_OF_RANGE,
+            E::Corrupt(_) => PANNS_CORRUPT,
+            E::InvalidK(_)
+            | E::InvalidParameter { .. }
+            | E::InvalidDimension(_)
+            | E::TooManyItems(_)
+            | E::UnknownMetric(_) => PANNS_INVALID_ARGUMENT,
+            // `Error` is non-exhaustive: a variant added later is most likely a bad argument.
+            _ => PANNS_INVALID_ARGUMENT,
+        };
+        FfiError::new(status, e.to_string())
+    }
+}
+
+impl From<panns_io::Error> for FfiError {
+    fn from(e: panns_io::Error) -> Self {
+        use PannsStatus::*;
+        use panns_io::Error as E;
+        let status = match &e {
+            E::Core(core) => return core.clone().into(),
+            E::Io { .. } => PANNS_IO,
+            E::NonFinite { .. } => PANNS_NON_FINITE,
+            E::Parse { .. }
+            | E::RaggedRow { .. }
+            | E::Malformed { .. }
+            | E::Hdf5 { .. }
+            | E::NotAnIndex { .. }
+            | E::Corrupt { .. }
+            | E::ChecksumMismatch { .. } => PANNS_CORRUPT,
+            E::Unsupported { .. } | E::UnsupportedVersion { .. } | E::WrongEndianness { .. } => {
+                PANNS_UNSUPPORTED
+            }
+            E::DatasetNotFound { .. } | E::InvalidArgument { .. } => PANNS_INVALID_ARGUMENT,
+            // `Error` is non-exhaustive: a variant added later is most likely about the file.
+            _ => PANNS_IO,
+        };
+        FfiError::new(status, e.to_string())
+    }
+}
+
+/// Shorthand for the result of an entry point's body.
+pub type FfiResult<T> = Result<T, FfiError>;
+
+thread_local! {
+    /// The message of the last failed call on this thread ("" after a success).
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Stores `message` as this thread's last error (interior NULs become spaces).
+pub(crate) fn set_last_error(message: &str) {
+    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// A pointer to this thread's last error message, valid until the next call that
+/// sets or clears it on this thread.
+pub(crate) fn last_error_ptr() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// Text of a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+fn panicked(payload: Box<dyn std::any::Any + Send>) {
+    let msg = panic_message(&*payload);
+    // Dropping a payload can itself panic; never let that unwind out of here.
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    set_last_error(&format!(
+        "internal error (a bug in panns, please report it): {msg}"
+    ));
+}
+
+/// Runs the body of a fallible entry point: catches panics, records the message of an
+/// error (or clears it on success) and returns the status code.
+pub fn guard(f: impl FnOnce() -> FfiResult<()>) -> PannsStatus {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => {
+            set_last_error("");
+            PannsStatus::PANNS_OK
+        }
+        Ok(Err(e)) => {
+            set_last_error(&e.message);
+            e.status
+        }
+        Err(payload) => {
+            panicked(payload);
+            PannsStatus::PANNS_PANIC
+        }
+    }
+}
+
+/// Runs the body of an entry point that cannot fail (accessors, `free`): catches a
+/// panic, returning `default` and recording the panic message; otherwise leaves the
+/// last error message untouched.
+pub fn guard_value<T>(default: T, f: impl FnOnce() -> T) -> T {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(payload) => {
+            panicked(payload);
+            default
+        }
+    }
+}
+
+/// Checks a pointer + length pair and borrows it as a slice.
+///
+/// # Safety
+/// If `ptr` is non-NULL it must point to `len` readable, initialised `T`s that stay
+/// valid and unmodified for `'a`.
+pub(crate) unsafe fn slice<'a, T>(ptr: *const T, len: usize, arg: &str) -> FfiResult<&'a [T]> {
+    check_ptr(ptr, len, arg)?;
+    // SAFETY: `ptr` is non-NULL and aligned, `len * size_of::<T>()` fits in `isize`
+    // (checked above), and the caller guarantees `len` readable elements.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// Checks a pointer + length pair and borrows it as a mutable slice.
+///
+/// # Safety
+/// If `ptr` is non-NULL it must point to `len` writable `T`s, valid for `'a` and not
+/// accessed through any other pointer meanwhile.
+pub(crate) unsafe fn slice_mut<'a, T>(
+    ptr: *mut T,
+    len: usize,
+    arg: &str,
+) -> FfiResult<&'a mut [T]> {
+    check_ptr(ptr, len, arg)?;
+    // SAFETY: as in `slice`, plus the caller guarantees exclusive access.
+    Ok(unsafe { std::slice::from_raw_parts_mut(ptr, len) })
+}
+
+/// Checks that `ptr` is non-NULL, aligned for `T`, and that `len` `T`s fit in `isize`.
+pub(crate) fn check_ptr<T>(ptr: *const T, len: usize, arg: &str) -> FfiResult<()> {
+    if ptr.is_null() {
+        return Err(FfiError::null(arg));
+    }
+    if !ptr.is_aligned() {
+        return Err(FfiError::invalid(format!(
+            "argument `{arg}` is not aligned to {} bytes",
+            std::mem::align_of::<T>()
+        )));
+    }
+    if len
+        .checked_mul(std::mem::size_of::<T>())
+        .is_none_or(|bytes| bytes > isize::MAX as usize)
+    {
+        return Err(FfiError::invalid(format!(
+            "length {len} of argument `{arg}` is too large"
+        )));
+    }
+    Ok(())
+}
+
+/// `a * b`, or `PANNS_INVALID_ARGUMENT` naming the product on overflow.
+pub(crate) fn mul(a: usize, b: usize, what: &str) -> FfiResult<usize> {
+    a.checked_mul(b)
+        .ok_or_else(|| FfiError::invalid(format!("{what} = {a} x {b} overflows")))
+}
+
+/// Borrows a NUL-terminated UTF-8 path.
+///
+/// # Safety
+/// If `ptr` is non-NULL it must point to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn path_arg<'a>(ptr: *const c_char, arg: &str) -> FfiResult<&'a str> {
+    if ptr.is_null() {
+        return Err(FfiError::null(arg));
+    }
+    // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string.
+    let c = unsafe { CStr::from_ptr(ptr) };
+    let s = c.to_str().map_err(|e| {
+        FfiError::invalid(format!(
+            "argument `{arg}` is not valid UTF-8 ({e}): {:?}",
+            c.to_string_lossy()
+        ))
+    })?;
+    if s.is_empty() {
+        return Err(FfiError::invalid(format!("argument `{arg}` is empty")));
+    }
+    Ok(s)
+}
+
+/// Writes `value` through an out-pointer that must not be NULL.
+///
+/// # Safety
+/// If `ptr` is non-NULL it must be valid for a write of `T`.
+pub(crate) unsafe fn write_out<T>(ptr: *mut T, value: T, arg: &str) -> FfiResult<()> {
+    check_ptr(ptr, 1, arg)?;
+    // SAFETY: non-NULL and aligned (checked); the caller guarantees it is writable.
+    unsafe { ptr.write(value) };
+    Ok(())
+}
+
+/// Checks an out-pointer that may be NULL (aligned when it is not), before any side effect.
+pub(crate) fn check_opt<T>(ptr: *const T, arg: &str) -> FfiResult<()> {
+    if ptr.is_null() {
+        Ok(())
+    } else {
+        check_ptr(ptr, 1, arg)
+    }
+}
+
+/// Writes `value` through an out-pointer that may be NULL (then nothing is written).
+///
+/// # Safety
+/// If `ptr` is non-NULL it must be valid for a write of `T`.
+pub(crate) unsafe fn write_opt<T>(ptr: *mut T, value: T, arg: &str) -> FfiResult<()> {
+    if ptr.is_null() {
+        return Ok(());
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { write_out(ptr, value, arg) }
+}

@@ -1,0 +1,453 @@
+//! `PannsIndex`: saving, opening and searching an index.
+
+use crate::error::{
+    FfiError, FfiResult, PannsStatus, check_ptr, guard, guard_value, mul, path_arg, slice,
+    slice_mut, write_out,
+};
+use panns_core::{Index, IndexBuilder, IndexView, Neighbor, SearchParams};
+use panns_io::{BuildInfo, Format, MappedIndex, OpenOptions, ReadOptions};
+use std::ffi::c_char;
+use std::path::Path;
+
+/// A built index, owned in memory or memory-mapped from a file. Opaque; made by
+/// `panns_builder_build` or `panns_index_open`, freed by `panns_index_free`. Every
+/// function taking a `const PannsIndex *` may run on many threads at once.
+// The enum only ever lives boxed behind a handle, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum PannsIndex {
+    /// Built in this process.
+    Owned(Index),
+    /// Memory-mapped from an index file (validated when opened).
+    Mapped(MappedIndex),
+}
+
+impl PannsIndex {
+    /// The searchable view (O(1)).
+    pub fn view(&self) -> IndexView<'_> {
+        match self {
+            PannsIndex::Owned(i) => i.view(),
+            PannsIndex::Mapped(m) => m.view(),
+        }
+    }
+
+    /// Saves to `path` atomically (a mapped index is re-written from its sections).
+    pub fn save(&self, path: &str) -> FfiResult<()> {
+        match self {
+            PannsIndex::Owned(i) => panns_io::save_index(i, path)?,
+            PannsIndex::Mapped(m) => {
+                let h = m.header();
+                let info = BuildInfo {
+                    leaf_size: h.leaf_size,
+                    candidates: h.candidates,
+                    split: h.split,
+                    seed: h.seed,
+                };
+                panns_io::save_parts(m.view().parts(), &info, path)?
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Borrows an index handle.
+///
+/// # Safety
+/// `idx` must be NULL or a live pointer from `panns_builder_build` / `panns_index_open`.
+unsafe fn index_ref<'a>(idx: *const PannsIndex) -> FfiResult<&'a PannsIndex> {
+    // SAFETY: the caller guarantees NULL or a live handle; `as_ref` handles NULL.
+    unsafe { idx.as_ref() }.ok_or_else(|| FfiError::null("index"))
+}
+
+/// Reads a dataset file into `b` (see `panns_builder_add_file`); returns the count added.
+pub(crate) fn add_file(
+    b: &mut IndexBuilder,
+    path: &str,
+    dataset: Option<&str>,
+) -> FfiResult<usize> {
+    let format = Format::from_path(Path::new(path));
+    let opts = ReadOptions {
+        dataset: dataset.map(str::to_string),
+        // Raw f32 files have no header: they take the builder's dimension.
+        dim: (format == Some(Format::RawF32)).then_some(b.dim()),
+        ..Default::default()
+    };
+    let data = panns_io::read_any(path, &opts)?;
+    if data.dim != b.dim() {
+        return Err(FfiError::from(panns_core::Error::DimensionMismatch {
+            expected: b.dim(),
+            got: data.dim,
+        })
+        .context(format_args!(
+            "{path}: the file's vectors do not fit the builder"
+        )));
+    }
+    b.add_batch(&data.data)
+        .map_err(|e| FfiError::from(e).context(path))?;
+    Ok(data.n)
+}
+
+/// Saves the index to `path` atomically (a temporary file beside it, fsync, rename).
+/// Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (empty or non-UTF-8 path),
+/// `PANNS_IO` (the message names the path and the OS error).
+///
+/// # Safety
+/// `idx` must be NULL or a live index; `path` NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_save(
+    idx: *const PannsIndex,
+    path: *const c_char,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let idx = unsafe { index_ref(idx) }?;
+        // SAFETY: forwarded from the caller.
+        let path = unsafe { path_arg(path, "path") }?;
+        idx.save(path)
+    })
+}
+
+/// Opens an index file by memory-mapping it and stores the handle in `*out` (set to
+/// NULL on failure). The structure is always validated; with `flags` containing
+/// `PANNS_OPEN_VERIFY` the checksum of the whole file is verified too. Errors:
+/// `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown flag bits, bad path),
+/// `PANNS_IO`, `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`.
+///
+/// # Safety
+/// `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_open(
+    path: *const c_char,
+    flags: u32,
+    out: *mut *mut PannsIndex,
+) -> PannsStatus {
+    guard(|| {
+        check_ptr(out, 1, "out")?;
+        // SAFETY: checked non-NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(std::ptr::null_mut()) };
+        // SAFETY: forwarded from the caller.
+        let path = unsafe { path_arg(path, "path") }?;
+        if flags & !crate::PANNS_OPEN_VERIFY != 0 {
+            return Err(FfiError::invalid(format!(
+                "unknown flag bits {:#x} (known: PANNS_OPEN_VERIFY = 1)",
+                flags & !crate::PANNS_OPEN_VERIFY
+            )));
+        }
+        let opts = OpenOptions {
+            verify_checksum: flags & crate::PANNS_OPEN_VERIFY != 0,
+        };
+        let mapped = MappedIndex::open(path, &opts)?;
+        let handle = Box::into_raw(Box::new(PannsIndex::Mapped(mapped)));
+        // SAFETY: as above.
+        unsafe { out.write(handle) };
+        Ok(())
+    })
+}
+
+/// Frees an index (NULL is a no-op). A mapped index unmaps its file.
+///
+/// # Safety
+/// `idx` must be NULL or a live index not used by any thread afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_free(idx: *mut PannsIndex) {
+    guard_value((), || {
+        if !idx.is_null() {
+            // SAFETY: the caller guarantees a live handle from `Box::into_raw` that is
+            // not used again.
+            drop(unsafe { Box::from_raw(idx) });
+        }
+    })
+}
+
+/// Number of items (0 for NULL).
+///
+/// # Safety
+/// `idx` must be NULL or a live index.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_len(idx: *const PannsIndex) -> usize {
+    // SAFETY: forwarded from the caller.
+    guard_value(0, || {
+        unsafe { index_ref(idx) }.map_or(0, |i| i.view().len())
+    })
+}
+
+/// Vector dimension (0 for NULL).
+///
+/// # Safety
+/// `idx` must be NULL or a live index.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_dim(idx: *const PannsIndex) -> u32 {
+    guard_value(0, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { index_ref(idx) }.map_or(0, |i| i.view().dim() as u32)
+    })
+}
+
+/// Metric code (a `PannsMetric` value; `UINT32_MAX` for NULL).
+///
+/// # Safety
+/// `idx` must be NULL or a live index.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_metric(idx: *const PannsIndex) -> u32 {
+    guard_value(u32::MAX, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { index_ref(idx) }.map_or(u32::MAX, |i| i.view().metric().code())
+    })
+}
+
+/// Number of trees (0 for NULL).
+///
+/// # Safety
+/// `idx` must be NULL or a live index.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_n_trees(idx: *const PannsIndex) -> usize {
+    // SAFETY: forwarded from the caller.
+    guard_value(0, || {
+        unsafe { index_ref(idx) }.map_or(0, |i| i.view().n_trees())
+    })
+}
+
+/// Checks the arguments shared by the single-query searches and returns the query.
+///
+/// # Safety
+/// As `panns_index_search`.
+unsafe fn query_args<'a>(
+    view: &IndexView<'_>,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+) -> FfiResult<&'a [f32]> {
+    // SAFETY: forwarded from the caller.
+    let q = unsafe { slice(query, dim, "query") }?;
+    check_ptr(out_ids, 0, "out_ids")?;
+    if !out_distances.is_null() {
+        check_ptr(out_distances, 0, "out_distances")?;
+    }
+    check_ptr(out_count, 1, "out_count")?;
+    if k == 0 {
+        return Err(panns_core::Error::InvalidK(0).into());
+    }
+    if dim != view.dim() {
+        return Err(panns_core::Error::DimensionMismatch {
+            expected: view.dim(),
+            got: dim,
+        }
+        .into());
+    }
+    Ok(q)
+}
+
+/// Writes one query's results to the caller's buffers.
+///
+/// # Safety
+/// `out_ids` (and `out_distances` unless NULL) must hold `hits.len()` elements;
+/// `out_count` must be writable.
+unsafe fn write_hits(
+    hits: &[Neighbor],
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+) -> FfiResult<()> {
+    // SAFETY: the caller guarantees room for the results.
+    let ids = unsafe { slice_mut(out_ids, hits.len(), "out_ids") }?;
+    for (o, h) in ids.iter_mut().zip(hits) {
+        *o = h.id;
+    }
+    if !out_distances.is_null() {
+        // SAFETY: as above.
+        let ds = unsafe { slice_mut(out_distances, hits.len(), "out_distances") }?;
+        for (o, h) in ds.iter_mut().zip(hits) {
+            *o = h.distance;
+        }
+    }
+    // SAFETY: as above.
+    unsafe { write_out(out_count, hits.len(), "out_count") }
+}
+
+/// Approximate k nearest neighbours of one query of `dim` floats, nearest first, ties
+/// by id. `budget` = distinct candidates to re-rank (0 = the default,
+/// `max(n_trees * k, 100 * k)`; larger: better recall, slower). Writes up to `k`
+/// results to the caller-owned `out_ids[k]` and `out_distances[k]` (`out_distances`
+/// may be NULL) and the number written, `min(k, len)`, to `*out_count`. Errors:
+/// `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (k = 0), `PANNS_DIMENSION_MISMATCH`,
+/// `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR` (angular).
+///
+/// # Safety
+/// `idx` NULL or a live index; `query` NULL or `dim` floats; `out_ids` NULL or room
+/// for `k` ids; `out_distances` NULL or room for `k` floats; `out_count` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn panns_index_search(
+    idx: *const PannsIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let view = unsafe { index_ref(idx) }?.view();
+        // SAFETY: forwarded from the caller.
+        let q = unsafe { query_args(&view, query, dim, k, out_ids, out_distances, out_count) }?;
+        let hits = view.search(q, &SearchParams::new(k).with_budget(budget))?;
+        // SAFETY: forwarded from the caller; `hits.len() <= k`.
+        unsafe { write_hits(&hits, out_ids, out_distances, out_count) }
+    })
+}
+
+/// Exact k nearest neighbours by scanning every item (the reference for recall). Same
+/// output contract and errors as `panns_index_search`.
+///
+/// # Safety
+/// As `panns_index_search`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_linear_search(
+    idx: *const PannsIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let view = unsafe { index_ref(idx) }?.view();
+        // SAFETY: forwarded from the caller.
+        let q = unsafe { query_args(&view, query, dim, k, out_ids, out_distances, out_count) }?;
+        let hits = view.linear_search(q, k)?;
+        // SAFETY: forwarded from the caller; `hits.len() <= k`.
+        unsafe { write_hits(&hits, out_ids, out_distances, out_count) }
+    })
+}
+
+/// Searches `n_queries` row-major queries of `dim` floats each, in parallel on all
+/// cores. `out_ids` and `out_distances` (may be NULL) hold `n_queries * k` entries,
+/// row `i` at `i * k`; a row with fewer than `k` results (an index smaller than `k`)
+/// is padded with id `UINT32_MAX` and distance `INFINITY`. `n_queries = 0` is a
+/// successful no-op (the pointers must still be non-NULL). Errors as
+/// `panns_index_search`; on an error the message names the first offending query row
+/// and the output buffers' contents are unspecified.
+///
+/// # Safety
+/// `idx` NULL or a live index; `queries` NULL or `n_queries * dim` floats; `out_ids`
+/// NULL or room for `n_queries * k` ids; `out_distances` NULL or room for
+/// `n_queries * k` floats.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn panns_index_search_batch(
+    idx: *const PannsIndex,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let view = unsafe { index_ref(idx) }?.view();
+        let n_in = mul(n_queries, dim, "n_queries * dim")?;
+        let n_out = mul(n_queries, k, "n_queries * k")?;
+        // SAFETY: forwarded from the caller.
+        let qs = unsafe { slice(queries, n_in, "queries") }?;
+        check_ptr(out_ids, n_out, "out_ids")?;
+        if !out_distances.is_null() {
+            check_ptr(out_distances, n_out, "out_distances")?;
+        }
+        if k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        if dim != view.dim() {
+            return Err(panns_core::Error::DimensionMismatch {
+                expected: view.dim(),
+                got: dim,
+            }
+            .into());
+        }
+        let params = SearchParams::new(k).with_budget(budget);
+        let rows = view
+            .search_batch(qs, &params)
+            .map_err(|e| batch_error(&view, qs, &params, e))?;
+        // SAFETY: forwarded from the caller (room for `n_queries * k` ids).
+        let ids = unsafe { slice_mut(out_ids, n_out, "out_ids") }?;
+        for (row, hits) in ids.chunks_exact_mut(k).zip(&rows) {
+            for (i, o) in row.iter_mut().enumerate() {
+                *o = hits.get(i).map_or(u32::MAX, |h| h.id);
+            }
+        }
+        if !out_distances.is_null() {
+            // SAFETY: forwarded from the caller (room for `n_queries * k` floats).
+            let ds = unsafe { slice_mut(out_distances, n_out, "out_distances") }?;
+            for (row, hits) in ds.chunks_exact_mut(k).zip(&rows) {
+                for (i, o) in row.iter_mut().enumerate() {
+                    *o = hits.get(i).map_or(f32::INFINITY, |h| h.distance);
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Turns a batch error into one naming the first query row that fails.
+fn batch_error(
+    view: &IndexView<'_>,
+    queries: &[f32],
+    params: &SearchParams,
+    e: panns_core::Error,
+) -> FfiError {
+    // Only the error path pays for this scan; it stops at the first failing row.
+    for (r, q) in queries.chunks_exact(view.dim()).enumerate() {
+        if let Err(row_err) = view.search(q, params) {
+            return FfiError::from(row_err).context(format_args!("query row {r}"));
+        }
+    }
+    e.into()
+}
+
+/// Copies the stored vector of item `id` into `out[dim]` (unit-normalised under the
+/// angular metric). `dim` must equal the index dimension. Errors:
+/// `PANNS_NULL_POINTER`, `PANNS_OUT_OF_RANGE` (id not below the item count),
+/// `PANNS_BUFFER_TOO_SMALL` (dim below the index dimension),
+/// `PANNS_DIMENSION_MISMATCH` (dim above it).
+///
+/// # Safety
+/// `idx` NULL or a live index; `out` NULL or room for `dim` floats.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_get_vector(
+    idx: *const PannsIndex,
+    id: u32,
+    out: *mut f32,
+    dim: usize,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let view = unsafe { index_ref(idx) }?.view();
+        check_ptr(out, dim, "out")?;
+        let d = view.dim();
+        if dim < d {
+            return Err(FfiError::new(
+                PannsStatus::PANNS_BUFFER_TOO_SMALL,
+                format!("output buffer holds {dim} floats, the index dimension is {d}"),
+            ));
+        }
+        if dim > d {
+            return Err(panns_core::Error::DimensionMismatch {
+                expected: d,
+                got: dim,
+            }
+            .into());
+        }
+        let v = view.vector(id as usize)?;
+        // SAFETY: forwarded from the caller (room for `dim` floats).
+        unsafe { slice_mut(out, d, "out") }?.copy_from_slice(v);
+        Ok(())
+    })
+}
