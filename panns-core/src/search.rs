@@ -57,6 +57,8 @@ struct Scratch {
     epoch: u32,
     cands: Vec<u32>,
     scored: Vec<(f32, u32)>,
+    frontier: BinaryHeap<std::cmp::Reverse<u64>>,
+    best: BinaryHeap<u64>,
 }
 
 thread_local! {
@@ -200,8 +202,10 @@ impl IndexView<'_> {
         let metric = self.metric();
         let key = |d: f32, id: u32| ((ordered(d) as u64) << 32) | id as u64;
         // `frontier`: min-heap of items to expand; `best`: max-heap of the ef nearest.
-        let mut frontier: BinaryHeap<std::cmp::Reverse<u64>> = BinaryHeap::with_capacity(4 * ef);
-        let mut best: BinaryHeap<u64> = BinaryHeap::with_capacity(ef + 1);
+        let mut frontier = std::mem::take(&mut s.frontier);
+        let mut best = std::mem::take(&mut s.best);
+        frontier.clear();
+        best.clear();
         for &(d, id) in &s.scored {
             frontier.push(std::cmp::Reverse(key(d, id)));
             best.push(key(d, id));
