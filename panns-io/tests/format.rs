@@ -91,11 +91,16 @@ fn round_trip_every_metric() {
         let m = open_verified(&path).unwrap();
         let h = m.header();
         assert_eq!(h.metric(), Some(metric));
+        let pool = index.params().pool_size as u32;
         assert_eq!(
             (h.dim, h.n_items, h.n_trees, h.pool_size),
-            (37, 2000, 8, 128)
+            (37, 2000, 8, pool)
         );
-        assert_eq!((h.leaf_size, h.candidates, h.split, h.seed), (20, 8, 0, 3));
+        let cand = index.params().candidates as u32;
+        assert_eq!(
+            (h.leaf_size, h.candidates, h.split, h.seed),
+            (20, cand, 0, 3)
+        );
         assert_eq!(h.n_nodes as usize, index.nodes().len());
         assert_eq!(m.file_len(), std::fs::metadata(&path).unwrap().len());
         assert_eq!(m.path(), path);
@@ -518,4 +523,99 @@ fn invalid_parts_are_not_saved() {
     let e = save_parts(&parts, &info, &path).unwrap_err().to_string();
     assert!(e.contains("refusing to save an invalid index"), "{e}");
     assert!(!path.exists());
+}
+
+/// The fuzz seeds under `fuzz/seeds/open_index` open and verify; with
+/// `PANNS_WRITE_FUZZ_SEEDS=1` they are rewritten first.
+#[test]
+fn fuzz_seeds_open() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/open_index");
+    if std::env::var_os("PANNS_WRITE_FUZZ_SEEDS").is_some() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let seeds = [
+            ("euclidean-40x3.panns", Metric::Euclidean, 40, 3, 2),
+            ("angular-25x17.panns", Metric::Angular, 25, 17, 3),
+            ("dot-12x1.panns", Metric::Dot, 12, 1, 1),
+        ];
+        for (name, metric, n, dim, n_trees) in seeds {
+            let mut b = IndexBuilder::new(dim, metric).unwrap();
+            b.add_batch(&gaussian_vector(n * dim, false, n as u64))
+                .unwrap();
+            let params = BuildParams {
+                n_trees,
+                leaf_size: 6,
+                pool_size: 4,
+                threads: 1,
+                ..Default::default()
+            };
+            save_index(&b.build(&params).unwrap(), dir.join(name)).unwrap();
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} is absent", dir.display());
+        return;
+    };
+    for e in entries {
+        verify_file(e.unwrap().path()).unwrap();
+    }
+}
+
+/// Stored vectors are not checked on open (that would read the whole file): a damaged
+/// one may be zero or NaN. Searching must then refuse it as a query or rank it last,
+/// never panic. (Found by the `open_index` fuzzer, which assumed stored vectors are
+/// always valid queries.)
+#[test]
+fn damaged_vectors_do_not_break_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.panns");
+    save_index(&build(Metric::Angular, 200, 37, 3, 5), &path).unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let v = header_of(&bytes)
+        .section(SectionKind::Vectors)
+        .unwrap()
+        .offset as usize;
+    let row = padded_dim(37) * 4;
+    bytes[v..v + row].fill(0);
+    bytes[v + row..v + row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    let p = write(dir.path(), "damaged.panns", &bytes);
+    let m = open(&p).unwrap();
+    let view = m.view();
+    assert!(matches!(
+        view.search(view.vector(0).unwrap(), &SearchParams::new(3)),
+        Err(panns_core::Error::ZeroVector { .. })
+    ));
+    assert!(
+        view.search(view.vector(1).unwrap(), &SearchParams::new(3))
+            .is_err()
+    );
+    for q in queries(37, 5) {
+        assert_eq!(view.search(&q, &SearchParams::new(200)).unwrap().len(), 200);
+    }
+    assert!(matches!(
+        open_verified(&p),
+        Err(Error::ChecksumMismatch { .. })
+    ));
+}
+
+/// Every input under `fuzz/regressions/open_index` (inputs that once crashed the fuzz
+/// target) opens or fails cleanly, and searches without panicking when it opens.
+#[test]
+fn fuzz_regressions_do_not_panic() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions/open_index");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} is absent", dir.display());
+        return;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        let Ok(m) = open(&path) else { continue };
+        let view = m.view();
+        for id in [0, view.len() - 1] {
+            let stored = view.vector(id).unwrap();
+            let _ = view.search(stored, &SearchParams::new(5));
+            let _ = view.linear_search(stored, 5);
+        }
+        let q: Vec<f32> = (0..view.dim()).map(|j| j as f32 - 1.5).collect();
+        view.search(&q, &SearchParams::new(5)).unwrap();
+    }
 }

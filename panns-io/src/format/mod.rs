@@ -29,6 +29,7 @@ use crate::error::Error;
 mod checksum;
 mod header;
 mod read;
+mod validate;
 mod write;
 
 pub use header::{
@@ -83,6 +84,20 @@ pub mod testing {
     pub fn fail_writes_after(bytes: Option<u64>) {
         super::write::FAIL_AFTER.with(|f| f.set(bytes));
     }
+}
+
+/// The checksum a complete index file `file` should store in [`Header::checksum`]:
+/// XXH64 (seed 0) of the file with the 8 checksum bytes taken as zero.
+pub fn file_checksum(file: &[u8]) -> u64 {
+    let mut h = checksum::Hasher::default();
+    if file.len() >= CHECKSUM_OFFSET + 8 {
+        h.update(&file[..CHECKSUM_OFFSET]);
+        h.update(&[0; 8]);
+        h.update(&file[CHECKSUM_OFFSET + 8..]);
+    } else {
+        h.update(file); // too short to be an index file: hashed as it is
+    }
+    h.finish()
 }
 
 /// A [`Error::Corrupt`] for `path`.

@@ -1,0 +1,239 @@
+//! Checks of the header and the section table, before anything is sliced.
+
+use std::ops::Range;
+use std::path::Path;
+
+use panns_core::{MAX_DIM, MAX_GRAPH_DEGREE, MAX_ITEMS, Metric};
+use zerocopy::FromBytes;
+
+use super::corrupt;
+use super::header::{
+    ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS, SECTION_ALIGN,
+    SectionKind,
+};
+use super::{OpenOptions, file_checksum};
+use crate::error::{Error, Result};
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u32::from_ne_bytes(w)
+}
+
+/// Magic, endianness, version, size, checksum and the header's scalar fields.
+pub(super) fn check_header(bytes: &[u8], path: &Path, opts: &OpenOptions) -> Result<Header> {
+    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        return Err(Error::NotAnIndex {
+            path: path.to_path_buf(),
+        });
+    }
+    let short = |what: &str| {
+        corrupt(
+            path,
+            format!(
+                "file is {} bytes, too short for {what} (truncated?)",
+                bytes.len()
+            ),
+        )
+    };
+    if bytes.len() < 16 {
+        return Err(short("the format version"));
+    }
+    let endian = u32_at(bytes, 12);
+    if endian == ENDIAN_MARKER.swap_bytes() {
+        return Err(Error::WrongEndianness {
+            path: path.to_path_buf(),
+        });
+    }
+    if endian != ENDIAN_MARKER {
+        return Err(corrupt(
+            path,
+            format!("bad endianness marker {endian:#010x}"),
+        ));
+    }
+    let version = u32_at(bytes, 8);
+    if version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: version,
+            supported: FORMAT_VERSION,
+        });
+    }
+    let header = Header::read_from_prefix(bytes)
+        .map_err(|_| short(&format!("the {HEADER_SIZE}-byte header")))?
+        .0;
+    if header.file_len != bytes.len() as u64 {
+        return Err(corrupt(
+            path,
+            format!(
+                "file is {} bytes but its header says {} (truncated or extended)",
+                bytes.len(),
+                header.file_len
+            ),
+        ));
+    }
+    if opts.verify_checksum {
+        let computed = file_checksum(bytes);
+        if computed != header.checksum {
+            return Err(Error::ChecksumMismatch {
+                path: path.to_path_buf(),
+                stored: header.checksum,
+                computed,
+            });
+        }
+    }
+    let bad = |msg: String| Err(corrupt(path, msg));
+    if header.header_size as usize != HEADER_SIZE {
+        return bad(format!(
+            "header size {} differs from {HEADER_SIZE}",
+            header.header_size
+        ));
+    }
+    if header.flags != 0 {
+        return bad(format!(
+            "unknown feature flags {:#x} (written by a newer panns?)",
+            header.flags
+        ));
+    }
+    if Metric::from_code(header.metric).is_none() {
+        return bad(format!("unknown metric code {}", header.metric));
+    }
+    if header.dim == 0 || header.dim as usize > MAX_DIM {
+        return bad(format!("dimension {} is not in 1..={MAX_DIM}", header.dim));
+    }
+    if header.n_items == 0 || header.n_items > MAX_ITEMS as u64 {
+        return bad(format!(
+            "item count {} is not in 1..={MAX_ITEMS}",
+            header.n_items
+        ));
+    }
+    if header.n_trees == 0 {
+        return bad("tree count is 0".into());
+    }
+    if header.pool_size == 0 {
+        return bad("pool size is 0".into());
+    }
+    if header.graph_degree as usize > MAX_GRAPH_DEGREE {
+        return bad(format!(
+            "graph degree {} exceeds {MAX_GRAPH_DEGREE}",
+            header.graph_degree
+        ));
+    }
+    if header.n_sections as usize > MAX_SECTIONS {
+        return bad(format!(
+            "{} sections listed, the table holds {MAX_SECTIONS}",
+            header.n_sections
+        ));
+    }
+    Ok(header)
+}
+
+/// Bounds, alignment, overlap and expected length of every section; returns the byte
+/// range of each known kind.
+pub(super) fn check_sections(
+    h: &Header,
+    file_len: usize,
+    path: &Path,
+) -> Result<[Range<usize>; SectionKind::ALL.len()]> {
+    let bad = |msg: String| corrupt(path, msg);
+    let overflow = |what: &str| bad(format!("{what} section size overflows"));
+    let stride = panns_core::padded_dim(h.dim as usize) as u64;
+    let rows = |n: u64, what: &str| {
+        n.checked_mul(stride)
+            .and_then(|x| x.checked_mul(4))
+            .ok_or_else(|| overflow(what))
+    };
+    let mut seen: [Option<Range<usize>>; SectionKind::ALL.len()] = Default::default();
+    let mut spans: Vec<(u64, u64, usize)> = Vec::with_capacity(MAX_SECTIONS);
+    for (i, s) in h.used_sections().iter().enumerate() {
+        let end = s
+            .offset
+            .checked_add(s.length)
+            .filter(|&e| e <= file_len as u64)
+            .ok_or_else(|| {
+                bad(format!(
+                    "section {i} (kind {}) at offset {} with length {} extends past the end of the {file_len}-byte file",
+                    s.kind, s.offset, s.length
+                ))
+            })?;
+        if s.offset < HEADER_SIZE as u64 {
+            return Err(bad(format!(
+                "section {i} (kind {}) at offset {} overlaps the header",
+                s.kind, s.offset
+            )));
+        }
+        if !s.offset.is_multiple_of(SECTION_ALIGN) {
+            return Err(bad(format!(
+                "section {i} (kind {}) at offset {} is not aligned to {SECTION_ALIGN} bytes",
+                s.kind, s.offset
+            )));
+        }
+        spans.push((s.offset, end, i));
+        let Some(kind) = SectionKind::from_code(s.kind) else {
+            continue; // a section of a later version: skipped
+        };
+        let expected = match kind {
+            SectionKind::Vectors => Some(rows(h.n_items, "vectors")?),
+            SectionKind::Pool => Some(rows(h.pool_size as u64, "pool")?),
+            SectionKind::Nodes => Some(h.n_nodes.checked_mul(16).ok_or_else(|| overflow("nodes"))?),
+            SectionKind::Roots => Some(h.n_trees as u64 * 4),
+            SectionKind::LeafOffsets => Some(
+                h.n_leaves
+                    .checked_add(1)
+                    .and_then(|n| n.checked_mul(4))
+                    .ok_or_else(|| overflow("leaf_offsets"))?,
+            ),
+            SectionKind::LeafIds => None,
+            SectionKind::Graph => Some(
+                h.n_items
+                    .checked_mul(h.graph_degree as u64)
+                    .and_then(|n| n.checked_mul(4))
+                    .ok_or_else(|| overflow("graph"))?,
+            ),
+        };
+        if let Some(want) = expected
+            && want != s.length
+        {
+            return Err(bad(format!(
+                "{} section is {} bytes, the header's counts need {want}",
+                kind.name(),
+                s.length
+            )));
+        }
+        if !s.length.is_multiple_of(4) {
+            return Err(bad(format!(
+                "{} section length {} is not a multiple of 4",
+                kind.name(),
+                s.length
+            )));
+        }
+        let slot = &mut seen[kind.slot()];
+        if slot.is_some() {
+            return Err(bad(format!("{} section listed twice", kind.name())));
+        }
+        // `end <= file_len`, so both fit in usize.
+        *slot = Some(s.offset as usize..end as usize);
+    }
+    spans.sort_unstable();
+    for w in spans.windows(2) {
+        let ((_, end_a, a), (start_b, _, b)) = (w[0], w[1]);
+        if end_a > start_b {
+            return Err(bad(format!("sections {a} and {b} overlap")));
+        }
+    }
+    let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
+    for kind in SectionKind::ALL {
+        let needed = kind != SectionKind::Graph || h.graph_degree > 0;
+        match (seen[kind.slot()].take(), needed) {
+            (Some(r), true) => ranges[kind.slot()] = r,
+            (None, false) => {}
+            (None, true) => {
+                return Err(bad(format!("required {} section is missing", kind.name())));
+            }
+            (Some(_), false) => {
+                return Err(bad("graph section present but graph degree is 0".into()));
+            }
+        }
+    }
+    Ok(ranges)
+}
