@@ -619,3 +619,12 @@ fn fuzz_regressions_do_not_panic() {
         view.search(&q, &SearchParams::new(5)).unwrap();
     }
 }
+
+#[test]
+fn mapped_index_is_send_and_sync_and_directories_are_refused() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<MappedIndex>();
+    let dir = tempfile::tempdir().unwrap();
+    let e = err_text(open(dir.path()));
+    assert!(e.contains(&dir.path().display().to_string()), "{e}");
+}
