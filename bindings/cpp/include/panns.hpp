@@ -1,0 +1,273 @@
+// panns.hpp: header-only C++17 wrapper of the panns C API (panns.h).
+//
+// RAII, move-only handles (panns::Builder, panns::Index); every failure of the C API is
+// thrown as panns::Error carrying the PannsStatus and the library's message. A
+// panns::Index may be searched from many threads at once; a panns::Builder may not.
+//
+//   panns::Builder b(3, panns::Metric::Euclidean);
+//   b.add({1.0f, 2.0f, 3.0f});
+//   panns::Index index = b.build();
+//   std::vector<panns::Neighbor> hits = index.search({1.0f, 2.0f, 3.1f}, 1);
+#ifndef PANNS_HPP
+#define PANNS_HPP
+
+#include <panns.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace panns {
+
+/// Distance metric of an index.
+enum class Metric : std::uint32_t {
+  Euclidean = PANNS_EUCLIDEAN,  ///< L2 distance.
+  Angular = PANNS_ANGULAR,      ///< Cosine distance 1 - cos(a, b); vectors are normalised on insert.
+  Dot = PANNS_DOT,              ///< Negative inner product -(a . b).
+};
+
+/// A failed panns call: the C status code and the library's message.
+class Error : public std::runtime_error {
+ public:
+  Error(PannsStatus status, const std::string& message)
+      : std::runtime_error(message), status_(status) {}
+  /// The status code (PANNS_NULL_POINTER, PANNS_DIMENSION_MISMATCH, ...).
+  PannsStatus status() const noexcept { return status_; }
+
+ private:
+  PannsStatus status_;
+};
+
+namespace detail {
+/// Throws the calling thread's last panns error unless `status` is PANNS_OK.
+inline void check(PannsStatus status) {
+  if (status != PANNS_OK) {
+    const char* msg = panns_last_error_message();
+    throw Error(status, msg != nullptr ? msg : "");
+  }
+}
+}  // namespace detail
+
+/// One search result.
+struct Neighbor {
+  std::uint32_t id;  ///< Item id (insertion order, from 0).
+  float distance;    ///< Distance to the query under the index metric.
+  bool operator==(const Neighbor& o) const noexcept { return id == o.id && distance == o.distance; }
+  bool operator!=(const Neighbor& o) const noexcept { return !(*this == o); }
+};
+
+/// Build parameters (the C struct): n_trees, leaf_size, pool_size, candidates, split,
+/// threads, seed. Start from default_build_options().
+using BuildOptions = PannsBuildOptions;
+
+/// The library's default build parameters.
+inline BuildOptions default_build_options() { return panns_build_options_default(); }
+
+/// The library version, e.g. "0.1.0".
+inline std::string version() { return panns_version(); }
+
+/// A built index, owned in memory or memory-mapped from a file. Move-only.
+class Index {
+ public:
+  /// Opens an index file (memory-mapped); `verify` also checks the file's checksum.
+  static Index open(const std::string& path, bool verify = false) {
+    PannsIndex* p = nullptr;
+    detail::check(panns_index_open(path.c_str(), verify ? PANNS_OPEN_VERIFY : 0u, &p));
+    return Index(p);
+  }
+
+  /// Takes ownership of a handle from the C API (NULL gives an empty index object).
+  explicit Index(PannsIndex* handle) noexcept : ptr_(handle) {}
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+  Index(Index&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)) {}
+  Index& operator=(Index&& o) noexcept {
+    if (this != &o) {
+      panns_index_free(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+    }
+    return *this;
+  }
+  ~Index() { panns_index_free(ptr_); }
+
+  /// Saves to `path` atomically.
+  void save(const std::string& path) const { detail::check(panns_index_save(ptr_, path.c_str())); }
+
+  /// Number of items (0 for a moved-from object).
+  std::size_t size() const noexcept { return panns_index_len(ptr_); }
+  /// Vector dimension.
+  std::uint32_t dim() const noexcept { return panns_index_dim(ptr_); }
+  /// Distance metric.
+  Metric metric() const noexcept { return static_cast<Metric>(panns_index_metric(ptr_)); }
+  /// Number of trees.
+  std::size_t n_trees() const noexcept { return panns_index_n_trees(ptr_); }
+
+  /// Approximate k nearest neighbours, nearest first; `budget` = candidates to re-rank
+  /// (0 = default).
+  std::vector<Neighbor> search(const float* query, std::size_t dim, std::size_t k,
+                               std::size_t budget = 0) const {
+    return one(k, [&](std::uint32_t* ids, float* ds, std::size_t* n) {
+      return panns_index_search(ptr_, query, dim, k, budget, ids, ds, n);
+    });
+  }
+  /// As above, for a query vector of dim() floats.
+  std::vector<Neighbor> search(const std::vector<float>& query, std::size_t k,
+                               std::size_t budget = 0) const {
+    return search(query.data(), query.size(), k, budget);
+  }
+
+  /// Exact k nearest neighbours by scanning every item.
+  std::vector<Neighbor> linear_search(const float* query, std::size_t dim, std::size_t k) const {
+    return one(k, [&](std::uint32_t* ids, float* ds, std::size_t* n) {
+      return panns_index_linear_search(ptr_, query, dim, k, ids, ds, n);
+    });
+  }
+  /// As above, for a query vector of dim() floats.
+  std::vector<Neighbor> linear_search(const std::vector<float>& query, std::size_t k) const {
+    return linear_search(query.data(), query.size(), k);
+  }
+
+  /// Searches `n_queries` row-major queries of `dim` floats in parallel on all cores;
+  /// result `i` holds query `i`'s neighbours (fewer than k when the index is smaller).
+  std::vector<std::vector<Neighbor>> search_batch(const float* queries, std::size_t n_queries,
+                                                  std::size_t dim, std::size_t k,
+                                                  std::size_t budget = 0) const {
+    if (k != 0 && n_queries > std::numeric_limits<std::size_t>::max() / k) {
+      throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
+    }
+    std::vector<std::uint32_t> ids(n_queries * k);
+    std::vector<float> ds(n_queries * k);
+    // Non-NULL buffers even for n_queries == 0 or k == 0, so the library reports k == 0.
+    std::uint32_t id_dummy = 0;
+    float d_dummy = 0;
+    detail::check(panns_index_search_batch(ptr_, queries, n_queries, dim, k, budget,
+                                           ids.empty() ? &id_dummy : ids.data(),
+                                           ds.empty() ? &d_dummy : ds.data()));
+    std::vector<std::vector<Neighbor>> out(n_queries);
+    for (std::size_t q = 0; q < n_queries; q++) {
+      for (std::size_t i = 0; i < k && ids[q * k + i] != UINT32_MAX; i++) {
+        out[q].push_back(Neighbor{ids[q * k + i], ds[q * k + i]});
+      }
+    }
+    return out;
+  }
+  /// As above, for row-major queries of dim() floats each.
+  std::vector<std::vector<Neighbor>> search_batch(const std::vector<float>& queries,
+                                                  std::size_t k, std::size_t budget = 0) const {
+    const std::size_t d = dim();
+    if (d == 0 || queries.size() % d != 0) {
+      throw Error(d == 0 ? PANNS_NULL_POINTER : PANNS_DIMENSION_MISMATCH,
+                  d == 0 ? "the index is empty (moved from)"
+                         : "query buffer of " + std::to_string(queries.size()) +
+                               " floats is not a multiple of the dimension " + std::to_string(d));
+    }
+    return search_batch(queries.data(), queries.size() / d, d, k, budget);
+  }
+
+  /// The stored vector of item `id` (unit-normalised under the angular metric).
+  std::vector<float> vector(std::uint32_t id) const {
+    std::vector<float> v(dim());
+    float dummy = 0;
+    detail::check(panns_index_get_vector(ptr_, id, v.empty() ? &dummy : v.data(), v.size()));
+    return v;
+  }
+
+  /// The C handle (still owned by this object).
+  const PannsIndex* get() const noexcept { return ptr_; }
+  /// True unless moved from.
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  template <class F>
+  std::vector<Neighbor> one(std::size_t k, F&& call) const {
+    // The library writes at most min(k, size()) results.
+    const std::size_t room = k < size() ? k : size();
+    std::vector<std::uint32_t> ids(room == 0 ? 1 : room);
+    std::vector<float> ds(ids.size());
+    std::size_t n = 0;
+    detail::check(call(ids.data(), ds.data(), &n));
+    std::vector<Neighbor> out(n);
+    for (std::size_t i = 0; i < n; i++) out[i] = Neighbor{ids[i], ds[i]};
+    return out;
+  }
+
+  PannsIndex* ptr_;
+};
+
+/// Collects vectors, then builds an Index. Move-only; not for concurrent use.
+class Builder {
+ public:
+  /// An empty builder for `dim`-dimensional vectors.
+  Builder(std::uint32_t dim, Metric metric) : ptr_(nullptr) {
+    detail::check(panns_builder_new(dim, static_cast<std::uint32_t>(metric), &ptr_));
+  }
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+  Builder(Builder&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)) {}
+  Builder& operator=(Builder&& o) noexcept {
+    if (this != &o) {
+      panns_builder_free(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+    }
+    return *this;
+  }
+  ~Builder() { panns_builder_free(ptr_); }
+
+  /// Adds one vector of `len` floats; returns its id.
+  std::uint32_t add(const float* vec, std::size_t len) {
+    std::uint32_t id = 0;
+    detail::check(panns_builder_add(ptr_, vec, len, &id));
+    return id;
+  }
+  /// Adds one vector; returns its id.
+  std::uint32_t add(const std::vector<float>& vec) { return add(vec.data(), vec.size()); }
+
+  /// Adds `n_rows` row-major vectors of `dim` floats (all or nothing).
+  void add_batch(const float* rows, std::size_t n_rows, std::size_t dim) {
+    detail::check(panns_builder_add_batch(ptr_, rows, n_rows, dim));
+  }
+  /// Adds row-major vectors whose dimension is the builder's (all or nothing).
+  void add_batch(const std::vector<float>& rows, std::size_t dim) {
+    if (dim == 0 || rows.size() % dim != 0) {
+      throw Error(PANNS_DIMENSION_MISMATCH, "buffer of " + std::to_string(rows.size()) +
+                                                " floats is not a multiple of the dimension " +
+                                                std::to_string(dim));
+    }
+    add_batch(rows.data(), rows.size() / dim, dim);
+  }
+
+  /// Adds every vector of a dataset file (format by extension; `dataset` names the HDF5
+  /// dataset, empty = "train"); returns how many were added.
+  std::size_t add_file(const std::string& path, const std::string& dataset = "") {
+    std::size_t added = 0;
+    detail::check(panns_builder_add_file(ptr_, path.c_str(),
+                                         dataset.empty() ? nullptr : dataset.c_str(), &added));
+    return added;
+  }
+
+  /// Number of vectors added so far.
+  std::size_t size() const noexcept { return panns_builder_len(ptr_); }
+
+  /// Builds the index; the vectors move into it and the builder is left empty (reusable).
+  Index build(const BuildOptions& opts = default_build_options()) {
+    PannsIndex* p = nullptr;
+    detail::check(panns_builder_build(ptr_, &opts, &p));
+    return Index(p);
+  }
+
+  /// The C handle (still owned by this object).
+  PannsBuilder* get() const noexcept { return ptr_; }
+  /// True unless moved from.
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  PannsBuilder* ptr_;
+};
+
+}  // namespace panns
+
+#endif  // PANNS_HPP
