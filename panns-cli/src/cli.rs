@@ -74,13 +74,13 @@ impl From<SplitArg> for panns_core::SplitRule {
 /// How a data file is read.
 #[derive(Debug, Clone, Args)]
 pub struct ReadArgs {
-    /// File format (csv, npy, fvecs, bvecs, ivecs, f32, hdf5); default: from the extension.
+    /// File format (csv, tsv, npy, fvecs, bvecs, raw, hdf5); default: from the extension.
     #[arg(long)]
     pub format: Option<String>,
-    /// Data set inside an HDF5 file.
+    /// Data set inside an HDF5 file (default: train for build, test for query).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Dimension of a raw f32 file.
+    /// Dimension of a raw f32 file (for other formats, checked against the file).
     #[arg(long)]
     pub dim: Option<usize>,
 }
@@ -111,7 +111,7 @@ pub struct TreeArgs {
 /// `panns build`.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// Data file (CSV, .npy, .fvecs/.bvecs, raw .f32, HDF5).
+    /// Data file (.csv/.tsv, .npy, .fvecs/.bvecs, raw .f32/.bin with --dim, .hdf5).
     pub data: PathBuf,
     /// Index file to write.
     #[arg(short, long)]

@@ -230,6 +230,32 @@ fn build_from_npy_angular_and_query_a_file_of_vectors() {
     ]);
     assert!(out.contains("200 x 8 (angular)"), "{out}");
     assert!(ok(&["info", s(&idx)]).contains("median"));
+    // The same data as raw little-endian f32 (needs --dim), under a neutral extension.
+    let raw = dir.path().join("data.vectors");
+    let bytes: Vec<u8> = data
+        .iter()
+        .flatten()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    std::fs::write(&raw, bytes).unwrap();
+    let idx2 = dir.path().join("r.panns");
+    let args = [
+        "build",
+        s(&raw),
+        "-o",
+        s(&idx2),
+        "--format",
+        "raw",
+        "--dim",
+        "8",
+    ];
+    assert!(ok(&args).contains("200 x 8"));
+    fails(
+        &["build", s(&raw), "-o", s(&idx2), "--format", "raw"],
+        1,
+        &["data.vectors"],
+    );
+    fails(&["build", s(&raw), "-o", s(&idx2)], 1, &["data.vectors"]);
     // Queries from a CSV file (format by extension), exact: each row finds itself.
     let qcsv = dir.path().join("q.csv");
     write_csv(&qcsv, &data[..5]);
