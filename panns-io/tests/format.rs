@@ -550,6 +550,24 @@ fn fuzz_seeds_open() {
             };
             save_index(&b.build(&params).unwrap(), dir.join(name)).unwrap();
         }
+        let mut b = IndexBuilder::new(4, Metric::Euclidean).unwrap();
+        b.add_batch(&gaussian_vector(30 * 4, false, 30)).unwrap();
+        let params = BuildParams {
+            n_trees: 2,
+            leaf_size: 6,
+            pool_size: 4,
+            threads: 1,
+            ..Default::default()
+        };
+        let mut index = b.build(&params).unwrap();
+        let graph = panns_core::GraphParams {
+            degree: 4,
+            build_k: 8,
+            threads: 1,
+            ..Default::default()
+        };
+        index.build_graph(&graph).unwrap();
+        save_index(&index, dir.join("graph-30x4.panns")).unwrap();
     }
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("skipping: {} is absent", dir.display());
@@ -627,4 +645,35 @@ fn mapped_index_is_send_and_sync_and_directories_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let e = err_text(open(dir.path()));
     assert!(e.contains(&dir.path().display().to_string()), "{e}");
+}
+
+#[test]
+fn graph_section_round_trips() {
+    let mut index = build(Metric::Euclidean, 600, 37, 4, 11);
+    index
+        .build_graph(&panns_core::GraphParams::default())
+        .unwrap();
+    let degree = index.parts().graph_degree;
+    assert!(degree > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("graph.panns");
+    save_index(&index, &path).unwrap();
+    let m = open_verified(&path).unwrap();
+    assert_eq!(m.header().graph_degree as usize, degree);
+    let g = m.header().section(SectionKind::Graph).unwrap();
+    assert_eq!(g.length as usize, 600 * degree * 4);
+    assert_eq!(m.view().parts().graph, index.parts().graph);
+    for q in queries(37, 20) {
+        let p = SearchParams::new(10).with_budget(50);
+        assert_eq!(
+            m.view().search(&q, &p).unwrap(),
+            index.view().search(&q, &p).unwrap()
+        );
+    }
+    // A graph entry naming a missing item is caught by the structure check.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = g.offset as usize;
+    bytes[at..at + 4].copy_from_slice(&600u32.to_le_bytes());
+    let p = write(dir.path(), "bad-graph.panns", &bytes);
+    assert!(err_text(open(&p)).contains("graph entry 0 names item 600 of 600"));
 }
