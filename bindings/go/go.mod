@@ -1,0 +1,3 @@
+module github.com/panns/panns/bindings/go
+
+go 1.22

@@ -1,0 +1,547 @@
+// Package panns is the Go binding of panns, an approximate nearest-neighbour library: a forest
+// of random-projection trees over float32 vectors, searched best-first and re-ranked by exact
+// distance.
+//
+// It wraps the C ABI of libpanns (docs/c-api.md) with cgo; build flags come from pkg-config
+// (panns.pc, installed by scripts/build-lib.sh). A Builder collects vectors and builds an
+// Index; an Index can be saved and re-opened (memory-mapped, so processes opening the same
+// file share its pages).
+//
+//	b, err := panns.NewBuilder(128, panns.Angular)
+//	...
+//	err = b.AddBatch(rows)
+//	ix, err := b.Build(panns.DefaultBuildOptions())
+//	defer ix.Close()
+//	neighbors, err := ix.Search(query, 10, 0)
+//
+// An Index may be searched from many goroutines at once. A Builder serialises its own calls.
+// Both hold C memory: call Close when done (a finalizer frees forgotten handles, eventually).
+// Failed calls return an *Error carrying the library's status and message; compare with
+// errors.Is(err, panns.ErrCorrupt) and the other sentinel errors.
+package panns
+
+/*
+#cgo pkg-config: panns
+#include <stdlib.h>
+#include <panns.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+// Metric is the distance an index is built for.
+type Metric uint32
+
+// The metrics of the C ABI (PannsMetric).
+const (
+	Euclidean Metric = 0 // L2 distance
+	Angular   Metric = 1 // cosine distance 1 - cos; vectors are stored unit-normalised
+	Dot       Metric = 2 // inner-product similarity (larger dot product = nearer)
+)
+
+// String returns the metric's name: "euclidean", "angular" or "dot".
+func (m Metric) String() string {
+	switch m {
+	case Euclidean:
+		return "euclidean"
+	case Angular:
+		return "angular"
+	case Dot:
+		return "dot"
+	}
+	return fmt.Sprintf("Metric(%d)", uint32(m))
+}
+
+// ParseMetric returns the metric named s ("euclidean", "angular" or "dot").
+func ParseMetric(s string) (Metric, error) {
+	for _, m := range []Metric{Euclidean, Angular, Dot} {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf("unknown metric %q", s)}
+}
+
+// Split chooses where a tree node splits its items along the node's projection.
+type Split uint32
+
+// The split rules of PannsBuildOptions.split.
+const (
+	SplitMean   Split = 0 // at the mean projection (default)
+	SplitMedian Split = 1 // at the median projection
+)
+
+// OpenFlag modifies Open.
+type OpenFlag uint32
+
+// OpenVerify makes Open check the file's checksum before using it (PANNS_OPEN_VERIFY).
+const OpenVerify OpenFlag = 1
+
+// Neighbor is one search result: an item id (its insertion order) and its distance.
+type Neighbor struct {
+	ID       uint32
+	Distance float32
+}
+
+// BuildOptions are the parameters of Builder.Build. The zero value of NTrees, LeafSize,
+// PoolSize and Candidates means the library default; Split, Threads and Seed are used as
+// given. DefaultBuildOptions returns every default, including the default seed.
+type BuildOptions struct {
+	NTrees     int    // number of trees (default 32)
+	LeafSize   int    // most items per leaf (default 32)
+	PoolSize   int    // shared random projection vectors (default 128)
+	Candidates int    // pool vectors tried per node (default 8)
+	Split      Split  // SplitMean or SplitMedian
+	Threads    int    // 0 = all cores; the index does not depend on it
+	Seed       uint64 // random seed: same data and seed give the same index (default 42)
+}
+
+// DefaultBuildOptions returns the library's defaults (panns_build_options_default).
+func DefaultBuildOptions() BuildOptions {
+	d := C.panns_build_options_default()
+	return BuildOptions{
+		NTrees:     int(d.n_trees),
+		LeafSize:   int(d.leaf_size),
+		PoolSize:   int(d.pool_size),
+		Candidates: int(d.candidates),
+		Split:      Split(d.split),
+		Threads:    int(d.threads),
+		Seed:       uint64(d.seed),
+	}
+}
+
+// Version returns the version of the linked libpanns, e.g. "0.1.0".
+func Version() string {
+	return C.GoString(C.panns_version())
+}
+
+// call runs one fallible C call and turns a failure into an *Error. The goroutine is locked to
+// its OS thread so that the thread-local panns_last_error_message belongs to this call.
+func call(f func() int32) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	st := Status(f())
+	if st == StatusOK {
+		return nil
+	}
+	return &Error{Status: st, Message: C.GoString(C.panns_last_error_message())}
+}
+
+// invalid is an argument error detected on the Go side, before calling the library.
+func invalid(format string, args ...any) error {
+	return &Error{Status: StatusInvalidArgument, Message: fmt.Sprintf(format, args...)}
+}
+
+// u32 converts a non-negative int to a uint32 C argument.
+func u32(name string, v int) (C.uint32_t, error) {
+	if v < 0 || uint64(v) > math.MaxUint32 {
+		return 0, invalid("%s = %d is out of range", name, v)
+	}
+	return C.uint32_t(v), nil
+}
+
+// fptr is the C pointer to the first element of v (nil for an empty slice).
+func fptr(v []float32) *C.float {
+	if len(v) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&v[0]))
+}
+
+// Builder collects vectors for a new index. Its methods may be called from several goroutines
+// (they are serialised); call Close when done with it.
+type Builder struct {
+	mu     sync.Mutex
+	ptr    *C.PannsBuilder
+	dim    int
+	metric Metric
+}
+
+// NewBuilder returns an empty builder of vectors of length dim for the given metric.
+func NewBuilder(dim int, metric Metric) (*Builder, error) {
+	cdim, err := u32("dim", dim)
+	if err != nil {
+		return nil, err
+	}
+	var ptr *C.PannsBuilder
+	if err := call(func() int32 {
+		return int32(C.panns_builder_new(cdim, C.uint32_t(metric), &ptr))
+	}); err != nil {
+		return nil, err
+	}
+	b := &Builder{ptr: ptr, dim: dim, metric: metric}
+	runtime.SetFinalizer(b, (*Builder).Close)
+	return b, nil
+}
+
+// Dim returns the length of every vector of the builder.
+func (b *Builder) Dim() int { return b.dim }
+
+// Metric returns the builder's metric.
+func (b *Builder) Metric() Metric { return b.metric }
+
+// Add appends one vector and returns its id (0, 1, 2, ... in order of addition). It fails
+// with ErrDimensionMismatch, ErrNonFinite or (angular) ErrZeroVector for a bad vector.
+func (b *Builder) Add(v []float32) (uint32, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ptr == nil {
+		return 0, ErrClosed
+	}
+	var id C.uint32_t
+	err := call(func() int32 {
+		return int32(C.panns_builder_add(b.ptr, fptr(v), C.size_t(len(v)), &id))
+	})
+	runtime.KeepAlive(v)
+	return uint32(id), err
+}
+
+// AddBatch appends rows (each of length Dim) in one call; on error no row is added.
+func (b *Builder) AddBatch(rows [][]float32) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	flat := make([]float32, 0, len(rows)*b.dim)
+	for i, r := range rows {
+		if len(r) != b.dim {
+			return &Error{Status: StatusDimensionMismatch,
+				Message: fmt.Sprintf("row %d has %d components, the builder dimension is %d", i, len(r), b.dim)}
+		}
+		flat = append(flat, r...)
+	}
+	return b.AddFlat(flat, b.dim)
+}
+
+// AddFlat appends len(data)/dim row-major rows of length dim (which must equal Dim) stored
+// contiguously in data, without copying them in Go.
+func (b *Builder) AddFlat(data []float32, dim int) error {
+	if dim <= 0 || len(data)%dim != 0 {
+		return invalid("AddFlat: %d values are not whole rows of dimension %d", len(data), dim)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ptr == nil {
+		return ErrClosed
+	}
+	err := call(func() int32 {
+		return int32(C.panns_builder_add_batch(b.ptr, fptr(data), C.size_t(len(data)/dim), C.size_t(dim)))
+	})
+	runtime.KeepAlive(data)
+	return err
+}
+
+// AddFile appends the vectors of a dataset file in any format the library reads, chosen by
+// extension (.csv, .tsv, .npy, .fvecs, .bvecs, .f32, .hdf5 ...). dataset names the HDF5
+// dataset ("" = "train"). It returns the number of vectors added.
+func (b *Builder) AddFile(path, dataset string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ptr == nil {
+		return 0, ErrClosed
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var cds *C.char
+	if dataset != "" {
+		cds = C.CString(dataset)
+		defer C.free(unsafe.Pointer(cds))
+	}
+	var added C.size_t
+	err := call(func() int32 {
+		return int32(C.panns_builder_add_file(b.ptr, cpath, cds, &added))
+	})
+	return int(added), err
+}
+
+// Len returns the number of vectors added since the builder was created or last built.
+func (b *Builder) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ptr == nil {
+		return 0
+	}
+	return int(C.panns_builder_len(b.ptr))
+}
+
+// Build builds an index over the builder's vectors, which move into the index: afterwards the
+// builder is empty but usable. It fails with ErrEmpty if there are no vectors.
+func (b *Builder) Build(opts BuildOptions) (*Index, error) {
+	def := DefaultBuildOptions()
+	fill := func(v, d int) int {
+		if v == 0 {
+			return d
+		}
+		return v
+	}
+	var copts C.PannsBuildOptions
+	var err error
+	set := func(dst *C.uint32_t, name string, v int) {
+		if err == nil {
+			*dst, err = u32(name, v)
+		}
+	}
+	set(&copts.n_trees, "NTrees", fill(opts.NTrees, def.NTrees))
+	set(&copts.leaf_size, "LeafSize", fill(opts.LeafSize, def.LeafSize))
+	set(&copts.pool_size, "PoolSize", fill(opts.PoolSize, def.PoolSize))
+	set(&copts.candidates, "Candidates", fill(opts.Candidates, def.Candidates))
+	set(&copts.split, "Split", int(opts.Split))
+	set(&copts.threads, "Threads", opts.Threads)
+	if err != nil {
+		return nil, err
+	}
+	copts.seed = C.uint64_t(opts.Seed)
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ptr == nil {
+		return nil, ErrClosed
+	}
+	var ptr *C.PannsIndex
+	if err := call(func() int32 {
+		return int32(C.panns_builder_build(b.ptr, &copts, &ptr))
+	}); err != nil {
+		return nil, err
+	}
+	return newIndex(ptr), nil
+}
+
+// Close frees the builder. It is idempotent; other methods then return ErrClosed.
+func (b *Builder) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ptr != nil {
+		C.panns_builder_free(b.ptr)
+		b.ptr = nil
+		runtime.SetFinalizer(b, nil)
+	}
+	return nil
+}
+
+// Index is a built or opened index. Its search methods may be called from many goroutines at
+// once; Close waits for running searches to finish before freeing the index.
+type Index struct {
+	mu     sync.RWMutex // read-locked by every call, write-locked by Close
+	ptr    *C.PannsIndex
+	n      int
+	dim    int
+	metric Metric
+	nTrees int
+}
+
+// newIndex wraps a PannsIndex* returned by the library.
+func newIndex(ptr *C.PannsIndex) *Index {
+	ix := &Index{
+		ptr:    ptr,
+		n:      int(C.panns_index_len(ptr)),
+		dim:    int(C.panns_index_dim(ptr)),
+		metric: Metric(C.panns_index_metric(ptr)),
+		nTrees: int(C.panns_index_n_trees(ptr)),
+	}
+	runtime.SetFinalizer(ix, (*Index).Close)
+	return ix
+}
+
+// Open memory-maps an index file written by Save (by any language). With OpenVerify the
+// file's checksum is verified first. A missing or unreadable file gives ErrIO, an invalid one
+// ErrCorrupt (or ErrUnsupported for a newer format version).
+func Open(path string, flags ...OpenFlag) (*Index, error) {
+	var f OpenFlag
+	for _, x := range flags {
+		f |= x
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var ptr *C.PannsIndex
+	if err := call(func() int32 {
+		return int32(C.panns_index_open(cpath, C.uint32_t(f), &ptr))
+	}); err != nil {
+		return nil, err
+	}
+	return newIndex(ptr), nil
+}
+
+// Len returns the number of items. Len, Dim, Metric and NTrees stay available after Close.
+func (ix *Index) Len() int { return ix.n }
+
+// Dim returns the length of every vector.
+func (ix *Index) Dim() int { return ix.dim }
+
+// Metric returns the index's metric.
+func (ix *Index) Metric() Metric { return ix.metric }
+
+// NTrees returns the number of trees.
+func (ix *Index) NTrees() int { return ix.nTrees }
+
+// Save writes the index to path (atomically: a temporary file, fsync, rename).
+func (ix *Index) Save(path string) error {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return ErrClosed
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return call(func() int32 { return int32(C.panns_index_save(ix.ptr, cpath)) })
+}
+
+// checkK validates k and returns the size of the result buffers (k clamped to Len, at least 1).
+func (ix *Index) checkK(k int) (int, error) {
+	if k < 0 {
+		return 0, invalid("k = %d must be positive", k)
+	}
+	return max(1, min(k, ix.n)), nil
+}
+
+// neighbors pairs the first n ids and distances.
+func neighbors(ids []uint32, dists []float32, n int) []Neighbor {
+	out := make([]Neighbor, n)
+	for i := range out {
+		out[i] = Neighbor{ID: ids[i], Distance: dists[i]}
+	}
+	return out
+}
+
+// Search returns the k approximate nearest neighbours of q (length Dim), nearest first (ties
+// by id); fewer than k only if the index has fewer items. budget is the number of candidates
+// re-ranked by exact distance (0 = the library default); larger is slower and more accurate.
+func (ix *Index) Search(q []float32, k, budget int) ([]Neighbor, error) {
+	buf, err := ix.checkK(k)
+	if err != nil {
+		return nil, err
+	}
+	if budget < 0 {
+		return nil, invalid("budget = %d must not be negative", budget)
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return nil, ErrClosed
+	}
+	ids := make([]uint32, buf)
+	dists := make([]float32, buf)
+	var count C.size_t
+	err = call(func() int32 {
+		return int32(C.panns_index_search(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k), C.size_t(budget),
+			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count))
+	})
+	runtime.KeepAlive(q)
+	if err != nil {
+		return nil, err
+	}
+	return neighbors(ids, dists, int(count)), nil
+}
+
+// LinearSearch returns the exact k nearest neighbours of q by scanning every item.
+func (ix *Index) LinearSearch(q []float32, k int) ([]Neighbor, error) {
+	buf, err := ix.checkK(k)
+	if err != nil {
+		return nil, err
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return nil, ErrClosed
+	}
+	ids := make([]uint32, buf)
+	dists := make([]float32, buf)
+	var count C.size_t
+	err = call(func() int32 {
+		return int32(C.panns_index_linear_search(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k),
+			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count))
+	})
+	runtime.KeepAlive(q)
+	if err != nil {
+		return nil, err
+	}
+	return neighbors(ids, dists, int(count)), nil
+}
+
+// SearchBatch searches many queries (each of length Dim) in parallel on all cores of the
+// library's thread pool and returns one result list per query, as Search would.
+func (ix *Index) SearchBatch(queries [][]float32, k, budget int) ([][]Neighbor, error) {
+	if k < 0 {
+		return nil, invalid("k = %d must be positive", k)
+	}
+	if budget < 0 {
+		return nil, invalid("budget = %d must not be negative", budget)
+	}
+	if len(queries) == 0 {
+		return [][]Neighbor{}, nil
+	}
+	d := len(queries[0])
+	flat := make([]float32, 0, len(queries)*d)
+	for i, q := range queries {
+		if len(q) != d {
+			return nil, &Error{Status: StatusDimensionMismatch,
+				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
+		}
+		flat = append(flat, q...)
+	}
+	// Rows past Len are padding (id MaxUint32): asking for at most Len bounds the buffers.
+	kk := min(k, ix.n)
+	if k == 0 {
+		kk = 0
+	}
+	ids := make([]uint32, max(1, len(queries)*kk))
+	dists := make([]float32, len(ids))
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return nil, ErrClosed
+	}
+	if err := call(func() int32 {
+		return int32(C.panns_index_search_batch(ix.ptr, fptr(flat), C.size_t(len(queries)), C.size_t(d),
+			C.size_t(kk), C.size_t(budget), (*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists)))
+	}); err != nil {
+		return nil, err
+	}
+	out := make([][]Neighbor, len(queries))
+	for i := range out {
+		row := ids[i*kk : (i+1)*kk]
+		n := 0
+		for n < kk && row[n] != math.MaxUint32 {
+			n++
+		}
+		out[i] = neighbors(row, dists[i*kk:(i+1)*kk], n)
+	}
+	return out, nil
+}
+
+// Vector returns a copy of the stored vector of item id (unit-normalised under Angular).
+// An id outside [0, Len) gives ErrOutOfRange.
+func (ix *Index) Vector(id int) ([]float32, error) {
+	if id < 0 || uint64(id) > math.MaxUint32 {
+		return nil, &Error{Status: StatusOutOfRange, Message: fmt.Sprintf("item id %d out of range", id)}
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return nil, ErrClosed
+	}
+	out := make([]float32, max(1, ix.dim))
+	if err := call(func() int32 {
+		return int32(C.panns_index_get_vector(ix.ptr, C.uint32_t(id), fptr(out), C.size_t(ix.dim)))
+	}); err != nil {
+		return nil, err
+	}
+	return out[:ix.dim], nil
+}
+
+// Close frees the index (unmapping an opened file) once running searches have finished. It is
+// idempotent; search methods then return ErrClosed.
+func (ix *Index) Close() error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.ptr != nil {
+		C.panns_index_free(ix.ptr)
+		ix.ptr = nil
+		runtime.SetFinalizer(ix, nil)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+# Tests of the Julia binding: build, save, open, search, errors, and the cross-language fixture.
+
+using Panns
+using Random
+using Test
+
+"""Brute-force Euclidean k-NN (0-based ids) of column vectors."""
+function brute(X, q, k)
+    d = [sqrt(sum((Float64.(X[:, j]) .- q) .^ 2)) for j in 1:size(X, 2)]
+    order = sortperm(collect(zip(d, 0:length(d)-1)))
+    return order[1:k] .- 1
+end
+
+"""Expects a PannsError of the given status with a non-empty message."""
+macro throws_status(status, expr)
+    quote
+        err = try
+            $(esc(expr))
+            nothing
+        catch e
+            e
+        end
+        @test err isa PannsError
+        err isa PannsError && @test err.status == $(esc(status))
+        err isa PannsError && @test !isempty(err.message)
+    end
+end
+
+@testset "Panns" begin
+    rng = MersenneTwister(7)
+    X = randn(rng, Float32, 16, 400)   # 400 vectors of dimension 16, one per column
+
+    @testset "version and defaults" begin
+        @test !isempty(library_version())
+        d = build_options_default()
+        @test d.n_trees > 0 && d.leaf_size > 0 && d.pool_size > 0 && d.candidates > 0
+    end
+
+    @testset "build, save, open, search" begin
+        b = Builder(16, :euclidean)
+        @test add!(b, X[:, 1]) == 0
+        @test add!(b, X[:, 2]) == 1
+        add_batch!(b, X[:, 3:end])
+        @test length(b) == 400 && dim(b) == 16 && metric(b) == EUCLIDEAN
+        ix = build(b; n_trees = 12, seed = 3)
+        @test length(b) == 0
+        @test length(ix) == 400 && dim(ix) == 16 && n_trees(ix) == 12 && metric(ix) == EUCLIDEAN
+
+        ids, dists = search(ix, X[:, 51], 10)
+        @test length(ids) == 10 && ids[1] == 50 && dists[1] < 1f-3
+        @test issorted(dists)
+        q = randn(rng, Float32, 16)
+        exact, _ = linear_search(ix, q, 10)
+        @test exact == brute(X, Float64.(q), 10)
+        full, _ = search(ix, q, 10; budget = 400)
+        @test full == exact
+        @test length(search(ix, q, 1000)[1]) == 400
+
+        Q = randn(rng, Float32, 16, 20)
+        bids, bdists = search_batch(ix, Q, 5; budget = 50)
+        @test size(bids) == (5, 20)
+        for j in 1:20
+            sids, sd = search(ix, Q[:, j], 5; budget = 50)
+            @test bids[:, j] == sids
+            @test bdists[:, j] ≈ sd atol = 1f-6
+        end
+        @test get_vector(ix, 7) == X[:, 8]
+
+        path = joinpath(mktempdir(), "julia.panns")
+        save(ix, path)
+        for verify in (false, true)
+            op = open_index(path; verify = verify)
+            @test length(op) == 400 && dim(op) == 16 && n_trees(op) == 12
+            @test search(op, q, 10; budget = 30) == search(ix, q, 10; budget = 30)
+            close(op)
+            close(op)   # idempotent
+        end
+        close(ix)
+        close(b)
+        close(b)
+    end
+
+    @testset "angular and padding" begin
+        b = Builder(16, ANGULAR)
+        add_batch!(b, X[:, 1:3])
+        ix = build(b; n_trees = 2)
+        v = get_vector(ix, 1)
+        @test sum(v .^ 2) ≈ 1 atol = 1e-5
+        ids, dists = search_batch(ix, X[:, 1:2], 5)
+        @test all(ids[4:5, :] .== -1) && all(isinf, dists[4:5, :])
+        close(ix)
+        close(b)
+    end
+
+    @testset "errors" begin
+        @throws_status PANNS_INVALID_ARGUMENT Builder(0, :euclidean)
+        @throws_status PANNS_INVALID_ARGUMENT Builder(4, :manhattan)
+        b = Builder(4, :angular)
+        @throws_status PANNS_DIMENSION_MISMATCH add!(b, Float32[1, 2, 3])
+        @throws_status PANNS_NON_FINITE add!(b, Float32[1, NaN, 0, 0])
+        @throws_status PANNS_ZERO_VECTOR add!(b, zeros(Float32, 4))
+        @throws_status PANNS_DIMENSION_MISMATCH add_batch!(b, ones(Float32, 3, 2))
+        @throws_status PANNS_IO add_file!(b, joinpath(mktempdir(), "missing.csv"))
+        @throws_status PANNS_EMPTY build(b)
+        add_batch!(b, randn(rng, Float32, 4, 30))
+        @throws_status PANNS_INVALID_ARGUMENT build(b; n_trees = 0)
+        @throws_status PANNS_INVALID_ARGUMENT build(b; n_trees = -1)
+        ix = build(b; n_trees = 2)
+        @throws_status PANNS_INVALID_ARGUMENT search(ix, Float32[1, 0, 0, 0], 0)
+        @throws_status PANNS_INVALID_ARGUMENT search(ix, Float32[1, 0, 0, 0], 3; budget = -1)
+        @throws_status PANNS_DIMENSION_MISMATCH search(ix, Float32[1, 0, 0], 3)
+        @throws_status PANNS_NON_FINITE search(ix, Float32[NaN, 0, 0, 0], 3)
+        @throws_status PANNS_DIMENSION_MISMATCH linear_search(ix, Float32[1, 0], 3)
+        @throws_status PANNS_INVALID_ARGUMENT search_batch(ix, ones(Float32, 4, 2), 0)
+        @throws_status PANNS_OUT_OF_RANGE get_vector(ix, 30)
+        @throws_status PANNS_OUT_OF_RANGE get_vector(ix, -1)
+        dir = mktempdir()
+        @throws_status PANNS_IO save(ix, joinpath(dir, "no-such-dir", "x.panns"))
+        @throws_status PANNS_IO open_index(joinpath(dir, "missing.panns"))
+        good = joinpath(dir, "good.panns")
+        save(ix, good)
+        raw = read(good)
+        for (name, content) in ("garbage" => Vector{UInt8}(repeat("not an index ", 20)),
+                                "empty" => UInt8[], "truncated" => raw[1:div(length(raw), 2)])
+            p = joinpath(dir, name * ".panns")
+            write(p, content)
+            @throws_status PANNS_CORRUPT open_index(p)
+        end
+        close(ix)
+        @throws_status PANNS_NULL_POINTER search(ix, Float32[1, 0, 0, 0], 3)
+        close(b)
+        @throws_status PANNS_NULL_POINTER add!(b, Float32[1, 0, 0, 0])
+        @test length(b) == 0
+    end
+
+    @testset "fixture" begin
+        dir = get(ENV, "PANNS_FIXTURE_DIR", "")
+        if isempty(dir)
+            @info "PANNS_FIXTURE_DIR is not set: fixture comparison skipped"
+            @test_skip false
+        else
+            meta = Dict{String,String}()
+            for line in eachline(joinpath(dir, "meta.txt"))
+                occursin('=', line) || continue
+                key, value = split(line, '='; limit = 2)
+                meta[strip(key)] = strip(value)
+            end
+            d, nq, k, budget = (parse(Int, meta[x]) for x in ("dim", "n_queries", "k", "budget"))
+            readle(T, file, n) = ltoh.(reinterpret(T, read(joinpath(dir, file)))[1:n])
+            queries = reshape(readle(Float32, "queries.f32", nq * d), d, nq)
+            want_ids = reshape(readle(UInt32, "expected_ids.u32", nq * k), k, nq)
+            want_dist = reshape(readle(Float32, "expected_dist.f32", nq * k), k, nq)
+            ix = open_index(joinpath(dir, "index.panns"); verify = true)
+            @test dim(ix) == d
+            haskey(meta, "metric") && @test string(metric(ix)) == uppercase(meta["metric"])
+            bids, bdists = search_batch(ix, queries, k; budget = budget)
+            for j in 1:nq
+                valid = want_ids[:, j] .!= typemax(UInt32)
+                ids, dists = search(ix, queries[:, j], k; budget = budget)
+                @test ids == Int.(want_ids[valid, j])
+                @test maximum(abs.(dists .- want_dist[valid, j]); init = 0f0) <= 1f-6
+                @test bids[valid, j] == ids
+            end
+            close(ix)
+        end
+    end
+end
