@@ -38,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== libpanns (scripts/build-lib.sh $PREFIX)"
-"$ROOT/scripts/build-lib.sh" "$PREFIX" >/dev/null
+"$ROOT/scripts/build-lib.sh" "$PREFIX" >"$WORK/build-lib.log" 2>&1 || { cat "$WORK/build-lib.log" >&2; exit 1; }
 PC=$(find "$PREFIX" -name panns.pc -print -quit)
 export PKG_CONFIG_PATH="$(dirname "$PC")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 LIBDIR=$(pkg-config --variable=libdir panns)
