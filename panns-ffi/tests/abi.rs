@@ -859,3 +859,74 @@ fn add_file_reads_datasets() {
         panns_builder_free(b);
     }
 }
+
+#[test]
+fn graph_is_built_saved_and_reopened() {
+    let idx = index(600, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let path = cstr(&dir.path().join("g.panns"));
+    let q = data(1, 99);
+    // SAFETY: live handles, valid buffers of the stated lengths.
+    unsafe {
+        assert_eq!(panns_index_graph_degree(idx), 0);
+        expect(
+            panns_index_build_graph(null_mut(), 8, 0),
+            PANNS_NULL_POINTER,
+            "index",
+        );
+        expect(
+            panns_index_build_graph(idx, 300, 0),
+            PANNS_INVALID_ARGUMENT,
+            "degree",
+        );
+        expect(panns_index_build_graph(idx, 8, 1), PANNS_OK, "");
+        assert_eq!(panns_index_graph_degree(idx), 8);
+        expect(panns_index_save(idx, path.as_ptr()), PANNS_OK, "");
+        let mut opened = null_mut();
+        expect(
+            panns_index_open(path.as_ptr(), 1, &mut opened),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!(panns_index_graph_degree(opened), 8);
+        expect(
+            panns_index_build_graph(opened, 8, 0),
+            PANNS_UNSUPPORTED,
+            "read-only",
+        );
+        let (mut a, mut b) = ([0u32; 10], [0u32; 10]);
+        let (mut da, mut db) = ([0f32; 10], [0f32; 10]);
+        let (mut na, mut nb) = (0, 0);
+        expect(
+            panns_index_search(
+                idx,
+                q.as_ptr(),
+                DIM,
+                10,
+                20,
+                a.as_mut_ptr(),
+                da.as_mut_ptr(),
+                &mut na,
+            ),
+            PANNS_OK,
+            "",
+        );
+        expect(
+            panns_index_search(
+                opened,
+                q.as_ptr(),
+                DIM,
+                10,
+                20,
+                b.as_mut_ptr(),
+                db.as_mut_ptr(),
+                &mut nb,
+            ),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!((na, a, da), (nb, b, db));
+        panns_index_free(opened);
+        panns_index_free(idx);
+    }
+}
