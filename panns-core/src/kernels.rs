@@ -116,7 +116,7 @@ mod portable {
         let mut cb = b.chunks_exact(LANES);
         for (x, y) in (&mut ca).zip(&mut cb) {
             for i in 0..LANES {
-                acc[i] = x[i].mul_add(y[i], acc[i]);
+                acc[i] += x[i] * y[i];
             }
         }
         let mut s: f32 = acc.iter().sum();
@@ -135,7 +135,7 @@ mod portable {
         for (x, y) in (&mut ca).zip(&mut cb) {
             for i in 0..LANES {
                 let d = x[i] - y[i];
-                acc[i] = d.mul_add(d, acc[i]);
+                acc[i] += d * d;
             }
         }
         let mut s: f32 = acc.iter().sum();

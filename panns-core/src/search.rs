@@ -26,7 +26,8 @@ pub struct Neighbor {
 pub struct SearchParams {
     /// Number of neighbours wanted (at least 1; more than the index holds returns all).
     pub k: usize,
-    /// Search effort (larger: better recall, slower; 0 picks a default). Without a
+    /// Search effort (larger: better recall, slower; 0 picks a default; at half the
+    /// item count or more the search scans every item exactly). Without a
     /// neighbour graph: the number of distinct candidates re-ranked. With a graph: the
     /// number of best candidates kept while walking the graph (HNSW's `ef`).
     pub budget: usize,
@@ -160,7 +161,13 @@ impl IndexView<'_> {
                 b => b,
             }
             .min(self.len());
-            if self.p.graph_degree > 0 {
+            if 2 * budget >= self.len() {
+                // Scanning half the items or more: an exact scan is cheaper than the
+                // traversal and gives the exact answer.
+                s.cands.clear();
+                s.cands.extend(0..self.len() as u32);
+                self.score_candidates(s);
+            } else if self.p.graph_degree > 0 {
                 // Seed the walk with forest candidates, then follow the graph. More seeds
                 // at higher effort: the graph cannot cross between well-separated
                 // clusters, the forest can.
