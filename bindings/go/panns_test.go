@@ -631,3 +631,105 @@ func TestFixture(t *testing.T) {
 		}
 	}
 }
+
+// clustered returns n seeded points of length dim near 20 centres, and nq queries: stored
+// points plus small noise.
+func clustered(seed uint64, n, dim, nq int) (rows, queries [][]float32) {
+	r := rand.New(rand.NewPCG(seed, 2))
+	centres := gaussian(seed+1, 20, dim)
+	rows = make([][]float32, n)
+	for i := range rows {
+		c := centres[r.IntN(len(centres))]
+		rows[i] = make([]float32, dim)
+		for j := range rows[i] {
+			rows[i][j] = 4*c[j] + float32(r.NormFloat64())
+		}
+	}
+	queries = make([][]float32, nq)
+	for i := range queries {
+		p := rows[r.IntN(n)]
+		queries[i] = make([]float32, dim)
+		for j := range queries[i] {
+			queries[i][j] = p[j] + 0.05*float32(r.NormFloat64())
+		}
+	}
+	return rows, queries
+}
+
+func TestBuildGraph(t *testing.T) {
+	rows, queries := clustered(21, 2000, 16, 100)
+	trees := mustBuild(t, rows, Euclidean, BuildOptions{NTrees: 16, Seed: 1})
+	graph := mustBuild(t, rows, Euclidean, BuildOptions{NTrees: 16, Seed: 1})
+	if d := graph.GraphDegree(); d != 0 {
+		t.Fatalf("GraphDegree before BuildGraph = %d", d)
+	}
+	if err := graph.BuildGraph(16, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := graph.GraphDegree(); d != 16 {
+		t.Fatalf("GraphDegree = %d, want 16", d)
+	}
+
+	recall := func(ix *Index, budget int) float64 {
+		hits := 0
+		for _, q := range queries {
+			exact, err1 := trees.LinearSearch(q, 10)
+			approx, err2 := ix.Search(q, 10, budget)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			for _, a := range approx {
+				if slices.ContainsFunc(exact, func(e Neighbor) bool { return e.ID == a.ID }) {
+					hits++
+				}
+			}
+		}
+		return float64(hits) / float64(10*len(queries))
+	}
+	rTrees, rGraph := recall(trees, 40), recall(graph, 40)
+	t.Logf("recall@10 at budget 40: trees %.3f, graph %.3f", rTrees, rGraph)
+	if rGraph < rTrees || rGraph < 0.9 {
+		t.Fatalf("graph recall %.3f (trees-only %.3f)", rGraph, rTrees)
+	}
+
+	// Default degree, and a graph replaced by another.
+	if err := trees.BuildGraph(0, 1); err != nil || trees.GraphDegree() != 24 {
+		t.Fatalf("BuildGraph(0, 1): %v, degree %d", err, trees.GraphDegree())
+	}
+	wantStatus(t, trees.BuildGraph(100000, 0), ErrInvalidArgument)
+	if err := trees.BuildGraph(-1, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("BuildGraph(-1) = %v", err)
+	}
+
+	// Save/Open keeps the graph; an opened index is read-only.
+	path := filepath.Join(t.TempDir(), "graph.idx")
+	if err := graph.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	opened, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opened.Close()
+	if d := opened.GraphDegree(); d != 16 {
+		t.Fatalf("opened GraphDegree = %d, want 16", d)
+	}
+	for _, q := range queries[:20] {
+		a, err1 := graph.Search(q, 10, 40)
+		b, err2 := opened.Search(q, 10, 40)
+		if err1 != nil || err2 != nil || !slices.Equal(a, b) {
+			t.Fatalf("opened index answers differently: %v %v (%v, %v)", a, b, err1, err2)
+		}
+	}
+	wantStatus(t, opened.BuildGraph(8, 0), ErrUnsupported)
+	if d := opened.GraphDegree(); d != 16 {
+		t.Fatalf("GraphDegree after a failed BuildGraph = %d", d)
+	}
+	graph.Close()
+	if err := graph.BuildGraph(8, 0); !errors.Is(err, ErrClosed) {
+		t.Fatalf("BuildGraph after Close = %v", err)
+	}
+	if d := graph.GraphDegree(); d != 16 {
+		t.Fatalf("GraphDegree after Close = %d", d)
+	}
+}

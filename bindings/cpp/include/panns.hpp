@@ -105,9 +105,22 @@ class Index {
   Metric metric() const noexcept { return static_cast<Metric>(panns_index_metric(ptr_)); }
   /// Number of trees.
   std::size_t n_trees() const noexcept { return panns_index_n_trees(ptr_); }
+  /// Neighbours per item of the neighbour graph (0 when the index has none).
+  std::uint32_t graph_degree() const noexcept { return panns_index_graph_degree(ptr_); }
+
+  /// Adds (or replaces) a neighbour graph of `degree` neighbours per item (0 = the library
+  /// default, 24), built with `threads` workers (0 = all cores; the graph does not depend on
+  /// it). With a graph, `budget` in searches is the beam width (like HNSW's ef; 0 = 64), and
+  /// high recall needs far fewer distance computations. save() keeps the graph.
+  /// Not thread-safe: no other thread may use the index during the call. Throws
+  /// panns::Error: PANNS_UNSUPPORTED for an index opened from a file (read-only),
+  /// PANNS_INVALID_ARGUMENT for a degree above 256, PANNS_NULL_POINTER when moved from.
+  void build_graph(std::uint32_t degree = 0, std::uint32_t threads = 0) {
+    detail::check(panns_index_build_graph(ptr_, degree, threads));
+  }
 
   /// Approximate k nearest neighbours, nearest first; `budget` = candidates to re-rank
-  /// (0 = default).
+  /// (0 = default), or the beam width when the index has a graph (0 = 64).
   std::vector<Neighbor> search(const float* query, std::size_t dim, std::size_t k,
                                std::size_t budget = 0) const {
     return one(k, [&](std::uint32_t* ids, float* ds, std::size_t* n) {

@@ -274,6 +274,70 @@ TEST(Panns, SaveOpenAndHostileFiles) {
   EXPECT_PANNS_ERROR(panns::Index::open(dir / "damaged.panns", true), PANNS_CORRUPT, "checksum");
 }
 
+TEST(Panns, NeighbourGraph) {
+  // 2000 points near 20 centres; queries are stored points plus small noise.
+  constexpr std::size_t kN = 2000, kQ = 100;
+  std::mt19937 rng(31);
+  std::normal_distribution<float> gauss;
+  std::uniform_int_distribution<std::size_t> pick_centre(0, 19), pick_row(0, kN - 1);
+  std::vector<float> centres(20 * kDim);
+  for (float& x : centres) x = 4 * gauss(rng);
+  std::vector<float> rows(kN * kDim);
+  for (std::size_t i = 0; i < kN; i++) {
+    const std::size_t c = pick_centre(rng);
+    for (std::size_t j = 0; j < kDim; j++) rows[i * kDim + j] = centres[c * kDim + j] + gauss(rng);
+  }
+  std::vector<std::vector<float>> queries(kQ, std::vector<float>(kDim));
+  for (auto& q : queries) {
+    const std::size_t r = pick_row(rng);
+    for (std::size_t j = 0; j < kDim; j++) q[j] = rows[r * kDim + j] + 0.05f * gauss(rng);
+  }
+
+  panns::Index trees = BuildIndex(rows, panns::Metric::Euclidean, 16);
+  panns::Index graph = BuildIndex(rows, panns::Metric::Euclidean, 16);
+  EXPECT_EQ(graph.graph_degree(), 0u);
+  graph.build_graph(16);
+  EXPECT_EQ(graph.graph_degree(), 16u);
+  EXPECT_EQ(graph.n_trees(), 16u);
+
+  auto recall = [&](const panns::Index& ix, std::size_t budget) {
+    std::size_t hits = 0;
+    for (const auto& q : queries) {
+      auto exact = trees.linear_search(q, 10);
+      for (const auto& a : ix.search(q, 10, budget)) {
+        hits += std::any_of(exact.begin(), exact.end(),
+                            [&](const panns::Neighbor& e) { return e.id == a.id; });
+      }
+    }
+    return static_cast<double>(hits) / (10.0 * kQ);
+  };
+  const double r_trees = recall(trees, 40), r_graph = recall(graph, 40);
+  std::cout << "recall@10 at budget 40: trees " << r_trees << ", graph " << r_graph << "\n";
+  EXPECT_GE(r_graph, r_trees);
+  EXPECT_GE(r_graph, 0.9);
+
+  trees.build_graph();  // the default degree; replaces nothing yet
+  EXPECT_EQ(trees.graph_degree(), 24u);
+  trees.build_graph(8, 1);
+  EXPECT_EQ(trees.graph_degree(), 8u);
+  EXPECT_PANNS_ERROR(trees.build_graph(100000), PANNS_INVALID_ARGUMENT, "");
+
+  TempDir dir;
+  graph.save(dir / "graph.panns");
+  panns::Index opened = panns::Index::open(dir / "graph.panns");
+  EXPECT_EQ(opened.graph_degree(), 16u);
+  for (std::size_t i = 0; i < 20; i++) {
+    EXPECT_TRUE(opened.search(queries[i], 10, 40) == graph.search(queries[i], 10, 40));
+  }
+  EXPECT_PANNS_ERROR(opened.build_graph(8), PANNS_UNSUPPORTED, "");
+  EXPECT_EQ(opened.graph_degree(), 16u);
+
+  panns::Index moved = std::move(graph);
+  EXPECT_EQ(graph.graph_degree(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
+  EXPECT_PANNS_ERROR(graph.build_graph(), PANNS_NULL_POINTER, "");
+  EXPECT_EQ(moved.graph_degree(), 16u);
+}
+
 TEST(Panns, AddFile) {
   TempDir dir;
   auto rows = RandomRows(20, kDim, 7);

@@ -28,7 +28,8 @@ using Libdl
 
 export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGULAR, DOT,
        add!, add_batch!, add_file!, build, save, open_index, search, search_batch,
-       linear_search, get_vector, dim, metric, n_trees, build_options_default, library_version,
+       linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree,
+       build_options_default, library_version,
        PANNS_OK, PANNS_NULL_POINTER, PANNS_INVALID_ARGUMENT, PANNS_DIMENSION_MISMATCH,
        PANNS_NON_FINITE, PANNS_ZERO_VECTOR, PANNS_EMPTY, PANNS_IO, PANNS_CORRUPT,
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC
@@ -380,6 +381,31 @@ The number of trees.
 n_trees(ix::Index) = ix.n_trees
 
 """
+    graph_degree(ix::Index) -> Int
+
+The number of neighbours per item of the index's neighbour graph (0 when it has none, or for
+a closed index).
+"""
+graph_degree(ix::Index) = Int(ccall(sym(:panns_index_graph_degree), UInt32, (Ptr{Cvoid},), ix.ptr))
+
+"""
+    build_graph!(ix::Index; degree = 0, threads = 0) -> Index
+
+Adds (or replaces) a neighbour graph of `degree` neighbours per item (0 = the library default,
+24), built with `threads` workers (0 = all cores; the graph does not depend on it). With a
+graph, searches reach high recall with far fewer distance computations and `budget` in
+[`search`](@ref) is the beam width (like HNSW's ef; 0 = 64). [`save`](@ref) keeps the graph.
+No other thread may use `ix` during the call. Throws `PannsError` with `PANNS_UNSUPPORTED` for
+an index opened by [`open_index`](@ref) (read-only), `PANNS_INVALID_ARGUMENT` for a degree
+above 256.
+"""
+function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0)
+    check(ccall(sym(:panns_index_build_graph), Int32, (Ptr{Cvoid}, UInt32, UInt32),
+                live(ix), u32("degree", degree), u32("threads", threads)))
+    return ix
+end
+
+"""
     build(b::Builder; n_trees, leaf_size, pool_size, candidates, split = :mean, threads = 0,
           seed) -> Index
 
@@ -436,7 +462,8 @@ end
 
 The `k` approximate nearest neighbours of `q`, nearest first (ties by id): 0-based item ids and
 their distances (fewer than `k` only if the index is smaller). `budget` is the number of
-candidates re-ranked by exact distance (0 = library default).
+candidates re-ranked by exact distance (0 = library default), or the beam width when the index
+has a neighbour graph ([`build_graph!`](@ref); 0 = 64).
 """
 function search(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
     x = Vector{Float32}(q)

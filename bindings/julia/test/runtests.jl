@@ -133,6 +133,54 @@ end
         @test length(b) == 0
     end
 
+    @testset "neighbour graph" begin
+        # 2000 points near 20 centres; queries are stored points plus small noise.
+        grng = MersenneTwister(11)
+        centres = 4 .* randn(grng, Float32, 16, 20)
+        G = centres[:, rand(grng, 1:20, 2000)] .+ randn(grng, Float32, 16, 2000)
+        Q = G[:, rand(grng, 1:2000, 100)] .+ 0.05f0 .* randn(grng, Float32, 16, 100)
+        function built()
+            b = Builder(16, EUCLIDEAN)
+            add_batch!(b, G)
+            ix = build(b; n_trees = 16, seed = 1)
+            close(b)
+            return ix
+        end
+        trees, graph = built(), built()
+        @test graph_degree(graph) == 0
+        @test build_graph!(graph; degree = 16) === graph
+        @test graph_degree(graph) == 16 && n_trees(graph) == 16
+
+        truth = [Set(linear_search(trees, Q[:, j], 10)[1]) for j in 1:size(Q, 2)]
+        recall(ix) = sum(length(intersect(truth[j], search(ix, Q[:, j], 10; budget = 40)[1]))
+                         for j in 1:size(Q, 2)) / (10 * size(Q, 2))
+        r_trees, r_graph = recall(trees), recall(graph)
+        @test r_graph >= r_trees
+        @test r_graph >= 0.9
+
+        build_graph!(trees)                              # the default degree
+        @test graph_degree(trees) == 24
+        build_graph!(trees; degree = 8, threads = 1)     # replaced
+        @test graph_degree(trees) == 8
+        @throws_status PANNS_INVALID_ARGUMENT build_graph!(trees; degree = 100000)
+        @throws_status PANNS_INVALID_ARGUMENT build_graph!(trees; degree = -1)
+
+        path = joinpath(mktempdir(), "graph.panns")
+        save(graph, path)
+        op = open_index(path)
+        @test graph_degree(op) == 16
+        for j in 1:20
+            @test search(op, Q[:, j], 10; budget = 40) == search(graph, Q[:, j], 10; budget = 40)
+        end
+        @throws_status PANNS_UNSUPPORTED build_graph!(op; degree = 8)
+        @test graph_degree(op) == 16
+        close(op)
+        @test graph_degree(op) == 0
+        @throws_status PANNS_NULL_POINTER build_graph!(op)
+        close(graph)
+        close(trees)
+    end
+
     @testset "fixture" begin
         dir = get(ENV, "PANNS_FIXTURE_DIR", "")
         if isempty(dir)

@@ -19,9 +19,23 @@ set, else from this package, else from the system library path.
 
 from ._lib import LIBRARY_PATH as _LIBRARY_PATH
 from ._lib import version as _version
-from .index import CorruptIndexError, PannsIndex, gaussian_vector, precision, recall
+from .index import (
+    CorruptIndexError,
+    PannsIndex,
+    UnsupportedError,
+    gaussian_vector,
+    precision,
+    recall,
+)
 
-__all__ = ["PannsIndex", "CorruptIndexError", "gaussian_vector", "precision", "recall"]
+__all__ = [
+    "PannsIndex",
+    "CorruptIndexError",
+    "UnsupportedError",
+    "gaussian_vector",
+    "precision",
+    "recall",
+]
 
 #: The version of the loaded ``libpanns`` (the Python package has the same version).
 __version__ = _version()

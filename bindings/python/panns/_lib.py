@@ -186,6 +186,8 @@ _declare("panns_index_len", c_size_t, [IndexPtr])
 _declare("panns_index_dim", c_uint32, [IndexPtr])
 _declare("panns_index_metric", c_uint32, [IndexPtr])
 _declare("panns_index_n_trees", c_size_t, [IndexPtr])
+_declare("panns_index_graph_degree", c_uint32, [IndexPtr])
+_declare("panns_index_build_graph", _Status, [IndexPtr, c_uint32, c_uint32])
 
 _declare(
     "panns_index_search",

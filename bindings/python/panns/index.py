@@ -7,7 +7,9 @@ while Rust builds or searches. Status codes become Python exceptions:
 status                                                         exception
 =============================================================  ===================================
 invalid argument, dimension mismatch, NaN/inf, zero vector,     :class:`ValueError`
-empty index, unsupported file version or type
+empty index
+unsupported file version or type, an operation a file-backed   :class:`UnsupportedError`
+index cannot do (adding a graph to a loaded index)             (a :class:`ValueError`)
 corrupt index or dataset file                                  :class:`CorruptIndexError`
                                                                (a :class:`ValueError`)
 I/O failure                                                    :class:`OSError` (with ``errno``,
@@ -42,6 +44,7 @@ from ._lib import LIB
 __all__ = [
     "PannsIndex",
     "CorruptIndexError",
+    "UnsupportedError",
     "gaussian_vector",
     "precision",
     "recall",
@@ -67,6 +70,13 @@ class CorruptIndexError(ValueError):
     """A file is not a valid panns index or dataset (``PANNS_CORRUPT``); the message says why."""
 
 
+class UnsupportedError(ValueError):
+    """``PANNS_UNSUPPORTED``: a file of a future format version, the other endianness or an
+    unsupported dataset type, or an operation the index cannot do (such as
+    :meth:`PannsIndex.build_graph` on an index opened by :meth:`PannsIndex.load`, which is
+    read-only). The message says which."""
+
+
 # ---------------------------------------------------------------------------------------------
 # Status codes -> exceptions
 
@@ -87,6 +97,8 @@ def _error(status: int, path: Optional[PathLike] = None) -> Exception:
             exc = FileNotFoundError(errno.ENOENT, message)
         else:
             exc = OSError(message)
+    elif status == _lib.UNSUPPORTED:
+        exc = UnsupportedError(message)
     elif status == _lib.OUT_OF_RANGE:
         exc = IndexError(message)
     elif status == _lib.PANIC:
@@ -119,6 +131,7 @@ class _Handle:
     def __init__(self, ptr: Any, free: Any) -> None:
         self._ptr = ptr
         self._users = 0
+        self._exclusive = False
         self._cond = threading.Condition()
         self._finalizer = weakref.finalize(self, free, ptr)
 
@@ -126,6 +139,8 @@ class _Handle:
     def use(self) -> Iterator[Any]:
         """Lends the pointer for the duration of a ``with`` block."""
         with self._cond:
+            while self._exclusive:
+                self._cond.wait()
             if self._ptr is None:
                 raise RuntimeError("panns: the index was closed")
             self._users += 1
@@ -137,6 +152,34 @@ class _Handle:
                 self._users -= 1
                 if self._users == 0:
                     self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def use_exclusive(self) -> Iterator[Any]:
+        """Lends the pointer to one caller alone (for a call that modifies the handle, such as
+        ``panns_index_build_graph``): waits until current borrowers are done and makes new ones
+        wait until the block ends."""
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._exclusive = True
+            try:
+                while self._users:
+                    self._cond.wait()
+                if self._ptr is None:
+                    raise RuntimeError("panns: the index was closed")
+            except BaseException:
+                self._exclusive = False
+                self._cond.notify_all()
+                raise
+            self._users = 1  # so that close() waits for this block too
+            ptr = self._ptr
+        try:
+            yield ptr
+        finally:
+            with self._cond:
+                self._users = 0
+                self._exclusive = False
+                self._cond.notify_all()
 
     def close(self) -> None:
         """Frees the handle once every current borrower is done; later calls do nothing."""
@@ -301,6 +344,16 @@ class PannsIndex:
             return 0
         with index.use() as p:
             return int(LIB.panns_index_n_trees(p))
+
+    @property
+    def graph_degree(self) -> int:
+        """Neighbours per item of the index's neighbour graph (0 when it has none, or before
+        build()/load()). Saved and loaded with the index."""
+        index = self._index
+        if index is None:
+            return 0
+        with index.use() as p:
+            return int(LIB.panns_index_graph_degree(p))
 
     def __len__(self) -> int:
         """The number of vectors: of the pending data set if vectors were added since the last
@@ -535,6 +588,7 @@ class PannsIndex:
         split: Optional[str] = None,
         threads: Optional[int] = None,
         c: Optional[int] = None,
+        graph_degree: int = 0,
     ) -> None:
         """Builds the index (a forest of ``n_trees`` binary trees) over the current data set.
 
@@ -547,11 +601,17 @@ class PannsIndex:
             split: ``'mean'`` (default) or ``'median'`` split offset.
             threads: override :meth:`parallelize` (0 = all cores).
             c: alias of ``n_trees`` (the panns 0.x keyword).
+            graph_degree: when > 0, also adds a neighbour graph of that many neighbours per
+                item (as :meth:`build_graph`), so that ``budget`` in :meth:`query` becomes
+                the beam width; 0 (the default) builds the forest only.
 
-        Raises ``ValueError`` for an empty data set or an invalid parameter.
+        Raises ``ValueError`` for an empty data set or an invalid parameter. If only the graph
+        step fails (e.g. ``graph_degree`` above 256), the new forest is kept without a graph
+        and the error is raised.
         """
         if c is not None:
             n_trees = c
+        graph_degree = _u32(graph_degree, "graph_degree")
         opts = LIB.panns_build_options_default()
         opts.n_trees = _u32(n_trees, "n_trees")
         if leaf_size is not None:
@@ -579,12 +639,45 @@ class PannsIndex:
             with builder.use() as p:
                 _check(LIB.panns_builder_build(p, byref(opts), byref(out)))
             index = _index_handle(out)
+            graph_error: Optional[Exception] = None
+            if graph_degree > 0:
+                # The new index is not shared yet: no other thread can be using it.
+                with index.use() as p:
+                    graph_status = LIB.panns_index_build_graph(p, graph_degree, opts.threads)
+                if graph_status != _lib.OK:
+                    graph_error = _error(graph_status)
             old = self._index
             self._index = index
             self._builder = None
             builder.close()
             if old is not None:
                 old.close()
+            if graph_error is not None:
+                # The vectors have moved into the new forest: keep it (without a graph).
+                raise graph_error
+
+    def build_graph(self, degree: int = 24, threads: Optional[int] = None) -> None:
+        """Adds (or replaces) a neighbour graph of ``degree`` neighbours per item (0 = the
+        library default, 24) to the index built by :meth:`build`. With a graph, searches reach
+        high recall with far fewer distance computations, and ``budget`` in :meth:`query` is the
+        beam width (like HNSW's ``ef``; 0 = default 64). :meth:`save` keeps the graph.
+
+        ``threads`` overrides :meth:`parallelize` (0 = all cores); the graph does not depend on
+        it. Searches from other threads wait while the graph is built.
+
+        Raises ``RuntimeError`` before :meth:`build`, ``RuntimeError`` too if vectors were added
+        since the last build, :class:`UnsupportedError` (a ``ValueError``) for an index opened
+        by :meth:`load` (file-backed indexes are read-only: rebuild, or build with
+        ``graph_degree=``), ``ValueError`` for a degree above 256.
+        """
+        degree = _u32(degree, "degree")
+        nthreads = self._threads if threads is None else _u32(threads, "threads")
+        with self._lock:
+            index = self._require_index()
+            if self._builder is not None:
+                raise RuntimeError("vectors were added since the last build(): call build() first")
+            with index.use_exclusive() as p:
+                _check(LIB.panns_index_build_graph(p, degree, nthreads))
 
     # -- files -----------------------------------------------------------------------------
 
@@ -665,7 +758,9 @@ class PannsIndex:
         ``inf`` when the index has fewer than ``k`` items.
 
         ``budget`` is the number of candidates re-ranked by exact distance (0 = the library
-        default); larger is slower and more accurate. ``c`` is an alias of ``k`` (panns 0.x).
+        default); larger is slower and more accurate. With a neighbour graph
+        (:attr:`graph_degree` > 0) it is the beam width of the graph search instead (0 = 64).
+        ``c`` is an alias of ``k`` (panns 0.x).
         """
         if c is not None:
             k = c
