@@ -103,6 +103,11 @@ pub struct TreeArgs {
     /// Random seed (same data and seed: identical index).
     #[arg(long, default_value_t = defaults().seed)]
     pub seed: u64,
+    /// Neighbours per item of the optional neighbour graph (0: trees only). A graph
+    /// (24 is a good degree) makes high-recall searches several times faster; the
+    /// search budget then sets the beam width, like HNSW's ef.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
+    pub graph: u32,
     /// Worker threads (0: all cores).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -237,5 +242,29 @@ impl TreeArgs {
             seed: self.seed,
             threads: self.threads,
         }
+    }
+
+    /// Graph parameters, when a graph is wanted.
+    pub fn graph_params(&self) -> Option<panns_core::GraphParams> {
+        let d = panns_core::GraphParams::default();
+        (self.graph > 0).then(|| panns_core::GraphParams {
+            degree: self.graph as usize,
+            build_k: d.build_k.max(self.graph as usize),
+            threads: self.threads,
+            ..d
+        })
+    }
+
+    /// Builds the forest, then the graph if one is wanted.
+    pub fn build(
+        &self,
+        builder: panns_core::IndexBuilder,
+        trees: usize,
+    ) -> panns_core::Result<panns_core::Index> {
+        let mut index = builder.build(&self.params(trees))?;
+        if let Some(g) = self.graph_params() {
+            index.build_graph(&g)?;
+        }
+        Ok(index)
     }
 }

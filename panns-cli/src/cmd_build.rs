@@ -52,7 +52,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     pb.finish_and_clear();
     drop(data.data);
     let pb = progress::spinner(format!("building {} trees over {} items", a.trees, data.n));
-    let index = b.build(&params).in_file(&a.data)?;
+    let index = a.tree.build(b, a.trees).in_file(&a.data)?;
     pb.finish_and_clear();
     let build_s = t1.elapsed().as_secs_f64();
 
@@ -74,6 +74,9 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         format!("{:?}", params.split).to_lowercase(),
         params.seed
     );
+    if a.tree.graph > 0 {
+        println!("graph      {} neighbours per item", a.tree.graph);
+    }
     println!("file size  {size} bytes ({})", human_bytes(size));
     println!(
         "time       {:.2} s (read {read_s:.2} s, build {build_s:.2} s, save {save_s:.2} s)",

@@ -19,7 +19,7 @@ pub const K: usize = 10;
 /// The CSV header: the agreed columns first, extras after.
 pub const CSV_HEADER: &str = "dataset,metric,trees,budget,recall10,qps_single,qps_batch,build_s,\
 index_bytes,library,recall10_ids,recall10_single,candidates,n_single,n_queries,n_train,dim,\
-leaf_size,pool,split_candidates,seed,threads";
+leaf_size,pool,split_candidates,seed,threads,graph_degree";
 
 /// One measured setting.
 #[derive(Debug, Clone)]
@@ -35,6 +35,14 @@ struct Row {
     index_bytes: u64,
     candidates: f64,
     n_single: usize,
+}
+
+/// Default beam widths for an index with a graph (HNSW-like ef values).
+pub fn default_graph_budgets(n: usize) -> Vec<usize> {
+    [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+        .into_iter()
+        .filter(|&b| 2 * b < n)
+        .collect()
 }
 
 /// Default budgets for `n` items: a 1-2-3-5-7 series from 100 up to half the data.
@@ -109,7 +117,9 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         data.true_ids.clone(),
         data.kth_distances.clone(),
     );
-    let budgets = if a.budgets.is_empty() {
+    let budgets = if a.budgets.is_empty() && a.tree.graph > 0 {
+        default_graph_budgets(n)
+    } else if a.budgets.is_empty() {
         default_budgets(n)
     } else {
         a.budgets.clone()
@@ -158,7 +168,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let mut b = IndexBuilder::new(dim, metric).in_file(path)?;
         b.add_batch(&data.train).in_file(path)?;
         let t = Instant::now();
-        let index = b.build(&a.tree.params(trees))?;
+        let index = a.tree.build(b, trees)?;
         let build_s = t.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let index_bytes = files::saved_size(&index)?;
@@ -217,7 +227,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         for r in &rows {
             let _ = writeln!(
                 s,
-                "{name},{metric},{},{},{:.4},{:.1},{:.1},{:.3},{},{},{:.4},{:.4},{:.1},{},{nq},{n},{dim},{},{},{},{},{}",
+                "{name},{metric},{},{},{:.4},{:.1},{:.1},{:.3},{},{},{:.4},{:.4},{:.1},{},{nq},{n},{dim},{},{},{},{},{},{}",
                 r.trees,
                 r.budget,
                 r.recall.threshold,
@@ -234,14 +244,15 @@ pub fn run(a: &EvalArgs) -> Result<()> {
                 t.pool,
                 t.candidates,
                 t.seed,
-                pool.current_num_threads()
+                pool.current_num_threads(),
+                t.graph
             );
         }
         std::fs::write(out, s).in_file(out)?;
         println!("wrote {}", out.display());
     }
     if let Some(out) = &a.plot {
-        let svg = plot::render(&plot_of(&name, &rows, &peer_sets));
+        let svg = plot::render(&plot_of(&name, a.tree.graph, &rows, &peer_sets));
         std::fs::write(out, svg).in_file(out)?;
         println!("wrote {}", out.display());
     }
@@ -249,10 +260,16 @@ pub fn run(a: &EvalArgs) -> Result<()> {
 }
 
 /// Our lines (one per tree count, plus the exact-search point) and the peers' frontiers.
-fn plot_of(name: &str, rows: &[Row], peer_sets: &[(PathBuf, Vec<peers::PeerPoint>)]) -> Plot {
+fn plot_of(
+    name: &str,
+    graph: u32,
+    rows: &[Row],
+    peer_sets: &[(PathBuf, Vec<peers::PeerPoint>)],
+) -> Plot {
     let mut series: Vec<Series> = Vec::new();
     for r in rows {
         let label = match r.library {
+            "panns" if graph > 0 => format!("panns + graph {graph}, {} trees", r.trees),
             "panns" => format!("panns, {} trees", r.trees),
             _ => "panns exact search".to_string(),
         };

@@ -475,3 +475,32 @@ fn mistakes_give_one_line_and_the_right_exit_code() {
         );
     }
 }
+
+#[test]
+fn eval_with_a_graph_reaches_high_recall_at_small_budgets() {
+    let Some(data) = digits() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("g.csv");
+    ok(&[
+        "eval",
+        s(&data),
+        "--trees",
+        "4",
+        "--graph",
+        "12",
+        "--budgets",
+        "10,40",
+        "--queries",
+        "100",
+        "--csv",
+        s(&csv),
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let last: Vec<&str> = text.lines().last().unwrap().split(',').collect();
+    assert_eq!(last[col("graph_degree")], "12");
+    assert_eq!(last[col("budget")], "40");
+    let recall: f64 = last[col("recall10")].parse().unwrap();
+    assert!(recall > 0.9, "recall@10 with graph at budget 40: {recall}");
+}
