@@ -42,8 +42,3 @@ pub const MAX_DIM: usize = 1 << 16;
 pub const MAX_GRAPH_DEGREE: usize = 256;
 /// Largest supported item count (ids are 31-bit).
 pub const MAX_ITEMS: usize = (1 << 31) - 1;
-
-/// The Rust examples of README.md, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

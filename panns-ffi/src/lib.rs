@@ -52,3 +52,9 @@ pub extern "C" fn panns_version() -> *const c_char {
 pub extern "C" fn panns_last_error_message() -> *const c_char {
     error::guard_value(c"".as_ptr(), error::last_error_ptr)
 }
+
+/// The Rust examples of README.md, compiled and run as doctests (here, where
+/// both panns-core and panns-io are dependencies).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
