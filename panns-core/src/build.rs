@@ -114,22 +114,18 @@ pub fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> 
     pool
 }
 
-/// Projection of every row of `vectors` on every pool vector: `n x pool_size`, row-major.
+/// Projection of every row of `vectors` on every pool vector, column-major:
+/// `table[p * n + i]` is item `i` on pool vector `p`. Trees keep each node's items in
+/// ascending id order, so a node reads each column it needs front to back.
 pub fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Vec<f32> {
-    let pool_size = pool.len() / stride;
     let n = vectors.len() / stride;
-    let mut table = vec![0f32; n * pool_size];
+    let mut table = vec![0f32; n * (pool.len() / stride)];
     table
-        .par_chunks_mut(pool_size * 64)
-        .zip(vectors.par_chunks(stride * 64))
-        .for_each(|(out, rows)| {
-            for (o, x) in out
-                .chunks_exact_mut(pool_size)
-                .zip(rows.chunks_exact(stride))
-            {
-                for (v, p) in o.iter_mut().zip(pool.chunks_exact(stride)) {
-                    *v = kernels::dot(x, p);
-                }
+        .par_chunks_mut(n.max(1))
+        .zip(pool.par_chunks(stride))
+        .for_each(|(col, p)| {
+            for (o, x) in col.iter_mut().zip(vectors.chunks_exact(stride)) {
+                *o = kernels::dot(x, p);
             }
         });
     table
@@ -185,6 +181,7 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
     let mut stack: Vec<Pending> = vec![(0, n, None)];
     let mut cand = vec![0usize; params.candidates.min(pool_size)];
     let mut vals: Vec<f32> = Vec::new();
+    let mut right: Vec<u32> = Vec::new();
     while let Some((s, e, parent)) = stack.pop() {
         let child = if e - s <= params.leaf_size {
             f.leaf_ids.extend_from_slice(&ids[s..e]);
@@ -195,16 +192,22 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
             for c in cand.iter_mut() {
                 *c = rng.below(pool_size);
             }
-            let (proj, offset) =
-                choose_split(table, pool_size, items, &cand, params.split, &mut vals);
-            // Partition: projections below the offset go left.
+            let (proj, offset) = choose_split(table, n, items, &cand, params.split, &mut vals);
+            // Stable partition (projections below the offset go left), so both halves
+            // keep ascending ids and later column reads run front to back.
+            let col = &table[proj * n..(proj + 1) * n];
+            right.clear();
             let mut mid = 0;
             for i in 0..items.len() {
-                if table[items[i] as usize * pool_size + proj] < offset {
-                    items.swap(i, mid);
+                let id = items[i];
+                if col[id as usize] < offset {
+                    items[mid] = id;
                     mid += 1;
+                } else {
+                    right.push(id);
                 }
             }
+            items[mid..].copy_from_slice(&right);
             if mid == 0 || mid == items.len() {
                 // All points project alike (duplicates): split them arbitrarily in halves.
                 mid = items.len() / 2;
@@ -233,7 +236,7 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
 /// projections, and the split offset along it.
 fn choose_split(
     table: &[f32],
-    pool_size: usize,
+    n: usize,
     items: &[u32],
     cand: &[usize],
     rule: SplitRule,
@@ -241,9 +244,10 @@ fn choose_split(
 ) -> (usize, f32) {
     let mut best = (cand[0], f64::NEG_INFINITY, 0f64);
     for &c in cand {
+        let col = &table[c * n..(c + 1) * n];
         let (mut sum, mut sq) = (0f64, 0f64);
         for &i in items {
-            let v = table[i as usize * pool_size + c] as f64;
+            let v = col[i as usize] as f64;
             sum += v;
             sq += v * v;
         }
@@ -257,8 +261,9 @@ fn choose_split(
     let offset = match rule {
         SplitRule::Mean => mean as f32,
         SplitRule::Median => {
+            let col = &table[proj * n..(proj + 1) * n];
             vals.clear();
-            vals.extend(items.iter().map(|&i| table[i as usize * pool_size + proj]));
+            vals.extend(items.iter().map(|&i| col[i as usize]));
             let mid = vals.len() / 2;
             let (_, m, _) = vals.select_nth_unstable_by(mid, f32::total_cmp);
             *m
