@@ -58,13 +58,7 @@ impl Default for BuildParams {
 impl BuildParams {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: usize, reason| {
-            Err(Error::InvalidParameter {
-                name,
-                value: value.to_string(),
-                reason,
-            })
-        };
+        let bad = |name, value: usize, reason| Err(Error::parameter(name, value, reason));
         if self.n_trees == 0 || self.n_trees > 65_536 {
             return bad("n_trees", self.n_trees, "must be between 1 and 65536");
         }

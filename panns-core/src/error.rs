@@ -66,5 +66,16 @@ pub enum Error {
     Corrupt(String),
 }
 
+impl Error {
+    /// An [`Error::InvalidParameter`] for `name = value`.
+    pub fn parameter(name: &'static str, value: impl ToString, reason: &'static str) -> Error {
+        Error::InvalidParameter {
+            name,
+            value: value.to_string(),
+            reason,
+        }
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -48,13 +48,7 @@ impl Default for GraphParams {
 impl GraphParams {
     /// Checks every field's range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, value: usize, reason| {
-            Err(Error::InvalidParameter {
-                name,
-                value: value.to_string(),
-                reason,
-            })
-        };
+        let bad = |name, value: usize, reason| Err(Error::parameter(name, value, reason));
         if self.degree == 0 || self.degree > crate::MAX_GRAPH_DEGREE {
             return bad("degree", self.degree, "must be between 1 and 256");
         }

@@ -138,11 +138,7 @@ fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> Result
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|_| Error::InvalidParameter {
-            name: "threads",
-            value: threads.to_string(),
-            reason: "cannot start that many threads",
-        })?;
+        .map_err(|_| Error::parameter("threads", threads, "cannot start that many threads"))?;
     Ok(pool.install(f))
 }
 
