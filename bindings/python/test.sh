@@ -21,7 +21,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 cd "$ROOT"
 # pip always rebuilds and reinstalls a local directory; cargo only recompiles what changed.
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings/python pytest numpy
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check ./bindings/python pytest numpy h5py
 
 if [ -z "${PANNS_FIXTURE_DIR:-}" ]; then
     PANNS_FIXTURE_DIR=${TMPDIR:-/tmp}/panns-fixture-py
