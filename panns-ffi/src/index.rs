@@ -265,6 +265,21 @@ pub unsafe extern "C" fn panns_index_build_graph(
     })
 }
 
+/// Checks `k >= 1` and that `dim` is the index dimension (every search entry point).
+fn check_k_dim(view: &IndexView<'_>, k: usize, dim: usize) -> FfiResult<()> {
+    if k == 0 {
+        return Err(panns_core::Error::InvalidK(0).into());
+    }
+    if dim != view.dim() {
+        return Err(panns_core::Error::DimensionMismatch {
+            expected: view.dim(),
+            got: dim,
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Checks the arguments shared by the single-query searches and returns the query.
 ///
 /// # Safety
@@ -285,16 +300,7 @@ unsafe fn query_args<'a>(
         check_ptr(out_distances, 0, "out_distances")?;
     }
     check_ptr(out_count, 1, "out_count")?;
-    if k == 0 {
-        return Err(panns_core::Error::InvalidK(0).into());
-    }
-    if dim != view.dim() {
-        return Err(panns_core::Error::DimensionMismatch {
-            expected: view.dim(),
-            got: dim,
-        }
-        .into());
-    }
+    check_k_dim(view, k, dim)?;
     Ok(q)
 }
 
@@ -421,16 +427,7 @@ pub unsafe extern "C" fn panns_index_search_batch(
         if !out_distances.is_null() {
             check_ptr(out_distances, n_out, "out_distances")?;
         }
-        if k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
-        if dim != view.dim() {
-            return Err(panns_core::Error::DimensionMismatch {
-                expected: view.dim(),
-                got: dim,
-            }
-            .into());
-        }
+        check_k_dim(&view, k, dim)?;
         let params = SearchParams::new(k).with_budget(budget);
         let rows = view
             .search_batch(qs, &params)
