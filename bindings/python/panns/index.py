@@ -772,22 +772,23 @@ class PannsIndex:
         if q.ndim == 2:
             return self._search_batch(q, k, budget)
         q = _as_vector(q)
+        return self._search_one(
+            k,
+            lambda p, ids, dists, count: LIB.panns_index_search(
+                p, _fptr(q), q.size, k, budget, ids, dists, count
+            ),
+        )
+
+    def _search_one(self, k: int, call: Any) -> List[Tuple[int, float]]:
+        """Runs one single-query C search ``call(index, ids, dists, count)`` into fresh
+        buffers of ``min(k, len)`` entries and returns ``(id, distance)`` pairs."""
         index = self._require_index()
         with index.use() as p:
             cap = max(1, min(k, int(LIB.panns_index_len(p))))
             ids = np.empty(cap, dtype=np.uint32)
             dists = np.empty(cap, dtype=np.float32)
             count = c_size_t()
-            status = LIB.panns_index_search(
-                p,
-                _fptr(q),
-                q.size,
-                k,
-                budget,
-                ids.ctypes.data_as(_U32_P),
-                _fptr(dists),
-                byref(count),
-            )
+            status = call(p, ids.ctypes.data_as(_U32_P), _fptr(dists), byref(count))
         _check(status)
         return _pairs(ids, dists, count.value)
 
@@ -840,17 +841,12 @@ class PannsIndex:
             raise ValueError("k (the number of neighbours) is required")
         k = _count(k)
         q = _as_vector(v)
-        index = self._require_index()
-        with index.use() as p:
-            cap = max(1, min(k, int(LIB.panns_index_len(p))))
-            ids = np.empty(cap, dtype=np.uint32)
-            dists = np.empty(cap, dtype=np.float32)
-            count = c_size_t()
-            status = LIB.panns_index_linear_search(
-                p, _fptr(q), q.size, k, ids.ctypes.data_as(_U32_P), _fptr(dists), byref(count)
-            )
-        _check(status)
-        return _pairs(ids, dists, count.value)
+        return self._search_one(
+            k,
+            lambda p, ids, dists, count: LIB.panns_index_linear_search(
+                p, _fptr(q), q.size, k, ids, dists, count
+            ),
+        )
 
     def get_vector(self, i: int) -> "npt.NDArray[np.float32]":
         """A copy of the stored vector of item ``i`` (unit-normalised under the angular metric).
