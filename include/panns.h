@@ -59,6 +59,8 @@ typedef enum PannsStatus {
   PANNS_BUFFER_TOO_SMALL = 11,
   // Internal error (a bug in panns): a Rust panic was caught at the boundary.
   PANNS_PANIC = 12,
+  // Memory could not be allocated (the message names what and how much).
+  PANNS_OUT_OF_MEMORY = 13,
 } PannsStatus;
 
 // Distance metric codes, as taken by `panns_builder_new` and returned by
@@ -77,9 +79,10 @@ typedef enum PannsMetric {
 // builder from two threads at once.
 typedef struct PannsBuilder PannsBuilder;
 
-// A built index, owned in memory or memory-mapped from a file. Opaque; made by
-// `panns_builder_build` or `panns_index_open`, freed by `panns_index_free`. Every
-// function taking a `const PannsIndex *` may run on many threads at once.
+// A built index, owned in memory, memory-mapped from a file or parsed from a caller's
+// bytes. Opaque; made by `panns_builder_build`, `panns_index_open` or
+// `panns_index_open_buffer`, freed by `panns_index_free`. Every function taking a
+// `const PannsIndex *` may run on many threads at once.
 typedef struct PannsIndex PannsIndex;
 
 // Parameters of `panns_builder_build`. Start from `panns_build_options_default()`
@@ -250,12 +253,13 @@ size_t panns_index_n_trees(const struct PannsIndex *idx);
 uint32_t panns_index_graph_degree(const struct PannsIndex *idx);
 
 // Adds (or replaces) a neighbour graph of `degree` neighbours per item (0: the
-// default, 24) to an index built in this process, using `threads` workers (0: all
+// default, 24) to any index (built in this process or opened from a file: the graph
+// then lives in memory beside the mapped file), using `threads` workers (0: all
 // cores; the result never depends on it). With a graph, searches reach high recall
 // with far fewer distance computations; `budget` then sets the beam width (like
 // HNSW's ef). Save the index afterwards to keep the graph. Errors:
 // `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (degree above 256, too many
-// threads), `PANNS_UNSUPPORTED` (an index opened from a file is read-only).
+// threads), `PANNS_OUT_OF_MEMORY`.
 //
 // # Safety
 // `idx` must be NULL or a live index that no other thread uses during the call.

@@ -15,7 +15,8 @@ pub fn run(a: &InfoArgs) -> Result<()> {
     let header: Header = if a.verify {
         panns_io::verify_file(path).map_err(|e| files::io_error(e, path))?
     } else {
-        *files::open_index(path)?.header()
+        panns_io::read_header(path, &panns_io::OpenOptions::default())
+            .map_err(|e| files::io_error(e, path))?
     };
     let size = std::fs::metadata(path)
         .map_err(|e| crate::error::CliError::from(e).with_file(path))?

@@ -32,7 +32,7 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
 pub fn run(a: &QueryArgs) -> Result<()> {
     let k = a.k as usize;
     let index = files::open_index(&a.index)?;
-    let view = index.view();
+    let view = &index;
     let (queries, qdim, source) = match (&a.vector, &a.queries) {
         (Some(v), _) => {
             let v = parse_vector(v)?;

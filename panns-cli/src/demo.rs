@@ -83,12 +83,12 @@ pub fn run(opts: &DemoOptions) -> Result<()> {
         let index = b.build(&params)?;
         let build_s = t.elapsed().as_secs_f64();
         let bytes = crate::files::saved_size(&index)?;
-        let view = index.view();
-        let truth = measure::single(&view, &test, Mode::Exact(K), None)?;
+        let view = &index;
+        let truth = measure::single(view, &test, Mode::Exact(K), None)?;
         let scorer = Scorer::new(metric, DIM, K, &train, &test, truth.results, None);
         for &budget in &budgets {
             let p = SearchParams::new(K).with_budget(budget);
-            let m = measure::single(&view, &test, Mode::Approx(p), None)?;
+            let m = measure::single(view, &test, Mode::Approx(p), None)?;
             let r = scorer.recall(&m.results);
             println!(
                 "{:<10} {:>7} {:>9.1}% {:>9.1}% {:>11.0} {:>9.0} {:>9.3} {:>12} {:>8.2}",

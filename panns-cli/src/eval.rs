@@ -172,12 +172,12 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         let build_s = t.elapsed().as_secs_f64();
         pb.finish_and_clear();
         let index_bytes = files::saved_size(&index)?;
-        let view = index.view();
+        let view = &index;
         if gi == 0 {
             // Exact search on the same data: the reference row.
             let pb = progress::spinner("timing exact search");
-            let s = measure::single(&view, &data.test, Mode::Exact(K), cap)?;
-            let (res, qps_batch) = measure::batch(&view, &data.test, Mode::Exact(K), &pool)?;
+            let s = measure::single(view, &data.test, Mode::Exact(K), cap)?;
+            let (res, qps_batch) = measure::batch(view, &data.test, Mode::Exact(K), &pool)?;
             pb.finish_and_clear();
             let r = Row {
                 library: "bruteforce",
@@ -197,8 +197,8 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         }
         for &budget in &budgets {
             let mode = Mode::Approx(SearchParams::new(K).with_budget(budget));
-            let s = measure::single(&view, &data.test, mode, cap)?;
-            let (res, qps_batch) = measure::batch(&view, &data.test, mode, &pool)?;
+            let s = measure::single(view, &data.test, mode, cap)?;
+            let (res, qps_batch) = measure::batch(view, &data.test, mode, &pool)?;
             let r = Row {
                 library: "panns",
                 trees,

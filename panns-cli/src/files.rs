@@ -4,7 +4,7 @@
 use crate::cli::ReadArgs;
 use crate::error::{CliError, Result};
 use panns_core::Index;
-use panns_io::{Dataset, Format, MappedIndex, OpenOptions, ReadOptions};
+use panns_io::{Dataset, Format, OpenOptions, ReadOptions};
 use std::path::Path;
 
 /// Converts a `panns-io` error about `file` into a one-line [`CliError`] whose
@@ -124,15 +124,10 @@ pub fn save(index: &Index, path: &Path) -> Result<()> {
 /// Size in bytes of the index once saved to a file (saved to a temporary file and
 /// measured, so it is exactly what `panns build` would write).
 pub fn saved_size(index: &Index) -> Result<u64> {
-    let dir = tempfile::tempdir()
-        .map_err(|e| CliError::new(format!("cannot create a temporary directory: {e}")))?;
-    let path = dir.path().join("index.panns");
-    save(index, &path)?;
-    let len = std::fs::metadata(&path).map_err(|e| CliError::from(e).with_file(&path))?;
-    Ok(len.len())
+    panns_io::serialized_len(index).map_err(|e| CliError::new(e.to_string()))
 }
 
 /// Opens (maps and validates) an index file.
-pub fn open_index(path: &Path) -> Result<MappedIndex> {
-    MappedIndex::open(path, &OpenOptions::default()).map_err(|e| io_error(e, path))
+pub fn open_index(path: &Path) -> Result<Index> {
+    panns_io::open_index(path, &OpenOptions::default()).map_err(|e| io_error(e, path))
 }

@@ -2,7 +2,7 @@
 //! ann-benchmarks) and batched QPS (`search_batch` on a thread pool).
 
 use crate::error::Result;
-use panns_core::{IndexView, SearchParams};
+use panns_core::{Index, SearchParams};
 use rayon::prelude::*;
 use std::time::{Duration, Instant};
 
@@ -40,18 +40,13 @@ pub const MIN_TIME: Duration = Duration::from_millis(250);
 /// after one warm-up call. The first pass stops once `cap` has elapsed and at least
 /// 100 queries ran (`cap = None`: never early), as `run_peers.py --point-seconds`
 /// does; passes over the same queries are repeated until [`MIN_TIME`] is reached.
-pub fn single(
-    view: &IndexView<'_>,
-    queries: &[f32],
-    mode: Mode,
-    cap: Option<Duration>,
-) -> Result<Single> {
+pub fn single(view: &Index, queries: &[f32], mode: Mode, cap: Option<Duration>) -> Result<Single> {
     let dim = view.dim();
     let run = |q: &[f32]| -> Result<(Vec<u32>, usize)> {
         Ok(match mode {
             Mode::Approx(p) => {
-                let (r, c) = view.search_with_stats(q, &p)?;
-                (ids(r), c)
+                let (r, st) = view.search_with_stats(q, &p)?;
+                (ids(r), st.scored)
             }
             Mode::Exact(k) => (ids(view.linear_search(q, k)?), 0),
         })
@@ -92,7 +87,7 @@ pub fn single(
 /// Answers all queries in one batch on `pool` (repeated until [`MIN_TIME`]);
 /// returns the ids and the QPS.
 pub fn batch(
-    view: &IndexView<'_>,
+    view: &Index,
     queries: &[f32],
     mode: Mode,
     pool: &rayon::ThreadPool,

@@ -77,7 +77,7 @@ impl BuildParams {
 
 /// The forest arrays produced by [`build_forest`] (see [`crate::IndexParts`]).
 #[derive(Clone, Debug, Default)]
-pub struct Forest {
+pub(crate) struct Forest {
     /// Inner nodes, each tree in pre-order, trees in order.
     pub nodes: Vec<Node>,
     /// Root reference of each tree.
@@ -88,9 +88,42 @@ pub struct Forest {
     pub leaf_ids: Vec<u32>,
 }
 
+/// Borrowed forest arrays (of an owned or a mapped index).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ForestRef<'a> {
+    pub(crate) nodes: &'a [Node],
+    pub(crate) roots: &'a [u32],
+    pub(crate) leaf_offsets: &'a [u32],
+    pub(crate) leaf_ids: &'a [u32],
+}
+
+/// Refuses a build whose projection table alone cannot be allocated, before any
+/// work: `n x pool_size` floats, plus one id per item per tree (the leaves).
+pub(crate) fn check_memory(n: usize, params: &BuildParams) -> Result<()> {
+    let table = n
+        .checked_mul(params.pool_size)
+        .and_then(|x| x.checked_mul(4));
+    let leaves = n.checked_mul(params.n_trees).and_then(|x| x.checked_mul(4));
+    let (Some(table), Some(leaves)) = (table, leaves) else {
+        return Err(Error::OutOfMemory {
+            what: "projection table",
+            bytes: usize::MAX,
+        });
+    };
+    // Ask the allocator up front (and give it back): a failure is an error, not an abort.
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(table.saturating_add(leaves))
+        .map_err(|_| Error::OutOfMemory {
+            what: "projection table and leaves",
+            bytes: table.saturating_add(leaves),
+        })?;
+    Ok(())
+}
+
 /// `pool_size` random unit Gaussian vectors of `dim` components, each padded with zeros
 /// to `stride` floats.
-pub fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::derive(seed, u64::MAX);
     let mut pool = vec![0f32; pool_size * stride];
     for row in pool.chunks_exact_mut(stride) {
@@ -111,9 +144,17 @@ pub fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> 
 /// Projection of every row of `vectors` on every pool vector, column-major:
 /// `table[p * n + i]` is item `i` on pool vector `p`. Trees keep each node's items in
 /// ascending id order, so a node reads each column it needs front to back.
-pub fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Vec<f32> {
+pub(crate) fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Result<Vec<f32>> {
     let n = vectors.len() / stride;
-    let mut table = vec![0f32; n * (pool.len() / stride)];
+    let len = n * (pool.len() / stride);
+    let mut table: Vec<f32> = Vec::new();
+    table
+        .try_reserve_exact(len)
+        .map_err(|_| Error::OutOfMemory {
+            what: "projection table",
+            bytes: len.saturating_mul(4),
+        })?;
+    table.resize(len, 0.0);
     table
         .par_chunks_mut(n.max(1))
         .zip(pool.par_chunks(stride))
@@ -122,11 +163,11 @@ pub fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Vec<f32> {
                 *o = kernels::dot(x, p);
             }
         });
-    table
+    Ok(table)
 }
 
 /// Builds `params.n_trees` trees over the `n` items whose projections are in `table`.
-pub fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
+pub(crate) fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
     let trees: Vec<Forest> = (0..params.n_trees)
         .into_par_iter()
         .map(|t| build_tree(table, n, params, Rng::derive(params.seed, t as u64)))

@@ -22,6 +22,45 @@ pub enum Error {
         /// The value found.
         value: f32,
     },
+    /// A component is larger in magnitude than [`crate::MAX_COMPONENT`].
+    #[error(
+        "component {index} of vector {item} is {value}: magnitudes above {max:e} are refused (squared distances would overflow f32)",
+        max = crate::MAX_COMPONENT
+    )]
+    TooLarge {
+        /// Which vector (its would-be id, or the query's row).
+        item: usize,
+        /// Which component.
+        index: usize,
+        /// The value found.
+        value: f32,
+    },
+    /// A flat array of vectors whose length is not a multiple of the dimension.
+    #[error("{len} floats are not a whole number of {dim}-dimensional vectors")]
+    RaggedBatch {
+        /// Number of floats passed.
+        len: usize,
+        /// The index dimension.
+        dim: usize,
+    },
+    /// An output buffer of the wrong size.
+    #[error("output buffer {name} holds {got} entries, expected {expected}")]
+    BufferSize {
+        /// Which buffer.
+        name: &'static str,
+        /// Entries needed.
+        expected: usize,
+        /// Entries given.
+        got: usize,
+    },
+    /// Memory could not be allocated (the estimate is named, so the cause is plain).
+    #[error("out of memory: could not allocate {bytes} bytes for the {what}")]
+    OutOfMemory {
+        /// What was being allocated.
+        what: &'static str,
+        /// How many bytes were asked for.
+        bytes: usize,
+    },
     /// A zero vector cannot be normalised for the angular metric.
     #[error("vector {item} has zero length; the angular metric needs a non-zero vector")]
     ZeroVector {
@@ -73,6 +112,18 @@ impl Error {
             name,
             value: value.to_string(),
             reason,
+        }
+    }
+}
+
+impl Error {
+    /// The same error naming row `item` of a batch (for errors about one vector).
+    pub fn with_item(self, item: usize) -> Error {
+        match self {
+            Error::NonFinite { index, value, .. } => Error::NonFinite { item, index, value },
+            Error::TooLarge { index, value, .. } => Error::TooLarge { item, index, value },
+            Error::ZeroVector { .. } => Error::ZeroVector { item },
+            other => other,
         }
     }
 }

@@ -13,7 +13,7 @@
 //! kept neighbour w is closer to v than u is) and reverse edges are added, which keeps
 //! the graph navigable with few edges.
 
-use crate::build::Forest;
+use crate::build::ForestRef;
 use crate::layout::LEAF_FLAG;
 use crate::{Error, Metric, Result};
 use rayon::prelude::*;
@@ -113,7 +113,7 @@ pub(crate) fn build_graph(
     vectors: &[f32],
     stride: usize,
     metric: Metric,
-    forest: &Forest,
+    forest: &ForestRef<'_>,
     n: usize,
     p: &GraphParams,
 ) -> Vec<u32> {
@@ -135,7 +135,7 @@ pub(crate) fn build_graph(
 }
 
 /// Each point's nearest leaf-mates over the first `trees` trees.
-fn seed_lists(sp: &Space, f: &Forest, n: usize, k: usize, trees: usize) -> Vec<Vec<Entry>> {
+fn seed_lists(sp: &Space, f: &ForestRef<'_>, n: usize, k: usize, trees: usize) -> Vec<Vec<Entry>> {
     let trees = trees.min(f.roots.len());
     let mut leaf_of = vec![0u32; trees * n];
     for t in 0..trees {

@@ -1,9 +1,14 @@
 //! The owned index and its builder.
 
-use crate::build::{self, BuildParams, Forest};
+use crate::build::{self, BuildParams};
 use crate::graph::{self, GraphParams};
 use crate::layout::{IndexParts, IndexView, Node, padded_dim};
-use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result, kernels};
+use crate::scratch::ScratchPool;
+use crate::search::{self, Neighbor, SearchParams, SearchStats};
+use crate::storage::{Owned, Storage, WithGraph};
+use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result};
+use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Collects vectors, then builds an [`Index`].
 #[derive(Clone, Debug)]
@@ -45,11 +50,17 @@ impl IndexBuilder {
         self.metric
     }
 
-    /// Adds one vector and returns its id (ids count from 0 in insertion order).
+    /// Adds one vector of exactly `dim` floats and returns its id (ids count from 0
+    /// in insertion order). Values must be finite and at most
+    /// [`crate::MAX_COMPONENT`] in magnitude; angular vectors must be non-zero.
     pub fn add(&mut self, v: &[f32]) -> Result<u32> {
-        let id = self.len();
-        self.add_batch(v)?;
-        Ok(id as u32)
+        if v.len() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim,
+                got: v.len(),
+            });
+        }
+        Ok(self.add_batch(v)?.start)
     }
 
     /// Adds row-major vectors (`dim` floats each). Either all are added or, on an
@@ -57,9 +68,9 @@ impl IndexBuilder {
     pub fn add_batch(&mut self, rows: &[f32]) -> Result<std::ops::Range<u32>> {
         let dim = self.dim;
         if !rows.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                expected: dim,
-                got: rows.len() % dim,
+            return Err(Error::RaggedBatch {
+                len: rows.len(),
+                dim,
             });
         }
         let first = self.len();
@@ -68,32 +79,25 @@ impl IndexBuilder {
             return Err(Error::TooManyItems(first + count));
         }
         for (r, row) in rows.chunks_exact(dim).enumerate() {
-            if let Some(i) = row.iter().position(|x| !x.is_finite()) {
-                return Err(Error::NonFinite {
-                    item: first + r,
-                    index: i,
-                    value: row[i],
-                });
-            }
+            search::check_values(row, first + r)?;
             if self.metric == Metric::Angular && row.iter().all(|&x| x == 0.0) {
                 return Err(Error::ZeroVector { item: first + r });
             }
         }
-        self.vectors.reserve(count * self.stride);
+        let floats = count * self.stride;
+        self.vectors
+            .try_reserve(floats)
+            .map_err(|_| Error::OutOfMemory {
+                what: "vectors",
+                bytes: floats.saturating_mul(4),
+            })?;
         for row in rows.chunks_exact(dim) {
             let start = self.vectors.len();
             self.vectors.extend_from_slice(row);
             self.vectors.resize(start + self.stride, 0.0);
             if self.metric == Metric::Angular {
-                let out = &mut self.vectors[start..];
-                let n = kernels::norm(out);
-                if n.is_finite() {
-                    out.iter_mut().for_each(|x| *x /= n);
-                } else {
-                    // Components near f32::MAX overflow the norm: normalise in f64.
-                    let n = out.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
-                    out.iter_mut().for_each(|x| *x = (*x as f64 / n) as f32);
-                }
+                // Checked non-zero above; the f64 norm cannot underflow.
+                search::normalize(&mut self.vectors[start..]);
             }
         }
         Ok(first as u32..(first + count) as u32)
@@ -105,19 +109,19 @@ impl IndexBuilder {
         if self.is_empty() {
             return Err(Error::Empty);
         }
-        let run = || {
-            let pool = build::gaussian_pool(self.dim, self.stride, params.pool_size, params.seed);
-            let table = build::project_all(&self.vectors, &pool, self.stride);
-            let forest = build::build_forest(&table, self.len(), params);
-            (pool, forest)
-        };
-        let (pool, forest) = with_threads(params.threads, run)?;
         let n_items = self.len();
-        let index = Index {
+        build::check_memory(n_items, params)?;
+        let run = || -> Result<_> {
+            let pool = build::gaussian_pool(self.dim, self.stride, params.pool_size, params.seed);
+            let table = build::project_all(&self.vectors, &pool, self.stride)?;
+            let forest = build::build_forest(&table, n_items, params);
+            Ok((pool, forest))
+        };
+        let (pool, forest) = with_threads(params.threads, run)??;
+        let owned = Owned {
             metric: self.metric,
             dim: self.dim,
             n_items,
-            params: params.clone(),
             vectors: self.vectors,
             pool,
             forest,
@@ -125,8 +129,7 @@ impl IndexBuilder {
             graph_degree: 0,
         };
         // Built by us, so this cannot fail; checking keeps the invariant in one place.
-        IndexView::new(index.parts())?;
-        Ok(index)
+        Index::from_storage(Arc::new(owned), params.clone())
     }
 }
 
@@ -142,70 +145,281 @@ fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> Result
     Ok(pool.install(f))
 }
 
-/// A built index held in memory. Search it through [`Index::view`].
-#[derive(Clone, Debug)]
+/// A searchable index, over any storage: built in this process, memory-mapped from a
+/// file, or parsed from bytes (see `panns_io::open_index` / `panns_io::index_from_bytes`).
+///
+/// Searches take `&self` and may run on many threads at once; each uses a scratch
+/// buffer from a pool owned by the index (freed with it). Cloning is cheap: clones
+/// share the storage and have their own scratch pool.
 pub struct Index {
-    metric: Metric,
-    dim: usize,
-    n_items: usize,
+    storage: Arc<dyn Storage>,
     params: BuildParams,
-    vectors: Vec<f32>,
-    pool: Vec<f32>,
-    forest: Forest,
-    graph: Vec<u32>,
-    graph_degree: usize,
+    scratch: ScratchPool,
+}
+
+impl Clone for Index {
+    fn clone(&self) -> Self {
+        Index {
+            storage: Arc::clone(&self.storage),
+            params: self.params.clone(),
+            scratch: ScratchPool::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("storage", &self.storage.describe())
+            .field("metric", &self.metric())
+            .field("dim", &self.dim())
+            .field("len", &self.len())
+            .field("n_trees", &self.n_trees())
+            .field("graph_degree", &self.graph_degree())
+            .finish()
+    }
 }
 
 impl Index {
+    /// An index over `storage`, whose parts are validated here once: every length,
+    /// child reference, leaf range and id is checked, so hostile data yields
+    /// [`Error::Corrupt`], never a panic or undefined behaviour. `params` records how
+    /// it was built (informational: searches do not use it).
+    pub fn from_storage(storage: Arc<dyn Storage>, params: BuildParams) -> Result<Index> {
+        IndexView::new(storage.parts())?;
+        Ok(Index {
+            storage,
+            params,
+            scratch: ScratchPool::default(),
+        })
+    }
+
+    /// The validated view searched by every method (O(1)).
+    #[inline]
+    pub(crate) fn view(&self) -> IndexView<'_> {
+        IndexView::new_prevalidated(self.storage.parts())
+    }
+
     /// The arrays of this index (e.g. to write them to a file).
     pub fn parts(&self) -> IndexParts<'_> {
-        IndexParts {
-            metric: self.metric,
-            dim: self.dim,
-            n_items: self.n_items,
-            vectors: &self.vectors,
-            pool: &self.pool,
-            nodes: &self.forest.nodes,
-            roots: &self.forest.roots,
-            leaf_offsets: &self.forest.leaf_offsets,
-            leaf_ids: &self.forest.leaf_ids,
-            graph: &self.graph,
-            graph_degree: self.graph_degree,
-        }
+        self.storage.parts()
     }
 
-    /// A searchable view.
-    pub fn view(&self) -> IndexView<'_> {
-        IndexView::new_prevalidated(self.parts())
+    /// Where the arrays live ("memory", "file PATH", ...).
+    pub fn storage_description(&self) -> String {
+        self.storage.describe()
     }
 
-    /// Adds (or replaces) the neighbour graph, which makes high-recall searches much
-    /// faster at the cost of `degree * 4` bytes per item and a longer build.
-    pub fn build_graph(&mut self, params: &GraphParams) -> Result<()> {
-        params.validate()?;
-        let stride = padded_dim(self.dim);
-        let graph = with_threads(params.threads, || {
-            graph::build_graph(
-                &self.vectors,
-                stride,
-                self.metric,
-                &self.forest,
-                self.n_items,
-                params,
-            )
-        })?;
-        self.graph = graph;
-        self.graph_degree = params.degree;
-        Ok(())
+    /// Number of items.
+    pub fn len(&self) -> usize {
+        self.parts().n_items
     }
-
-    /// The parameters it was built with.
+    /// Always false: an index has at least one item.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Vector dimension.
+    pub fn dim(&self) -> usize {
+        self.parts().dim
+    }
+    /// Distance metric.
+    pub fn metric(&self) -> Metric {
+        self.parts().metric
+    }
+    /// Number of trees.
+    pub fn n_trees(&self) -> usize {
+        self.parts().roots.len()
+    }
+    /// Number of vectors in the projection pool.
+    pub fn pool_size(&self) -> usize {
+        self.view().pool_size()
+    }
+    /// Neighbours per item of the neighbour graph (0 without a graph).
+    pub fn graph_degree(&self) -> usize {
+        self.parts().graph_degree
+    }
+    /// The parameters it was built with (as recorded in the file for opened indexes;
+    /// `threads` is then 0).
     pub fn params(&self) -> &BuildParams {
         &self.params
     }
-
     /// Inner nodes of all trees.
     pub fn nodes(&self) -> &[Node] {
-        &self.forest.nodes
+        self.parts().nodes
+    }
+
+    /// The stored vector of item `id` (unit-normalised under the angular metric).
+    pub fn vector(&self, id: usize) -> Result<&[f32]> {
+        self.view().vector(id)
+    }
+
+    /// The budget a search with `params` actually uses: `params.budget` (or the
+    /// default for 0), at least `k`, at most the item count.
+    pub fn effective_budget(&self, params: &SearchParams) -> usize {
+        self.view().effective_budget(params)
+    }
+
+    /// Approximate `k` nearest neighbours of `query`, nearest first, ties by id;
+    /// `min(k, len)` results.
+    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Neighbor>> {
+        Ok(self.search_with_stats(query, params)?.0)
+    }
+
+    /// Like [`search`](Self::search), also saying what the search did.
+    pub fn search_with_stats(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+    ) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let view = self.view();
+        self.scratch.with(|s| {
+            let (n, stats) = view.search_in(query, params, s)?;
+            Ok((search::neighbors(s, n), stats))
+        })
+    }
+
+    /// Exact `k` nearest neighbours by scanning every item (the reference for recall).
+    pub fn linear_search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        let view = self.view();
+        self.scratch.with(|s| {
+            let n = view.linear_search_in(query, k, s)?;
+            Ok(search::neighbors(s, n))
+        })
+    }
+
+    /// Searches many queries (row-major, `dim` floats each) in parallel on the current
+    /// rayon pool; one result list per query.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        params: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let dim = self.dim();
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::RaggedBatch {
+                len: queries.len(),
+                dim,
+            });
+        }
+        queries
+            .par_chunks(dim)
+            .enumerate()
+            .map(|(r, q)| self.search(q, params).map_err(|e| e.with_item(r)))
+            .collect()
+    }
+
+    /// Searches many queries (row-major, `dim` floats each) in parallel on the current
+    /// rayon pool and writes `k` results per query into the caller's buffers: row `i`
+    /// at `ids[i * k..(i + 1) * k]` (and `distances`, if given). A row with fewer than
+    /// `k` results (an index smaller than `k`) is padded with id `u32::MAX` and
+    /// distance `+inf`. Errors name the first failing query row; the buffers' contents
+    /// are then unspecified.
+    pub fn search_batch_into(
+        &self,
+        queries: &[f32],
+        params: &SearchParams,
+        ids: &mut [u32],
+        distances: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let (dim, k) = (self.dim(), params.k);
+        if k == 0 {
+            return Err(Error::InvalidK(0));
+        }
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::RaggedBatch {
+                len: queries.len(),
+                dim,
+            });
+        }
+        let nq = queries.len() / dim;
+        let want = nq.checked_mul(k).ok_or(Error::BufferSize {
+            name: "ids",
+            expected: usize::MAX,
+            got: ids.len(),
+        })?;
+        if ids.len() != want {
+            return Err(Error::BufferSize {
+                name: "ids",
+                expected: want,
+                got: ids.len(),
+            });
+        }
+        if let Some(d) = distances.as_deref()
+            && d.len() != want
+        {
+            return Err(Error::BufferSize {
+                name: "distances",
+                expected: want,
+                got: d.len(),
+            });
+        }
+        let view = self.view();
+        let run = |r: usize, q: &[f32], ids: &mut [u32], ds: Option<&mut [f32]>| -> Result<()> {
+            self.scratch.with(|s| {
+                let (n, _) = view.search_in(q, params, s).map_err(|e| e.with_item(r))?;
+                for (i, o) in ids.iter_mut().enumerate() {
+                    *o = if i < n { s.scored[i].1 } else { u32::MAX };
+                }
+                if let Some(ds) = ds {
+                    for (i, o) in ds.iter_mut().enumerate() {
+                        *o = if i < n { s.scored[i].0 } else { f32::INFINITY };
+                    }
+                }
+                Ok(())
+            })
+        };
+        match distances {
+            Some(ds) => queries
+                .par_chunks(dim)
+                .zip(ids.par_chunks_mut(k))
+                .zip(ds.par_chunks_mut(k))
+                .enumerate()
+                .try_for_each(|(r, ((q, i), d))| run(r, q, i, Some(d))),
+            None => queries
+                .par_chunks(dim)
+                .zip(ids.par_chunks_mut(k))
+                .enumerate()
+                .try_for_each(|(r, (q, i))| run(r, q, i, None)),
+        }
+    }
+
+    /// Adds (or replaces) the neighbour graph, which makes high-recall searches much
+    /// faster at the cost of `degree * 4` bytes per item and a longer build. Works on
+    /// any index, opened from a file too (the graph then lives in memory beside the
+    /// mapped file until the index is saved).
+    pub fn build_graph(&mut self, params: &GraphParams) -> Result<()> {
+        params.validate()?;
+        let p = self.parts();
+        let stride = padded_dim(p.dim);
+        let forest = build::ForestRef {
+            nodes: p.nodes,
+            roots: p.roots,
+            leaf_offsets: p.leaf_offsets,
+            leaf_ids: p.leaf_ids,
+        };
+        let graph = with_threads(params.threads, || {
+            graph::build_graph(p.vectors, stride, p.metric, &forest, p.n_items, params)
+        })?;
+        // Replacing a graph built here: overlay the original storage, not the overlay.
+        let base = self
+            .storage
+            .without_graph()
+            .unwrap_or_else(|| Arc::clone(&self.storage));
+        let storage = Arc::new(WithGraph {
+            base,
+            graph,
+            graph_degree: params.degree,
+        });
+        IndexView::new(storage.parts())?;
+        self.storage = storage;
+        self.scratch = ScratchPool::default();
+        Ok(())
+    }
+
+    /// Number of scratch buffers held by the index's pool (the peak number of
+    /// concurrent searches so far). For tests and diagnostics.
+    #[doc(hidden)]
+    pub fn scratch_buffers(&self) -> usize {
+        self.scratch.len()
     }
 }

@@ -65,9 +65,17 @@ pub struct IndexParts<'a> {
     pub graph_degree: usize,
 }
 
-/// A validated, searchable view of an index (owned or memory-mapped).
+impl IndexParts<'_> {
+    /// Checks every length, reference and id (what [`crate::Index::from_storage`]
+    /// checks): hostile data yields [`Error::Corrupt`], never a panic.
+    pub fn validate(&self) -> Result<()> {
+        IndexView::new(*self).map(|_| ())
+    }
+}
+
+/// A validated, searchable view of an index's parts (what every search runs on).
 #[derive(Clone, Copy, Debug)]
-pub struct IndexView<'a> {
+pub(crate) struct IndexView<'a> {
     pub(crate) p: IndexParts<'a>,
     pub(crate) stride: usize,
     pub(crate) pool_size: usize,
@@ -80,7 +88,7 @@ fn corrupt(msg: impl Into<String>) -> Error {
 impl<'a> IndexView<'a> {
     /// Checks every length, reference and id in `parts` and returns a view that
     /// the search code can trust. Cost: one pass over nodes, leaves and the pool.
-    pub fn new(parts: IndexParts<'a>) -> Result<Self> {
+    pub(crate) fn new(parts: IndexParts<'a>) -> Result<Self> {
         let p = parts;
         if p.dim == 0 || p.dim > MAX_DIM {
             return Err(Error::InvalidDimension(p.dim));
@@ -239,11 +247,11 @@ impl<'a> IndexView<'a> {
         })
     }
 
-    /// A view of parts that already passed [`IndexView::new`] (for example when a
-    /// mapped file re-creates its view for every search). No checks: parts that were
-    /// never validated may make a search panic on an out-of-range index, but all
-    /// accesses stay bounds-checked, so they can never cause undefined behaviour.
-    pub fn new_prevalidated(p: IndexParts<'a>) -> Self {
+    /// A view of parts that already passed [`IndexView::new`] (an index re-creates its
+    /// view for every search). No checks: parts that were never validated may make a
+    /// search panic on an out-of-range index, but all accesses stay bounds-checked, so
+    /// they can never cause undefined behaviour.
+    pub(crate) fn new_prevalidated(p: IndexParts<'a>) -> Self {
         let stride = padded_dim(p.dim);
         IndexView {
             stride,
@@ -252,36 +260,28 @@ impl<'a> IndexView<'a> {
         }
     }
 
-    /// The arrays behind this view.
-    pub fn parts(&self) -> &IndexParts<'a> {
-        &self.p
-    }
     /// Number of items.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.p.n_items
     }
-    /// Always false: a valid view has at least one item.
-    pub fn is_empty(&self) -> bool {
-        self.p.n_items == 0
-    }
     /// Vector dimension.
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.p.dim
     }
     /// Distance metric.
-    pub fn metric(&self) -> Metric {
+    pub(crate) fn metric(&self) -> Metric {
         self.p.metric
     }
     /// Number of trees.
-    pub fn n_trees(&self) -> usize {
+    pub(crate) fn n_trees(&self) -> usize {
         self.p.roots.len()
     }
     /// Number of vectors in the projection pool.
-    pub fn pool_size(&self) -> usize {
+    pub(crate) fn pool_size(&self) -> usize {
         self.pool_size
     }
     /// The stored vector of item `id` (unit-normalised under the angular metric).
-    pub fn vector(&self, id: usize) -> Result<&'a [f32]> {
+    pub(crate) fn vector(&self, id: usize) -> Result<&'a [f32]> {
         if id >= self.p.n_items {
             return Err(Error::IdOutOfRange {
                 id: id as u64,

@@ -2,9 +2,10 @@
 //!
 //! Approximate k-nearest-neighbour search with a forest of random-projection trees
 //! whose split directions come from one small pool shared by all trees. Pure compute:
-//! SIMD kernels, forest building, search. No file I/O; the same search code runs
-//! over owned vectors ([`Index`]) and over borrowed slices such as a memory-mapped
-//! file ([`IndexView`]).
+//! SIMD kernels, forest building, search. No file I/O: one [`Index`] type searches
+//! arrays held in any [`Storage`] (owned vectors, a memory-mapped file, a caller's
+//! bytes: `panns-io` parses files), with one search implementation and scratch
+//! buffers owned by the index.
 //!
 //! ```
 //! use panns_core::{BuildParams, IndexBuilder, Metric, SearchParams};
@@ -13,28 +14,33 @@
 //!     b.add(&[i as f32, (i % 7) as f32, 1.0]).unwrap();
 //! }
 //! let index = b.build(&BuildParams { n_trees: 4, ..Default::default() }).unwrap();
-//! let hits = index.view().search(&[10.0, 3.0, 1.0], &SearchParams::new(1)).unwrap();
+//! let hits = index.search(&[10.0, 3.0, 1.0], &SearchParams::new(1)).unwrap();
 //! assert_eq!(hits[0].id, 10);
 //! ```
 #![warn(missing_docs)]
 
-pub mod build;
-pub mod error;
-pub mod graph;
-pub mod index;
+mod build;
+mod error;
+mod graph;
+mod index;
+#[doc(hidden)]
 pub mod kernels;
-pub mod layout;
-pub mod metric;
+mod layout;
+mod metric;
+#[doc(hidden)]
 pub mod rng;
-pub mod search;
+mod scratch;
+mod search;
+mod storage;
 
 pub use build::{BuildParams, SplitRule};
 pub use error::{Error, Result};
 pub use graph::GraphParams;
 pub use index::{Index, IndexBuilder};
-pub use layout::{IndexParts, IndexView, LEAF_FLAG, Node, padded_dim};
+pub use layout::{IndexParts, LEAF_FLAG, Node, padded_dim};
 pub use metric::Metric;
-pub use search::{Neighbor, SearchParams};
+pub use search::{MAX_COMPONENT, Neighbor, SearchParams, SearchStats};
+pub use storage::Storage;
 
 /// Largest supported dimension.
 pub const MAX_DIM: usize = 1 << 16;

@@ -45,7 +45,11 @@ impl Metric {
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
         match self {
             Metric::Euclidean => kernels::l2sq(a, b).sqrt(),
-            Metric::Angular => (1.0 - kernels::dot(a, b)).max(0.0),
+            // Rounding can push 1 - cos slightly below 0; NaN (a damaged vector) stays NaN.
+            Metric::Angular => {
+                let d = 1.0 - kernels::dot(a, b);
+                if d < 0.0 { 0.0 } else { d }
+            }
             Metric::Dot => -kernels::dot(a, b),
         }
     }

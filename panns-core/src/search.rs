@@ -7,10 +7,8 @@
 //! SIMD distances. Results are sorted by distance, ties broken by id.
 
 use crate::layout::{IndexView, LEAF_FLAG, padded_dim};
+use crate::scratch::Scratch;
 use crate::{Error, Metric, Result, kernels};
-use rayon::prelude::*;
-use std::cell::RefCell;
-use std::collections::BinaryHeap;
 
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,26 +43,24 @@ impl SearchParams {
     }
 }
 
+/// What one search did (see [`crate::Index::search_with_stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Distinct items whose exact distance to the query was computed.
+    pub scored: usize,
+    /// True when the budget covered half the items or more and the search scanned
+    /// every item exactly instead of walking the trees (or graph).
+    pub exact_scan: bool,
+    /// The effective budget after defaults and clamping (see [`SearchParams::budget`]).
+    pub budget: usize,
+}
+
 /// Fewest forest candidates that seed a graph walk.
 const SEEDS: usize = 64;
 
-/// Per-thread reusable buffers, so a search allocates nothing in the steady state.
-#[derive(Default)]
-struct Scratch {
-    query: Vec<f32>,
-    proj: Vec<f32>,
-    heap: BinaryHeap<u64>,
-    stamp: Vec<u32>,
-    epoch: u32,
-    cands: Vec<u32>,
-    scored: Vec<(f32, u32)>,
-    frontier: BinaryHeap<std::cmp::Reverse<u64>>,
-    best: BinaryHeap<u64>,
-}
-
-thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
-}
+/// Largest magnitude accepted for a vector component (stored or query). Above it,
+/// squared distances can overflow `f32` at the largest dimension ([`crate::MAX_DIM`]).
+pub const MAX_COMPONENT: f32 = 1e16;
 
 /// Maps a float to a `u32` whose unsigned order is the float's order.
 #[inline]
@@ -86,6 +82,37 @@ fn unordered(u: u32) -> f32 {
     })
 }
 
+/// Checks one vector's values: finite and at most [`MAX_COMPONENT`] in magnitude.
+/// `item` names the vector in the error (its would-be id, or the query's row).
+pub(crate) fn check_values(v: &[f32], item: usize) -> Result<()> {
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::NonFinite {
+            item,
+            index: i,
+            value: v[i],
+        });
+    }
+    if let Some(i) = v.iter().position(|x| x.abs() > MAX_COMPONENT) {
+        return Err(Error::TooLarge {
+            item,
+            index: i,
+            value: v[i],
+        });
+    }
+    Ok(())
+}
+
+/// Scales `v` to unit length, computing the norm in f64 so tiny vectors (whose f32
+/// squares underflow) are normalised correctly. False for a zero vector.
+pub(crate) fn normalize(v: &mut [f32]) -> bool {
+    let n = v.iter().map(|&x| x as f64 * x as f64).sum::<f64>().sqrt();
+    if n == 0.0 {
+        return false;
+    }
+    v.iter_mut().for_each(|x| *x = (*x as f64 / n) as f32);
+    true
+}
+
 /// Checks a query and writes it, prepared for `metric`, into a zero-padded buffer.
 pub(crate) fn prepare(query: &[f32], dim: usize, metric: Metric, out: &mut Vec<f32>) -> Result<()> {
     if query.len() != dim {
@@ -94,98 +121,98 @@ pub(crate) fn prepare(query: &[f32], dim: usize, metric: Metric, out: &mut Vec<f
             got: query.len(),
         });
     }
-    if let Some(i) = query.iter().position(|x| !x.is_finite()) {
-        return Err(Error::NonFinite {
-            item: 0,
-            index: i,
-            value: query[i],
-        });
-    }
+    check_values(query, 0)?;
     out.clear();
     out.resize(padded_dim(dim), 0.0);
     out[..dim].copy_from_slice(query);
-    if metric == Metric::Angular {
-        let n = kernels::norm(out);
-        if n == 0.0 || !n.is_finite() {
-            return Err(Error::ZeroVector { item: 0 });
-        }
-        out.iter_mut().for_each(|x| *x /= n);
+    if metric == Metric::Angular && !normalize(out) {
+        return Err(Error::ZeroVector { item: 0 });
     }
     Ok(())
 }
 
 /// Sorts `(distance, id)` pairs and keeps the best `k`.
-fn top_k(scored: &mut Vec<(f32, u32)>, k: usize) -> Vec<Neighbor> {
+fn top_k(scored: &mut [(f32, u32)], k: usize) -> &[(f32, u32)] {
     let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    if scored.len() > k {
-        scored.select_nth_unstable_by(k - 1, cmp);
-        scored.truncate(k);
+    let keep = k.min(scored.len());
+    if scored.len() > keep && keep > 0 {
+        scored.select_nth_unstable_by(keep - 1, cmp);
     }
-    scored.sort_unstable_by(cmp);
-    scored
-        .iter()
-        .map(|&(distance, id)| Neighbor { id, distance })
-        .collect()
+    let best = &mut scored[..keep];
+    best.sort_unstable_by(cmp);
+    best
 }
 
 impl IndexView<'_> {
     /// The default search effort for `k` neighbours (see [`SearchParams::budget`]).
-    pub fn default_budget(&self, k: usize) -> usize {
+    pub(crate) fn default_budget(&self, k: usize) -> usize {
         if self.p.graph_degree > 0 {
-            (4 * k).max(64)
+            k.saturating_mul(4).max(64)
         } else {
-            (self.n_trees() * k).max(100 * k)
+            self.n_trees().saturating_mul(k).max(k.saturating_mul(100))
         }
     }
 
-    /// Approximate `k` nearest neighbours of `query`, nearest first.
-    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<Neighbor>> {
-        Ok(self.search_with_stats(query, params)?.0)
+    /// The budget a search with `params` uses: the default for 0, never below `k`
+    /// (so a search returns `min(k, len)` results), never above the item count.
+    pub(crate) fn effective_budget(&self, params: &SearchParams) -> usize {
+        match params.budget {
+            0 => self.default_budget(params.k),
+            b => b,
+        }
+        .max(params.k)
+        .min(self.len())
     }
 
-    /// Like [`search`](Self::search), also returning how many distinct candidates
-    /// were re-ranked.
-    pub fn search_with_stats(
+    /// Searches one query with `s`; leaves the results in `s.scored[..returned count]`.
+    pub(crate) fn search_in(
         &self,
         query: &[f32],
         params: &SearchParams,
-    ) -> Result<(Vec<Neighbor>, usize)> {
+        s: &mut Scratch,
+    ) -> Result<(usize, SearchStats)> {
         if params.k == 0 {
             return Err(Error::InvalidK(0));
         }
-        SCRATCH.with(|s| {
-            let s = &mut *s.borrow_mut();
-            prepare(query, self.dim(), self.metric(), &mut s.query)?;
-            let budget = match params.budget {
-                0 => self.default_budget(params.k),
-                b => b,
-            }
-            .min(self.len());
-            if 2 * budget >= self.len() {
-                // Scanning half the items or more: an exact scan is cheaper than the
-                // traversal and gives the exact answer.
-                s.cands.clear();
-                s.cands.extend(0..self.len() as u32);
-                self.score_candidates(s);
-            } else if self.p.graph_degree > 0 {
-                // Seed the walk with forest candidates, then follow the graph. More seeds
-                // at higher effort: the graph cannot cross between well-separated
-                // clusters, the forest can.
-                self.collect_candidates(s, budget.min((budget / 4).max(SEEDS)));
-                self.score_candidates(s);
-                self.walk_graph(s, budget.max(params.k));
-            } else {
-                self.collect_candidates(s, budget);
-                self.score_candidates(s);
-            }
-            let n = s.cands.len();
-            Ok((top_k(&mut s.scored, params.k), n))
-        })
+        prepare(query, self.dim(), self.metric(), &mut s.query)?;
+        let budget = self.effective_budget(params);
+        let exact_scan = budget.saturating_mul(2) >= self.len();
+        if exact_scan {
+            // Scanning half the items or more: an exact scan is cheaper than the
+            // traversal and gives the exact answer.
+            s.cands.clear();
+            s.cands.extend(0..self.len() as u32);
+            self.score_candidates(s);
+        } else if self.p.graph_degree > 0 {
+            // Seed the walk with forest candidates, then follow the graph. More seeds
+            // at higher effort: the graph cannot cross between well-separated
+            // clusters, the forest can.
+            self.collect_candidates(s, budget.min((budget / 4).max(SEEDS)))?;
+            self.score_candidates(s);
+            self.walk_graph(s, budget);
+        } else {
+            self.collect_candidates(s, budget)?;
+            self.score_candidates(s);
+        }
+        let stats = SearchStats {
+            scored: s.cands.len(),
+            exact_scan,
+            budget,
+        };
+        let n = top_k(&mut s.scored, params.k).len();
+        Ok((n, stats))
+    }
+
+    /// Distance under the index metric, with any non-finite result (a damaged stored
+    /// vector holding NaN or infinity) scored as +infinity, so it never wins.
+    #[inline]
+    fn score(&self, q: &[f32], id: u32) -> f32 {
+        let d = self.metric().distance(q, self.row(id as usize));
+        if d.is_finite() { d } else { f32::INFINITY }
     }
 
     /// Computes the distance of every candidate in `s.cands` into `s.scored`.
     fn score_candidates(&self, s: &mut Scratch) {
-        let metric = self.metric();
         let q = &s.query;
         s.scored.clear();
         // Rows are scattered in memory: ask for a few rows ahead while scoring one.
@@ -197,8 +224,7 @@ impl IndexView<'_> {
             if let Some(&next) = s.cands.get(i + AHEAD) {
                 kernels::prefetch(self.row(next as usize));
             }
-            s.scored
-                .push((metric.distance(q, self.row(id as usize)), id));
+            s.scored.push((self.score(q, id), id));
         }
     }
 
@@ -206,7 +232,6 @@ impl IndexView<'_> {
     /// the best `ef` items found in `s.scored` and every scored item in `s.cands`.
     fn walk_graph(&self, s: &mut Scratch, ef: usize) {
         let (graph, deg) = (self.p.graph, self.p.graph_degree);
-        let metric = self.metric();
         let key = |d: f32, id: u32| ((ordered(d) as u64) << 32) | id as u64;
         // `frontier`: min-heap of items to expand; `best`: max-heap of the ef nearest.
         let mut frontier = std::mem::take(&mut s.frontier);
@@ -220,7 +245,6 @@ impl IndexView<'_> {
                 best.pop();
             }
         }
-        let epoch = s.epoch;
         while let Some(std::cmp::Reverse(k)) = frontier.pop() {
             if best.len() >= ef && best.peek().is_some_and(|&w| k > w) {
                 break;
@@ -232,17 +256,14 @@ impl IndexView<'_> {
                 if v == u32::MAX {
                     break;
                 }
-                let st = &mut s.stamp[v as usize];
-                if *st != epoch {
-                    *st = epoch;
+                if s.visit(v) {
                     s.cands.push(v);
                     kernels::prefetch(self.row(v as usize));
                 }
             }
             for i in start..s.cands.len() {
                 let v = s.cands[i];
-                let d = metric.distance(&s.query, self.row(v as usize));
-                let kv = key(d, v);
+                let kv = key(self.score(&s.query, v), v);
                 if best.len() < ef || best.peek().is_some_and(|&w| kv < w) {
                     frontier.push(std::cmp::Reverse(kv));
                     best.push(kv);
@@ -254,13 +275,15 @@ impl IndexView<'_> {
         }
         s.scored.clear();
         s.scored.extend(
-            best.into_iter()
+            best.drain()
                 .map(|k| (unordered((k >> 32) as u32), k as u32)),
         );
+        s.frontier = frontier;
+        s.best = best;
     }
 
     /// Walks all trees best-first until `budget` distinct items are in `s.cands`.
-    fn collect_candidates(&self, s: &mut Scratch, budget: usize) {
+    fn collect_candidates(&self, s: &mut Scratch, budget: usize) -> Result<()> {
         let p = &self.p;
         let stride = self.stride;
         s.proj.clear();
@@ -269,15 +292,7 @@ impl IndexView<'_> {
                 .chunks_exact(stride)
                 .map(|row| kernels::dot(row, &s.query)),
         );
-        if s.stamp.len() < p.n_items {
-            s.stamp.resize(p.n_items, 0);
-        }
-        s.epoch = s.epoch.wrapping_add(1);
-        if s.epoch == 0 {
-            s.stamp.iter_mut().for_each(|x| *x = 0);
-            s.epoch = 1;
-        }
-        let epoch = s.epoch;
+        s.new_epoch(p.n_items)?;
         s.cands.clear();
         s.heap.clear();
         let top = (ordered(f32::INFINITY) as u64) << 32;
@@ -288,9 +303,7 @@ impl IndexView<'_> {
                 let l = (child & !LEAF_FLAG) as usize;
                 let (a, b) = (p.leaf_offsets[l] as usize, p.leaf_offsets[l + 1] as usize);
                 for &id in &p.leaf_ids[a..b] {
-                    let st = &mut s.stamp[id as usize];
-                    if *st != epoch {
-                        *st = epoch;
+                    if s.visit(id) {
                         s.cands.push(id);
                     }
                 }
@@ -307,40 +320,33 @@ impl IndexView<'_> {
                     .push(((ordered(d.min(-m)) as u64) << 32) | node.left as u64);
             }
         }
+        Ok(())
     }
 
-    /// Searches many queries (row-major, `dim` floats each) in parallel on the rayon pool.
-    pub fn search_batch(
+    /// Exact `k` nearest neighbours by scanning every item, into `s.scored`.
+    pub(crate) fn linear_search_in(
         &self,
-        queries: &[f32],
-        params: &SearchParams,
-    ) -> Result<Vec<Vec<Neighbor>>> {
-        let dim = self.dim();
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                expected: dim,
-                got: queries.len() % dim,
-            });
-        }
-        queries
-            .par_chunks(dim)
-            .map(|q| self.search(q, params))
-            .collect()
-    }
-
-    /// Exact `k` nearest neighbours by scanning every item (the reference for recall).
-    pub fn linear_search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        query: &[f32],
+        k: usize,
+        s: &mut Scratch,
+    ) -> Result<usize> {
         if k == 0 {
             return Err(Error::InvalidK(0));
         }
-        let mut q = Vec::new();
-        prepare(query, self.dim(), self.metric(), &mut q)?;
-        let metric = self.metric();
-        let mut scored: Vec<(f32, u32)> = (0..self.len())
-            .map(|i| (metric.distance(&q, self.row(i)), i as u32))
-            .collect();
-        Ok(top_k(&mut scored, k))
+        prepare(query, self.dim(), self.metric(), &mut s.query)?;
+        s.cands.clear();
+        s.cands.extend(0..self.len() as u32);
+        self.score_candidates(s);
+        Ok(top_k(&mut s.scored, k).len())
     }
+}
+
+/// The first `n` results left in `s.scored` as neighbours.
+pub(crate) fn neighbors(s: &Scratch, n: usize) -> Vec<Neighbor> {
+    s.scored[..n]
+        .iter()
+        .map(|&(distance, id)| Neighbor { id, distance })
+        .collect()
 }
 
 #[cfg(test)]

@@ -31,8 +31,7 @@ fn every_item_is_in_exactly_one_leaf_of_every_tree() {
         Metric::Euclidean,
         &params(8, 0),
     );
-    let v = idx.view();
-    let p = v.parts();
+    let p = idx.parts();
     for (t, &root) in p.roots.iter().enumerate() {
         let mut count = vec![0u32; n];
         let mut stack = vec![root];
@@ -64,8 +63,8 @@ fn splits_separate_points_by_their_projection() {
         Metric::Euclidean,
         &params(2, 1),
     );
-    let v = idx.view();
-    let p = v.parts();
+    let p = idx.parts();
+    let v = &idx;
     let stride = padded_dim(dim);
     // Collect items under a child reference.
     fn items(p: &IndexParts, c: u32, out: &mut Vec<u32>) {
@@ -83,8 +82,8 @@ fn splits_separate_points_by_their_projection() {
     let node = p.nodes[root];
     let pv = &p.pool[node.proj as usize * stride..][..stride];
     let (mut l, mut r) = (vec![], vec![]);
-    items(p, node.left, &mut l);
-    items(p, node.right, &mut r);
+    items(&p, node.left, &mut l);
+    items(&p, node.right, &mut r);
     let proj = |i: u32| kernels::dot(pv, v.vector(i as usize).unwrap());
     assert!(l.iter().all(|&i| proj(i) < node.offset));
     assert!(r.iter().all(|&i| proj(i) >= node.offset));
@@ -92,18 +91,26 @@ fn splits_separate_points_by_their_projection() {
 }
 
 #[test]
-fn full_budget_equals_exact_search() {
+fn exact_scan_runs_exactly_from_half_the_items() {
     let (n, dim) = (2000, 32);
     let data = gaussian_rows(n, dim, 3);
     for metric in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
         let idx = build(&data, dim, metric, &params(4, 0));
-        let v = idx.view();
         for qs in 0..20 {
             let q = gaussian_vector(dim, false, 100 + qs);
-            let got = v.search(&q, &SearchParams::new(10).with_budget(n)).unwrap();
-            let want = v.linear_search(&q, 10).unwrap();
-            assert_eq!(got, want, "{metric}");
+            // At half the items the search is an exact scan and equals linear search.
+            let (got, st) = idx
+                .search_with_stats(&q, &SearchParams::new(10).with_budget(n / 2))
+                .unwrap();
+            assert!(st.exact_scan && st.scored == n, "{metric}: {st:?}");
+            assert_eq!(got, idx.linear_search(&q, 10).unwrap(), "{metric}");
             assert!(got.windows(2).all(|w| w[0].distance <= w[1].distance));
+            // One below: the trees are walked and about `budget` items are scored.
+            let (_, st) = idx
+                .search_with_stats(&q, &SearchParams::new(10).with_budget(n / 2 - 1))
+                .unwrap();
+            assert!(!st.exact_scan, "{metric}: {st:?}");
+            assert!(st.scored >= n / 2 - 1 && st.scored < n, "{metric}: {st:?}");
         }
     }
 }
@@ -118,10 +125,7 @@ fn distances_are_true_distances() {
         (Metric::Dot, [-1.0, 0.0, -3.0]),
     ] {
         let idx = build(&data, dim, metric, &params(2, 1));
-        let res = idx
-            .view()
-            .search(&data[..dim], &SearchParams::new(3))
-            .unwrap();
+        let res = idx.search(&data[..dim], &SearchParams::new(3)).unwrap();
         for nb in res {
             assert!(
                 (nb.distance - want[nb.id as usize]).abs() < 1e-5,
@@ -142,13 +146,14 @@ fn recall_beats_chance_by_far_at_a_modest_budget() {
     }
     for metric in [Metric::Euclidean, Metric::Angular] {
         let idx = build(&data, dim, metric, &params(64, 0));
-        let v = idx.view();
+        let v = &idx;
         let mut hits = 0;
         for qs in 0..50 {
             let q = gaussian_vector(dim, true, 1000 + qs);
-            let got = v
-                .search(&q, &SearchParams::new(k).with_budget(1280))
+            let (got, st) = v
+                .search_with_stats(&q, &SearchParams::new(k).with_budget(1280))
                 .unwrap();
+            assert!(!st.exact_scan && st.scored < 1400, "{st:?}");
             let want = v.linear_search(&q, k).unwrap();
             hits += got
                 .iter()
@@ -204,9 +209,9 @@ fn batch_search_matches_single_search() {
     );
     let qs = gaussian_rows(30, dim, 7);
     let p = SearchParams::new(5).with_budget(200);
-    let batch = idx.view().search_batch(&qs, &p).unwrap();
+    let batch = idx.search_batch(&qs, &p).unwrap();
     for (q, got) in qs.chunks(dim).zip(batch) {
-        assert_eq!(got, idx.view().search(q, &p).unwrap());
+        assert_eq!(got, idx.search(q, &p).unwrap());
     }
 }
 
@@ -226,7 +231,6 @@ fn duplicates_and_tiny_indexes_work() {
         },
     );
     let res = idx
-        .view()
         .search(&[1.0, 2.0, 3.0, 4.0], &SearchParams::new(5))
         .unwrap();
     assert_eq!(res.len(), 5);
@@ -236,7 +240,6 @@ fn duplicates_and_tiny_indexes_work() {
 
     let one = build(&[0.5, 0.5, 0.5, 0.5], dim, Metric::Angular, &params(2, 0));
     let res = one
-        .view()
         .search(&[1.0, 1.0, 1.0, 1.0], &SearchParams::new(10))
         .unwrap();
     assert_eq!(res.len(), 1, "k above the item count returns every item");
@@ -286,7 +289,7 @@ fn errors_name_the_bad_value() {
         .unwrap_err();
     assert!(e.to_string().contains("n_trees = 0"), "{e}");
     let idx = b.build(&BuildParams::default()).unwrap();
-    let v = idx.view();
+    let v = &idx;
     assert_eq!(
         v.search(&[1.0, 0.0, 0.0], &SearchParams::new(0))
             .unwrap_err(),
@@ -332,12 +335,12 @@ fn corrupt_parts_are_rejected() {
         &params(3, 0),
     );
     let good = idx.parts();
-    assert!(IndexView::new(good).is_ok());
+    assert!(good.validate().is_ok());
     let mut nodes = good.nodes.to_vec();
     let mut ids = good.leaf_ids.to_vec();
     let mut offs = good.leaf_offsets.to_vec();
     let check = |parts: IndexParts, what: &str| {
-        let e = IndexView::new(parts).unwrap_err();
+        let e = parts.validate().unwrap_err();
         assert!(e.to_string().contains(what), "expected {what:?} in {e}");
     };
     nodes[0].left = nodes.len() as u32 + 5;

@@ -17,7 +17,7 @@
 
 use panns_core::rng::Rng;
 use panns_core::{BuildParams, IndexBuilder, Metric, SearchParams};
-use panns_io::{MappedIndex, OpenOptions};
+use panns_io::OpenOptions;
 use std::path::PathBuf;
 
 const N: usize = 2000;
@@ -57,13 +57,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     panns_io::save_index(&index, &index_path)?;
 
     // Expected results come from the file, exactly as the bindings will see it.
-    let mapped = MappedIndex::open(
+    let mapped = panns_io::open_index(
         &index_path,
         &OpenOptions {
             verify_checksum: true,
         },
     )?;
-    let view = mapped.view();
+    let view = &mapped;
     let params = SearchParams::new(K).with_budget(BUDGET);
     let mut ids = Vec::with_capacity(N_QUERIES * K);
     let mut dists = Vec::with_capacity(N_QUERIES * K);

@@ -304,7 +304,7 @@ pub unsafe extern "C" fn panns_builder_build(
         let fresh = IndexBuilder::new(b.inner.dim(), b.inner.metric())?;
         let full = std::mem::replace(&mut b.inner, fresh);
         let index = full.build(&params)?;
-        let handle = Box::into_raw(Box::new(PannsIndex::Owned(index)));
+        let handle = Box::into_raw(Box::new(PannsIndex(index)));
         // SAFETY: as above.
         unsafe { out.write(handle) };
         Ok(())

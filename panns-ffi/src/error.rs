@@ -42,6 +42,8 @@ pub enum PannsStatus {
     PANNS_BUFFER_TOO_SMALL = 11,
     /// Internal error (a bug in panns): a Rust panic was caught at the boundary.
     PANNS_PANIC = 12,
+    /// Memory could not be allocated (the message names what and how much).
+    PANNS_OUT_OF_MEMORY = 13,
 }
 
 /// An error on its way out through the C ABI: a status code and a message.
@@ -90,7 +92,11 @@ impl From<panns_core::Error> for FfiError {
             E::Empty => PANNS_EMPTY,
             E::IdOutOfRange { .. } => PANNS_OUT_OF_RANGE,
             E::Corrupt(_) => PANNS_CORRUPT,
-            E::InvalidK(_)
+            E::RaggedBatch { .. } => PANNS_DIMENSION_MISMATCH,
+            E::BufferSize { .. } => PANNS_BUFFER_TOO_SMALL,
+            E::OutOfMemory { .. } => PANNS_OUT_OF_MEMORY,
+            E::TooLarge { .. }
+            | E::InvalidK(_)
             | E::InvalidParameter { .. }
             | E::InvalidDimension(_)
             | E::TooManyItems(_)

@@ -4,47 +4,21 @@ use crate::error::{
     FfiError, FfiResult, PannsStatus, check_ptr, guard, guard_value, mul, path_arg, slice,
     slice_mut, write_out,
 };
-use panns_core::{Index, IndexBuilder, IndexView, Neighbor, SearchParams};
-use panns_io::{BuildInfo, Format, MappedIndex, OpenOptions, ReadOptions};
+use panns_core::{Index, IndexBuilder, Neighbor, SearchParams};
+use panns_io::{Format, OpenOptions, ReadOptions};
 use std::ffi::c_char;
 use std::path::Path;
 
-/// A built index, owned in memory or memory-mapped from a file. Opaque; made by
-/// `panns_builder_build` or `panns_index_open`, freed by `panns_index_free`. Every
-/// function taking a `const PannsIndex *` may run on many threads at once.
-// The enum only ever lives boxed behind a handle, so its size does not matter.
-#[allow(clippy::large_enum_variant)]
-pub enum PannsIndex {
-    /// Built in this process.
-    Owned(Index),
-    /// Memory-mapped from an index file (validated when opened).
-    Mapped(MappedIndex),
-}
+/// A built index, owned in memory, memory-mapped from a file or parsed from a caller's
+/// bytes. Opaque; made by `panns_builder_build`, `panns_index_open` or
+/// `panns_index_open_buffer`, freed by `panns_index_free`. Every function taking a
+/// `const PannsIndex *` may run on many threads at once.
+pub struct PannsIndex(pub Index);
 
 impl PannsIndex {
-    /// The searchable view (O(1)).
-    pub fn view(&self) -> IndexView<'_> {
-        match self {
-            PannsIndex::Owned(i) => i.view(),
-            PannsIndex::Mapped(m) => m.view(),
-        }
-    }
-
-    /// Saves to `path` atomically (a mapped index is re-written from its sections).
+    /// Saves to `path` atomically.
     pub fn save(&self, path: &str) -> FfiResult<()> {
-        match self {
-            PannsIndex::Owned(i) => panns_io::save_index(i, path)?,
-            PannsIndex::Mapped(m) => {
-                let h = m.header();
-                let info = BuildInfo {
-                    leaf_size: h.leaf_size,
-                    candidates: h.candidates,
-                    split: h.split,
-                    seed: h.seed,
-                };
-                panns_io::save_parts(m.view().parts(), &info, path)?
-            }
-        }
+        panns_io::save_index(&self.0, path)?;
         Ok(())
     }
 }
@@ -135,8 +109,8 @@ pub unsafe extern "C" fn panns_index_open(
         let opts = OpenOptions {
             verify_checksum: flags & crate::PANNS_OPEN_VERIFY != 0,
         };
-        let mapped = MappedIndex::open(path, &opts)?;
-        let handle = Box::into_raw(Box::new(PannsIndex::Mapped(mapped)));
+        let mapped = panns_io::open_index(path, &opts)?;
+        let handle = Box::into_raw(Box::new(PannsIndex(mapped)));
         // SAFETY: as above.
         unsafe { out.write(handle) };
         Ok(())
@@ -165,9 +139,7 @@ pub unsafe extern "C" fn panns_index_free(idx: *mut PannsIndex) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn panns_index_len(idx: *const PannsIndex) -> usize {
     // SAFETY: forwarded from the caller.
-    guard_value(0, || {
-        unsafe { index_ref(idx) }.map_or(0, |i| i.view().len())
-    })
+    guard_value(0, || unsafe { index_ref(idx) }.map_or(0, |i| i.0.len()))
 }
 
 /// Vector dimension (0 for NULL).
@@ -178,7 +150,7 @@ pub unsafe extern "C" fn panns_index_len(idx: *const PannsIndex) -> usize {
 pub unsafe extern "C" fn panns_index_dim(idx: *const PannsIndex) -> u32 {
     guard_value(0, || {
         // SAFETY: forwarded from the caller.
-        unsafe { index_ref(idx) }.map_or(0, |i| i.view().dim() as u32)
+        unsafe { index_ref(idx) }.map_or(0, |i| i.0.dim() as u32)
     })
 }
 
@@ -190,7 +162,7 @@ pub unsafe extern "C" fn panns_index_dim(idx: *const PannsIndex) -> u32 {
 pub unsafe extern "C" fn panns_index_metric(idx: *const PannsIndex) -> u32 {
     guard_value(u32::MAX, || {
         // SAFETY: forwarded from the caller.
-        unsafe { index_ref(idx) }.map_or(u32::MAX, |i| i.view().metric().code())
+        unsafe { index_ref(idx) }.map_or(u32::MAX, |i| i.0.metric().code())
     })
 }
 
@@ -201,9 +173,7 @@ pub unsafe extern "C" fn panns_index_metric(idx: *const PannsIndex) -> u32 {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn panns_index_n_trees(idx: *const PannsIndex) -> usize {
     // SAFETY: forwarded from the caller.
-    guard_value(0, || {
-        unsafe { index_ref(idx) }.map_or(0, |i| i.view().n_trees())
-    })
+    guard_value(0, || unsafe { index_ref(idx) }.map_or(0, |i| i.0.n_trees()))
 }
 
 /// Neighbours per item of the index's neighbour graph (0 when it has none, or for NULL).
@@ -214,17 +184,18 @@ pub unsafe extern "C" fn panns_index_n_trees(idx: *const PannsIndex) -> usize {
 pub unsafe extern "C" fn panns_index_graph_degree(idx: *const PannsIndex) -> u32 {
     // SAFETY: forwarded from the caller.
     guard_value(0, || {
-        unsafe { index_ref(idx) }.map_or(0, |i| i.view().parts().graph_degree as u32)
+        unsafe { index_ref(idx) }.map_or(0, |i| i.0.graph_degree() as u32)
     })
 }
 
 /// Adds (or replaces) a neighbour graph of `degree` neighbours per item (0: the
-/// default, 24) to an index built in this process, using `threads` workers (0: all
+/// default, 24) to any index (built in this process or opened from a file: the graph
+/// then lives in memory beside the mapped file), using `threads` workers (0: all
 /// cores; the result never depends on it). With a graph, searches reach high recall
 /// with far fewer distance computations; `budget` then sets the beam width (like
 /// HNSW's ef). Save the index afterwards to keep the graph. Errors:
 /// `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (degree above 256, too many
-/// threads), `PANNS_UNSUPPORTED` (an index opened from a file is read-only).
+/// threads), `PANNS_OUT_OF_MEMORY`.
 ///
 /// # Safety
 /// `idx` must be NULL or a live index that no other thread uses during the call.
@@ -237,12 +208,7 @@ pub unsafe extern "C" fn panns_index_build_graph(
     guard(|| {
         // SAFETY: the caller guarantees NULL or a live, unshared handle.
         let idx = unsafe { idx.as_mut() }.ok_or_else(|| FfiError::null("index"))?;
-        let PannsIndex::Owned(index) = idx else {
-            return Err(FfiError::new(
-                PannsStatus::PANNS_UNSUPPORTED,
-                "an index opened from a file is read-only: build the graph before saving it",
-            ));
-        };
+        let index = &mut idx.0;
         let defaults = panns_core::GraphParams::default();
         let degree = if degree == 0 {
             defaults.degree
@@ -266,7 +232,7 @@ pub unsafe extern "C" fn panns_index_build_graph(
 }
 
 /// Checks `k >= 1` and that `dim` is the index dimension (every search entry point).
-fn check_k_dim(view: &IndexView<'_>, k: usize, dim: usize) -> FfiResult<()> {
+fn check_k_dim(view: &Index, k: usize, dim: usize) -> FfiResult<()> {
     if k == 0 {
         return Err(panns_core::Error::InvalidK(0).into());
     }
@@ -285,7 +251,7 @@ fn check_k_dim(view: &IndexView<'_>, k: usize, dim: usize) -> FfiResult<()> {
 /// # Safety
 /// As `panns_index_search`.
 unsafe fn query_args<'a>(
-    view: &IndexView<'_>,
+    view: &Index,
     query: *const f32,
     dim: usize,
     k: usize,
@@ -357,9 +323,9 @@ pub unsafe extern "C" fn panns_index_search(
 ) -> PannsStatus {
     guard(|| {
         // SAFETY: forwarded from the caller.
-        let view = unsafe { index_ref(idx) }?.view();
+        let view = &unsafe { index_ref(idx) }?.0;
         // SAFETY: forwarded from the caller.
-        let q = unsafe { query_args(&view, query, dim, k, out_ids, out_distances, out_count) }?;
+        let q = unsafe { query_args(view, query, dim, k, out_ids, out_distances, out_count) }?;
         let hits = view.search(q, &SearchParams::new(k).with_budget(budget))?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
         unsafe { write_hits(&hits, out_ids, out_distances, out_count) }
@@ -383,9 +349,9 @@ pub unsafe extern "C" fn panns_index_linear_search(
 ) -> PannsStatus {
     guard(|| {
         // SAFETY: forwarded from the caller.
-        let view = unsafe { index_ref(idx) }?.view();
+        let view = &unsafe { index_ref(idx) }?.0;
         // SAFETY: forwarded from the caller.
-        let q = unsafe { query_args(&view, query, dim, k, out_ids, out_distances, out_count) }?;
+        let q = unsafe { query_args(view, query, dim, k, out_ids, out_distances, out_count) }?;
         let hits = view.linear_search(q, k)?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
         unsafe { write_hits(&hits, out_ids, out_distances, out_count) }
@@ -418,7 +384,7 @@ pub unsafe extern "C" fn panns_index_search_batch(
 ) -> PannsStatus {
     guard(|| {
         // SAFETY: forwarded from the caller.
-        let view = unsafe { index_ref(idx) }?.view();
+        let view = &unsafe { index_ref(idx) }?.0;
         let n_in = mul(n_queries, dim, "n_queries * dim")?;
         let n_out = mul(n_queries, k, "n_queries * k")?;
         // SAFETY: forwarded from the caller.
@@ -427,45 +393,32 @@ pub unsafe extern "C" fn panns_index_search_batch(
         if !out_distances.is_null() {
             check_ptr(out_distances, n_out, "out_distances")?;
         }
-        check_k_dim(&view, k, dim)?;
+        check_k_dim(view, k, dim)?;
         let params = SearchParams::new(k).with_budget(budget);
-        let rows = view
-            .search_batch(qs, &params)
-            .map_err(|e| batch_error(&view, qs, &params, e))?;
         // SAFETY: forwarded from the caller (room for `n_queries * k` ids).
         let ids = unsafe { slice_mut(out_ids, n_out, "out_ids") }?;
-        for (row, hits) in ids.chunks_exact_mut(k).zip(&rows) {
-            for (i, o) in row.iter_mut().enumerate() {
-                *o = hits.get(i).map_or(u32::MAX, |h| h.id);
-            }
-        }
-        if !out_distances.is_null() {
+        let distances = if out_distances.is_null() {
+            None
+        } else {
             // SAFETY: forwarded from the caller (room for `n_queries * k` floats).
-            let ds = unsafe { slice_mut(out_distances, n_out, "out_distances") }?;
-            for (row, hits) in ds.chunks_exact_mut(k).zip(&rows) {
-                for (i, o) in row.iter_mut().enumerate() {
-                    *o = hits.get(i).map_or(f32::INFINITY, |h| h.distance);
+            Some(unsafe { slice_mut(out_distances, n_out, "out_distances") }?)
+        };
+        view.search_batch_into(qs, &params, ids, distances)
+            .map_err(|e| {
+                use panns_core::Error as E;
+                let row = match &e {
+                    E::NonFinite { item, .. }
+                    | E::TooLarge { item, .. }
+                    | E::ZeroVector { item } => Some(*item),
+                    _ => None,
+                };
+                match row {
+                    Some(r) => FfiError::from(e).context(format_args!("query row {r}")),
+                    None => FfiError::from(e),
                 }
-            }
-        }
+            })?;
         Ok(())
     })
-}
-
-/// Turns a batch error into one naming the first query row that fails.
-fn batch_error(
-    view: &IndexView<'_>,
-    queries: &[f32],
-    params: &SearchParams,
-    e: panns_core::Error,
-) -> FfiError {
-    // Only the error path pays for this scan; it stops at the first failing row.
-    for (r, q) in queries.chunks_exact(view.dim()).enumerate() {
-        if let Err(row_err) = view.search(q, params) {
-            return FfiError::from(row_err).context(format_args!("query row {r}"));
-        }
-    }
-    e.into()
 }
 
 /// Copies the stored vector of item `id` into `out[dim]` (unit-normalised under the
@@ -485,7 +438,7 @@ pub unsafe extern "C" fn panns_index_get_vector(
 ) -> PannsStatus {
     guard(|| {
         // SAFETY: forwarded from the caller.
-        let view = unsafe { index_ref(idx) }?.view();
+        let view = &unsafe { index_ref(idx) }?.0;
         check_ptr(out, dim, "out")?;
         let d = view.dim();
         if dim < d {

@@ -5,6 +5,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod eval;
 pub mod format;
 
 #[cfg(feature = "hdf5")]
@@ -17,6 +18,7 @@ pub use dataset::{
 };
 pub use error::{Error, Result};
 pub use format::{
-    BuildInfo, Header, MappedIndex, OpenOptions, SectionEntry, SectionKind, save_index, save_parts,
-    verify_file,
+    BuildInfo, Header, IndexBytes, Layout, OpenOptions, SectionEntry, SectionKind,
+    index_from_bytes, index_from_slice, index_to_bytes, load_index, open_index, parse,
+    parts_to_bytes, read_header, save_index, save_parts, serialized_len, verify_file,
 };

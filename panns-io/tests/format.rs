@@ -6,8 +6,7 @@ use panns_core::rng::gaussian_vector;
 use panns_core::{BuildParams, Index, IndexBuilder, Metric, SearchParams, padded_dim};
 use panns_io::format::{CHECKSUM_OFFSET, HEADER_SIZE, testing};
 use panns_io::{
-    BuildInfo, Error, Header, MappedIndex, OpenOptions, SectionKind, save_index, save_parts,
-    verify_file,
+    BuildInfo, Error, Header, OpenOptions, SectionKind, save_index, save_parts, verify_file,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -24,12 +23,12 @@ fn build(metric: Metric, n: usize, dim: usize, n_trees: usize, seed: u64) -> Ind
     b.build(&params).unwrap()
 }
 
-fn open(path: &Path) -> panns_io::Result<MappedIndex> {
-    MappedIndex::open(path, &OpenOptions::default())
+fn open(path: &Path) -> panns_io::Result<Index> {
+    panns_io::open_index(path, &OpenOptions::default())
 }
 
-fn open_verified(path: &Path) -> panns_io::Result<MappedIndex> {
-    MappedIndex::open(
+fn open_verified(path: &Path) -> panns_io::Result<Index> {
+    panns_io::open_index(
         path,
         &OpenOptions {
             verify_checksum: true,
@@ -37,7 +36,7 @@ fn open_verified(path: &Path) -> panns_io::Result<MappedIndex> {
     )
 }
 
-fn err_text(r: panns_io::Result<MappedIndex>) -> String {
+fn err_text(r: panns_io::Result<Index>) -> String {
     match r {
         Ok(_) => panic!("expected an error, the file opened"),
         Err(e) => e.to_string(),
@@ -89,7 +88,7 @@ fn round_trip_every_metric() {
         let path = dir.path().join(format!("{metric}.panns"));
         save_index(&index, &path).unwrap();
         let m = open_verified(&path).unwrap();
-        let h = m.header();
+        let h = &panns_io::read_header(&path, &OpenOptions::default()).unwrap();
         assert_eq!(h.metric(), Some(metric));
         let pool = index.params().pool_size as u32;
         assert_eq!(
@@ -102,11 +101,14 @@ fn round_trip_every_metric() {
             (20, cand, 0, 3)
         );
         assert_eq!(h.n_nodes as usize, index.nodes().len());
-        assert_eq!(m.file_len(), std::fs::metadata(&path).unwrap().len());
-        assert_eq!(m.path(), path);
+        assert_eq!(
+            panns_io::serialized_len(&m).unwrap(),
+            std::fs::metadata(&path).unwrap().len()
+        );
+        assert!(m.storage_description().contains(path.to_str().unwrap()));
         assert_eq!(verify_file(&path).unwrap(), *h);
 
-        let (a, b) = (index.view(), m.view());
+        let (a, b) = (&index, &m);
         assert_eq!(
             (b.len(), b.dim(), b.metric(), b.n_trees()),
             (2000, dim, metric, 8)
@@ -129,18 +131,40 @@ fn round_trip_every_metric() {
 
 #[test]
 fn opening_does_not_copy() {
-    let (_dir, path, _, _) = small_file();
+    let (_dir, path, bytes, _) = small_file();
+    let h = header_of(&bytes);
+    // A mapped file: every section sits at its file offset from one base address.
     let m = open(&path).unwrap();
-    let file = m.as_bytes().as_ptr_range();
-    let p = *m.view().parts();
+    let p = m.parts();
+    let base =
+        p.vectors.as_ptr() as usize - h.section(SectionKind::Vectors).unwrap().offset as usize;
+    let sections = [
+        (p.vectors.as_ptr() as usize, SectionKind::Vectors),
+        (p.pool.as_ptr() as usize, SectionKind::Pool),
+        (p.nodes.as_ptr() as usize, SectionKind::Nodes),
+        (p.leaf_ids.as_ptr() as usize, SectionKind::LeafIds),
+    ];
+    for (ptr, kind) in sections {
+        assert_eq!(
+            ptr - base,
+            h.section(kind).unwrap().offset as usize,
+            "{kind:?}"
+        );
+        assert_eq!(ptr % 64, 0, "section not 64-byte aligned");
+    }
+    // Owned bytes: the index searches them in place.
+    let owned = bytes.clone();
+    let range = owned.as_ptr_range();
+    let ix = panns_io::index_from_bytes(owned, &OpenOptions::default()).unwrap();
+    let p = ix.parts();
     for ptr in [
         p.vectors.as_ptr() as *const u8,
-        p.pool.as_ptr() as *const u8,
-        p.nodes.as_ptr() as *const u8,
         p.leaf_ids.as_ptr() as *const u8,
     ] {
-        assert!(file.contains(&ptr), "section not inside the mapping");
-        assert_eq!(ptr as usize % 64, 0, "section not 64-byte aligned");
+        assert!(
+            range.contains(&ptr),
+            "section not inside the caller's bytes"
+        );
     }
 }
 
@@ -209,7 +233,7 @@ fn byte_flips_never_panic_and_are_caught_by_the_checksum() {
             Ok(m) => {
                 undetected += 1;
                 for q in &qs {
-                    let _ = m.view().search(q, &SearchParams::new(5));
+                    let _ = m.search(q, &SearchParams::new(5));
                 }
             }
         }
@@ -440,12 +464,17 @@ fn unknown_sections_are_skipped() {
     b.resize(header_of(&b).file_len as usize, 0xAB);
     let p = write(dir.path(), "future.panns", &b);
     let m = open(&p).unwrap();
-    assert_eq!(m.header().n_sections, h.n_sections + 1);
+    assert_eq!(
+        panns_io::read_header(&p, &OpenOptions::default())
+            .unwrap()
+            .n_sections,
+        h.n_sections + 1
+    );
     let q = gaussian_vector(37, false, 1);
     let params = SearchParams::new(5);
     assert_eq!(
-        m.view().search(&q, &params).unwrap(),
-        index.view().search(&q, &params).unwrap()
+        m.search(&q, &params).unwrap(),
+        index.search(&q, &params).unwrap()
     );
 }
 
@@ -507,8 +536,8 @@ fn failed_saves_leave_the_old_file_intact() {
     // A successful save replaces the file; a mapping of the old one stays valid.
     let before = open(&path).unwrap();
     save_index(&other, &path).unwrap();
-    assert_eq!(before.view().len(), 300);
-    assert_eq!(open(&path).unwrap().view().len(), 500);
+    assert_eq!(before.len(), 300);
+    assert_eq!(open(&path).unwrap().len(), 500);
     assert!(leftovers(dir.path()).is_empty());
 }
 
@@ -597,7 +626,7 @@ fn damaged_vectors_do_not_break_search() {
     bytes[v + row..v + row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
     let p = write(dir.path(), "damaged.panns", &bytes);
     let m = open(&p).unwrap();
-    let view = m.view();
+    let view = &m;
     assert!(matches!(
         view.search(view.vector(0).unwrap(), &SearchParams::new(3)),
         Err(panns_core::Error::ZeroVector { .. })
@@ -627,7 +656,7 @@ fn fuzz_regressions_do_not_panic() {
     for e in entries {
         let path = e.unwrap().path();
         let Ok(m) = open(&path) else { continue };
-        let view = m.view();
+        let view = &m;
         for id in [0, view.len() - 1] {
             let stored = view.vector(id).unwrap();
             let _ = view.search(stored, &SearchParams::new(5));
@@ -641,7 +670,7 @@ fn fuzz_regressions_do_not_panic() {
 #[test]
 fn mapped_index_is_send_and_sync_and_directories_are_refused() {
     fn send_sync<T: Send + Sync>() {}
-    send_sync::<MappedIndex>();
+    send_sync::<Index>();
     let dir = tempfile::tempdir().unwrap();
     let e = err_text(open(dir.path()));
     assert!(e.contains(&dir.path().display().to_string()), "{e}");
@@ -659,16 +688,14 @@ fn graph_section_round_trips() {
     let path = dir.path().join("graph.panns");
     save_index(&index, &path).unwrap();
     let m = open_verified(&path).unwrap();
-    assert_eq!(m.header().graph_degree as usize, degree);
-    let g = m.header().section(SectionKind::Graph).unwrap();
+    let h = panns_io::read_header(&path, &OpenOptions::default()).unwrap();
+    assert_eq!(h.graph_degree as usize, degree);
+    let g = h.section(SectionKind::Graph).unwrap();
     assert_eq!(g.length as usize, 600 * degree * 4);
-    assert_eq!(m.view().parts().graph, index.parts().graph);
+    assert_eq!(m.parts().graph, index.parts().graph);
     for q in queries(37, 20) {
         let p = SearchParams::new(10).with_budget(50);
-        assert_eq!(
-            m.view().search(&q, &p).unwrap(),
-            index.view().search(&q, &p).unwrap()
-        );
+        assert_eq!(m.search(&q, &p).unwrap(), index.search(&q, &p).unwrap());
     }
     // A graph entry naming a missing item is caught by the structure check.
     let mut bytes = std::fs::read(&path).unwrap();

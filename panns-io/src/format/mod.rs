@@ -5,13 +5,13 @@
 //! ```no_run
 //! # fn main() -> panns_io::Result<()> {
 //! use panns_core::{BuildParams, IndexBuilder, Metric, SearchParams};
-//! use panns_io::{MappedIndex, OpenOptions, save_index};
+//! use panns_io::{OpenOptions, open_index, save_index};
 //! let mut b = IndexBuilder::new(3, Metric::Euclidean)?;
 //! b.add(&[1.0, 2.0, 3.0])?;
 //! let index = b.build(&BuildParams::default())?;
 //! save_index(&index, "example.panns")?; // atomic: a crash leaves the old file or the new one
-//! let mapped = MappedIndex::open("example.panns", &OpenOptions::default())?;
-//! let hits = mapped.view().search(&[1.0, 2.0, 3.0], &SearchParams::new(1))?;
+//! let mapped = open_index("example.panns", &OpenOptions::default())?;
+//! let hits = mapped.search(&[1.0, 2.0, 3.0], &SearchParams::new(1))?;
 //! assert_eq!(hits[0].id, 0);
 //! # Ok(()) }
 //! ```
@@ -36,8 +36,11 @@ pub use header::{
     CHECKSUM_OFFSET, ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS,
     SECTION_ALIGN, SectionEntry, SectionKind,
 };
-pub use read::{MappedIndex, verify_file};
-pub use write::{save_index, save_parts};
+pub use read::{
+    IndexBytes, Layout, index_from_bytes, index_from_slice, load_index, open_index, parse,
+    read_header, verify_file,
+};
+pub use write::{index_to_bytes, parts_to_bytes, save_index, save_parts, serialized_len};
 
 /// Build parameters recorded in the header for information (`panns info`); they are
 /// not needed to search.
@@ -68,7 +71,7 @@ impl From<&BuildParams> for BuildInfo {
     }
 }
 
-/// Options of [`MappedIndex::open`].
+/// Options of [`open_index`] and [`index_from_bytes`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
     /// Hash the whole file and compare with the stored checksum (reads every byte once;
@@ -106,4 +109,28 @@ pub(crate) fn corrupt(path: &std::path::Path, detail: impl Into<String>) -> Erro
         path: path.to_path_buf(),
         detail: detail.into(),
     }
+}
+
+/// Opens `path` for reading if it is a regular file (a FIFO would block forever, a
+/// directory or device is never an index), with a message saying what it is instead.
+pub(crate) fn open_regular(path: &std::path::Path) -> crate::Result<std::fs::File> {
+    let kind = |m: &std::fs::Metadata| {
+        let t = m.file_type();
+        if t.is_file() {
+            None
+        } else if t.is_dir() {
+            Some("a directory")
+        } else {
+            Some("not a regular file (a FIFO, socket or device)")
+        }
+    };
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(what) = kind(&meta) {
+        let msg = format!("is {what}, not an index file");
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, msg),
+        ));
+    }
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))
 }

@@ -5,7 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use panns_core::{Index, IndexParts, IndexView};
+use panns_core::{Index, IndexParts};
 use zerocopy::IntoBytes;
 
 use super::BuildInfo;
@@ -35,7 +35,7 @@ pub fn save_index(index: &Index, path: impl AsRef<Path>) -> Result<()> {
 /// temporary file is removed. Readers that have the old file mapped keep seeing it.
 pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    IndexView::new(*parts).map_err(|e| {
+    parts.validate().map_err(|e| {
         Error::invalid(format!(
             "{}: refusing to save an invalid index: {e}",
             path.display()
@@ -51,6 +51,45 @@ pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) 
     .map_err(|e| Error::io(path, e))?;
     header.checksum = hasher.finish();
     atomic_write(path, |w| emit(&header, &sections, &mut |b| w.write_all(b)))
+}
+
+/// The bytes of the index file [`save_index`] would write (e.g. to send or embed).
+pub fn index_to_bytes(index: &Index) -> Result<Vec<u8>> {
+    parts_to_bytes(&index.parts(), &BuildInfo::from(index.params()))
+}
+
+/// The length in bytes of the file [`save_index`] would write, without writing it.
+pub fn serialized_len(index: &Index) -> Result<u64> {
+    let parts = index.parts();
+    let sections = sections_of(&parts);
+    let info = BuildInfo::from(index.params());
+    Ok(header_of(&parts, &info, &sections, Path::new("<bytes>"))?.file_len)
+}
+
+/// The bytes of the index file holding `parts` (see [`save_parts`]).
+pub fn parts_to_bytes(parts: &IndexParts, info: &BuildInfo) -> Result<Vec<u8>> {
+    let path = Path::new("<bytes>");
+    parts
+        .validate()
+        .map_err(|e| Error::invalid(format!("refusing to serialize an invalid index: {e}")))?;
+    let sections = sections_of(parts);
+    let mut header = header_of(parts, info, &sections, path)?;
+    let len = usize::try_from(header.file_len)
+        .map_err(|_| Error::invalid("index too large for this platform's memory"))?;
+    let mut out: Vec<u8> = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| {
+        Error::invalid(format!(
+            "out of memory: cannot allocate {len} bytes for the index"
+        ))
+    })?;
+    emit(&header, &sections, &mut |b| {
+        out.extend_from_slice(b);
+        Ok(())
+    })
+    .map_err(|e| Error::io(path, e))?;
+    header.checksum = super::file_checksum(&out);
+    out[..HEADER_SIZE].copy_from_slice(header.as_bytes());
+    Ok(out)
 }
 
 /// The sections of `parts` in file order, as bytes.
