@@ -255,38 +255,72 @@ fn descent_round(sp: &Space, lists: &[Vec<Entry>], n: usize, k: usize) -> (Vec<V
     (out.into_iter().map(|o| o.0).collect(), changed)
 }
 
-/// Keeps at most `degree` diverse neighbours per point, then adds reverse edges and
-/// prunes again. Rows are padded with `u32::MAX`.
+/// Relaxation of the pruning rule (as in Vamana): an edge u→v is dropped only when a
+/// kept neighbour w is nearer to v than u is *by a factor ALPHA*.
+const ALPHA: f32 = 1.2;
+
+/// Whether a kept neighbour `w` at distance `d_wv` from `v` leaves the edge u→v (of
+/// length `d_uv`) in place: true unless w is clearly nearer to v than u is.
+///
+/// For non-negative distances (Euclidean, angular) "clearly nearer" is
+/// `d_wv ≤ d_uv / ALPHA`, tested as `ALPHA · d_wv ≤ d_uv`. The dot metric's distance
+/// `−(a·b)` is negative for similar vectors, and there the same product flips the
+/// margin's direction: `ALPHA · d_wv ≤ d_uv` with `d_uv = −5` drops v already when
+/// `d_wv ≤ −4.17`, i.e. when w is *less* similar to v than u is — ALPHA would then
+/// prune more, not less. For `d_uv < 0` the margin is applied on the other side:
+/// w is clearly nearer when `d_wv ≤ ALPHA · d_uv` (w·v at least ALPHA times u·v).
+/// Both thresholds are increasing in `d_uv`, meet at 0, and lie below `d_uv`, so an
+/// edge is never dropped for a w that is farther from v than u is; for non-negative
+/// distances the rule is bit-for-bit the old one.
+#[inline]
+fn keeps(d_wv: f32, d_uv: f32) -> bool {
+    if d_uv >= 0.0 {
+        ALPHA * d_wv > d_uv
+    } else {
+        d_wv > ALPHA * d_uv
+    }
+}
+
+/// Prunes the candidates `cands` of `u` (nearest first) to at most `degree` diverse
+/// neighbours: keep v unless a kept w is clearly nearer to v than u is ([`keeps`]);
+/// then fill free slots with the nearest pruned candidates, so no item loses all its
+/// in-edges on data where every distance looks alike. Returns the kept entries sorted
+/// by (distance, id).
+fn prune(
+    u: u32,
+    cands: &[(f32, u32)],
+    degree: usize,
+    dist: impl Fn(u32, u32) -> f32,
+) -> Vec<(f32, u32)> {
+    let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
+    let mut spare: Vec<(f32, u32)> = Vec::new();
+    for &(d, v) in cands {
+        if kept.len() == degree {
+            break;
+        }
+        if v == u || kept.iter().any(|&(_, w)| w == v) {
+            continue;
+        }
+        if kept.iter().all(|&(_, w)| keeps(dist(w, v), d)) {
+            kept.push((d, v));
+        } else {
+            spare.push((d, v));
+        }
+    }
+    for e in spare {
+        if kept.len() == degree {
+            break;
+        }
+        kept.push(e);
+    }
+    kept.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    kept
+}
+
+/// Keeps at most `degree` diverse neighbours per point ([`prune`]), then adds reverse
+/// edges and prunes again. Rows are padded with `u32::MAX`.
 fn diversify(sp: &Space, lists: &[Vec<Entry>], n: usize, degree: usize) -> Vec<u32> {
-    // Keep v unless a kept w is clearly nearer to v than u is (ALPHA > 1 relaxes the
-    // rule, as in Vamana); then fill free slots with the nearest pruned candidates, so
-    // no item loses all its in-edges on data where every distance looks alike.
-    const ALPHA: f32 = 1.2;
-    let prune = |u: u32, cands: &[(f32, u32)]| -> Vec<(f32, u32)> {
-        let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
-        let mut spare: Vec<(f32, u32)> = Vec::new();
-        for &(d, v) in cands {
-            if kept.len() == degree {
-                break;
-            }
-            if v == u || kept.iter().any(|&(_, w)| w == v) {
-                continue;
-            }
-            if kept.iter().all(|&(_, w)| ALPHA * sp.dist(w, v) > d) {
-                kept.push((d, v));
-            } else {
-                spare.push((d, v));
-            }
-        }
-        for e in spare {
-            if kept.len() == degree {
-                break;
-            }
-            kept.push(e);
-        }
-        kept.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        kept
-    };
+    let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |a, b| sp.dist(a, b));
     let first: Vec<Vec<(f32, u32)>> = (0..n)
         .into_par_iter()
         .map(|u| {
@@ -317,4 +351,63 @@ fn diversify(sp: &Space, lists: &[Vec<Entry>], n: usize, degree: usize) -> Vec<u
         }
     }
     g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_never_drops_an_edge_for_a_farther_neighbour() {
+        // w farther from v than u is ⇒ the edge u→v stays, whatever the sign (at equal
+        // distances too, except at 0: a duplicate of v makes v redundant).
+        let ds = [-100.0, -5.0, -1.0, -0.01, 0.0, 0.01, 1.0, 5.0, 100.0f32];
+        for &d_uv in &ds {
+            for &d_wv in &ds {
+                if d_wv > d_uv || (d_wv == d_uv && d_uv != 0.0) {
+                    assert!(keeps(d_wv, d_uv), "d(w,v) = {d_wv}, d(u,v) = {d_uv}");
+                }
+            }
+        }
+        // Clearly nearer (by more than ALPHA) ⇒ dropped; slightly nearer ⇒ kept.
+        assert!(!keeps(4.0, 5.0) && keeps(4.5, 5.0));
+        assert!(!keeps(-6.5, -5.0) && keeps(-5.5, -5.0));
+        assert!(!keeps(-0.1, 0.0) && !keeps(-1.0, 5.0));
+    }
+
+    #[test]
+    fn dot_metric_pruning_keeps_the_right_edges() {
+        // Dot distance −(a·b). u's candidates, nearest first: w (u·w = 72.5), v (u·v = 5),
+        // x (u·x = −5). w·v = 4.5 < u·v: w is *less* similar to v than u is, so the edge
+        // u→v must stay. The old rule (ALPHA · d(w,v) > d(u,v): −5.4 > −5 is false)
+        // dropped it and let the dissimilar x take its slot.
+        let vecs: [[f32; 2]; 4] = [[5.0, 5.0], [1.0, 0.0], [4.5, 10.0], [0.0, -1.0]];
+        let (u, v, w, x) = (0u32, 1u32, 2u32, 3u32);
+        let dist = |a: u32, b: u32| Metric::Dot.distance(&vecs[a as usize], &vecs[b as usize]);
+        let cands: Vec<(f32, u32)> = [w, v, x].iter().map(|&c| (dist(u, c), c)).collect();
+        assert_eq!(cands, [(-72.5, w), (-5.0, v), (5.0, x)]);
+        assert_eq!(prune(u, &cands, 2, dist), [(-72.5, w), (-5.0, v)]);
+        // A w clearly more similar to v (w·v = 7 ≥ ALPHA · 5) does make v redundant.
+        let vecs2: [[f32; 2]; 4] = [[5.0, 5.0], [1.0, 0.0], [7.0, 10.0], [0.0, -1.0]];
+        let dist2 = |a: u32, b: u32| Metric::Dot.distance(&vecs2[a as usize], &vecs2[b as usize]);
+        let cands2: Vec<(f32, u32)> = [w, v, x].iter().map(|&c| (dist2(u, c), c)).collect();
+        assert_eq!(prune(u, &cands2, 2, dist2), [(-85.0, w), (5.0, x)]);
+        // The spare fill-in still gives v a slot when there is room.
+        assert_eq!(
+            prune(u, &cands2, 3, dist2),
+            [(-85.0, w), (-5.0, v), (5.0, x)]
+        );
+    }
+
+    #[test]
+    fn euclidean_pruning_is_unchanged() {
+        // Points on a line: 0 at 0.0, then 1.0, 1.9, 3.0. From 0, candidate 2 (d 1.9) is
+        // 0.9 from kept 1: 1.2 · 0.9 = 1.08 ≤ 1.9 ⇒ pruned; 3 (d 3.0) is 1.1 from 2 but
+        // 2 is not kept, and 2.0 from 1: 2.4 ≤ 3 ⇒ pruned too.
+        let xs = [0.0f32, 1.0, 1.9, 3.0];
+        let dist = |a: u32, b: u32| (xs[a as usize] - xs[b as usize]).abs();
+        let cands: Vec<(f32, u32)> = (1..4).map(|c| (dist(0, c), c)).collect();
+        assert_eq!(prune(0, &cands, 1, dist), [(1.0, 1)]);
+        assert_eq!(prune(0, &cands, 2, dist), [(1.0, 1), (1.9, 2)]); // spare fill-in
+    }
 }
