@@ -124,8 +124,8 @@ pub(crate) fn build_graph(
     };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
     let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees);
-    for _ in 0..p.max_rounds {
-        let (next, changed) = descent_round(&sp, &lists, n, k);
+    for round in 0..p.max_rounds {
+        let (next, changed) = descent_round(&sp, &lists, n, k, round as u64);
         lists = next;
         if changed * 500 < n * k {
             break;
@@ -188,18 +188,41 @@ fn pull(list: &[Entry], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u
     }
 }
 
-/// One NN-descent round; returns the new lists and how many entries changed.
-fn descent_round(sp: &Space, lists: &[Vec<Entry>], n: usize, k: usize) -> (Vec<Vec<Entry>>, usize) {
-    // Reverse neighbours (who lists me), capped at k per point, in id order.
-    let mut rev: Vec<Vec<(u32, bool)>> = vec![Vec::new(); n];
+/// Reverse neighbours of every point (who lists it, with the entry's "new" flag), at
+/// most `cap` per point. A point listed by more than `cap` others keeps a sample chosen
+/// by a hash of (point, lister, round): unbiased with respect to ids, different in each
+/// round, and independent of thread count. (Keeping the first `cap` listers in id
+/// order, as before, meant high-id listers of a popular point were never used.)
+fn reverse_sample(lists: &[Vec<Entry>], n: usize, cap: usize, round: u64) -> Vec<Vec<(u32, bool)>> {
+    let salt = crate::rng::mix(round ^ 0x7265_7665_7273_6521);
+    let mut rev: Vec<Vec<(u64, u32, bool)>> = vec![Vec::new(); n];
     for (u, l) in lists.iter().enumerate() {
         for &(_, v, new) in l {
-            let r = &mut rev[v as usize];
-            if r.len() < k {
-                r.push((u as u32, new));
-            }
+            let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
+            rev[v as usize].push((key, u as u32, new));
         }
     }
+    rev.into_par_iter()
+        .map(|mut r| {
+            if r.len() > cap {
+                r.select_nth_unstable(cap);
+                r.truncate(cap);
+            }
+            r.sort_unstable();
+            r.into_iter().map(|(_, u, new)| (u, new)).collect()
+        })
+        .collect()
+}
+
+/// One NN-descent round; returns the new lists and how many entries changed.
+fn descent_round(
+    sp: &Space,
+    lists: &[Vec<Entry>],
+    n: usize,
+    k: usize,
+    round: u64,
+) -> (Vec<Vec<Entry>>, usize) {
+    let rev = reverse_sample(lists, n, SAMPLE, round);
     let out: Vec<(Vec<Entry>, usize)> = (0..n)
         .into_par_iter()
         .map_init(
@@ -226,7 +249,7 @@ fn descent_round(sp: &Space, lists: &[Vec<Entry>], n: usize, k: usize) -> (Vec<V
                     }
                     pull(&lists[v as usize], expand_all, stamp, ep, cands);
                 }
-                for &(v, new) in rev[u].iter().take(SAMPLE) {
+                for &(v, new) in &rev[u] {
                     pull(&lists[v as usize], new, stamp, ep, cands);
                 }
                 let mut merged: Vec<Entry> = lists[u]
@@ -409,5 +432,64 @@ mod tests {
         let cands: Vec<(f32, u32)> = (1..4).map(|c| (dist(0, c), c)).collect();
         assert_eq!(prune(0, &cands, 1, dist), [(1.0, 1)]);
         assert_eq!(prune(0, &cands, 2, dist), [(1.0, 1), (1.9, 2)]); // spare fill-in
+    }
+
+    #[test]
+    fn reverse_samples_of_popular_points_are_not_biased_to_low_ids() {
+        // Points 0..100 are listed by every point of 100..2000: each has 1900 listers,
+        // far more than the cap. The old rule (first `cap` listers in id order) kept
+        // listers 100..110 only; a fair sample's mean id is near 1050.
+        let (n, hubs, cap) = (2000u32, 100u32, SAMPLE);
+        let lists: Vec<Vec<Entry>> = (0..n)
+            .map(|u| {
+                if u < hubs {
+                    vec![]
+                } else {
+                    (0..hubs).map(|v| (1.0, v, u % 2 == 0)).collect()
+                }
+            })
+            .collect();
+        let rev = reverse_sample(&lists, n as usize, cap, 0);
+        let mut ids: Vec<u32> = Vec::new();
+        for (v, r) in rev.iter().enumerate() {
+            assert_eq!(r.len(), if (v as u32) < hubs { cap } else { 0 });
+            assert!(r.windows(2).all(|w| w[0].0 != w[1].0), "duplicate lister");
+            assert!(r.iter().all(|&(u, new)| u >= hubs && new == (u % 2 == 0)));
+            ids.extend(r.iter().map(|e| e.0));
+        }
+        let mean = ids.iter().map(|&u| u as f64).sum::<f64>() / ids.len() as f64;
+        let upper = ids.iter().filter(|&&u| u >= 1050).count() as f64 / ids.len() as f64;
+        assert!((950.0..1150.0).contains(&mean), "mean lister id {mean}");
+        assert!(
+            (0.42..0.58).contains(&upper),
+            "share of listers in the upper half {upper}"
+        );
+        // Deterministic, and a new sample each round.
+        assert_eq!(rev, reverse_sample(&lists, n as usize, cap, 0));
+        let next = reverse_sample(&lists, n as usize, cap, 1);
+        let same = (0..hubs as usize).filter(|&v| next[v] == rev[v]).count();
+        assert!(
+            same < 5,
+            "{same} of {hubs} samples repeat in the next round"
+        );
+    }
+
+    #[test]
+    fn reverse_lists_under_the_cap_are_complete() {
+        let lists: Vec<Vec<Entry>> = vec![
+            vec![(1.0, 1, true), (2.0, 2, false)],
+            vec![(1.0, 0, false)],
+            vec![(1.0, 1, true)],
+        ];
+        let mut rev = reverse_sample(&lists, 3, SAMPLE, 7);
+        rev.iter_mut().for_each(|r| r.sort_unstable());
+        assert_eq!(
+            rev,
+            [
+                vec![(1, false)],
+                vec![(0, true), (2, true)],
+                vec![(0, false)]
+            ]
+        );
     }
 }

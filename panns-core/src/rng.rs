@@ -34,8 +34,10 @@ pub struct Rng {
     spare: Option<f64>,
 }
 
-/// The first output of SplitMix64 started at `x`: a bijective 64-bit mix.
-fn mix(x: u64) -> u64 {
+/// A bijective 64-bit mix of `x` (the first output of `rand_xoshiro`'s SplitMix64
+/// started at `x`): a hash for deterministic sampling, e.g. of reverse neighbours in
+/// the graph build.
+pub fn mix(x: u64) -> u64 {
     SplitMix64::seed_from_u64(x).next_u64()
 }
 
