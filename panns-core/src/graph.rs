@@ -108,6 +108,64 @@ fn by_dist(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
+/// One short list per point, all in one flat array (no allocation per point): point
+/// `u`'s items are `items[u * stride..u * stride + len[u]]`.
+#[derive(Clone, Debug, PartialEq)]
+struct Flat<T> {
+    stride: usize,
+    items: Vec<T>,
+    len: Vec<u32>,
+}
+
+impl<T: Copy + Default + Send + Sync> Flat<T> {
+    /// `n` lists of at most `stride` items, each filled by `fill(state, u, out)` (which
+    /// returns a count summed over all points), in parallel; `init` makes the
+    /// per-worker state. The result does not depend on the number of threads.
+    fn fill<S>(
+        n: usize,
+        stride: usize,
+        init: impl Fn() -> S + Sync + Send,
+        fill: impl Fn(&mut S, usize, &mut [T]) -> (usize, usize) + Sync + Send,
+    ) -> (Self, usize) {
+        let mut items = vec![T::default(); n * stride];
+        let mut len = vec![0u32; n];
+        let total = items
+            .par_chunks_mut(stride.max(1))
+            .zip(len.par_iter_mut())
+            .enumerate()
+            .map_init(init, |st, (u, (row, l))| {
+                let (m, count) = fill(st, u, row);
+                *l = m as u32;
+                count
+            })
+            .sum();
+        (Flat { stride, items, len }, total)
+    }
+
+    #[inline]
+    fn row(&self, u: usize) -> &[T] {
+        let s = u * self.stride;
+        &self.items[s..s + self.len[u] as usize]
+    }
+
+    #[cfg(test)]
+    fn from_rows(rows: &[Vec<T>], stride: usize) -> Self {
+        Self::fill(
+            rows.len(),
+            stride,
+            || (),
+            |_, u, out| {
+                out[..rows[u].len()].copy_from_slice(&rows[u]);
+                (rows[u].len(), 0)
+            },
+        )
+        .0
+    }
+}
+
+/// NN-descent's lists: up to `k` entries per point, nearest first.
+type Lists = Flat<Entry>;
+
 /// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
 pub(crate) fn build_graph(
     vectors: &[f32],
@@ -135,7 +193,7 @@ pub(crate) fn build_graph(
 }
 
 /// Each point's nearest leaf-mates over the first `trees` trees.
-fn seed_lists(sp: &Space, f: &Forest, n: usize, k: usize, trees: usize) -> Vec<Vec<Entry>> {
+fn seed_lists(sp: &Space, f: &Forest, n: usize, k: usize, trees: usize) -> Lists {
     let trees = trees.min(f.roots.len());
     let mut leaf_of = vec![0u32; trees * n];
     for t in 0..trees {
@@ -152,26 +210,26 @@ fn seed_lists(sp: &Space, f: &Forest, n: usize, k: usize, trees: usize) -> Vec<V
             }
         }
     }
-    (0..n as u32)
-        .into_par_iter()
-        .map(|u| {
-            let mut c: Vec<u32> = Vec::new();
-            for t in 0..trees {
-                let l = leaf_of[t * n + u as usize] as usize;
-                c.extend_from_slice(
-                    &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize],
-                );
-            }
-            c.sort_unstable();
-            c.dedup();
-            c.retain(|&v| v != u);
-            let mut e: Vec<Entry> = Vec::with_capacity(c.len());
-            sp.entries_below(u, &c, f32::INFINITY, &mut e);
-            e.sort_unstable_by(by_dist);
-            e.truncate(k);
-            e
-        })
-        .collect()
+    let init = || (Vec::<u32>::new(), Vec::<Entry>::new());
+    Flat::fill(n, k, init, |(c, e), u, out| {
+        c.clear();
+        for t in 0..trees {
+            let l = leaf_of[t * n + u] as usize;
+            c.extend_from_slice(
+                &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize],
+            );
+        }
+        c.sort_unstable();
+        c.dedup();
+        c.retain(|&v| v as usize != u);
+        e.clear();
+        sp.entries_below(u as u32, c, f32::INFINITY, e);
+        e.sort_unstable_by(by_dist);
+        let m = e.len().min(k);
+        out[..m].copy_from_slice(&e[..m]);
+        (m, 0)
+    })
+    .0
 }
 
 /// New entries each point expands per round (NN-descent's sampling).
@@ -193,89 +251,113 @@ fn pull(list: &[Entry], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u
 /// by a hash of (point, lister, round): unbiased with respect to ids, different in each
 /// round, and independent of thread count. (Keeping the first `cap` listers in id
 /// order, as before, meant high-id listers of a popular point were never used.)
-fn reverse_sample(lists: &[Vec<Entry>], n: usize, cap: usize, round: u64) -> Vec<Vec<(u32, bool)>> {
+fn reverse_sample(lists: &Lists, n: usize, cap: usize, round: u64) -> Flat<(u32, bool)> {
     let salt = crate::rng::mix(round ^ 0x7265_7665_7273_6521);
-    let mut rev: Vec<Vec<(u64, u32, bool)>> = vec![Vec::new(); n];
-    for (u, l) in lists.iter().enumerate() {
-        for &(_, v, new) in l {
-            let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
-            rev[v as usize].push((key, u as u32, new));
+    // Counting sort by listed point: keyed[start[v]..start[v + 1]] are v's listers.
+    let mut start = vec![0usize; n + 1];
+    for u in 0..n {
+        for &(_, v, _) in lists.row(u) {
+            start[v as usize + 1] += 1;
         }
     }
-    rev.into_par_iter()
-        .map(|mut r| {
+    for v in 0..n {
+        start[v + 1] += start[v];
+    }
+    let mut keyed = vec![(0u64, 0u32, false); start[n]];
+    let mut next = start.clone();
+    for u in 0..n {
+        for &(_, v, new) in lists.row(u) {
+            let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
+            keyed[next[v as usize]] = (key, u as u32, new);
+            next[v as usize] += 1;
+        }
+    }
+    let mut rest = keyed.as_mut_slice();
+    let mut per_point: Vec<&mut [(u64, u32, bool)]> = Vec::with_capacity(n);
+    for v in 0..n {
+        let (head, tail) = rest.split_at_mut(start[v + 1] - start[v]);
+        per_point.push(head);
+        rest = tail;
+    }
+    let mut out = Flat {
+        stride: cap,
+        items: vec![(0u32, false); n * cap],
+        len: vec![0u32; n],
+    };
+    out.items
+        .par_chunks_mut(cap.max(1))
+        .zip(out.len.par_iter_mut())
+        .zip(per_point.into_par_iter())
+        .for_each(|((row, l), r)| {
             if r.len() > cap {
                 r.select_nth_unstable(cap);
-                r.truncate(cap);
             }
-            r.sort_unstable();
-            r.into_iter().map(|(_, u, new)| (u, new)).collect()
-        })
-        .collect()
+            let m = r.len().min(cap);
+            r[..m].sort_unstable();
+            for (o, &(_, u, new)) in row.iter_mut().zip(&r[..m]) {
+                *o = (u, new);
+            }
+            *l = m as u32;
+        });
+    out
 }
 
+/// Per-worker scratch of a descent round: visit stamps, their epoch, candidates, the
+/// merged list.
+type RoundScratch = (Vec<u32>, u32, Vec<u32>, Vec<Entry>);
+
 /// One NN-descent round; returns the new lists and how many entries changed.
-fn descent_round(
-    sp: &Space,
-    lists: &[Vec<Entry>],
-    n: usize,
-    k: usize,
-    round: u64,
-) -> (Vec<Vec<Entry>>, usize) {
+fn descent_round(sp: &Space, lists: &Lists, n: usize, k: usize, round: u64) -> (Lists, usize) {
     let rev = reverse_sample(lists, n, SAMPLE, round);
-    let out: Vec<(Vec<Entry>, usize)> = (0..n)
-        .into_par_iter()
-        .map_init(
-            || (vec![u32::MAX; n], 0u32, Vec::new()),
-            |(stamp, epoch, cands), u| {
-                *epoch += 1;
-                let ep = *epoch;
-                stamp[u] = ep;
-                for &(_, v, _) in &lists[u] {
-                    stamp[v as usize] = ep;
-                }
-                cands.clear();
-                // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
-                // neighbours per round; other new entries stay new for the next round.
-                let mut sampled = 0;
-                let mut used = [false; 1024];
-                for (i, &(_, v, new)) in lists[u].iter().enumerate() {
-                    let expand_all = new && sampled < SAMPLE;
-                    if expand_all {
-                        sampled += 1;
-                        used[i] = true;
-                    } else if new {
-                        continue;
-                    }
-                    pull(&lists[v as usize], expand_all, stamp, ep, cands);
-                }
-                for &(v, new) in &rev[u] {
-                    pull(&lists[v as usize], new, stamp, ep, cands);
-                }
-                let mut merged: Vec<Entry> = lists[u]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(d, v, new))| (d, v, new && !used[i]))
-                    .collect();
-                // Only candidates nearer than the current k-th can enter the list.
-                let limit = if merged.len() < k {
-                    f32::INFINITY
-                } else {
-                    merged.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max)
-                };
-                sp.entries_below(u as u32, cands, limit, &mut merged);
-                merged.sort_unstable_by(by_dist);
-                merged.truncate(k);
-                let changed = merged
-                    .iter()
-                    .filter(|e| !lists[u].iter().any(|o| o.1 == e.1))
-                    .count();
-                (merged, changed)
-            },
-        )
-        .collect();
-    let changed = out.iter().map(|o| o.1).sum();
-    (out.into_iter().map(|o| o.0).collect(), changed)
+    let init = || -> RoundScratch { (vec![u32::MAX; n], 0, Vec::new(), Vec::new()) };
+    Flat::fill(n, k, init, |(stamp, epoch, cands, merged), u, out| {
+        *epoch += 1;
+        let ep = *epoch;
+        let mine = lists.row(u);
+        stamp[u] = ep;
+        for &(_, v, _) in mine {
+            stamp[v as usize] = ep;
+        }
+        cands.clear();
+        // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
+        // neighbours per round; other new entries stay new for the next round.
+        let mut sampled = 0;
+        let mut used = [false; 1024];
+        for (i, &(_, v, new)) in mine.iter().enumerate() {
+            let expand_all = new && sampled < SAMPLE;
+            if expand_all {
+                sampled += 1;
+                used[i] = true;
+            } else if new {
+                continue;
+            }
+            pull(lists.row(v as usize), expand_all, stamp, ep, cands);
+        }
+        for &(v, new) in rev.row(u) {
+            pull(lists.row(v as usize), new, stamp, ep, cands);
+        }
+        merged.clear();
+        merged.extend(
+            mine.iter()
+                .enumerate()
+                .map(|(i, &(d, v, new))| (d, v, new && !used[i])),
+        );
+        // Only candidates nearer than the current k-th can enter the list.
+        let limit = if merged.len() < k {
+            f32::INFINITY
+        } else {
+            merged.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max)
+        };
+        sp.entries_below(u as u32, cands, limit, merged);
+        merged.sort_unstable_by(by_dist);
+        let m = merged.len().min(k);
+        out[..m].copy_from_slice(&merged[..m]);
+        let changed = merged[..m]
+            .iter()
+            .filter(|e| !mine.iter().any(|o| o.1 == e.1))
+            .count();
+        (m, changed)
+    })
 }
 
 /// Relaxation of the pruning rule (as in Vamana): an edge u→v is dropped only when a
@@ -342,12 +424,12 @@ fn prune(
 
 /// Keeps at most `degree` diverse neighbours per point ([`prune`]), then adds reverse
 /// edges and prunes again. Rows are padded with `u32::MAX`.
-fn diversify(sp: &Space, lists: &[Vec<Entry>], n: usize, degree: usize) -> Vec<u32> {
+fn diversify(sp: &Space, lists: &Lists, n: usize, degree: usize) -> Vec<u32> {
     let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |a, b| sp.dist(a, b));
     let first: Vec<Vec<(f32, u32)>> = (0..n)
         .into_par_iter()
         .map(|u| {
-            let c: Vec<(f32, u32)> = lists[u].iter().map(|&(d, v, _)| (d, v)).collect();
+            let c: Vec<(f32, u32)> = lists.row(u).iter().map(|&(d, v, _)| (d, v)).collect();
             prune(u as u32, &c)
         })
         .collect();
@@ -449,7 +531,9 @@ mod tests {
                 }
             })
             .collect();
+        let lists = Lists::from_rows(&lists, hubs as usize);
         let rev = reverse_sample(&lists, n as usize, cap, 0);
+        let rev: Vec<Vec<(u32, bool)>> = (0..n as usize).map(|v| rev.row(v).to_vec()).collect();
         let mut ids: Vec<u32> = Vec::new();
         for (v, r) in rev.iter().enumerate() {
             assert_eq!(r.len(), if (v as u32) < hubs { cap } else { 0 });
@@ -465,9 +549,12 @@ mod tests {
             "share of listers in the upper half {upper}"
         );
         // Deterministic, and a new sample each round.
-        assert_eq!(rev, reverse_sample(&lists, n as usize, cap, 0));
+        let again = reverse_sample(&lists, n as usize, cap, 0);
+        assert!((0..n as usize).all(|v| again.row(v) == rev[v]));
         let next = reverse_sample(&lists, n as usize, cap, 1);
-        let same = (0..hubs as usize).filter(|&v| next[v] == rev[v]).count();
+        let same = (0..hubs as usize)
+            .filter(|&v| next.row(v) == rev[v])
+            .count();
         assert!(
             same < 5,
             "{same} of {hubs} samples repeat in the next round"
@@ -481,7 +568,8 @@ mod tests {
             vec![(1.0, 0, false)],
             vec![(1.0, 1, true)],
         ];
-        let mut rev = reverse_sample(&lists, 3, SAMPLE, 7);
+        let rev = reverse_sample(&Lists::from_rows(&lists, 2), 3, SAMPLE, 7);
+        let mut rev: Vec<Vec<(u32, bool)>> = (0..3).map(|v| rev.row(v).to_vec()).collect();
         rev.iter_mut().for_each(|r| r.sort_unstable());
         assert_eq!(
             rev,
