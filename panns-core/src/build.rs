@@ -77,7 +77,7 @@ impl BuildParams {
 
 /// The forest arrays produced by [`build_forest`] (see [`crate::IndexParts`]).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Forest {
+pub struct Forest {
     /// Inner nodes, each tree in pre-order, trees in order.
     pub nodes: Vec<Node>,
     /// Root reference of each tree.
@@ -123,7 +123,7 @@ pub(crate) fn check_memory(n: usize, params: &BuildParams) -> Result<()> {
 
 /// `pool_size` random unit Gaussian vectors of `dim` components, each padded with zeros
 /// to `stride` floats.
-pub(crate) fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> Vec<f32> {
+pub fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::derive(seed, u64::MAX);
     let mut pool = vec![0f32; pool_size * stride];
     for row in pool.chunks_exact_mut(stride) {
@@ -167,7 +167,7 @@ pub(crate) fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Resul
 }
 
 /// Builds `params.n_trees` trees over the `n` items whose projections are in `table`.
-pub(crate) fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
+pub fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
     let trees: Vec<Forest> = (0..params.n_trees)
         .into_par_iter()
         .map(|t| build_tree(table, n, params, Rng::derive(params.seed, t as u64)))

@@ -108,6 +108,64 @@ fn by_dist(a: &Entry, b: &Entry) -> std::cmp::Ordering {
     a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
 }
 
+/// One short list per point, all in one flat array (no allocation per point): point
+/// `u`'s items are `items[u * stride..u * stride + len[u]]`.
+#[derive(Clone, Debug, PartialEq)]
+struct Flat<T> {
+    stride: usize,
+    items: Vec<T>,
+    len: Vec<u32>,
+}
+
+impl<T: Copy + Default + Send + Sync> Flat<T> {
+    /// `n` lists of at most `stride` items, each filled by `fill(state, u, out)` (which
+    /// returns a count summed over all points), in parallel; `init` makes the
+    /// per-worker state. The result does not depend on the number of threads.
+    fn fill<S>(
+        n: usize,
+        stride: usize,
+        init: impl Fn() -> S + Sync + Send,
+        fill: impl Fn(&mut S, usize, &mut [T]) -> (usize, usize) + Sync + Send,
+    ) -> (Self, usize) {
+        let mut items = vec![T::default(); n * stride];
+        let mut len = vec![0u32; n];
+        let total = items
+            .par_chunks_mut(stride.max(1))
+            .zip(len.par_iter_mut())
+            .enumerate()
+            .map_init(init, |st, (u, (row, l))| {
+                let (m, count) = fill(st, u, row);
+                *l = m as u32;
+                count
+            })
+            .sum();
+        (Flat { stride, items, len }, total)
+    }
+
+    #[inline]
+    fn row(&self, u: usize) -> &[T] {
+        let s = u * self.stride;
+        &self.items[s..s + self.len[u] as usize]
+    }
+
+    #[cfg(test)]
+    fn from_rows(rows: &[Vec<T>], stride: usize) -> Self {
+        Self::fill(
+            rows.len(),
+            stride,
+            || (),
+            |_, u, out| {
+                out[..rows[u].len()].copy_from_slice(&rows[u]);
+                (rows[u].len(), 0)
+            },
+        )
+        .0
+    }
+}
+
+/// NN-descent's lists: up to `k` entries per point, nearest first.
+type Lists = Flat<Entry>;
+
 /// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
 pub(crate) fn build_graph(
     vectors: &[f32],
@@ -124,8 +182,8 @@ pub(crate) fn build_graph(
     };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
     let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees);
-    for _ in 0..p.max_rounds {
-        let (next, changed) = descent_round(&sp, &lists, n, k);
+    for round in 0..p.max_rounds {
+        let (next, changed) = descent_round(&sp, &lists, n, k, round as u64);
         lists = next;
         if changed * 500 < n * k {
             break;
@@ -135,7 +193,7 @@ pub(crate) fn build_graph(
 }
 
 /// Each point's nearest leaf-mates over the first `trees` trees.
-fn seed_lists(sp: &Space, f: &ForestRef<'_>, n: usize, k: usize, trees: usize) -> Vec<Vec<Entry>> {
+fn seed_lists(sp: &Space, f: &ForestRef<'_>, n: usize, k: usize, trees: usize) -> Lists {
     let trees = trees.min(f.roots.len());
     let mut leaf_of = vec![0u32; trees * n];
     for t in 0..trees {
@@ -152,26 +210,26 @@ fn seed_lists(sp: &Space, f: &ForestRef<'_>, n: usize, k: usize, trees: usize) -
             }
         }
     }
-    (0..n as u32)
-        .into_par_iter()
-        .map(|u| {
-            let mut c: Vec<u32> = Vec::new();
-            for t in 0..trees {
-                let l = leaf_of[t * n + u as usize] as usize;
-                c.extend_from_slice(
-                    &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize],
-                );
-            }
-            c.sort_unstable();
-            c.dedup();
-            c.retain(|&v| v != u);
-            let mut e: Vec<Entry> = Vec::with_capacity(c.len());
-            sp.entries_below(u, &c, f32::INFINITY, &mut e);
-            e.sort_unstable_by(by_dist);
-            e.truncate(k);
-            e
-        })
-        .collect()
+    let init = || (Vec::<u32>::new(), Vec::<Entry>::new());
+    Flat::fill(n, k, init, |(c, e), u, out| {
+        c.clear();
+        for t in 0..trees {
+            let l = leaf_of[t * n + u] as usize;
+            c.extend_from_slice(
+                &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize],
+            );
+        }
+        c.sort_unstable();
+        c.dedup();
+        c.retain(|&v| v as usize != u);
+        e.clear();
+        sp.entries_below(u as u32, c, f32::INFINITY, e);
+        e.sort_unstable_by(by_dist);
+        let m = e.len().min(k);
+        out[..m].copy_from_slice(&e[..m]);
+        (m, 0)
+    })
+    .0
 }
 
 /// New entries each point expands per round (NN-descent's sampling).
@@ -188,109 +246,190 @@ fn pull(list: &[Entry], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u
     }
 }
 
-/// One NN-descent round; returns the new lists and how many entries changed.
-fn descent_round(sp: &Space, lists: &[Vec<Entry>], n: usize, k: usize) -> (Vec<Vec<Entry>>, usize) {
-    // Reverse neighbours (who lists me), capped at k per point, in id order.
-    let mut rev: Vec<Vec<(u32, bool)>> = vec![Vec::new(); n];
-    for (u, l) in lists.iter().enumerate() {
-        for &(_, v, new) in l {
-            let r = &mut rev[v as usize];
-            if r.len() < k {
-                r.push((u as u32, new));
-            }
+/// Reverse neighbours of every point (who lists it, with the entry's "new" flag), at
+/// most `cap` per point. A point listed by more than `cap` others keeps a sample chosen
+/// by a hash of (point, lister, round): unbiased with respect to ids, different in each
+/// round, and independent of thread count. (Keeping the first `cap` listers in id
+/// order, as before, meant high-id listers of a popular point were never used.)
+fn reverse_sample(lists: &Lists, n: usize, cap: usize, round: u64) -> Flat<(u32, bool)> {
+    let salt = crate::rng::mix(round ^ 0x7265_7665_7273_6521);
+    // Counting sort by listed point: keyed[start[v]..start[v + 1]] are v's listers.
+    let mut start = vec![0usize; n + 1];
+    for u in 0..n {
+        for &(_, v, _) in lists.row(u) {
+            start[v as usize + 1] += 1;
         }
     }
-    let out: Vec<(Vec<Entry>, usize)> = (0..n)
-        .into_par_iter()
-        .map_init(
-            || (vec![u32::MAX; n], 0u32, Vec::new()),
-            |(stamp, epoch, cands), u| {
-                *epoch += 1;
-                let ep = *epoch;
-                stamp[u] = ep;
-                for &(_, v, _) in &lists[u] {
-                    stamp[v as usize] = ep;
-                }
-                cands.clear();
-                // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
-                // neighbours per round; other new entries stay new for the next round.
-                let mut sampled = 0;
-                let mut used = [false; 1024];
-                for (i, &(_, v, new)) in lists[u].iter().enumerate() {
-                    let expand_all = new && sampled < SAMPLE;
-                    if expand_all {
-                        sampled += 1;
-                        used[i] = true;
-                    } else if new {
-                        continue;
-                    }
-                    pull(&lists[v as usize], expand_all, stamp, ep, cands);
-                }
-                for &(v, new) in rev[u].iter().take(SAMPLE) {
-                    pull(&lists[v as usize], new, stamp, ep, cands);
-                }
-                let mut merged: Vec<Entry> = lists[u]
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &(d, v, new))| (d, v, new && !used[i]))
-                    .collect();
-                // Only candidates nearer than the current k-th can enter the list.
-                let limit = if merged.len() < k {
-                    f32::INFINITY
-                } else {
-                    merged.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max)
-                };
-                sp.entries_below(u as u32, cands, limit, &mut merged);
-                merged.sort_unstable_by(by_dist);
-                merged.truncate(k);
-                let changed = merged
-                    .iter()
-                    .filter(|e| !lists[u].iter().any(|o| o.1 == e.1))
-                    .count();
-                (merged, changed)
-            },
-        )
-        .collect();
-    let changed = out.iter().map(|o| o.1).sum();
-    (out.into_iter().map(|o| o.0).collect(), changed)
+    for v in 0..n {
+        start[v + 1] += start[v];
+    }
+    let mut keyed = vec![(0u64, 0u32, false); start[n]];
+    let mut next = start.clone();
+    for u in 0..n {
+        for &(_, v, new) in lists.row(u) {
+            let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
+            keyed[next[v as usize]] = (key, u as u32, new);
+            next[v as usize] += 1;
+        }
+    }
+    let mut rest = keyed.as_mut_slice();
+    let mut per_point: Vec<&mut [(u64, u32, bool)]> = Vec::with_capacity(n);
+    for v in 0..n {
+        let (head, tail) = rest.split_at_mut(start[v + 1] - start[v]);
+        per_point.push(head);
+        rest = tail;
+    }
+    let mut out = Flat {
+        stride: cap,
+        items: vec![(0u32, false); n * cap],
+        len: vec![0u32; n],
+    };
+    out.items
+        .par_chunks_mut(cap.max(1))
+        .zip(out.len.par_iter_mut())
+        .zip(per_point.into_par_iter())
+        .for_each(|((row, l), r)| {
+            if r.len() > cap {
+                r.select_nth_unstable(cap);
+            }
+            let m = r.len().min(cap);
+            r[..m].sort_unstable();
+            for (o, &(_, u, new)) in row.iter_mut().zip(&r[..m]) {
+                *o = (u, new);
+            }
+            *l = m as u32;
+        });
+    out
 }
 
-/// Keeps at most `degree` diverse neighbours per point, then adds reverse edges and
-/// prunes again. Rows are padded with `u32::MAX`.
-fn diversify(sp: &Space, lists: &[Vec<Entry>], n: usize, degree: usize) -> Vec<u32> {
-    // Keep v unless a kept w is clearly nearer to v than u is (ALPHA > 1 relaxes the
-    // rule, as in Vamana); then fill free slots with the nearest pruned candidates, so
-    // no item loses all its in-edges on data where every distance looks alike.
-    const ALPHA: f32 = 1.2;
-    let prune = |u: u32, cands: &[(f32, u32)]| -> Vec<(f32, u32)> {
-        let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
-        let mut spare: Vec<(f32, u32)> = Vec::new();
-        for &(d, v) in cands {
-            if kept.len() == degree {
-                break;
-            }
-            if v == u || kept.iter().any(|&(_, w)| w == v) {
+/// Per-worker scratch of a descent round: visit stamps, their epoch, candidates, the
+/// merged list.
+type RoundScratch = (Vec<u32>, u32, Vec<u32>, Vec<Entry>);
+
+/// One NN-descent round; returns the new lists and how many entries changed.
+fn descent_round(sp: &Space, lists: &Lists, n: usize, k: usize, round: u64) -> (Lists, usize) {
+    let rev = reverse_sample(lists, n, SAMPLE, round);
+    let init = || -> RoundScratch { (vec![u32::MAX; n], 0, Vec::new(), Vec::new()) };
+    Flat::fill(n, k, init, |(stamp, epoch, cands, merged), u, out| {
+        *epoch += 1;
+        let ep = *epoch;
+        let mine = lists.row(u);
+        stamp[u] = ep;
+        for &(_, v, _) in mine {
+            stamp[v as usize] = ep;
+        }
+        cands.clear();
+        // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
+        // neighbours per round; other new entries stay new for the next round.
+        let mut sampled = 0;
+        let mut used = [false; 1024];
+        for (i, &(_, v, new)) in mine.iter().enumerate() {
+            let expand_all = new && sampled < SAMPLE;
+            if expand_all {
+                sampled += 1;
+                used[i] = true;
+            } else if new {
                 continue;
             }
-            if kept.iter().all(|&(_, w)| ALPHA * sp.dist(w, v) > d) {
-                kept.push((d, v));
-            } else {
-                spare.push((d, v));
-            }
+            pull(lists.row(v as usize), expand_all, stamp, ep, cands);
         }
-        for e in spare {
-            if kept.len() == degree {
-                break;
-            }
-            kept.push(e);
+        for &(v, new) in rev.row(u) {
+            pull(lists.row(v as usize), new, stamp, ep, cands);
         }
-        kept.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        kept
-    };
+        merged.clear();
+        merged.extend(
+            mine.iter()
+                .enumerate()
+                .map(|(i, &(d, v, new))| (d, v, new && !used[i])),
+        );
+        // Only candidates nearer than the current k-th can enter the list.
+        let limit = if merged.len() < k {
+            f32::INFINITY
+        } else {
+            merged.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max)
+        };
+        sp.entries_below(u as u32, cands, limit, merged);
+        merged.sort_unstable_by(by_dist);
+        let m = merged.len().min(k);
+        out[..m].copy_from_slice(&merged[..m]);
+        let changed = merged[..m]
+            .iter()
+            .filter(|e| !mine.iter().any(|o| o.1 == e.1))
+            .count();
+        (m, changed)
+    })
+}
+
+/// Relaxation of the pruning rule (as in Vamana): an edge u→v is dropped only when a
+/// kept neighbour w is nearer to v than u is *by a factor ALPHA*.
+const ALPHA: f32 = 1.2;
+
+/// Whether a kept neighbour `w` at distance `d_wv` from `v` leaves the edge u→v (of
+/// length `d_uv`) in place: true unless w is clearly nearer to v than u is.
+///
+/// For non-negative distances (Euclidean, angular) "clearly nearer" is
+/// `d_wv ≤ d_uv / ALPHA`, tested as `ALPHA · d_wv ≤ d_uv`. The dot metric's distance
+/// `−(a·b)` is negative for similar vectors, and there the same product flips the
+/// margin's direction: `ALPHA · d_wv ≤ d_uv` with `d_uv = −5` drops v already when
+/// `d_wv ≤ −4.17`, i.e. when w is *less* similar to v than u is — ALPHA would then
+/// prune more, not less. For `d_uv < 0` the margin is applied on the other side:
+/// w is clearly nearer when `d_wv ≤ ALPHA · d_uv` (w·v at least ALPHA times u·v).
+/// Both thresholds are increasing in `d_uv`, meet at 0, and lie below `d_uv`, so an
+/// edge is never dropped for a w that is farther from v than u is; for non-negative
+/// distances the rule is bit-for-bit the old one.
+#[inline]
+fn keeps(d_wv: f32, d_uv: f32) -> bool {
+    if d_uv >= 0.0 {
+        ALPHA * d_wv > d_uv
+    } else {
+        d_wv > ALPHA * d_uv
+    }
+}
+
+/// Prunes the candidates `cands` of `u` (nearest first) to at most `degree` diverse
+/// neighbours: keep v unless a kept w is clearly nearer to v than u is ([`keeps`]);
+/// then fill free slots with the nearest pruned candidates, so no item loses all its
+/// in-edges on data where every distance looks alike. Returns the kept entries sorted
+/// by (distance, id).
+fn prune(
+    u: u32,
+    cands: &[(f32, u32)],
+    degree: usize,
+    dist: impl Fn(u32, u32) -> f32,
+) -> Vec<(f32, u32)> {
+    let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
+    let mut spare: Vec<(f32, u32)> = Vec::new();
+    for &(d, v) in cands {
+        if kept.len() == degree {
+            break;
+        }
+        if v == u || kept.iter().any(|&(_, w)| w == v) {
+            continue;
+        }
+        if kept.iter().all(|&(_, w)| keeps(dist(w, v), d)) {
+            kept.push((d, v));
+        } else {
+            spare.push((d, v));
+        }
+    }
+    for e in spare {
+        if kept.len() == degree {
+            break;
+        }
+        kept.push(e);
+    }
+    kept.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    kept
+}
+
+/// Keeps at most `degree` diverse neighbours per point ([`prune`]), then adds reverse
+/// edges and prunes again. Rows are padded with `u32::MAX`.
+fn diversify(sp: &Space, lists: &Lists, n: usize, degree: usize) -> Vec<u32> {
+    let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |a, b| sp.dist(a, b));
     let first: Vec<Vec<(f32, u32)>> = (0..n)
         .into_par_iter()
         .map(|u| {
-            let c: Vec<(f32, u32)> = lists[u].iter().map(|&(d, v, _)| (d, v)).collect();
+            let c: Vec<(f32, u32)> = lists.row(u).iter().map(|&(d, v, _)| (d, v)).collect();
             prune(u as u32, &c)
         })
         .collect();
@@ -317,4 +456,128 @@ fn diversify(sp: &Space, lists: &[Vec<Entry>], n: usize, degree: usize) -> Vec<u
         }
     }
     g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pruning_never_drops_an_edge_for_a_farther_neighbour() {
+        // w farther from v than u is ⇒ the edge u→v stays, whatever the sign (at equal
+        // distances too, except at 0: a duplicate of v makes v redundant).
+        let ds = [-100.0, -5.0, -1.0, -0.01, 0.0, 0.01, 1.0, 5.0, 100.0f32];
+        for &d_uv in &ds {
+            for &d_wv in &ds {
+                if d_wv > d_uv || (d_wv == d_uv && d_uv != 0.0) {
+                    assert!(keeps(d_wv, d_uv), "d(w,v) = {d_wv}, d(u,v) = {d_uv}");
+                }
+            }
+        }
+        // Clearly nearer (by more than ALPHA) ⇒ dropped; slightly nearer ⇒ kept.
+        assert!(!keeps(4.0, 5.0) && keeps(4.5, 5.0));
+        assert!(!keeps(-6.5, -5.0) && keeps(-5.5, -5.0));
+        assert!(!keeps(-0.1, 0.0) && !keeps(-1.0, 5.0));
+    }
+
+    #[test]
+    fn dot_metric_pruning_keeps_the_right_edges() {
+        // Dot distance −(a·b). u's candidates, nearest first: w (u·w = 72.5), v (u·v = 5),
+        // x (u·x = −5). w·v = 4.5 < u·v: w is *less* similar to v than u is, so the edge
+        // u→v must stay. The old rule (ALPHA · d(w,v) > d(u,v): −5.4 > −5 is false)
+        // dropped it and let the dissimilar x take its slot.
+        let vecs: [[f32; 2]; 4] = [[5.0, 5.0], [1.0, 0.0], [4.5, 10.0], [0.0, -1.0]];
+        let (u, v, w, x) = (0u32, 1u32, 2u32, 3u32);
+        let dist = |a: u32, b: u32| Metric::Dot.distance(&vecs[a as usize], &vecs[b as usize]);
+        let cands: Vec<(f32, u32)> = [w, v, x].iter().map(|&c| (dist(u, c), c)).collect();
+        assert_eq!(cands, [(-72.5, w), (-5.0, v), (5.0, x)]);
+        assert_eq!(prune(u, &cands, 2, dist), [(-72.5, w), (-5.0, v)]);
+        // A w clearly more similar to v (w·v = 7 ≥ ALPHA · 5) does make v redundant.
+        let vecs2: [[f32; 2]; 4] = [[5.0, 5.0], [1.0, 0.0], [7.0, 10.0], [0.0, -1.0]];
+        let dist2 = |a: u32, b: u32| Metric::Dot.distance(&vecs2[a as usize], &vecs2[b as usize]);
+        let cands2: Vec<(f32, u32)> = [w, v, x].iter().map(|&c| (dist2(u, c), c)).collect();
+        assert_eq!(prune(u, &cands2, 2, dist2), [(-85.0, w), (5.0, x)]);
+        // The spare fill-in still gives v a slot when there is room.
+        assert_eq!(
+            prune(u, &cands2, 3, dist2),
+            [(-85.0, w), (-5.0, v), (5.0, x)]
+        );
+    }
+
+    #[test]
+    fn euclidean_pruning_is_unchanged() {
+        // Points on a line: 0 at 0.0, then 1.0, 1.9, 3.0. From 0, candidate 2 (d 1.9) is
+        // 0.9 from kept 1: 1.2 · 0.9 = 1.08 ≤ 1.9 ⇒ pruned; 3 (d 3.0) is 1.1 from 2 but
+        // 2 is not kept, and 2.0 from 1: 2.4 ≤ 3 ⇒ pruned too.
+        let xs = [0.0f32, 1.0, 1.9, 3.0];
+        let dist = |a: u32, b: u32| (xs[a as usize] - xs[b as usize]).abs();
+        let cands: Vec<(f32, u32)> = (1..4).map(|c| (dist(0, c), c)).collect();
+        assert_eq!(prune(0, &cands, 1, dist), [(1.0, 1)]);
+        assert_eq!(prune(0, &cands, 2, dist), [(1.0, 1), (1.9, 2)]); // spare fill-in
+    }
+
+    #[test]
+    fn reverse_samples_of_popular_points_are_not_biased_to_low_ids() {
+        // Points 0..100 are listed by every point of 100..2000: each has 1900 listers,
+        // far more than the cap. The old rule (first `cap` listers in id order) kept
+        // listers 100..110 only; a fair sample's mean id is near 1050.
+        let (n, hubs, cap) = (2000u32, 100u32, SAMPLE);
+        let lists: Vec<Vec<Entry>> = (0..n)
+            .map(|u| {
+                if u < hubs {
+                    vec![]
+                } else {
+                    (0..hubs).map(|v| (1.0, v, u % 2 == 0)).collect()
+                }
+            })
+            .collect();
+        let lists = Lists::from_rows(&lists, hubs as usize);
+        let rev = reverse_sample(&lists, n as usize, cap, 0);
+        let rev: Vec<Vec<(u32, bool)>> = (0..n as usize).map(|v| rev.row(v).to_vec()).collect();
+        let mut ids: Vec<u32> = Vec::new();
+        for (v, r) in rev.iter().enumerate() {
+            assert_eq!(r.len(), if (v as u32) < hubs { cap } else { 0 });
+            assert!(r.windows(2).all(|w| w[0].0 != w[1].0), "duplicate lister");
+            assert!(r.iter().all(|&(u, new)| u >= hubs && new == (u % 2 == 0)));
+            ids.extend(r.iter().map(|e| e.0));
+        }
+        let mean = ids.iter().map(|&u| u as f64).sum::<f64>() / ids.len() as f64;
+        let upper = ids.iter().filter(|&&u| u >= 1050).count() as f64 / ids.len() as f64;
+        assert!((950.0..1150.0).contains(&mean), "mean lister id {mean}");
+        assert!(
+            (0.42..0.58).contains(&upper),
+            "share of listers in the upper half {upper}"
+        );
+        // Deterministic, and a new sample each round.
+        let again = reverse_sample(&lists, n as usize, cap, 0);
+        assert!((0..n as usize).all(|v| again.row(v) == rev[v]));
+        let next = reverse_sample(&lists, n as usize, cap, 1);
+        let same = (0..hubs as usize)
+            .filter(|&v| next.row(v) == rev[v])
+            .count();
+        assert!(
+            same < 5,
+            "{same} of {hubs} samples repeat in the next round"
+        );
+    }
+
+    #[test]
+    fn reverse_lists_under_the_cap_are_complete() {
+        let lists: Vec<Vec<Entry>> = vec![
+            vec![(1.0, 1, true), (2.0, 2, false)],
+            vec![(1.0, 0, false)],
+            vec![(1.0, 1, true)],
+        ];
+        let rev = reverse_sample(&Lists::from_rows(&lists, 2), 3, SAMPLE, 7);
+        let mut rev: Vec<Vec<(u32, bool)>> = (0..3).map(|v| rev.row(v).to_vec()).collect();
+        rev.iter_mut().for_each(|r| r.sort_unstable());
+        assert_eq!(
+            rev,
+            [
+                vec![(1, false)],
+                vec![(0, true), (2, true)],
+                vec![(0, false)]
+            ]
+        );
+    }
 }

@@ -19,7 +19,8 @@
 //! ```
 #![warn(missing_docs)]
 
-mod build;
+#[doc(hidden)]
+pub mod build;
 mod error;
 mod graph;
 mod index;
