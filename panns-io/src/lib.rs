@@ -3,6 +3,8 @@
 //! Every reader returns a row-major [`Dataset`] of `f32` (or an [`IntDataset`] of ground-truth
 //! ids) or an [`Error`] naming the file and the position of the problem; see [`dataset`].
 
+#![warn(missing_docs)]
+
 pub mod dataset;
 pub mod error;
 pub mod format;
