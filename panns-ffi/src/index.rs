@@ -37,10 +37,10 @@ impl PannsIndex {
             PannsIndex::Mapped(m) => {
                 let h = m.header();
                 let info = BuildInfo {
-                    leaf_size: h.leaf_size,
-                    candidates: h.candidates,
-                    split: h.split,
-                    seed: h.seed,
+                    leaf_size: h.leaf_size(),
+                    candidates: h.candidates(),
+                    split: h.split(),
+                    seed: h.seed(),
                 };
                 panns_io::save_parts(m.view().parts(), &info, path)?
             }

@@ -93,15 +93,15 @@ fn round_trip_every_metric() {
         assert_eq!(h.metric(), Some(metric));
         let pool = index.params().pool_size as u32;
         assert_eq!(
-            (h.dim, h.n_items, h.n_trees, h.pool_size),
+            (h.dim(), h.n_items(), h.n_trees(), h.pool_size()),
             (37, 2000, 8, pool)
         );
         let cand = index.params().candidates as u32;
         assert_eq!(
-            (h.leaf_size, h.candidates, h.split, h.seed),
+            (h.leaf_size(), h.candidates(), h.split(), h.seed()),
             (20, cand, 0, 3)
         );
-        assert_eq!(h.n_nodes as usize, index.nodes().len());
+        assert_eq!(h.n_nodes() as usize, index.nodes().len());
         assert_eq!(m.file_len(), std::fs::metadata(&path).unwrap().len());
         assert_eq!(m.path(), path);
         assert_eq!(verify_file(&path).unwrap(), *h);
@@ -152,13 +152,40 @@ fn build_info_and_sections_follow_the_spec() {
     assert_eq!(BuildInfo::from(index.params()).leaf_size, 20);
     let stride = padded_dim(37) as u64;
     let vectors = h.section(SectionKind::Vectors).unwrap();
-    assert_eq!(vectors.offset, HEADER_SIZE as u64);
-    assert_eq!(vectors.length, 300 * stride * 4);
+    assert_eq!(vectors.offset(), HEADER_SIZE as u64);
+    assert_eq!(vectors.length(), 300 * stride * 4);
     for s in h.used_sections() {
-        assert_eq!(s.offset % 64, 0);
+        assert_eq!(s.offset() % 64, 0);
     }
     assert!(h.section(SectionKind::Graph).is_none());
-    assert_eq!(h.file_len, bytes.len() as u64);
+    assert_eq!(h.file_len(), bytes.len() as u64);
+}
+
+#[test]
+fn header_integers_are_little_endian_at_the_documented_offsets() {
+    // The fields are little-endian types whatever the host (a native `u32` here would be
+    // big-endian on a big-endian machine), so the struct has alignment 1.
+    fn unaligned<T: zerocopy::Unaligned>() {}
+    unaligned::<Header>();
+    unaligned::<panns_io::SectionEntry>();
+    let (_dir, _path, bytes, index) = small_file();
+    let h = header_of(&bytes);
+    let _: zerocopy::little_endian::U64 = h.n_items;
+    let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let le64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(le32(8), 1, "version");
+    assert_eq!(bytes[12..16], [0x04, 0x03, 0x02, 0x01], "endian marker");
+    assert_eq!(le32(16), 512, "header_size");
+    assert_eq!(le32(24), 37, "dim");
+    assert_eq!(le32(28), 4, "n_trees");
+    assert_eq!(le64(32), 300, "n_items");
+    assert_eq!(le64(64), index.nodes().len() as u64, "n_nodes");
+    assert_eq!(le64(96), h.checksum(), "checksum");
+    assert_eq!(le64(104), bytes.len() as u64, "file_len");
+    // First section table entry: the vectors at offset 512.
+    assert_eq!(le32(128), SectionKind::Vectors.code());
+    assert_eq!(le64(136), 512);
+    assert_eq!(le64(144), 300 * padded_dim(37) as u64 * 4);
 }
 
 #[test]
@@ -178,8 +205,8 @@ fn truncation_is_an_error() {
         HEADER_SIZE,
     ];
     for s in h.used_sections() {
-        cuts.extend([s.offset as usize, (s.offset + s.length) as usize - 1]);
-        cuts.push((s.offset + s.length / 2) as usize);
+        cuts.extend([s.offset() as usize, (s.offset() + s.length()) as usize - 1]);
+        cuts.push((s.offset() + s.length() / 2) as usize);
     }
     cuts.push(bytes.len() - 1);
     for cut in cuts {
@@ -245,7 +272,7 @@ fn hostile_headers_get_specific_errors() {
     let idx = |k: SectionKind| {
         h.used_sections()
             .iter()
-            .position(|s| s.kind == k.code())
+            .position(|s| s.kind() == k.code())
             .unwrap()
     };
     let (vec_i, pool_i, nodes_i) = (
@@ -258,64 +285,76 @@ fn hostile_headers_get_specific_errors() {
     let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "past-eof",
-            Box::new(move |h| h.sections[pool_i].offset = len + 64),
+            Box::new(move |h| h.sections[pool_i].offset.set(len + 64)),
             "extends past the end",
         ),
         (
             "huge-len",
-            Box::new(move |h| h.sections[pool_i].length = u64::MAX - 10),
+            Box::new(move |h| h.sections[pool_i].length.set(u64::MAX - 10)),
             "extends past the end",
         ),
         (
             "overlap",
-            Box::new(move |h| h.sections[pool_i].offset = h.sections[vec_i].offset + 64),
+            Box::new(move |h| {
+                h.sections[pool_i]
+                    .offset
+                    .set(h.sections[vec_i].offset() + 64)
+            }),
             "overlap",
         ),
         (
             "misaligned",
-            Box::new(move |h| h.sections[pool_i].offset += 4),
+            Box::new(move |h| {
+                h.sections[pool_i]
+                    .offset
+                    .set(h.sections[pool_i].offset() + 4)
+            }),
             "not aligned",
         ),
         (
             "in-header",
-            Box::new(move |h| h.sections[vec_i].offset = 64),
+            Box::new(move |h| h.sections[vec_i].offset.set(64)),
             "overlaps the header",
         ),
         (
             "n-items-max",
-            Box::new(|h| h.n_items = u64::MAX),
+            Box::new(|h| h.n_items.set(u64::MAX)),
             "item count 18446744073709551615",
         ),
         (
             "n-items-wrong",
-            Box::new(|h| h.n_items -= 1),
+            Box::new(|h| h.n_items.set(h.n_items() - 1)),
             "vectors section is",
         ),
         (
             "n-nodes-huge",
-            Box::new(|h| h.n_nodes = u64::MAX / 8),
+            Box::new(|h| h.n_nodes.set(u64::MAX / 8)),
             "nodes section size overflows",
         ),
         (
             "n-leaves-max",
-            Box::new(|h| h.n_leaves = u64::MAX),
+            Box::new(|h| h.n_leaves.set(u64::MAX)),
             "leaf_offsets section size overflows",
         ),
-        ("dim-0", Box::new(|h| h.dim = 0), "dimension 0"),
+        ("dim-0", Box::new(|h| h.dim.set(0)), "dimension 0"),
         (
             "metric",
-            Box::new(|h| h.metric = 9),
+            Box::new(|h| h.metric.set(9)),
             "unknown metric code 9",
         ),
         (
             "flags",
-            Box::new(|h| h.flags = 4),
+            Box::new(|h| h.flags.set(4)),
             "unknown feature flags 0x4",
         ),
-        ("n-sections", Box::new(|h| h.n_sections = 17), "17 sections"),
+        (
+            "n-sections",
+            Box::new(|h| h.n_sections.set(17)),
+            "17 sections",
+        ),
         (
             "missing",
-            Box::new(move |h| h.sections[pool_i].kind = 0),
+            Box::new(move |h| h.sections[pool_i].kind.set(0)),
             "required pool section is missing",
         ),
         (
@@ -325,32 +364,32 @@ fn hostile_headers_get_specific_errors() {
         ),
         (
             "graph-deg",
-            Box::new(|h| h.graph_degree = 4),
+            Box::new(|h| h.graph_degree.set(4)),
             "required graph section is missing",
         ),
         (
             "file-len",
-            Box::new(|h| h.file_len += 1),
+            Box::new(|h| h.file_len.set(h.file_len() + 1)),
             "but its header says",
         ),
         (
             "header-size",
-            Box::new(|h| h.header_size = 1024),
+            Box::new(|h| h.header_size.set(1024)),
             "header size 1024",
         ),
         (
             "version-0",
-            Box::new(|h| h.version = 0),
+            Box::new(|h| h.version.set(0)),
             "format version 0 is older",
         ),
         (
             "big-endian",
-            Box::new(|h| h.endian = 0x0403_0201),
+            Box::new(|h| h.endian.set(0x0403_0201)),
             "written on a big-endian machine",
         ),
         (
             "endian-junk",
-            Box::new(|h| h.endian = 7),
+            Box::new(|h| h.endian.set(7)),
             "bad endianness marker",
         ),
     ];
@@ -370,7 +409,7 @@ fn hostile_headers_get_specific_errors() {
     let p = write(
         dir.path(),
         "v7.panns",
-        &with_header(&bytes, |h| h.version = 7),
+        &with_header(&bytes, |h| h.version.set(7)),
     );
     assert_eq!(
         err_text(open(&p)),
@@ -403,9 +442,9 @@ fn corrupt_structure_is_reported_by_the_core_check() {
     let (dir, _path, bytes, _) = small_file();
     let h = header_of(&bytes);
     let nodes = h.section(SectionKind::Nodes).unwrap();
-    let n_nodes = h.n_nodes as u32;
+    let n_nodes = h.n_nodes() as u32;
     let mut b = bytes.clone();
-    let left = nodes.offset as usize + 8; // node 0's `left`
+    let left = nodes.offset() as usize + 8; // node 0's `left`
     b[left..left + 4].copy_from_slice(&(n_nodes + 5).to_le_bytes());
     let p = write(dir.path(), "child.panns", &b);
     let e = err_text(open(&p));
@@ -418,7 +457,7 @@ fn corrupt_structure_is_reported_by_the_core_check() {
     );
     assert!(e.contains("child.panns: corrupt index file"), "{e}");
 
-    let ids = h.section(SectionKind::LeafIds).unwrap().offset as usize;
+    let ids = h.section(SectionKind::LeafIds).unwrap().offset() as usize;
     let mut b = bytes.clone();
     b[ids..ids + 4].copy_from_slice(&300u32.to_le_bytes());
     let p = write(dir.path(), "leafid.panns", &b);
@@ -430,17 +469,17 @@ fn unknown_sections_are_skipped() {
     let (dir, _path, bytes, index) = small_file();
     let h = header_of(&bytes);
     let mut b = with_header(&bytes, |h| {
-        let n = h.n_sections as usize;
-        h.sections[n].kind = 99;
-        h.sections[n].offset = h.file_len.div_ceil(64) * 64;
-        h.sections[n].length = 40;
-        h.n_sections += 1;
-        h.file_len = h.sections[n].offset + 40;
+        let n = h.n_sections() as usize;
+        h.sections[n].kind.set(99);
+        h.sections[n].offset.set(h.file_len().div_ceil(64) * 64);
+        h.sections[n].length.set(40);
+        h.n_sections.set(h.n_sections() + 1);
+        h.file_len.set(h.sections[n].offset() + 40);
     });
-    b.resize(header_of(&b).file_len as usize, 0xAB);
+    b.resize(header_of(&b).file_len() as usize, 0xAB);
     let p = write(dir.path(), "future.panns", &b);
     let m = open(&p).unwrap();
-    assert_eq!(m.header().n_sections, h.n_sections + 1);
+    assert_eq!(m.header().n_sections(), h.n_sections() + 1);
     let q = gaussian_vector(37, false, 1);
     let params = SearchParams::new(5);
     assert_eq!(
@@ -591,7 +630,7 @@ fn damaged_vectors_do_not_break_search() {
     let v = header_of(&bytes)
         .section(SectionKind::Vectors)
         .unwrap()
-        .offset as usize;
+        .offset() as usize;
     let row = padded_dim(37) * 4;
     bytes[v..v + row].fill(0);
     bytes[v + row..v + row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
@@ -659,9 +698,9 @@ fn graph_section_round_trips() {
     let path = dir.path().join("graph.panns");
     save_index(&index, &path).unwrap();
     let m = open_verified(&path).unwrap();
-    assert_eq!(m.header().graph_degree as usize, degree);
+    assert_eq!(m.header().graph_degree() as usize, degree);
     let g = m.header().section(SectionKind::Graph).unwrap();
-    assert_eq!(g.length as usize, 600 * degree * 4);
+    assert_eq!(g.length() as usize, 600 * degree * 4);
     assert_eq!(m.view().parts().graph, index.parts().graph);
     for q in queries(37, 20) {
         let p = SearchParams::new(10).with_budget(50);
@@ -672,7 +711,7 @@ fn graph_section_round_trips() {
     }
     // A graph entry naming a missing item is caught by the structure check.
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = g.offset as usize;
+    let at = g.offset() as usize;
     bytes[at..at + 4].copy_from_slice(&600u32.to_le_bytes());
     let p = write(dir.path(), "bad-graph.panns", &bytes);
     assert!(err_text(open(&p)).contains("graph entry 0 names item 600 of 600"));

@@ -44,16 +44,19 @@ impl MappedIndex {
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let header = check_header(&map, path, opts)?;
         let ranges = check_sections(&header, map.len(), path)?;
-        let metric = header
-            .metric()
-            .ok_or_else(|| corrupt(path, format!("unknown metric code {}", header.metric)))?;
+        let metric = header.metric().ok_or_else(|| {
+            corrupt(
+                path,
+                format!("unknown metric code {}", header.metric_code()),
+            )
+        })?;
         let m = MappedIndex {
             header,
             path: path.to_path_buf(),
             metric,
-            dim: header.dim as usize,
-            n_items: header.n_items as usize,
-            graph_degree: header.graph_degree as usize,
+            dim: header.dim() as usize,
+            n_items: header.n_items() as usize,
+            graph_degree: header.graph_degree() as usize,
             ranges,
             map,
         };

@@ -17,11 +17,26 @@ use crate::error::{Error, Result};
 fn u32_at(b: &[u8], at: usize) -> u32 {
     let mut w = [0u8; 4];
     w.copy_from_slice(&b[at..at + 4]);
-    u32::from_ne_bytes(w)
+    u32::from_le_bytes(w)
+}
+
+/// Refuses to work on a big-endian host: the header is little-endian everywhere, but the
+/// sections (f32 rows, u32 ids, nodes) are viewed in place in native byte order, which
+/// must therefore be little-endian too (see `docs/format.md`).
+pub(super) fn check_host_endianness(path: &Path) -> Result<()> {
+    if cfg!(target_endian = "big") {
+        return Err(Error::unsupported(
+            path,
+            "this machine is big-endian; panns index files are little-endian and are viewed \
+             in place, so they can only be opened and written on little-endian machines",
+        ));
+    }
+    Ok(())
 }
 
 /// Magic, endianness, version, size, checksum and the header's scalar fields.
 pub(super) fn check_header(bytes: &[u8], path: &Path, opts: &OpenOptions) -> Result<Header> {
+    check_host_endianness(path)?;
     if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
         return Err(Error::NotAnIndex {
             path: path.to_path_buf(),
@@ -62,67 +77,70 @@ pub(super) fn check_header(bytes: &[u8], path: &Path, opts: &OpenOptions) -> Res
     let header = Header::read_from_prefix(bytes)
         .map_err(|_| short(&format!("the {HEADER_SIZE}-byte header")))?
         .0;
-    if header.file_len != bytes.len() as u64 {
+    if header.file_len() != bytes.len() as u64 {
         return Err(corrupt(
             path,
             format!(
                 "file is {} bytes but its header says {} (truncated or extended)",
                 bytes.len(),
-                header.file_len
+                header.file_len()
             ),
         ));
     }
     if opts.verify_checksum {
         let computed = file_checksum(bytes);
-        if computed != header.checksum {
+        if computed != header.checksum() {
             return Err(Error::ChecksumMismatch {
                 path: path.to_path_buf(),
-                stored: header.checksum,
+                stored: header.checksum(),
                 computed,
             });
         }
     }
     let bad = |msg: String| Err(corrupt(path, msg));
-    if header.header_size as usize != HEADER_SIZE {
+    if header.header_size() as usize != HEADER_SIZE {
         return bad(format!(
             "header size {} differs from {HEADER_SIZE}",
-            header.header_size
+            header.header_size()
         ));
     }
-    if header.flags != 0 {
+    if header.flags() != 0 {
         return bad(format!(
             "unknown feature flags {:#x} (written by a newer panns?)",
-            header.flags
+            header.flags()
         ));
     }
-    if Metric::from_code(header.metric).is_none() {
-        return bad(format!("unknown metric code {}", header.metric));
+    if Metric::from_code(header.metric_code()).is_none() {
+        return bad(format!("unknown metric code {}", header.metric_code()));
     }
-    if header.dim == 0 || header.dim as usize > MAX_DIM {
-        return bad(format!("dimension {} is not in 1..={MAX_DIM}", header.dim));
+    if header.dim() == 0 || header.dim() as usize > MAX_DIM {
+        return bad(format!(
+            "dimension {} is not in 1..={MAX_DIM}",
+            header.dim()
+        ));
     }
-    if header.n_items == 0 || header.n_items > MAX_ITEMS as u64 {
+    if header.n_items() == 0 || header.n_items() > MAX_ITEMS as u64 {
         return bad(format!(
             "item count {} is not in 1..={MAX_ITEMS}",
-            header.n_items
+            header.n_items()
         ));
     }
-    if header.n_trees == 0 {
+    if header.n_trees() == 0 {
         return bad("tree count is 0".into());
     }
-    if header.pool_size == 0 {
+    if header.pool_size() == 0 {
         return bad("pool size is 0".into());
     }
-    if header.graph_degree as usize > MAX_GRAPH_DEGREE {
+    if header.graph_degree() as usize > MAX_GRAPH_DEGREE {
         return bad(format!(
             "graph degree {} exceeds {MAX_GRAPH_DEGREE}",
-            header.graph_degree
+            header.graph_degree()
         ));
     }
-    if header.n_sections as usize > MAX_SECTIONS {
+    if header.n_sections() as usize > MAX_SECTIONS {
         return bad(format!(
             "{} sections listed, the table holds {MAX_SECTIONS}",
-            header.n_sections
+            header.n_sections()
         ));
     }
     Ok(header)
@@ -137,7 +155,7 @@ pub(super) fn check_sections(
 ) -> Result<[Range<usize>; SectionKind::ALL.len()]> {
     let bad = |msg: String| corrupt(path, msg);
     let overflow = |what: &str| bad(format!("{what} section size overflows"));
-    let stride = panns_core::padded_dim(h.dim as usize) as u64;
+    let stride = panns_core::padded_dim(h.dim() as usize) as u64;
     let rows = |n: u64, what: &str| {
         n.checked_mul(stride)
             .and_then(|x| x.checked_mul(4))
@@ -147,64 +165,70 @@ pub(super) fn check_sections(
     let mut spans: Vec<(u64, u64, usize)> = Vec::with_capacity(MAX_SECTIONS);
     for (i, s) in h.used_sections().iter().enumerate() {
         let end = s
-            .offset
-            .checked_add(s.length)
+            .offset()
+            .checked_add(s.length())
             .filter(|&e| e <= file_len as u64)
             .ok_or_else(|| {
                 bad(format!(
                     "section {i} (kind {}) at offset {} with length {} extends past the end of the {file_len}-byte file",
-                    s.kind, s.offset, s.length
+                    s.kind(), s.offset(), s.length()
                 ))
             })?;
-        if s.offset < HEADER_SIZE as u64 {
+        if s.offset() < HEADER_SIZE as u64 {
             return Err(bad(format!(
                 "section {i} (kind {}) at offset {} overlaps the header",
-                s.kind, s.offset
+                s.kind(),
+                s.offset()
             )));
         }
-        if !s.offset.is_multiple_of(SECTION_ALIGN) {
+        if !s.offset().is_multiple_of(SECTION_ALIGN) {
             return Err(bad(format!(
                 "section {i} (kind {}) at offset {} is not aligned to {SECTION_ALIGN} bytes",
-                s.kind, s.offset
+                s.kind(),
+                s.offset()
             )));
         }
-        spans.push((s.offset, end, i));
-        let Some(kind) = SectionKind::from_code(s.kind) else {
+        spans.push((s.offset(), end, i));
+        let Some(kind) = SectionKind::from_code(s.kind()) else {
             continue; // a section of a later version: skipped
         };
         let expected = match kind {
-            SectionKind::Vectors => Some(rows(h.n_items, "vectors")?),
-            SectionKind::Pool => Some(rows(h.pool_size as u64, "pool")?),
-            SectionKind::Nodes => Some(h.n_nodes.checked_mul(16).ok_or_else(|| overflow("nodes"))?),
-            SectionKind::Roots => Some(h.n_trees as u64 * 4),
+            SectionKind::Vectors => Some(rows(h.n_items(), "vectors")?),
+            SectionKind::Pool => Some(rows(h.pool_size() as u64, "pool")?),
+            SectionKind::Nodes => Some(
+                h.n_nodes()
+                    .checked_mul(16)
+                    .ok_or_else(|| overflow("nodes"))?,
+            ),
+            SectionKind::Roots => Some(h.n_trees() as u64 * 4),
             SectionKind::LeafOffsets => Some(
-                h.n_leaves
+                h.n_leaves()
                     .checked_add(1)
                     .and_then(|n| n.checked_mul(4))
                     .ok_or_else(|| overflow("leaf_offsets"))?,
             ),
             SectionKind::LeafIds => None,
             SectionKind::Graph => Some(
-                h.n_items
-                    .checked_mul(h.graph_degree as u64)
+                h.n_items()
+                    .checked_mul(h.graph_degree() as u64)
                     .and_then(|n| n.checked_mul(4))
                     .ok_or_else(|| overflow("graph"))?,
             ),
         };
         if let Some(want) = expected
-            && want != s.length
+            && want != s.length()
         {
             return Err(bad(format!(
                 "{} section is {} bytes, the header's counts need {want}",
                 kind.name(),
-                s.length
+                s.length()
             )));
         }
-        if !s.length.is_multiple_of(4) {
+        if !s.length().is_multiple_of(4) {
             return Err(bad(format!(
                 "{} section length {} is not a multiple of 4",
                 kind.name(),
-                s.length
+                s.length()
             )));
         }
         let slot = &mut seen[kind.slot()];
@@ -212,7 +236,7 @@ pub(super) fn check_sections(
             return Err(bad(format!("{} section listed twice", kind.name())));
         }
         // `end <= file_len`, so both fit in usize.
-        *slot = Some(s.offset as usize..end as usize);
+        *slot = Some(s.offset() as usize..end as usize);
     }
     spans.sort_unstable();
     for w in spans.windows(2) {
@@ -223,7 +247,7 @@ pub(super) fn check_sections(
     }
     let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
     for kind in SectionKind::ALL {
-        let needed = kind != SectionKind::Graph || h.graph_degree > 0;
+        let needed = kind != SectionKind::Graph || h.graph_degree() > 0;
         match (seen[kind.slot()].take(), needed) {
             (Some(r), true) => ranges[kind.slot()] = r,
             (None, false) => {}

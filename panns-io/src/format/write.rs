@@ -35,6 +35,7 @@ pub fn save_index(index: &Index, path: impl AsRef<Path>) -> Result<()> {
 /// temporary file is removed. Readers that have the old file mapped keep seeing it.
 pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
+    super::validate::check_host_endianness(path)?;
     IndexView::new(*parts).map_err(|e| {
         Error::invalid(format!(
             "{}: refusing to save an invalid index: {e}",
@@ -49,7 +50,7 @@ pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) 
         Ok(())
     })
     .map_err(|e| Error::io(path, e))?;
-    header.checksum = hasher.finish();
+    header.checksum.set(hasher.finish());
     atomic_write(path, |w| emit(&header, &sections, &mut |b| w.write_all(b)))
 }
 
@@ -87,35 +88,35 @@ fn header_of(
     for (entry, (kind, bytes)) in table.iter_mut().zip(sections) {
         pos = align_up(pos);
         *entry = SectionEntry {
-            kind: kind.code(),
-            reserved: 0,
-            offset: pos,
-            length: bytes.len() as u64,
+            kind: kind.code().into(),
+            reserved: 0.into(),
+            offset: pos.into(),
+            length: (bytes.len() as u64).into(),
         };
         pos += bytes.len() as u64;
     }
     Ok(Header {
         magic: MAGIC,
-        version: FORMAT_VERSION,
-        endian: ENDIAN_MARKER,
-        header_size: HEADER_SIZE as u32,
-        metric: p.metric.code(),
-        dim: u32_of(p.dim, "dimension")?,
-        n_trees: u32_of(p.roots.len(), "tree count")?,
-        n_items: p.n_items as u64,
-        pool_size: u32_of(p.pool.len() / panns_core::padded_dim(p.dim), "pool")?,
-        leaf_size: info.leaf_size,
-        candidates: info.candidates,
-        split: info.split,
-        seed: info.seed,
-        n_nodes: p.nodes.len() as u64,
-        n_leaves: p.leaf_offsets.len().saturating_sub(1) as u64,
-        flags: 0,
-        graph_degree: u32_of(p.graph_degree, "graph degree")?,
-        n_sections: sections.len() as u32,
-        reserved0: 0,
-        checksum: 0,
-        file_len: pos,
+        version: FORMAT_VERSION.into(),
+        endian: ENDIAN_MARKER.into(),
+        header_size: (HEADER_SIZE as u32).into(),
+        metric: p.metric.code().into(),
+        dim: u32_of(p.dim, "dimension")?.into(),
+        n_trees: u32_of(p.roots.len(), "tree count")?.into(),
+        n_items: (p.n_items as u64).into(),
+        pool_size: u32_of(p.pool.len() / panns_core::padded_dim(p.dim), "pool")?.into(),
+        leaf_size: info.leaf_size.into(),
+        candidates: info.candidates.into(),
+        split: info.split.into(),
+        seed: info.seed.into(),
+        n_nodes: (p.nodes.len() as u64).into(),
+        n_leaves: (p.leaf_offsets.len().saturating_sub(1) as u64).into(),
+        flags: 0.into(),
+        graph_degree: u32_of(p.graph_degree, "graph degree")?.into(),
+        n_sections: (sections.len() as u32).into(),
+        reserved0: 0.into(),
+        checksum: 0.into(),
+        file_len: pos.into(),
         reserved: [0; 16],
         sections: table,
     })
