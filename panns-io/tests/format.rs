@@ -465,6 +465,81 @@ fn corrupt_structure_is_reported_by_the_core_check() {
 }
 
 #[test]
+fn trailing_bytes_after_the_last_section_are_an_error() {
+    let (dir, _path, bytes, _index) = small_file();
+    // Extended by 64 zero bytes, with file_len updated so only the new check catches it.
+    let mut b = with_header(&bytes, |h| h.file_len.set(h.file_len() + 64));
+    b.resize(b.len() + 64, 0);
+    let p = write(dir.path(), "trailing.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains("corrupt index file: 64 trailing bytes after the last section"),
+        "{e}"
+    );
+}
+
+#[test]
+fn padding_between_sections_must_be_zero() {
+    let (dir, _path, bytes, _index) = small_file();
+    let h = header_of(&bytes);
+    let mut spans: Vec<(u64, u64)> = h
+        .used_sections()
+        .iter()
+        .map(|s| (s.offset(), s.offset() + s.length()))
+        .collect();
+    spans.sort_unstable();
+    let gap = spans
+        .windows(2)
+        .find(|w| w[0].1 < w[1].0)
+        .expect("the small file has a padding gap (after nodes or roots)");
+    let mut b = bytes.clone();
+    b[gap[0].1 as usize] = 0x5A;
+    let p = write(dir.path(), "gap.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains(&format!(
+            "non-zero byte 0x5a at offset {} in the padding between the section ending at offset {} \
+             and the section at offset {}",
+            gap[0].1, gap[0].1, gap[1].0
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn padding_after_the_header_must_be_zero() {
+    let (dir, _path, bytes, index) = small_file();
+    // Move every section 64 bytes further: a zero gap after the header is accepted...
+    let mut b = with_header(&bytes, |h| {
+        let n = h.n_sections() as usize;
+        for s in &mut h.sections[..n] {
+            s.offset.set(s.offset() + 64);
+        }
+        h.file_len.set(h.file_len() + 64);
+    });
+    let tail = b.split_off(HEADER_SIZE);
+    b.resize(HEADER_SIZE + 64, 0);
+    b.extend_from_slice(&tail);
+    let p = write(dir.path(), "shifted.panns", &b);
+    let m = open(&p).unwrap();
+    let q = gaussian_vector(37, false, 3);
+    let params = SearchParams::new(5);
+    assert_eq!(
+        m.view().search(&q, &params).unwrap(),
+        index.view().search(&q, &params).unwrap()
+    );
+    drop(m);
+    // ...a non-zero byte in it is not.
+    b[HEADER_SIZE + 10] = 1;
+    let p = write(dir.path(), "shifted-dirty.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains("non-zero byte 0x01 at offset 522 in the padding between the header and the section at offset 576"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_sections_are_skipped() {
     let (dir, _path, bytes, index) = small_file();
     let h = header_of(&bytes);
@@ -476,7 +551,10 @@ fn unknown_sections_are_skipped() {
         h.n_sections.set(h.n_sections() + 1);
         h.file_len.set(h.sections[n].offset() + 40);
     });
-    b.resize(header_of(&b).file_len() as usize, 0xAB);
+    // Zero padding up to the new section, then its (arbitrary) contents.
+    b.resize(header_of(&b).file_len() as usize, 0);
+    let len = b.len();
+    b[len - 40..].fill(0xAB);
     let p = write(dir.path(), "future.panns", &b);
     let m = open(&p).unwrap();
     assert_eq!(m.header().n_sections(), h.n_sections() + 1);

@@ -9,7 +9,7 @@ use panns_core::{IndexParts, IndexView, Metric, Node};
 use zerocopy::FromBytes;
 
 use super::header::{Header, SectionKind};
-use super::validate::{check_header, check_sections};
+use super::validate::{check_header, check_padding, check_sections};
 use super::{OpenOptions, corrupt};
 use crate::error::{Error, Result};
 
@@ -44,6 +44,7 @@ impl MappedIndex {
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         let header = check_header(&map, path, opts)?;
         let ranges = check_sections(&header, map.len(), path)?;
+        check_padding(&map, &header, path)?;
         let metric = header.metric().ok_or_else(|| {
             corrupt(
                 path,

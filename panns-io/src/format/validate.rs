@@ -245,6 +245,20 @@ pub(super) fn check_sections(
             return Err(bad(format!("sections {a} and {b} overlap")));
         }
     }
+    // The file ends where its last section ends (docs/format.md: `file_len` = end of the
+    // last section); anything after it is not part of any section.
+    let last_end = spans
+        .iter()
+        .map(|&(_, end, _)| end)
+        .max()
+        .unwrap_or(HEADER_SIZE as u64);
+    if last_end < file_len as u64 {
+        return Err(bad(format!(
+            "{} trailing bytes after the last section (it ends at offset {last_end}, the file is \
+             {file_len} bytes)",
+            file_len as u64 - last_end
+        )));
+    }
     let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
     for kind in SectionKind::ALL {
         let needed = kind != SectionKind::Graph || h.graph_degree() > 0;
@@ -260,4 +274,43 @@ pub(super) fn check_sections(
         }
     }
     Ok(ranges)
+}
+
+/// The bytes between the header and the first section and between sections (the
+/// alignment padding) must be zero: a writer never puts anything there, so non-zero
+/// bytes mean damage or data hidden outside every section. Call after
+/// [`check_sections`] accepted `h` for `bytes` (bounds are re-checked, never trusted).
+pub(super) fn check_padding(bytes: &[u8], h: &Header, path: &Path) -> Result<()> {
+    let mut spans: Vec<(u64, u64)> = h
+        .used_sections()
+        .iter()
+        .map(|s| (s.offset(), s.offset().saturating_add(s.length())))
+        .collect();
+    spans.sort_unstable();
+    let mut pos = HEADER_SIZE as u64;
+    for (start, end) in spans {
+        let gap = usize::try_from(pos)
+            .ok()
+            .zip(usize::try_from(start).ok())
+            .and_then(|(a, b)| bytes.get(a..b))
+            .unwrap_or(&[]);
+        if let Some(i) = gap.iter().position(|&b| b != 0) {
+            let at = pos + i as u64;
+            let after = if pos == HEADER_SIZE as u64 {
+                "the header".to_string()
+            } else {
+                format!("the section ending at offset {pos}")
+            };
+            return Err(corrupt(
+                path,
+                format!(
+                    "non-zero byte {:#04x} at offset {at} in the padding between {after} and the \
+                     section at offset {start} (padding must be zero)",
+                    gap[i]
+                ),
+            ));
+        }
+        pos = pos.max(end);
+    }
+    Ok(())
 }
