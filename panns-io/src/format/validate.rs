@@ -1,5 +1,6 @@
 //! Checks of the header and the section table, before anything is sliced.
 
+use std::fs::{File, Metadata};
 use std::ops::Range;
 use std::path::Path;
 
@@ -313,4 +314,158 @@ pub(super) fn check_padding(bytes: &[u8], h: &Header, path: &Path) -> Result<()>
         pos = pos.max(end);
     }
     Ok(())
+}
+
+/// `O_NONBLOCK` (Linux x86_64/aarch64/riscv64/arm; std does not export it and `libc` is not
+/// a dependency): opening a FIFO that appeared after the type check must not block.
+#[cfg(target_os = "linux")]
+const O_NONBLOCK: i32 = 0o4000;
+
+/// What kind of non-regular file `meta` describes, as the end of a sentence about `path`
+/// ("is a directory", ...), or `None` for a regular file.
+fn not_regular(meta: &Metadata, path: &Path) -> Option<&'static str> {
+    let ft = meta.file_type();
+    if ft.is_dir() {
+        return Some("is a directory");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if ft.is_fifo() {
+            return Some("is a FIFO/named pipe, not an index file");
+        }
+        if ft.is_char_device() {
+            return Some("is a character device, not an index file");
+        }
+        if ft.is_block_device() {
+            return Some("is a block device, not an index file");
+        }
+        if ft.is_socket() {
+            return Some("is a socket, not an index file");
+        }
+    }
+    if !ft.is_file() {
+        return Some("is not a regular file");
+    }
+    // /proc and /sys files claim to be regular but report size 0 (or a page) whatever
+    // they hold, and their contents change under a reader.
+    if cfg!(target_os = "linux") {
+        let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if real.starts_with("/proc") || real.starts_with("/sys") {
+            return Some("is a /proc or /sys pseudo-file, not an index file");
+        }
+    }
+    None
+}
+
+/// Refuses an opened `file` that is not a regular file: a directory, a FIFO, a device, a
+/// socket or a `/proc`/`/sys` pseudo-file, with an error naming `path` and what it is.
+pub(crate) fn check_regular_file(file: &File, path: &Path) -> Result<()> {
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    match not_regular(&meta, path) {
+        None => Ok(()),
+        Some(what) => Err(Error::malformed(path, what)),
+    }
+}
+
+/// Opens `path` for reading only if it is a regular file. The type is checked with
+/// `std::fs::metadata` **before** opening (opening a FIFO for reading blocks until a
+/// writer appears), the file is opened non-blocking on Linux (in case it was replaced by
+/// a FIFO in between), and the opened file is checked again.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "called by the dataset readers and MappedIndex::open next"
+    )
+)]
+pub(crate) fn open_regular(path: &Path) -> Result<File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(what) = not_regular(&meta, path) {
+        return Err(Error::malformed(path, what));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    check_regular_file(&file, path)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(path: &Path) -> String {
+        match open_regular(path) {
+            Ok(_) => panic!("{} was opened", path.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn regular_files_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.panns");
+        std::fs::write(&p, b"PANNSIDX").unwrap();
+        let f = open_regular(&p).unwrap();
+        check_regular_file(&f, &p).unwrap();
+        // An empty regular file is not refused here (the format checks say what is wrong).
+        let e = dir.path().join("empty");
+        std::fs::write(&e, b"").unwrap();
+        open_regular(&e).unwrap();
+        // Symlinks are followed.
+        #[cfg(unix)]
+        {
+            let l = dir.path().join("link");
+            std::os::unix::fs::symlink(&p, &l).unwrap();
+            open_regular(&l).unwrap();
+        }
+    }
+
+    #[test]
+    fn directories_are_refused_before_and_after_opening() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = refused(dir.path());
+        assert!(e.ends_with(": is a directory"), "{e}");
+        assert!(e.contains(&dir.path().display().to_string()), "{e}");
+        // A directory can be opened on Linux: the opened-file check catches it too.
+        if let Ok(f) = File::open(dir.path()) {
+            let e = check_regular_file(&f, dir.path()).unwrap_err().to_string();
+            assert!(e.ends_with(": is a directory"), "{e}");
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn fifos_devices_and_proc_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe.panns");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Would block forever with File::open (no writer).
+            let e = refused(&fifo);
+            assert!(
+                e.ends_with(": is a FIFO/named pipe, not an index file"),
+                "{e}"
+            );
+        } else {
+            eprintln!("skipped the FIFO case: mkfifo is not available");
+        }
+        let e = refused(Path::new("/dev/null"));
+        assert_eq!(e, "/dev/null: is a character device, not an index file");
+        let e = refused(Path::new("/proc/self/status"));
+        assert_eq!(
+            e,
+            "/proc/self/status: is a /proc or /sys pseudo-file, not an index file"
+        );
+        let f = File::open("/proc/self/status").unwrap();
+        assert!(check_regular_file(&f, Path::new("/proc/self/status")).is_err());
+        let e = refused(Path::new("/definitely/not/here.panns"));
+        assert!(e.contains("No such file"), "{e}");
+    }
 }
