@@ -574,6 +574,137 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .collect()
 }
 
+#[cfg(unix)]
+#[test]
+fn saves_refuse_fifos_and_directories_and_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = build(Metric::Euclidean, 100, 8, 2, 1);
+    let empty = dir.path().join("empty-dir");
+    std::fs::create_dir(&empty).unwrap();
+    let e = save_index(&index, &empty).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "refusing to save an index there: it is a directory; only a regular file is replaced"
+        ),
+        "{e}"
+    );
+    assert!(empty.is_dir());
+    let fifo = dir.path().join("pipe.panns");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped the FIFO case: mkfifo is not available");
+        return;
+    }
+    let e = save_index(&index, &fifo).unwrap_err().to_string();
+    assert!(
+        e.contains("pipe.panns: refusing to save an index there: it is a FIFO/named pipe"),
+        "{e}"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+    // Through a symlink, the message names both.
+    let link = dir.path().join("link.panns");
+    std::os::unix::fs::symlink("pipe.panns", &link).unwrap();
+    let e = save_index(&index, &link).unwrap_err().to_string();
+    assert!(
+        e.contains("pipe.panns (the target of ") && e.contains("link.panns): refusing"),
+        "{e}"
+    );
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn saves_through_a_symlink_replace_its_target_and_keep_the_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("store");
+    std::fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("real.panns");
+    let old = build(Metric::Euclidean, 100, 8, 2, 1);
+    save_index(&old, &real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A chain: top -> mid (relative) -> store/real.panns.
+    let mid = dir.path().join("mid.panns");
+    let top = dir.path().join("top.panns");
+    std::os::unix::fs::symlink("store/real.panns", &mid).unwrap();
+    std::os::unix::fs::symlink(&mid, &top).unwrap();
+    let new = build(Metric::Angular, 150, 12, 3, 2);
+    save_index(&new, &top).unwrap();
+    for link in [&top, &mid] {
+        assert!(
+            std::fs::symlink_metadata(link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+    let m = open(&real).unwrap();
+    assert_eq!((m.header().n_items(), m.header().dim()), (150, 12));
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "the replaced file's mode is kept"
+    );
+    assert!(leftovers(dir.path()).is_empty() && leftovers(&real_dir).is_empty());
+    // A dangling symlink: its target is created.
+    let dangling = dir.path().join("dangling.panns");
+    std::os::unix::fs::symlink("store/later.panns", &dangling).unwrap();
+    save_index(&new, &dangling).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    open(&real_dir.join("later.panns")).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stale_temp_files_of_dead_savers_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that is surely gone: a child that has exited and been reaped.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let mut alive = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let live = alive.id();
+    let stale = format!(".idx.panns.tmp-{dead}-AbC123");
+    let keep = [
+        format!(".idx.panns.tmp-{live}-XyZ789"), // its writer still runs
+        format!(".other.panns.tmp-{dead}-AbC123"), // another file's
+        format!(".idx.panns.tmp-{}-Qq1", std::process::id()), // this process's own
+        "idx.panns.tmp-1-x".to_string(),         // not ours (no dot)
+    ];
+    for n in std::iter::once(&stale).chain(&keep) {
+        std::fs::write(dir.path().join(n), b"partial").unwrap();
+    }
+    save_index(
+        &build(Metric::Euclidean, 100, 8, 2, 1),
+        dir.path().join("idx.panns"),
+    )
+    .unwrap();
+    let _ = alive.kill();
+    let _ = alive.wait();
+    assert!(!dir.path().join(&stale).exists(), "stale temp file kept");
+    for n in &keep {
+        assert!(dir.path().join(n).exists(), "{n} was removed");
+    }
+}
+
 #[test]
 fn failed_saves_leave_the_old_file_intact() {
     let (dir, path, old, _) = small_file();
@@ -591,12 +722,15 @@ fn failed_saves_leave_the_old_file_intact() {
     assert_eq!(std::fs::read(&path).unwrap(), old);
     assert!(leftovers(dir.path()).is_empty());
 
-    // The rename fails: the target is a non-empty directory.
+    // The target is a directory: refused before anything is written.
     let target = dir.path().join("busy");
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("x"), b"x").unwrap();
     let e = save_index(&other, &target).unwrap_err().to_string();
-    assert!(e.contains("busy") && e.contains("renaming"), "{e}");
+    assert!(
+        e.contains("busy: refusing to save an index there: it is a directory"),
+        "{e}"
+    );
     assert!(leftovers(dir.path()).is_empty());
 
     // A missing directory.

@@ -323,7 +323,7 @@ const O_NONBLOCK: i32 = 0o4000;
 
 /// What kind of non-regular file `meta` describes, as the end of a sentence about `path`
 /// ("is a directory", ...), or `None` for a regular file.
-fn not_regular(meta: &Metadata, path: &Path) -> Option<&'static str> {
+pub(super) fn not_regular(meta: &Metadata, path: &Path) -> Option<&'static str> {
     let ft = meta.file_type();
     if ft.is_dir() {
         return Some("is a directory");
