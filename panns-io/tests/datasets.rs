@@ -101,8 +101,15 @@ fn csv_separators_tab_semicolon_and_space_runs() {
         (ds.n, ds.dim, ds.data),
         (2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     );
-    // The wrong separator gives a hint (the first line, non-numeric, was taken for a header).
+    // The wrong separator gives a hint (the first line starts with a digit: data, not a
+    // header).
     let text = message(read_csv(&p, &CsvOptions::default()).unwrap_err(), &p);
+    assert_contains(
+        &text,
+        &["line 1, column 1", "'1   2\t3' is not a number", "a tab"],
+    );
+    let (_d2, p2) = file("w2.txt", "a b c\n4 5 6\n");
+    let text = message(read_csv(&p2, &CsvOptions::default()).unwrap_err(), &p2);
     assert_contains(
         &text,
         &["line 2, column 1", "'4 5 6' is not a number", "a space"],
@@ -178,6 +185,55 @@ fn csv_rejects_nan_and_infinity_with_position() {
         &message(ds.unwrap_err(), &p),
         &["line 1, column 1", "'nan' is NaN"],
     );
+}
+
+#[test]
+fn csv_first_row_with_a_bad_cell_is_an_error_not_a_header() {
+    for (text, at, what) in [
+        ("1,,3\n4,5,6\n", "line 1, column 2", "empty cell"),
+        (
+            "1,2.O,3\n4,5,6\n",
+            "line 1, column 2",
+            "'2.O' is not a number",
+        ),
+        (
+            "\n2.O,x,y\n4,5,6\n",
+            "line 2, column 1",
+            "'2.O' is not a number",
+        ),
+    ] {
+        let (_d, p, ds) = csv(text);
+        let err = ds.unwrap_err();
+        assert!(matches!(err, Error::Parse { .. }), "{text:?}: {err}");
+        let msg = message(err, &p);
+        assert_contains(&msg, &[at, what]);
+        if text.starts_with('1') {
+            assert_contains(
+                &msg,
+                &["the first line has number-like cells", "header yes"],
+            );
+        }
+    }
+    // A first line with no number-like cell is still a header, empty names included
+    // (pandas writes `,a,b`).
+    let (_d, _p, ds) = csv(",a,b\n1,2,3\n");
+    assert_eq!(ds.unwrap().data, [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn csv_cr_only_line_ends_are_line_ends() {
+    let (_d, _p, ds) = csv("x,y\r1,2\r3,4\r");
+    let ds = ds.unwrap();
+    assert_eq!((ds.n, ds.dim, ds.data), (2, 2, vec![1.0, 2.0, 3.0, 4.0]));
+    // Errors count CR-ended lines.
+    let (_d, p, ds) = csv("1,2\r3,4\r5,x\r");
+    assert_contains(
+        &message(ds.unwrap_err(), &p),
+        &["line 3, column 2", "'x' is not a number"],
+    );
+    let (_d, p) = file("cr.csv", b"1,2\r3,\xff\r");
+    let text = message(read_csv(&p, &CsvOptions::default()).unwrap_err(), &p);
+    assert_contains(&text, &["line 2, column 2", "invalid UTF-8 at byte 3"]);
 }
 
 #[test]
