@@ -264,10 +264,26 @@ pub(crate) fn read_elements<R: Read, T, const SIZE: usize>(
     reader: &mut R,
     count: usize,
     out: &mut Vec<T>,
+    convert: impl FnMut([u8; SIZE]) -> T,
+) -> std::io::Result<()> {
+    read_elements_with(reader, count, out, &mut Vec::new(), convert)
+}
+
+/// [`read_elements`] through the caller's `buf`, for readers that call it once per record:
+/// `buf` grows to at most `min(count * SIZE, 64 KiB)` bytes once and is then reused as it is
+/// (never re-zeroed: every byte used is overwritten by `read_exact` first).
+pub(crate) fn read_elements_with<R: Read, T, const SIZE: usize>(
+    reader: &mut R,
+    count: usize,
+    out: &mut Vec<T>,
+    buf: &mut Vec<u8>,
     mut convert: impl FnMut([u8; SIZE]) -> T,
 ) -> std::io::Result<()> {
     let per_chunk = (CHUNK_BYTES / SIZE).max(1);
-    let mut buf = vec![0u8; per_chunk * SIZE];
+    let want = count.min(per_chunk) * SIZE;
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
     let mut remaining = count;
     while remaining > 0 {
         let take = remaining.min(per_chunk);
@@ -335,5 +351,25 @@ impl F64ToF32 {
                 value,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_buffer_is_sized_to_the_record_and_reused() {
+        let bytes: Vec<u8> = (0..32u8).collect();
+        let mut reader = &bytes[..];
+        let (mut out, mut buf) = (Vec::new(), Vec::new());
+        read_elements_with(&mut reader, 4, &mut out, &mut buf, u32::from_le_bytes).unwrap();
+        // 16 bytes for a 4-element record, not a zeroed 64 KiB chunk per call.
+        assert_eq!(buf.len(), 16);
+        let ptr = buf.as_ptr();
+        read_elements_with(&mut reader, 4, &mut out, &mut buf, u32::from_le_bytes).unwrap();
+        assert_eq!((buf.as_ptr(), buf.len()), (ptr, 16), "buffer reallocated");
+        assert_eq!(out[4], u32::from_le_bytes([16, 17, 18, 19]));
+        assert_eq!(out.len(), 8);
     }
 }
