@@ -236,6 +236,77 @@ fn csv_cr_only_line_ends_are_line_ends() {
     assert_contains(&text, &["line 2, column 2", "invalid UTF-8 at byte 3"]);
 }
 
+/// Runs `f` on another thread and fails the test if it has not returned within 10 s
+/// (opening a FIFO without a writer blocks forever).
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the reader blocked on the FIFO")
+}
+
+#[cfg(unix)]
+#[test]
+fn binary_readers_refuse_fifos_and_directories_by_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.npy");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    for format in [Format::Npy, Format::Fvecs, Format::Bvecs, Format::RawF32] {
+        let p = fifo.clone();
+        let r = within_10s(move || {
+            let opts = ReadOptions {
+                format: Some(format),
+                dim: Some(4),
+                ..ReadOptions::default()
+            };
+            read_any(&p, &opts).map(|_| ()).map_err(|e| e.to_string())
+        });
+        let e = r.unwrap_err();
+        assert!(
+            e.contains("pipe.npy: is a FIFO/named pipe, not a regular file")
+                && e.contains("save the data to a file first")
+                && !e.contains("too short"),
+            "{format}: {e}"
+        );
+    }
+    let e = read_npy(dir.path()).unwrap_err().to_string();
+    assert!(e.ends_with(": is a directory"), "{e}");
+    let e = read_csv(dir.path(), &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with(": is a directory"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn csv_streams_from_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.csv");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let w = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(w, "x,y\n1,2\n3,4\n").unwrap());
+    let p = fifo.clone();
+    let ds = within_10s(move || read_csv(&p, &CsvOptions::default()).map_err(|e| e.to_string()));
+    writer.join().unwrap();
+    assert_eq!(ds.unwrap().data, [1.0, 2.0, 3.0, 4.0]);
+}
+
 #[test]
 fn csv_empty_blank_and_header_only_files_are_errors() {
     for (text, expect) in [

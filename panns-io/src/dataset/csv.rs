@@ -51,7 +51,7 @@ impl Default for CsvOptions {
 /// The file is streamed line by line; only the parsed values are kept.
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
     let path = path.as_ref();
-    let (mut reader, _) = super::open(path)?;
+    let (mut reader, _) = super::open_stream(path)?;
     let mut state = State {
         path,
         options,

@@ -249,10 +249,28 @@ fn read_hdf5_any(path: &Path, _name: &str) -> Result<Dataset> {
 }
 
 /// Opens `path` for buffered reading and returns the reader and the file length in bytes.
+/// For the binary formats, which are checked against their length: a FIFO, device,
+/// directory or `/proc` file is refused by type before it is opened (a pipe would read
+/// as 0 bytes, or block).
 pub(crate) fn open(path: &Path) -> Result<(BufReader<File>, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::format::open_regular_as(
+        path,
+        "not a regular file: this format is checked against the file length, so save the \
+         data to a file first",
+    )?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     Ok((BufReader::with_capacity(1 << 16, file), len))
+}
+
+/// Opens a delimited text file, which is streamed: a pipe or FIFO (`/dev/stdin`, `<(...)`)
+/// is fine; a directory is refused. The length returned is 0 for a stream.
+pub(crate) fn open_stream(path: &Path) -> Result<(BufReader<File>, u64)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::malformed(path, "is a directory"));
+    }
+    Ok((BufReader::with_capacity(1 << 16, file), meta.len()))
 }
 
 /// Size of the buffer binary readers convert through.

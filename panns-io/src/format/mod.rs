@@ -37,6 +37,7 @@ pub use header::{
     SECTION_ALIGN, SectionEntry, SectionKind,
 };
 pub use read::{MappedIndex, verify_file};
+pub(crate) use validate::open_regular_as;
 pub use write::{save_index, save_parts};
 
 /// Build parameters recorded in the header for information (`panns info`); they are

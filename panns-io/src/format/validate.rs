@@ -332,16 +332,16 @@ pub(super) fn not_regular(meta: &Metadata, path: &Path) -> Option<&'static str> 
     {
         use std::os::unix::fs::FileTypeExt;
         if ft.is_fifo() {
-            return Some("is a FIFO/named pipe, not an index file");
+            return Some("is a FIFO/named pipe");
         }
         if ft.is_char_device() {
-            return Some("is a character device, not an index file");
+            return Some("is a character device");
         }
         if ft.is_block_device() {
-            return Some("is a block device, not an index file");
+            return Some("is a block device");
         }
         if ft.is_socket() {
-            return Some("is a socket, not an index file");
+            return Some("is a socket");
         }
     }
     if !ft.is_file() {
@@ -352,7 +352,7 @@ pub(super) fn not_regular(meta: &Metadata, path: &Path) -> Option<&'static str> 
     if cfg!(target_os = "linux") {
         let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         if real.starts_with("/proc") || real.starts_with("/sys") {
-            return Some("is a /proc or /sys pseudo-file, not an index file");
+            return Some("is a /proc or /sys pseudo-file");
         }
     }
     None
@@ -360,11 +360,35 @@ pub(super) fn not_regular(meta: &Metadata, path: &Path) -> Option<&'static str> 
 
 /// Refuses an opened `file` that is not a regular file: a directory, a FIFO, a device, a
 /// socket or a `/proc`/`/sys` pseudo-file, with an error naming `path` and what it is.
+#[cfg_attr(
+    not(test),
+    expect(
+        dead_code,
+        reason = "MappedIndex::open calls it next (index refactoring)"
+    )
+)]
 pub(crate) fn check_regular_file(file: &File, path: &Path) -> Result<()> {
+    check_regular_file_as(file, path, INDEX_FILE)
+}
+
+/// What a non-regular file is not, in messages about index files.
+const INDEX_FILE: &str = "not an index file";
+
+/// The error for a non-regular `path` described by `what` (from [`not_regular`]).
+fn refuse(path: &Path, what: &str, expected: &str) -> Error {
+    if what == "is a directory" {
+        Error::malformed(path, what)
+    } else {
+        Error::malformed(path, format!("{what}, {expected}"))
+    }
+}
+
+/// [`check_regular_file`] with `expected` ("not an index file") ending the message.
+fn check_regular_file_as(file: &File, path: &Path, expected: &str) -> Result<()> {
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     match not_regular(&meta, path) {
         None => Ok(()),
-        Some(what) => Err(Error::malformed(path, what)),
+        Some(what) => Err(refuse(path, what, expected)),
     }
 }
 
@@ -376,13 +400,19 @@ pub(crate) fn check_regular_file(file: &File, path: &Path) -> Result<()> {
     not(test),
     expect(
         dead_code,
-        reason = "called by the dataset readers and MappedIndex::open next"
+        reason = "MappedIndex::open calls it next (index refactoring)"
     )
 )]
 pub(crate) fn open_regular(path: &Path) -> Result<File> {
+    open_regular_as(path, INDEX_FILE)
+}
+
+/// [`open_regular`] with `expected` ending the message for a non-regular file (the dataset
+/// readers say why they need a regular file).
+pub(crate) fn open_regular_as(path: &Path, expected: &str) -> Result<File> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if let Some(what) = not_regular(&meta, path) {
-        return Err(Error::malformed(path, what));
+        return Err(refuse(path, what, expected));
     }
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -392,7 +422,7 @@ pub(crate) fn open_regular(path: &Path) -> Result<File> {
         options.custom_flags(O_NONBLOCK);
     }
     let file = options.open(path).map_err(|e| Error::io(path, e))?;
-    check_regular_file(&file, path)?;
+    check_regular_file_as(&file, path, expected)?;
     Ok(file)
 }
 

@@ -203,7 +203,6 @@ fn atomic_write(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()
     let existing = match fs::metadata(&target) {
         Ok(meta) => {
             if let Some(what) = super::validate::not_regular(&meta, &target) {
-                let what = what.trim_end_matches(", not an index file");
                 let via = if target == path {
                     String::new()
                 } else {
