@@ -62,8 +62,8 @@ pub struct BenchData {
     pub n_test: usize,
     /// Dimension.
     pub dim: usize,
-    /// The file's `distance` attribute.
-    pub metric: String,
+    /// The metric of the file's `distance` attribute.
+    pub metric: panns_core::Metric,
     /// True top-10 ids of each kept query.
     pub true_ids: Vec<Vec<u32>>,
     /// 10th true distance of each kept query, when the file has `distances`.

@@ -11,7 +11,8 @@ pub mod format;
 
 #[cfg(feature = "hdf5")]
 pub use dataset::{
-    AnnBenchmarks, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string, read_hdf5_i32,
+    AnnBenchmarks, metric_of_distance, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string,
+    read_hdf5_i32,
 };
 pub use dataset::{
     CsvOptions, Dataset, Format, HeaderMode, IntDataset, ReadOptions, read_any, read_bvecs,

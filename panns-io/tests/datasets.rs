@@ -810,7 +810,7 @@ mod hdf5 {
             "{name} neighbors"
         );
         assert_eq!(ab.train.data.len(), n * dim);
-        assert_eq!(ab.metric, metric);
+        assert_eq!(ab.metric.name(), metric);
         assert!(
             ab.train
                 .data
@@ -996,7 +996,7 @@ mod hdf5 {
         assert_eq!(ab.test.data, test);
         assert_eq!(ab.neighbors.data, [2, 0, 1, 2]);
         assert_eq!(ab.distances, None);
-        assert_eq!(ab.metric, "angular");
+        assert_eq!(ab.metric, panns_core::Metric::Angular);
 
         assert_eq!(read_hdf5_i32(&p, "/g/x").unwrap().data, [42]);
 
@@ -1038,6 +1038,26 @@ mod hdf5 {
         );
         let text = message(read_ann_benchmarks(&p).unwrap_err(), &p);
         assert_contains(&text, &["neighbors row 0, column 1", "is 2", "0..2"]);
+
+        // An unknown metric is an error naming it; dot and ip are Dot.
+        let (_d, p) = h5(
+            vec![train(), test(), neighbors(&[1, 0])],
+            vec![metric("hamming")],
+        );
+        assert_contains(
+            &message(read_ann_benchmarks(&p).unwrap_err(), &p),
+            &["unsupported: distance attribute 'hamming'"],
+        );
+        for name in ["dot", "ip", "IP"] {
+            let (_d, p) = h5(
+                vec![train(), test(), neighbors(&[1, 0])],
+                vec![metric(name)],
+            );
+            assert_eq!(
+                read_ann_benchmarks(&p).unwrap().metric,
+                panns_core::Metric::Dot
+            );
+        }
 
         // No metric attribute.
         let (_d, p) = h5(vec![train(), test(), neighbors(&[1, 0])], vec![]);

@@ -31,7 +31,8 @@ mod vecs;
 pub use csv::{CsvOptions, HeaderMode, read_csv};
 #[cfg(feature = "hdf5")]
 pub use hdf5::{
-    AnnBenchmarks, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string, read_hdf5_i32,
+    AnnBenchmarks, metric_of_distance, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string,
+    read_hdf5_i32,
 };
 pub use npy::read_npy;
 pub use raw::read_raw_f32;
