@@ -83,6 +83,67 @@ pub struct ReadArgs {
     /// Dimension of a raw f32 file (for other formats, checked against the file).
     #[arg(long)]
     pub dim: Option<usize>,
+    /// CSV/text only: the cell separator, one ASCII character (`tab` and `space` name
+    /// those; a space means any run of blanks). Default: `,` (a tab for .tsv).
+    #[arg(long, value_parser = parse_sep)]
+    pub sep: Option<u8>,
+    /// CSV/text only: whether the first non-blank line is a header (auto: only if none
+    /// of its cells looks like a number).
+    #[arg(long, value_enum)]
+    pub header: Option<HeaderArg>,
+}
+
+/// `--header` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HeaderArg {
+    /// The first non-blank line is a header.
+    Yes,
+    /// There is no header.
+    No,
+    /// A header if none of its cells looks like a number.
+    Auto,
+}
+
+impl From<HeaderArg> for panns_io::HeaderMode {
+    fn from(h: HeaderArg) -> Self {
+        match h {
+            HeaderArg::Yes => panns_io::HeaderMode::Yes,
+            HeaderArg::No => panns_io::HeaderMode::No,
+            HeaderArg::Auto => panns_io::HeaderMode::Auto,
+        }
+    }
+}
+
+/// Parses `--sep`: one ASCII character other than a quote or line end, or `tab`/`space`.
+fn parse_sep(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => return Ok(b'\t'),
+        "space" => return Ok(b' '),
+        _ => {}
+    }
+    match s.as_bytes() {
+        [b] if b.is_ascii() && !matches!(b, b'"' | b'\n' | b'\r') && !b.is_ascii_digit() => Ok(*b),
+        _ => Err(format!(
+            "'{s}' is not a separator: give one ASCII character (not a digit, quote or line \
+             end), or tab or space"
+        )),
+    }
+}
+
+/// The largest `--threads`.
+pub const MAX_THREADS: usize = 1024;
+
+/// Parses `--threads`: 0 (all cores) to [`MAX_THREADS`].
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a thread count"))?;
+    if n > MAX_THREADS {
+        return Err(format!(
+            "{n} threads is more than the {MAX_THREADS} allowed (0 uses all cores)"
+        ));
+    }
+    Ok(n)
 }
 
 /// Build parameters shared by `build` and `eval`.
@@ -108,8 +169,8 @@ pub struct TreeArgs {
     /// search budget then sets the beam width, like HNSW's ef.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub graph: u32,
-    /// Worker threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    /// Worker threads (0: all cores; at most 1024).
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 }
 
@@ -121,9 +182,10 @@ pub struct BuildArgs {
     /// Index file to write.
     #[arg(short, long)]
     pub output: PathBuf,
-    /// Distance metric.
-    #[arg(long, value_enum, default_value_t = MetricArg::Euclidean)]
-    pub metric: MetricArg,
+    /// Distance metric (default: the `distance` attribute of an ann-benchmarks HDF5
+    /// file, else euclidean; given, it must agree with that attribute).
+    #[arg(long, value_enum)]
+    pub metric: Option<MetricArg>,
     /// Number of trees.
     #[arg(long, default_value_t = defaults().n_trees)]
     pub trees: usize,
@@ -225,8 +287,8 @@ pub struct DemoArgs {
     /// Seed of the data, queries and build.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Build threads (0: all cores).
-    #[arg(long, default_value_t = 0)]
+    /// Build threads (0: all cores; at most 1024).
+    #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
 }
 

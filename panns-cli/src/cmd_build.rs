@@ -35,6 +35,19 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     if dir.is_some_and(|d| !d.is_dir()) {
         return Err(CliError::new("the output directory does not exist").with_file(&a.output));
     }
+    let file_metric = files::hdf5_metric(&a.data, &a.read)?;
+    let metric: panns_core::Metric = match (a.metric.map(Into::into), file_metric) {
+        (Some(given), Some(file)) if given != file => {
+            return Err(CliError::usage(format!(
+                "--metric {given} disagrees with the file's distance attribute '{file}' \
+                 (leave --metric out to use the file's)"
+            ))
+            .with_file(&a.data));
+        }
+        (Some(given), _) => given,
+        (None, Some(file)) => file,
+        (None, None) => panns_core::Metric::Euclidean,
+    };
     let t0 = Instant::now();
     let pb = progress::spinner(format!("reading {}", a.data.display()));
     let data = files::read_vectors(&a.data, &a.read, "train")?;
@@ -42,7 +55,6 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let read_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
-    let metric = a.metric.into();
     let mut b = IndexBuilder::new(data.dim, metric).in_file(&a.data)?;
     let pb = progress::bar(data.n as u64, "adding vectors");
     for chunk in data.data.chunks(CHUNK * data.dim) {

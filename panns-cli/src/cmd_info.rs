@@ -25,40 +25,45 @@ pub fn run(a: &InfoArgs) -> Result<()> {
     let metric = h
         .metric()
         .map(|m| m.name().to_string())
-        .unwrap_or_else(|| format!("unknown ({})", h.metric));
-    let split = match h.split {
+        .unwrap_or_else(|| format!("unknown ({})", h.metric_code()));
+    let split = match h.split() {
         0 => "mean".to_string(),
         1 => "median".to_string(),
         s => format!("unknown ({s})"),
     };
     println!("file             {}", path.display());
-    println!("format version   {}", h.version);
+    println!("format version   {}", h.version());
     println!("metric           {metric}");
-    println!("dimension        {}", h.dim);
-    println!("items            {}", h.n_items);
-    println!("trees            {}", h.n_trees);
-    println!("pool size        {} projection vectors", h.pool_size);
-    println!("leaf size        {}", h.leaf_size);
+    println!("dimension        {}", h.dim());
+    println!("items            {}", h.n_items());
+    println!("trees            {}", h.n_trees());
+    println!("pool size        {} projection vectors", h.pool_size());
+    println!("leaf size        {}", h.leaf_size());
     println!(
         "split            {split}, {} candidates per node",
-        h.candidates
+        h.candidates()
     );
-    println!("seed             {}", h.seed);
+    println!("seed             {}", h.seed());
     println!(
         "nodes            {} inner, {} leaves",
-        h.n_nodes, h.n_leaves
+        h.n_nodes(),
+        h.n_leaves()
     );
-    if h.graph_degree > 0 {
-        println!("graph            {} neighbours per item", h.graph_degree);
+    if h.graph_degree() > 0 {
+        println!("graph            {} neighbours per item", h.graph_degree());
     }
     println!("file size        {size} bytes ({})", human_bytes(size));
-    println!("checksum         {:#018x}", h.checksum);
+    println!("checksum         {:#018x}", h.checksum());
     println!("sections");
     for s in h.used_sections() {
-        let name = SectionKind::from_code(s.kind)
+        let name = SectionKind::from_code(s.kind())
             .map(|k| k.name().to_string())
-            .unwrap_or_else(|| format!("unknown kind {}", s.kind));
-        println!("  {name:<14} {:>14} bytes at offset {}", s.length, s.offset);
+            .unwrap_or_else(|| format!("unknown kind {}", s.kind()));
+        println!(
+            "  {name:<14} {:>14} bytes at offset {}",
+            s.length(),
+            s.offset()
+        );
     }
     if a.verify {
         println!("verify           ok: checksum matches, structure valid");

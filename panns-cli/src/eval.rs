@@ -8,9 +8,9 @@ use crate::measure::{self, Mode};
 use crate::plot::{self, Plot, Series};
 use crate::truth::{Recall, Scorer};
 use crate::{files, peers, progress};
-use panns_core::{IndexBuilder, Metric, SearchParams};
+use panns_core::{IndexBuilder, SearchParams};
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// recall@K is what is measured.
@@ -62,17 +62,6 @@ pub fn default_budgets(n: usize) -> Vec<usize> {
     v
 }
 
-fn metric_of(name: &str, path: &Path) -> Result<Metric> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "euclidean" | "l2" => Ok(Metric::Euclidean),
-        "angular" | "cosine" => Ok(Metric::Angular),
-        other => Err(CliError::new(format!(
-            "unsupported distance attribute {other:?}: expected euclidean or angular"
-        ))
-        .with_file(path)),
-    }
-}
-
 /// Runs `panns eval`.
 pub fn run(a: &EvalArgs) -> Result<()> {
     let path = a.data.as_path();
@@ -102,7 +91,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     let pb = progress::spinner(format!("reading {}", path.display()));
     let data = files::read_benchmark(path, a.queries, K)?;
     pb.finish_and_clear();
-    let metric = metric_of(&data.metric, path)?;
+    let metric = data.metric;
     let (n, dim, nq) = (data.n_train, data.dim, data.n_test);
     let name = path
         .file_stem()

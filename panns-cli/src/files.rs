@@ -4,7 +4,7 @@
 use crate::cli::ReadArgs;
 use crate::error::{CliError, Result};
 use panns_core::Index;
-use panns_io::{Dataset, Format, OpenOptions, ReadOptions};
+use panns_io::{CsvOptions, Dataset, Format, OpenOptions, ReadOptions};
 use std::path::Path;
 
 /// Converts a `panns-io` error about `file` into a one-line [`CliError`] whose
@@ -32,6 +32,34 @@ pub fn read_vectors(path: &Path, args: &ReadArgs, hdf5_default: &str) -> Result<
         ),
         None => None,
     };
+    let effective = format.or_else(|| Format::from_path(path));
+    let is_hdf5 = effective == Some(Format::Hdf5);
+    if args.dataset.is_some() && !is_hdf5 {
+        return Err(CliError::usage(format!(
+            "--dataset names a data set inside an HDF5 file, but {} is not one{}",
+            path.display(),
+            effective.map_or(String::new(), |f| format!(" (format {f})"))
+        )));
+    }
+    let is_text = matches!(effective, Some(Format::Csv | Format::Tsv));
+    if (args.sep.is_some() || args.header.is_some()) && !is_text {
+        return Err(CliError::usage(format!(
+            "--sep and --header apply to CSV/text files, but {} is not one",
+            path.display()
+        )));
+    }
+    if args.sep.is_some() && effective == Some(Format::Tsv) {
+        return Err(CliError::usage(
+            "--sep cannot be used with a .tsv file (always tab-separated); use --format csv",
+        ));
+    }
+    let mut csv = CsvOptions::default();
+    if let Some(sep) = args.sep {
+        csv.separator = sep;
+    }
+    if let Some(h) = args.header {
+        csv.header = h.into();
+    }
     let opts = ReadOptions {
         format,
         dataset: Some(
@@ -40,7 +68,7 @@ pub fn read_vectors(path: &Path, args: &ReadArgs, hdf5_default: &str) -> Result<
                 .unwrap_or_else(|| hdf5_default.to_string()),
         ),
         dim: args.dim,
-        ..ReadOptions::default()
+        csv,
     };
     let d = panns_io::read_any(path, &opts).map_err(|e| io_error(e, path))?;
     if d.n == 0 || d.dim == 0 {
@@ -62,8 +90,8 @@ pub struct BenchData {
     pub n_test: usize,
     /// Dimension.
     pub dim: usize,
-    /// The file's `distance` attribute.
-    pub metric: String,
+    /// The metric of the file's `distance` attribute.
+    pub metric: panns_core::Metric,
     /// True top-10 ids of each kept query.
     pub true_ids: Vec<Vec<u32>>,
     /// 10th true distance of each kept query, when the file has `distances`.
@@ -130,4 +158,29 @@ pub fn saved_size(index: &Index) -> Result<u64> {
 /// Opens (maps and validates) an index file.
 pub fn open_index(path: &Path) -> Result<Index> {
     panns_io::open_index(path, &OpenOptions::default()).map_err(|e| io_error(e, path))
+}
+
+/// The metric named by the `distance` root attribute of `path` if it is an HDF5 file
+/// (by `--format` or extension) that has one.
+pub fn hdf5_metric(path: &Path, args: &ReadArgs) -> Result<Option<panns_core::Metric>> {
+    let format = match &args.format {
+        Some(f) => f.parse::<Format>().ok(),
+        None => Format::from_path(path),
+    };
+    if format != Some(Format::Hdf5) {
+        return Ok(None);
+    }
+    let Some(name) =
+        panns_io::read_hdf5_attr_string(path, "distance").map_err(|e| io_error(e, path))?
+    else {
+        return Ok(None);
+    };
+    match panns_io::metric_of_distance(&name) {
+        Some(m) => Ok(Some(m)),
+        None => Err(CliError::new(format!(
+            "the file's distance attribute '{name}' is not a metric panns supports \
+             (euclidean, angular, dot)"
+        ))
+        .with_file(path)),
+    }
 }

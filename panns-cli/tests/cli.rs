@@ -504,3 +504,149 @@ fn eval_with_a_graph_reaches_high_recall_at_small_budgets() {
     let recall: f64 = last[col("recall10")].parse().unwrap();
     assert!(recall > 0.9, "recall@10 with graph at budget 40: {recall}");
 }
+
+/// A small ann-benchmarks style HDF5 file: `train` (`n` x `dim` f32) and the root
+/// attribute `distance`.
+fn write_h5(path: &Path, data: &[Vec<f32>], distance: &str) {
+    use hdf5_writer::{AttributeBuilder, DatasetBuilder, Hdf5Builder, WriteOptions};
+    let flat: Vec<f32> = data.iter().flatten().copied().collect();
+    let shape = vec![data.len() as u64, data[0].len() as u64];
+    let bytes = Hdf5Builder::new()
+        .dataset(DatasetBuilder::typed_data("train", shape, &flat).unwrap())
+        .attribute(AttributeBuilder::vlen_strings("distance", &[distance]).unwrap())
+        .into_plan()
+        .unwrap()
+        .encode(WriteOptions::default())
+        .unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn build_takes_the_metric_from_the_hdf5_distance_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let h5 = dir.path().join("small-angular.hdf5");
+    write_h5(&h5, &rows(300, 8, 5), "angular");
+    let out = dir.path().join("a.panns");
+    let text = ok(&["build", s(&h5), "-o", s(&out), "--trees", "2"]);
+    assert!(text.contains("300 x 8 (angular)"), "{text}");
+    let info = ok(&["info", s(&out)]);
+    assert!(info.contains("metric           angular"), "{info}");
+    // Given and agreeing: fine. Disagreeing: a usage error naming both.
+    ok(&[
+        "build",
+        s(&h5),
+        "-o",
+        s(&out),
+        "--trees",
+        "2",
+        "--metric",
+        "angular",
+    ]);
+    fails(
+        &["build", s(&h5), "-o", s(&out), "--metric", "euclidean"],
+        2,
+        &[
+            "--metric euclidean disagrees",
+            "distance attribute 'angular'",
+            "small-angular.hdf5",
+        ],
+    );
+    // An unknown distance attribute.
+    let ham = dir.path().join("ham.hdf5");
+    write_h5(&ham, &rows(50, 8, 5), "hamming");
+    fails(
+        &["build", s(&ham), "-o", s(&out)],
+        1,
+        &["distance attribute 'hamming'", "ham.hdf5"],
+    );
+}
+
+#[test]
+fn read_options_are_checked_and_csv_options_wired_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(200, 4, 9);
+    let csv = dir.path().join("d.csv");
+    write_csv(&csv, &data);
+    let out = dir.path().join("d.panns");
+    // --dataset for a CSV file is a mistake, not ignored.
+    fails(
+        &["build", s(&csv), "-o", s(&out), "--dataset", "train"],
+        2,
+        &["--dataset names a data set inside an HDF5 file", "d.csv"],
+    );
+    // --threads is bounded.
+    fails(
+        &["build", s(&csv), "-o", s(&out), "--threads", "5000"],
+        2,
+        &["5000 threads is more than the 1024 allowed"],
+    );
+    fails(&["demo", "--threads", "1025"], 2, &["1024"]);
+    ok(&[
+        "build",
+        s(&csv),
+        "-o",
+        s(&out),
+        "--trees",
+        "2",
+        "--threads",
+        "1024",
+    ]);
+    fails(
+        &["query", s(&out), "--queries", s(&csv), "--dataset", "test"],
+        2,
+        &["--dataset"],
+    );
+    // --sep and --header.
+    let semi = dir.path().join("semi.txt");
+    let text: String = std::iter::once("1;2;3;4\n".to_string())
+        .chain(data.iter().map(|r| {
+            r.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(";")
+                + "\n"
+        }))
+        .collect();
+    std::fs::write(&semi, text).unwrap();
+    let t = ok(&[
+        "build",
+        s(&semi),
+        "-o",
+        s(&out),
+        "--trees",
+        "2",
+        "--sep",
+        ";",
+    ]);
+    assert!(t.contains("201 x 4"), "{t}");
+    let t = ok(&[
+        "build",
+        s(&semi),
+        "-o",
+        s(&out),
+        "--trees",
+        "2",
+        "--sep",
+        ";",
+        "--header",
+        "yes",
+    ]);
+    assert!(t.contains("200 x 4"), "{t}");
+    fails(
+        &["build", s(&semi), "-o", s(&out), "--header", "no"],
+        1,
+        &["line 1, column 1", "(is the separator ';'?)"],
+    );
+    fails(
+        &["build", s(&semi), "-o", s(&out), "--sep", "ab"],
+        2,
+        &["'ab' is not a separator"],
+    );
+    let npy = dir.path().join("d.npy");
+    write_npy(&npy, &data);
+    fails(
+        &["build", s(&npy), "-o", s(&out), "--sep", ";"],
+        2,
+        &["--sep and --header apply to CSV/text files"],
+    );
+}

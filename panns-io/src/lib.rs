@@ -3,6 +3,8 @@
 //! Every reader returns a row-major [`Dataset`] of `f32` (or an [`IntDataset`] of ground-truth
 //! ids) or an [`Error`] naming the file and the position of the problem; see [`dataset`].
 
+#![warn(missing_docs)]
+
 pub mod dataset;
 pub mod error;
 pub mod eval;
@@ -10,7 +12,8 @@ pub mod format;
 
 #[cfg(feature = "hdf5")]
 pub use dataset::{
-    AnnBenchmarks, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string, read_hdf5_i32,
+    AnnBenchmarks, metric_of_distance, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string,
+    read_hdf5_i32,
 };
 pub use dataset::{
     CsvOptions, Dataset, Format, HeaderMode, IntDataset, ReadOptions, read_any, read_bvecs,

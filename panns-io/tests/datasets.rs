@@ -101,8 +101,15 @@ fn csv_separators_tab_semicolon_and_space_runs() {
         (ds.n, ds.dim, ds.data),
         (2, 3, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
     );
-    // The wrong separator gives a hint (the first line, non-numeric, was taken for a header).
+    // The wrong separator gives a hint (the first line starts with a digit: data, not a
+    // header).
     let text = message(read_csv(&p, &CsvOptions::default()).unwrap_err(), &p);
+    assert_contains(
+        &text,
+        &["line 1, column 1", "'1   2\t3' is not a number", "a tab"],
+    );
+    let (_d2, p2) = file("w2.txt", "a b c\n4 5 6\n");
+    let text = message(read_csv(&p2, &CsvOptions::default()).unwrap_err(), &p2);
     assert_contains(
         &text,
         &["line 2, column 1", "'4 5 6' is not a number", "a space"],
@@ -178,6 +185,126 @@ fn csv_rejects_nan_and_infinity_with_position() {
         &message(ds.unwrap_err(), &p),
         &["line 1, column 1", "'nan' is NaN"],
     );
+}
+
+#[test]
+fn csv_first_row_with_a_bad_cell_is_an_error_not_a_header() {
+    for (text, at, what) in [
+        ("1,,3\n4,5,6\n", "line 1, column 2", "empty cell"),
+        (
+            "1,2.O,3\n4,5,6\n",
+            "line 1, column 2",
+            "'2.O' is not a number",
+        ),
+        (
+            "\n2.O,x,y\n4,5,6\n",
+            "line 2, column 1",
+            "'2.O' is not a number",
+        ),
+    ] {
+        let (_d, p, ds) = csv(text);
+        let err = ds.unwrap_err();
+        assert!(matches!(err, Error::Parse { .. }), "{text:?}: {err}");
+        let msg = message(err, &p);
+        assert_contains(&msg, &[at, what]);
+        if text.starts_with('1') {
+            assert_contains(
+                &msg,
+                &["the first line has number-like cells", "header yes"],
+            );
+        }
+    }
+    // A first line with no number-like cell is still a header, empty names included
+    // (pandas writes `,a,b`).
+    let (_d, _p, ds) = csv(",a,b\n1,2,3\n");
+    assert_eq!(ds.unwrap().data, [1.0, 2.0, 3.0]);
+}
+
+#[test]
+fn csv_cr_only_line_ends_are_line_ends() {
+    let (_d, _p, ds) = csv("x,y\r1,2\r3,4\r");
+    let ds = ds.unwrap();
+    assert_eq!((ds.n, ds.dim, ds.data), (2, 2, vec![1.0, 2.0, 3.0, 4.0]));
+    // Errors count CR-ended lines.
+    let (_d, p, ds) = csv("1,2\r3,4\r5,x\r");
+    assert_contains(
+        &message(ds.unwrap_err(), &p),
+        &["line 3, column 2", "'x' is not a number"],
+    );
+    let (_d, p) = file("cr.csv", b"1,2\r3,\xff\r");
+    let text = message(read_csv(&p, &CsvOptions::default()).unwrap_err(), &p);
+    assert_contains(&text, &["line 2, column 2", "invalid UTF-8 at byte 3"]);
+}
+
+/// Runs `f` on another thread and fails the test if it has not returned within 10 s
+/// (opening a FIFO without a writer blocks forever).
+fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the reader blocked on the FIFO")
+}
+
+#[cfg(unix)]
+#[test]
+fn binary_readers_refuse_fifos_and_directories_by_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.npy");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    for format in [Format::Npy, Format::Fvecs, Format::Bvecs, Format::RawF32] {
+        let p = fifo.clone();
+        let r = within_10s(move || {
+            let opts = ReadOptions {
+                format: Some(format),
+                dim: Some(4),
+                ..ReadOptions::default()
+            };
+            read_any(&p, &opts).map(|_| ()).map_err(|e| e.to_string())
+        });
+        let e = r.unwrap_err();
+        assert!(
+            e.contains("pipe.npy: is a FIFO/named pipe, not a regular file")
+                && e.contains("save the data to a file first")
+                && !e.contains("too short"),
+            "{format}: {e}"
+        );
+    }
+    let e = read_npy(dir.path()).unwrap_err().to_string();
+    assert!(e.ends_with(": is a directory"), "{e}");
+    let e = read_csv(dir.path(), &CsvOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.ends_with(": is a directory"), "{e}");
+}
+
+#[cfg(unix)]
+#[test]
+fn csv_streams_from_a_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.csv");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let w = fifo.clone();
+    let writer = std::thread::spawn(move || std::fs::write(w, "x,y\n1,2\n3,4\n").unwrap());
+    let p = fifo.clone();
+    let ds = within_10s(move || read_csv(&p, &CsvOptions::default()).map_err(|e| e.to_string()));
+    writer.join().unwrap();
+    assert_eq!(ds.unwrap().data, [1.0, 2.0, 3.0, 4.0]);
 }
 
 #[test]
@@ -683,7 +810,7 @@ mod hdf5 {
             "{name} neighbors"
         );
         assert_eq!(ab.train.data.len(), n * dim);
-        assert_eq!(ab.metric, metric);
+        assert_eq!(ab.metric.name(), metric);
         assert!(
             ab.train
                 .data
@@ -869,7 +996,7 @@ mod hdf5 {
         assert_eq!(ab.test.data, test);
         assert_eq!(ab.neighbors.data, [2, 0, 1, 2]);
         assert_eq!(ab.distances, None);
-        assert_eq!(ab.metric, "angular");
+        assert_eq!(ab.metric, panns_core::Metric::Angular);
 
         assert_eq!(read_hdf5_i32(&p, "/g/x").unwrap().data, [42]);
 
@@ -911,6 +1038,26 @@ mod hdf5 {
         );
         let text = message(read_ann_benchmarks(&p).unwrap_err(), &p);
         assert_contains(&text, &["neighbors row 0, column 1", "is 2", "0..2"]);
+
+        // An unknown metric is an error naming it; dot and ip are Dot.
+        let (_d, p) = h5(
+            vec![train(), test(), neighbors(&[1, 0])],
+            vec![metric("hamming")],
+        );
+        assert_contains(
+            &message(read_ann_benchmarks(&p).unwrap_err(), &p),
+            &["unsupported: distance attribute 'hamming'"],
+        );
+        for name in ["dot", "ip", "IP"] {
+            let (_d, p) = h5(
+                vec![train(), test(), neighbors(&[1, 0])],
+                vec![metric(name)],
+            );
+            assert_eq!(
+                read_ann_benchmarks(&p).unwrap().metric,
+                panns_core::Metric::Dot
+            );
+        }
 
         // No metric attribute.
         let (_d, p) = h5(vec![train(), test(), neighbors(&[1, 0])], vec![]);

@@ -92,15 +92,15 @@ fn round_trip_every_metric() {
         assert_eq!(h.metric(), Some(metric));
         let pool = index.params().pool_size as u32;
         assert_eq!(
-            (h.dim, h.n_items, h.n_trees, h.pool_size),
+            (h.dim(), h.n_items(), h.n_trees(), h.pool_size()),
             (37, 2000, 8, pool)
         );
         let cand = index.params().candidates as u32;
         assert_eq!(
-            (h.leaf_size, h.candidates, h.split, h.seed),
+            (h.leaf_size(), h.candidates(), h.split(), h.seed()),
             (20, cand, 0, 3)
         );
-        assert_eq!(h.n_nodes as usize, index.nodes().len());
+        assert_eq!(h.n_nodes() as usize, index.nodes().len());
         assert_eq!(
             panns_io::serialized_len(&m).unwrap(),
             std::fs::metadata(&path).unwrap().len()
@@ -137,7 +137,7 @@ fn opening_does_not_copy() {
     let m = open(&path).unwrap();
     let p = m.parts();
     let base =
-        p.vectors.as_ptr() as usize - h.section(SectionKind::Vectors).unwrap().offset as usize;
+        p.vectors.as_ptr() as usize - h.section(SectionKind::Vectors).unwrap().offset() as usize;
     let sections = [
         (p.vectors.as_ptr() as usize, SectionKind::Vectors),
         (p.pool.as_ptr() as usize, SectionKind::Pool),
@@ -147,7 +147,7 @@ fn opening_does_not_copy() {
     for (ptr, kind) in sections {
         assert_eq!(
             ptr - base,
-            h.section(kind).unwrap().offset as usize,
+            h.section(kind).unwrap().offset() as usize,
             "{kind:?}"
         );
         assert_eq!(ptr % 64, 0, "section not 64-byte aligned");
@@ -176,13 +176,40 @@ fn build_info_and_sections_follow_the_spec() {
     assert_eq!(BuildInfo::from(index.params()).leaf_size, 20);
     let stride = padded_dim(37) as u64;
     let vectors = h.section(SectionKind::Vectors).unwrap();
-    assert_eq!(vectors.offset, HEADER_SIZE as u64);
-    assert_eq!(vectors.length, 300 * stride * 4);
+    assert_eq!(vectors.offset(), HEADER_SIZE as u64);
+    assert_eq!(vectors.length(), 300 * stride * 4);
     for s in h.used_sections() {
-        assert_eq!(s.offset % 64, 0);
+        assert_eq!(s.offset() % 64, 0);
     }
     assert!(h.section(SectionKind::Graph).is_none());
-    assert_eq!(h.file_len, bytes.len() as u64);
+    assert_eq!(h.file_len(), bytes.len() as u64);
+}
+
+#[test]
+fn header_integers_are_little_endian_at_the_documented_offsets() {
+    // The fields are little-endian types whatever the host (a native `u32` here would be
+    // big-endian on a big-endian machine), so the struct has alignment 1.
+    fn unaligned<T: zerocopy::Unaligned>() {}
+    unaligned::<Header>();
+    unaligned::<panns_io::SectionEntry>();
+    let (_dir, _path, bytes, index) = small_file();
+    let h = header_of(&bytes);
+    let _: zerocopy::little_endian::U64 = h.n_items;
+    let le32 = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let le64 = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+    assert_eq!(le32(8), 1, "version");
+    assert_eq!(bytes[12..16], [0x04, 0x03, 0x02, 0x01], "endian marker");
+    assert_eq!(le32(16), 512, "header_size");
+    assert_eq!(le32(24), 37, "dim");
+    assert_eq!(le32(28), 4, "n_trees");
+    assert_eq!(le64(32), 300, "n_items");
+    assert_eq!(le64(64), index.nodes().len() as u64, "n_nodes");
+    assert_eq!(le64(96), h.checksum(), "checksum");
+    assert_eq!(le64(104), bytes.len() as u64, "file_len");
+    // First section table entry: the vectors at offset 512.
+    assert_eq!(le32(128), SectionKind::Vectors.code());
+    assert_eq!(le64(136), 512);
+    assert_eq!(le64(144), 300 * padded_dim(37) as u64 * 4);
 }
 
 #[test]
@@ -202,8 +229,8 @@ fn truncation_is_an_error() {
         HEADER_SIZE,
     ];
     for s in h.used_sections() {
-        cuts.extend([s.offset as usize, (s.offset + s.length) as usize - 1]);
-        cuts.push((s.offset + s.length / 2) as usize);
+        cuts.extend([s.offset() as usize, (s.offset() + s.length()) as usize - 1]);
+        cuts.push((s.offset() + s.length() / 2) as usize);
     }
     cuts.push(bytes.len() - 1);
     for cut in cuts {
@@ -269,7 +296,7 @@ fn hostile_headers_get_specific_errors() {
     let idx = |k: SectionKind| {
         h.used_sections()
             .iter()
-            .position(|s| s.kind == k.code())
+            .position(|s| s.kind() == k.code())
             .unwrap()
     };
     let (vec_i, pool_i, nodes_i) = (
@@ -282,64 +309,76 @@ fn hostile_headers_get_specific_errors() {
     let cases: Vec<(&str, Edit, &str)> = vec![
         (
             "past-eof",
-            Box::new(move |h| h.sections[pool_i].offset = len + 64),
+            Box::new(move |h| h.sections[pool_i].offset.set(len + 64)),
             "extends past the end",
         ),
         (
             "huge-len",
-            Box::new(move |h| h.sections[pool_i].length = u64::MAX - 10),
+            Box::new(move |h| h.sections[pool_i].length.set(u64::MAX - 10)),
             "extends past the end",
         ),
         (
             "overlap",
-            Box::new(move |h| h.sections[pool_i].offset = h.sections[vec_i].offset + 64),
+            Box::new(move |h| {
+                h.sections[pool_i]
+                    .offset
+                    .set(h.sections[vec_i].offset() + 64)
+            }),
             "overlap",
         ),
         (
             "misaligned",
-            Box::new(move |h| h.sections[pool_i].offset += 4),
+            Box::new(move |h| {
+                h.sections[pool_i]
+                    .offset
+                    .set(h.sections[pool_i].offset() + 4)
+            }),
             "not aligned",
         ),
         (
             "in-header",
-            Box::new(move |h| h.sections[vec_i].offset = 64),
+            Box::new(move |h| h.sections[vec_i].offset.set(64)),
             "overlaps the header",
         ),
         (
             "n-items-max",
-            Box::new(|h| h.n_items = u64::MAX),
+            Box::new(|h| h.n_items.set(u64::MAX)),
             "item count 18446744073709551615",
         ),
         (
             "n-items-wrong",
-            Box::new(|h| h.n_items -= 1),
+            Box::new(|h| h.n_items.set(h.n_items() - 1)),
             "vectors section is",
         ),
         (
             "n-nodes-huge",
-            Box::new(|h| h.n_nodes = u64::MAX / 8),
+            Box::new(|h| h.n_nodes.set(u64::MAX / 8)),
             "nodes section size overflows",
         ),
         (
             "n-leaves-max",
-            Box::new(|h| h.n_leaves = u64::MAX),
+            Box::new(|h| h.n_leaves.set(u64::MAX)),
             "leaf_offsets section size overflows",
         ),
-        ("dim-0", Box::new(|h| h.dim = 0), "dimension 0"),
+        ("dim-0", Box::new(|h| h.dim.set(0)), "dimension 0"),
         (
             "metric",
-            Box::new(|h| h.metric = 9),
+            Box::new(|h| h.metric.set(9)),
             "unknown metric code 9",
         ),
         (
             "flags",
-            Box::new(|h| h.flags = 4),
+            Box::new(|h| h.flags.set(4)),
             "unknown feature flags 0x4",
         ),
-        ("n-sections", Box::new(|h| h.n_sections = 17), "17 sections"),
+        (
+            "n-sections",
+            Box::new(|h| h.n_sections.set(17)),
+            "17 sections",
+        ),
         (
             "missing",
-            Box::new(move |h| h.sections[pool_i].kind = 0),
+            Box::new(move |h| h.sections[pool_i].kind.set(0)),
             "required pool section is missing",
         ),
         (
@@ -349,32 +388,32 @@ fn hostile_headers_get_specific_errors() {
         ),
         (
             "graph-deg",
-            Box::new(|h| h.graph_degree = 4),
+            Box::new(|h| h.graph_degree.set(4)),
             "required graph section is missing",
         ),
         (
             "file-len",
-            Box::new(|h| h.file_len += 1),
+            Box::new(|h| h.file_len.set(h.file_len() + 1)),
             "but its header says",
         ),
         (
             "header-size",
-            Box::new(|h| h.header_size = 1024),
+            Box::new(|h| h.header_size.set(1024)),
             "header size 1024",
         ),
         (
             "version-0",
-            Box::new(|h| h.version = 0),
+            Box::new(|h| h.version.set(0)),
             "format version 0 is older",
         ),
         (
             "big-endian",
-            Box::new(|h| h.endian = 0x0403_0201),
+            Box::new(|h| h.endian.set(0x0403_0201)),
             "written on a big-endian machine",
         ),
         (
             "endian-junk",
-            Box::new(|h| h.endian = 7),
+            Box::new(|h| h.endian.set(7)),
             "bad endianness marker",
         ),
     ];
@@ -394,7 +433,7 @@ fn hostile_headers_get_specific_errors() {
     let p = write(
         dir.path(),
         "v7.panns",
-        &with_header(&bytes, |h| h.version = 7),
+        &with_header(&bytes, |h| h.version.set(7)),
     );
     assert_eq!(
         err_text(open(&p)),
@@ -427,9 +466,9 @@ fn corrupt_structure_is_reported_by_the_core_check() {
     let (dir, _path, bytes, _) = small_file();
     let h = header_of(&bytes);
     let nodes = h.section(SectionKind::Nodes).unwrap();
-    let n_nodes = h.n_nodes as u32;
+    let n_nodes = h.n_nodes() as u32;
     let mut b = bytes.clone();
-    let left = nodes.offset as usize + 8; // node 0's `left`
+    let left = nodes.offset() as usize + 8; // node 0's `left`
     b[left..left + 4].copy_from_slice(&(n_nodes + 5).to_le_bytes());
     let p = write(dir.path(), "child.panns", &b);
     let e = err_text(open(&p));
@@ -442,7 +481,7 @@ fn corrupt_structure_is_reported_by_the_core_check() {
     );
     assert!(e.contains("child.panns: corrupt index file"), "{e}");
 
-    let ids = h.section(SectionKind::LeafIds).unwrap().offset as usize;
+    let ids = h.section(SectionKind::LeafIds).unwrap().offset() as usize;
     let mut b = bytes.clone();
     b[ids..ids + 4].copy_from_slice(&300u32.to_le_bytes());
     let p = write(dir.path(), "leafid.panns", &b);
@@ -450,25 +489,103 @@ fn corrupt_structure_is_reported_by_the_core_check() {
 }
 
 #[test]
+fn trailing_bytes_after_the_last_section_are_an_error() {
+    let (dir, _path, bytes, _index) = small_file();
+    // Extended by 64 zero bytes, with file_len updated so only the new check catches it.
+    let mut b = with_header(&bytes, |h| h.file_len.set(h.file_len() + 64));
+    b.resize(b.len() + 64, 0);
+    let p = write(dir.path(), "trailing.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains("corrupt index file: 64 trailing bytes after the last section"),
+        "{e}"
+    );
+}
+
+#[test]
+fn padding_between_sections_must_be_zero() {
+    let (dir, _path, bytes, _index) = small_file();
+    let h = header_of(&bytes);
+    let mut spans: Vec<(u64, u64)> = h
+        .used_sections()
+        .iter()
+        .map(|s| (s.offset(), s.offset() + s.length()))
+        .collect();
+    spans.sort_unstable();
+    let gap = spans
+        .windows(2)
+        .find(|w| w[0].1 < w[1].0)
+        .expect("the small file has a padding gap (after nodes or roots)");
+    let mut b = bytes.clone();
+    b[gap[0].1 as usize] = 0x5A;
+    let p = write(dir.path(), "gap.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains(&format!(
+            "non-zero byte 0x5a at offset {} in the padding between the section ending at offset {} \
+             and the section at offset {}",
+            gap[0].1, gap[0].1, gap[1].0
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn padding_after_the_header_must_be_zero() {
+    let (dir, _path, bytes, index) = small_file();
+    // Move every section 64 bytes further: a zero gap after the header is accepted...
+    let mut b = with_header(&bytes, |h| {
+        let n = h.n_sections() as usize;
+        for s in &mut h.sections[..n] {
+            s.offset.set(s.offset() + 64);
+        }
+        h.file_len.set(h.file_len() + 64);
+    });
+    let tail = b.split_off(HEADER_SIZE);
+    b.resize(HEADER_SIZE + 64, 0);
+    b.extend_from_slice(&tail);
+    let p = write(dir.path(), "shifted.panns", &b);
+    let m = open(&p).unwrap();
+    let q = gaussian_vector(37, false, 3);
+    let params = SearchParams::new(5);
+    assert_eq!(
+        m.search(&q, &params).unwrap(),
+        index.search(&q, &params).unwrap()
+    );
+    drop(m);
+    // ...a non-zero byte in it is not.
+    b[HEADER_SIZE + 10] = 1;
+    let p = write(dir.path(), "shifted-dirty.panns", &b);
+    let e = err_text(open(&p));
+    assert!(
+        e.contains("non-zero byte 0x01 at offset 522 in the padding between the header and the section at offset 576"),
+        "{e}"
+    );
+}
+
+#[test]
 fn unknown_sections_are_skipped() {
     let (dir, _path, bytes, index) = small_file();
     let h = header_of(&bytes);
     let mut b = with_header(&bytes, |h| {
-        let n = h.n_sections as usize;
-        h.sections[n].kind = 99;
-        h.sections[n].offset = h.file_len.div_ceil(64) * 64;
-        h.sections[n].length = 40;
-        h.n_sections += 1;
-        h.file_len = h.sections[n].offset + 40;
+        let n = h.n_sections() as usize;
+        h.sections[n].kind.set(99);
+        h.sections[n].offset.set(h.file_len().div_ceil(64) * 64);
+        h.sections[n].length.set(40);
+        h.n_sections.set(h.n_sections() + 1);
+        h.file_len.set(h.sections[n].offset() + 40);
     });
-    b.resize(header_of(&b).file_len as usize, 0xAB);
+    // Zero padding up to the new section, then its (arbitrary) contents.
+    b.resize(header_of(&b).file_len() as usize, 0);
+    let len = b.len();
+    b[len - 40..].fill(0xAB);
     let p = write(dir.path(), "future.panns", &b);
     let m = open(&p).unwrap();
     assert_eq!(
         panns_io::read_header(&p, &OpenOptions::default())
             .unwrap()
-            .n_sections,
-        h.n_sections + 1
+            .n_sections(),
+        h.n_sections() + 1
     );
     let q = gaussian_vector(37, false, 1);
     let params = SearchParams::new(5);
@@ -484,6 +601,137 @@ fn leftovers(dir: &Path) -> Vec<String> {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.contains(".tmp-"))
         .collect()
+}
+
+#[cfg(unix)]
+#[test]
+fn saves_refuse_fifos_and_directories_and_keep_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = build(Metric::Euclidean, 100, 8, 2, 1);
+    let empty = dir.path().join("empty-dir");
+    std::fs::create_dir(&empty).unwrap();
+    let e = save_index(&index, &empty).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "refusing to save an index there: it is a directory; only a regular file is replaced"
+        ),
+        "{e}"
+    );
+    assert!(empty.is_dir());
+    let fifo = dir.path().join("pipe.panns");
+    if !std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("skipped the FIFO case: mkfifo is not available");
+        return;
+    }
+    let e = save_index(&index, &fifo).unwrap_err().to_string();
+    assert!(
+        e.contains("pipe.panns: refusing to save an index there: it is a FIFO/named pipe"),
+        "{e}"
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "the FIFO was replaced"
+    );
+    // Through a symlink, the message names both.
+    let link = dir.path().join("link.panns");
+    std::os::unix::fs::symlink("pipe.panns", &link).unwrap();
+    let e = save_index(&index, &link).unwrap_err().to_string();
+    assert!(
+        e.contains("pipe.panns (the target of ") && e.contains("link.panns): refusing"),
+        "{e}"
+    );
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn saves_through_a_symlink_replace_its_target_and_keep_the_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("store");
+    std::fs::create_dir(&real_dir).unwrap();
+    let real = real_dir.join("real.panns");
+    let old = build(Metric::Euclidean, 100, 8, 2, 1);
+    save_index(&old, &real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o640)).unwrap();
+    // A chain: top -> mid (relative) -> store/real.panns.
+    let mid = dir.path().join("mid.panns");
+    let top = dir.path().join("top.panns");
+    std::os::unix::fs::symlink("store/real.panns", &mid).unwrap();
+    std::os::unix::fs::symlink(&mid, &top).unwrap();
+    let new = build(Metric::Angular, 150, 12, 3, 2);
+    save_index(&new, &top).unwrap();
+    for link in [&top, &mid] {
+        assert!(
+            std::fs::symlink_metadata(link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+    let m = open(&real).unwrap();
+    assert_eq!((m.len(), m.dim()), (150, 12));
+    assert_eq!(
+        std::fs::metadata(&real).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "the replaced file's mode is kept"
+    );
+    assert!(leftovers(dir.path()).is_empty() && leftovers(&real_dir).is_empty());
+    // A dangling symlink: its target is created.
+    let dangling = dir.path().join("dangling.panns");
+    std::os::unix::fs::symlink("store/later.panns", &dangling).unwrap();
+    save_index(&new, &dangling).unwrap();
+    assert!(
+        std::fs::symlink_metadata(&dangling)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    open(&real_dir.join("later.panns")).unwrap();
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn stale_temp_files_of_dead_savers_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that is surely gone: a child that has exited and been reaped.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let mut alive = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let live = alive.id();
+    let stale = format!(".idx.panns.tmp-{dead}-AbC123");
+    let keep = [
+        format!(".idx.panns.tmp-{live}-XyZ789"), // its writer still runs
+        format!(".other.panns.tmp-{dead}-AbC123"), // another file's
+        format!(".idx.panns.tmp-{}-Qq1", std::process::id()), // this process's own
+        "idx.panns.tmp-1-x".to_string(),         // not ours (no dot)
+    ];
+    for n in std::iter::once(&stale).chain(&keep) {
+        std::fs::write(dir.path().join(n), b"partial").unwrap();
+    }
+    save_index(
+        &build(Metric::Euclidean, 100, 8, 2, 1),
+        dir.path().join("idx.panns"),
+    )
+    .unwrap();
+    let _ = alive.kill();
+    let _ = alive.wait();
+    assert!(!dir.path().join(&stale).exists(), "stale temp file kept");
+    for n in &keep {
+        assert!(dir.path().join(n).exists(), "{n} was removed");
+    }
 }
 
 #[test]
@@ -503,12 +751,15 @@ fn failed_saves_leave_the_old_file_intact() {
     assert_eq!(std::fs::read(&path).unwrap(), old);
     assert!(leftovers(dir.path()).is_empty());
 
-    // The rename fails: the target is a non-empty directory.
+    // The target is a directory: refused before anything is written.
     let target = dir.path().join("busy");
     std::fs::create_dir(&target).unwrap();
     std::fs::write(target.join("x"), b"x").unwrap();
     let e = save_index(&other, &target).unwrap_err().to_string();
-    assert!(e.contains("busy") && e.contains("renaming"), "{e}");
+    assert!(
+        e.contains("busy: refusing to save an index there: it is a directory"),
+        "{e}"
+    );
     assert!(leftovers(dir.path()).is_empty());
 
     // A missing directory.
@@ -620,7 +871,7 @@ fn damaged_vectors_do_not_break_search() {
     let v = header_of(&bytes)
         .section(SectionKind::Vectors)
         .unwrap()
-        .offset as usize;
+        .offset() as usize;
     let row = padded_dim(37) * 4;
     bytes[v..v + row].fill(0);
     bytes[v + row..v + row + 4].copy_from_slice(&f32::NAN.to_le_bytes());
@@ -689,9 +940,9 @@ fn graph_section_round_trips() {
     save_index(&index, &path).unwrap();
     let m = open_verified(&path).unwrap();
     let h = panns_io::read_header(&path, &OpenOptions::default()).unwrap();
-    assert_eq!(h.graph_degree as usize, degree);
+    assert_eq!(h.graph_degree() as usize, degree);
     let g = h.section(SectionKind::Graph).unwrap();
-    assert_eq!(g.length as usize, 600 * degree * 4);
+    assert_eq!(g.length() as usize, 600 * degree * 4);
     assert_eq!(m.parts().graph, index.parts().graph);
     for q in queries(37, 20) {
         let p = SearchParams::new(10).with_budget(50);
@@ -699,7 +950,7 @@ fn graph_section_round_trips() {
     }
     // A graph entry naming a missing item is caught by the structure check.
     let mut bytes = std::fs::read(&path).unwrap();
-    let at = g.offset as usize;
+    let at = g.offset() as usize;
     bytes[at..at + 4].copy_from_slice(&600u32.to_le_bytes());
     let p = write(dir.path(), "bad-graph.panns", &bytes);
     assert!(err_text(open(&p)).contains("graph entry 0 names item 600 of 600"));

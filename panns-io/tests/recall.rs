@@ -24,7 +24,7 @@ fn shared(name: &str) -> Option<PathBuf> {
 fn recall(name: &str, n_trees: usize, budget: usize, graph: bool, queries: usize) -> Option<f64> {
     let path = shared(name)?;
     let ab = panns_io::read_ann_benchmarks(&path).unwrap();
-    let metric: Metric = ab.metric.parse().unwrap();
+    let metric: Metric = ab.metric;
     let mut b = IndexBuilder::new(ab.train.dim, metric).unwrap();
     b.add_batch(&ab.train.data).unwrap();
     let mut index = b

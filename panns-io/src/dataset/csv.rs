@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 /// Whether the first non-blank line of a delimited text file is a header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum HeaderMode {
-    /// Skip the first non-blank line if and only if one of its cells is not a number.
+    /// Skip the first non-blank line if and only if none of its cells is number-like (a
+    /// number, or text starting with a digit such as `2.O`).
     #[default]
     Auto,
     /// The first non-blank line is a header: always skip it.
@@ -39,7 +40,10 @@ impl Default for CsvOptions {
 /// Reads delimited text: one vector per line, cells separated by `options.separator`.
 ///
 /// Whitespace around cells and a pair of double quotes around a cell are removed; blank lines
-/// are skipped anywhere; `\r\n` line ends and a UTF-8 byte-order mark are accepted. Every row
+/// are skipped anywhere; `\n`, `\r\n` and `\r` line ends and a UTF-8 byte-order mark are
+/// accepted. With [`HeaderMode::Auto`], the first non-blank line is a header only if none of
+/// its cells is number-like (parses, or starts with a digit); a first line mixing numbers and
+/// text is data, so a malformed cell in it is an error naming its line and column. Every row
 /// must have as many cells as the first data row. Cells must be finite `f32` numbers (NaN,
 /// infinities and values out of `f32` range are rejected). Errors name the file and the 1-based
 /// line and column.
@@ -47,12 +51,16 @@ impl Default for CsvOptions {
 /// The file is streamed line by line; only the parsed values are kept.
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
     let path = path.as_ref();
-    let (mut reader, _) = super::open(path)?;
-    let mut data: Vec<f32> = Vec::new();
-    let mut dim = 0usize;
-    let mut first_data_line = 0usize;
-    let mut header_seen = false;
-    let mut header_line = 0usize;
+    let (mut reader, _) = super::open_stream(path)?;
+    let mut state = State {
+        path,
+        options,
+        data: Vec::new(),
+        dim: 0,
+        first_data_line: 0,
+        header_seen: false,
+        header_line: 0,
+    };
     let mut line_no = 0usize;
     let mut bytes: Vec<u8> = Vec::new();
 
@@ -64,61 +72,49 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset>
         if read == 0 {
             break;
         }
-        line_no += 1;
         let text = std::str::from_utf8(&bytes).map_err(|e| {
-            let column = 1 + String::from_utf8_lossy(&bytes[..e.valid_up_to()])
+            let before = &bytes[..e.valid_up_to()];
+            // Lines ended by a lone `\r` (old Mac files) inside this chunk count too.
+            let line = line_no + 1 + before.iter().filter(|&&b| b == b'\r').count();
+            let start = before
+                .iter()
+                .rposition(|&b| b == b'\r')
+                .map_or(0, |i| i + 1);
+            let column = 1 + String::from_utf8_lossy(&before[start..])
                 .split(char::from(options.separator))
                 .count()
                 .saturating_sub(1);
             Error::Parse {
                 path: path.to_path_buf(),
-                line: line_no,
+                line,
                 column,
-                message: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
+                message: format!(
+                    "invalid UTF-8 at byte {} of the line",
+                    e.valid_up_to() - start + 1
+                ),
             }
         })?;
-        let text = if line_no == 1 {
-            text.trim_start_matches('\u{feff}')
-        } else {
-            text
-        };
-        let text = text.trim();
-        if text.is_empty() {
-            continue;
-        }
-        let mut cells = Vec::with_capacity(dim);
-        split_cells(text, options.separator, &mut cells);
-
-        if !header_seen && dim == 0 {
-            header_seen = true;
-            let is_header = match options.header {
-                HeaderMode::Yes => true,
-                HeaderMode::No => false,
-                HeaderMode::Auto => cells.iter().any(|c| unquote(c).parse::<f32>().is_err()),
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        // A `\r` left inside ends a line too: files with CR-only line ends are one
+        // "line" to `read_until(b'\n')`.
+        for part in text.split('\r') {
+            line_no += 1;
+            let part = if line_no == 1 {
+                part.trim_start_matches('\u{feff}')
+            } else {
+                part
             };
-            if is_header {
-                header_line = line_no;
-                continue;
-            }
-        }
-
-        if dim == 0 {
-            dim = cells.len();
-            first_data_line = line_no;
-        } else if cells.len() != dim {
-            return Err(Error::RaggedRow {
-                path: path.to_path_buf(),
-                line: line_no,
-                columns: cells.len(),
-                expected: dim,
-                first_line: first_data_line,
-            });
-        }
-        for (j, cell) in cells.iter().enumerate() {
-            data.push(parse_cell(path, line_no, j + 1, cell, options.separator)?);
+            state.line(line_no, part)?;
         }
     }
 
+    let State {
+        mut data,
+        dim,
+        header_line,
+        ..
+    } = state;
     if dim == 0 {
         let why = if header_line > 0 {
             format!("no data rows (only the header on line {header_line})")
@@ -130,6 +126,97 @@ pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset>
     data.shrink_to_fit();
     let n = data.len() / dim;
     Ok(Dataset { data, n, dim })
+}
+
+/// What [`read_csv`] has seen so far.
+struct State<'a> {
+    path: &'a Path,
+    options: &'a CsvOptions,
+    data: Vec<f32>,
+    dim: usize,
+    first_data_line: usize,
+    header_seen: bool,
+    header_line: usize,
+}
+
+impl State<'_> {
+    /// Handles line `line_no` (without its line end).
+    fn line(&mut self, line_no: usize, text: &str) -> Result<()> {
+        let (path, options) = (self.path, self.options);
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        let mut cells = Vec::with_capacity(self.dim);
+        split_cells(text, options.separator, &mut cells);
+
+        let mut mixed_first_line = false; // Auto, and the first line was read as data
+        if !self.header_seen && self.dim == 0 {
+            self.header_seen = true;
+            let is_header = match options.header {
+                HeaderMode::Yes => true,
+                HeaderMode::No => false,
+                // Only a line without any number-like cell is a header: `1,,3` or
+                // `1,2.O,3` is a broken data row, not a header to drop silently.
+                HeaderMode::Auto => {
+                    let header = !cells.iter().any(|c| number_like(c));
+                    mixed_first_line = !header;
+                    header
+                }
+            };
+            if is_header {
+                self.header_line = line_no;
+                return Ok(());
+            }
+        }
+
+        if self.dim == 0 {
+            self.dim = cells.len();
+            self.first_data_line = line_no;
+        } else if cells.len() != self.dim {
+            return Err(Error::RaggedRow {
+                path: path.to_path_buf(),
+                line: line_no,
+                columns: cells.len(),
+                expected: self.dim,
+                first_line: self.first_data_line,
+            });
+        }
+        for (j, cell) in cells.iter().enumerate() {
+            let x =
+                parse_cell(path, line_no, j + 1, cell, options.separator).map_err(|e| match e {
+                    Error::Parse {
+                        path,
+                        line,
+                        column,
+                        message,
+                    } if mixed_first_line => Error::Parse {
+                        path,
+                        line,
+                        column,
+                        message: format!(
+                            "{message} (the first line has number-like cells, so it is read as \
+                             data; if it is a header, say so: header yes)"
+                        ),
+                    },
+                    other => other,
+                })?;
+            self.data.push(x);
+        }
+        Ok(())
+    }
+}
+
+/// Whether a cell is, or looks like an attempt at, a number: it parses, or it starts
+/// with a digit (after an optional sign or decimal point), like `2.O` or `1e`.
+fn number_like(cell: &str) -> bool {
+    let text = unquote(cell);
+    if text.parse::<f32>().is_ok() {
+        return true;
+    }
+    let rest = text.trim_start_matches(['+', '-']);
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    rest.starts_with(|c: char| c.is_ascii_digit())
 }
 
 /// Splits a trimmed, non-empty line into cells (each trimmed).

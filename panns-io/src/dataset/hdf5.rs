@@ -28,8 +28,11 @@ pub struct AnnBenchmarks {
     pub neighbors: IntDataset,
     /// The distances to those neighbours, if the file has them (same shape as `neighbors`).
     pub distances: Option<Dataset>,
-    /// The root attribute `distance`: `euclidean`, `angular`, ...
-    pub metric: String,
+    /// The metric of the root attribute `distance`: `euclidean` (or `l2`) is
+    /// [`Metric::Euclidean`](panns_core::Metric::Euclidean), `angular` (or `cosine`)
+    /// [`Metric::Angular`](panns_core::Metric::Angular), `dot` or `ip`
+    /// [`Metric::Dot`](panns_core::Metric::Dot).
+    pub metric: panns_core::Metric,
 }
 
 /// Reads the 2-D float32 or float64 dataset `name` (a path like `train` or `/group/x`) of an HDF5
@@ -74,6 +77,12 @@ pub fn read_ann_benchmarks(path: impl AsRef<Path>) -> Result<AnnBenchmarks> {
             "the root attribute 'distance' (the metric) is missing",
         )
     })?;
+    let metric = metric_of_distance(&metric).ok_or_else(|| {
+        Error::unsupported(
+            path,
+            format!("distance attribute '{metric}' (euclidean, angular, dot and ip are supported)"),
+        )
+    })?;
     let bad = |message: String| Err(Error::malformed(path, message));
     if test.dim != train.dim {
         return bad(format!(
@@ -115,6 +124,13 @@ pub fn read_ann_benchmarks(path: impl AsRef<Path>) -> Result<AnnBenchmarks> {
         distances,
         metric,
     })
+}
+
+/// The metric named by an ann-benchmarks `distance` attribute (case-insensitive, trimmed):
+/// `euclidean`/`l2`, `angular`/`cosine`, `dot`/`ip`/`inner_product`; `None` for others
+/// (`hamming`, `jaccard`, ...).
+pub fn metric_of_distance(name: &str) -> Option<panns_core::Metric> {
+    name.trim().parse().ok()
 }
 
 fn open(path: &Path) -> Result<Hdf5File> {

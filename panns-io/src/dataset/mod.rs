@@ -31,7 +31,8 @@ mod vecs;
 pub use csv::{CsvOptions, HeaderMode, read_csv};
 #[cfg(feature = "hdf5")]
 pub use hdf5::{
-    AnnBenchmarks, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string, read_hdf5_i32,
+    AnnBenchmarks, metric_of_distance, read_ann_benchmarks, read_hdf5, read_hdf5_attr_string,
+    read_hdf5_i32,
 };
 pub use npy::read_npy;
 pub use raw::read_raw_f32;
@@ -249,10 +250,28 @@ fn read_hdf5_any(path: &Path, _name: &str) -> Result<Dataset> {
 }
 
 /// Opens `path` for buffered reading and returns the reader and the file length in bytes.
+/// For the binary formats, which are checked against their length: a FIFO, device,
+/// directory or `/proc` file is refused by type before it is opened (a pipe would read
+/// as 0 bytes, or block).
 pub(crate) fn open(path: &Path) -> Result<(BufReader<File>, u64)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file = crate::format::open_regular_as(
+        path,
+        "not a regular file: this format is checked against the file length, so save the \
+         data to a file first",
+    )?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     Ok((BufReader::with_capacity(1 << 16, file), len))
+}
+
+/// Opens a delimited text file, which is streamed: a pipe or FIFO (`/dev/stdin`, `<(...)`)
+/// is fine; a directory is refused. The length returned is 0 for a stream.
+pub(crate) fn open_stream(path: &Path) -> Result<(BufReader<File>, u64)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::malformed(path, "is a directory"));
+    }
+    Ok((BufReader::with_capacity(1 << 16, file), meta.len()))
 }
 
 /// Size of the buffer binary readers convert through.
@@ -264,10 +283,26 @@ pub(crate) fn read_elements<R: Read, T, const SIZE: usize>(
     reader: &mut R,
     count: usize,
     out: &mut Vec<T>,
+    convert: impl FnMut([u8; SIZE]) -> T,
+) -> std::io::Result<()> {
+    read_elements_with(reader, count, out, &mut Vec::new(), convert)
+}
+
+/// [`read_elements`] through the caller's `buf`, for readers that call it once per record:
+/// `buf` grows to at most `min(count * SIZE, 64 KiB)` bytes once and is then reused as it is
+/// (never re-zeroed: every byte used is overwritten by `read_exact` first).
+pub(crate) fn read_elements_with<R: Read, T, const SIZE: usize>(
+    reader: &mut R,
+    count: usize,
+    out: &mut Vec<T>,
+    buf: &mut Vec<u8>,
     mut convert: impl FnMut([u8; SIZE]) -> T,
 ) -> std::io::Result<()> {
     let per_chunk = (CHUNK_BYTES / SIZE).max(1);
-    let mut buf = vec![0u8; per_chunk * SIZE];
+    let want = count.min(per_chunk) * SIZE;
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
     let mut remaining = count;
     while remaining > 0 {
         let take = remaining.min(per_chunk);
@@ -335,5 +370,25 @@ impl F64ToF32 {
                 value,
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_buffer_is_sized_to_the_record_and_reused() {
+        let bytes: Vec<u8> = (0..32u8).collect();
+        let mut reader = &bytes[..];
+        let (mut out, mut buf) = (Vec::new(), Vec::new());
+        read_elements_with(&mut reader, 4, &mut out, &mut buf, u32::from_le_bytes).unwrap();
+        // 16 bytes for a 4-element record, not a zeroed 64 KiB chunk per call.
+        assert_eq!(buf.len(), 16);
+        let ptr = buf.as_ptr();
+        read_elements_with(&mut reader, 4, &mut out, &mut buf, u32::from_le_bytes).unwrap();
+        assert_eq!((buf.as_ptr(), buf.len()), (ptr, 16), "buffer reallocated");
+        assert_eq!(out[4], u32::from_le_bytes([16, 17, 18, 19]));
+        assert_eq!(out.len(), 8);
     }
 }

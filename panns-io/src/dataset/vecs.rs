@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::{Dataset, IntDataset, MAX_DIM, check_finite, open, read_elements};
+use super::{Dataset, IntDataset, MAX_DIM, check_finite, open, read_elements_with};
 use crate::error::{Error, Result};
 
 /// Reads a `.fvecs` file (records of an `i32` dimension and that many `f32`). Every record must
@@ -46,6 +46,7 @@ fn read_vecs<T, const SIZE: usize>(
     let mut record_bytes = 0u64;
     let mut pos = 0u64;
     let mut record = 0usize;
+    let mut buf = Vec::new(); // one record's bytes, reused for every record
     while pos < len {
         let left = len - pos;
         if left < 4 {
@@ -101,7 +102,7 @@ fn read_vecs<T, const SIZE: usize>(
                 ),
             ));
         }
-        read_elements(&mut reader, dim, &mut data, &mut convert).map_err(io)?;
+        read_elements_with(&mut reader, dim, &mut data, &mut buf, &mut convert).map_err(io)?;
         pos += record_bytes;
         record += 1;
     }

@@ -1,6 +1,13 @@
 //! The fixed file header and its section table (see `docs/format.md`).
+//!
+//! Every integer field is stored little-endian whatever the host (zerocopy's
+//! [`little_endian`](zerocopy::little_endian) types, which have alignment 1); read them
+//! as plain integers through the accessor methods of the same names
+//! ([`Header::dim`], [`SectionEntry::offset`], ...) and write them with `.set(..)` or
+//! `.into()`.
 
-use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::little_endian::{U32, U64};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"PANNSIDX";
@@ -89,65 +96,77 @@ impl SectionKind {
 /// One entry of the section table: 24 bytes.
 #[repr(C)]
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    FromBytes,
+    IntoBytes,
+    KnownLayout,
+    Immutable,
+    Unaligned,
 )]
 pub struct SectionEntry {
     /// Section kind code (see [`SectionKind::code`]); codes a reader does not know are skipped.
-    pub kind: u32,
+    pub kind: U32,
     /// Reserved, written as 0, ignored by readers.
-    pub reserved: u32,
+    pub reserved: U32,
     /// Byte offset of the section from the start of the file (a multiple of 64).
-    pub offset: u64,
+    pub offset: U64,
     /// Length of the section in bytes.
-    pub length: u64,
+    pub length: U64,
 }
 
 /// The fixed 512-byte header at the start of an index file, all fields little-endian.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned,
+)]
 pub struct Header {
     /// [`MAGIC`].
     pub magic: [u8; 8],
     /// Format version ([`FORMAT_VERSION`]).
-    pub version: u32,
+    pub version: U32,
     /// [`ENDIAN_MARKER`]; reads as `0x04030201` in a file written big-endian.
-    pub endian: u32,
+    pub endian: U32,
     /// Size of this header in bytes ([`HEADER_SIZE`]).
-    pub header_size: u32,
+    pub header_size: U32,
     /// Metric code ([`panns_core::Metric::code`]).
-    pub metric: u32,
+    pub metric: U32,
     /// Vector dimension (rows are padded to `panns_core::padded_dim(dim)` floats).
-    pub dim: u32,
+    pub dim: U32,
     /// Number of trees (= root references).
-    pub n_trees: u32,
+    pub n_trees: U32,
     /// Number of items.
-    pub n_items: u64,
+    pub n_items: U64,
     /// Number of projection vectors in the pool.
-    pub pool_size: u32,
+    pub pool_size: U32,
     /// Build parameter: largest leaf (informational).
-    pub leaf_size: u32,
+    pub leaf_size: U32,
     /// Build parameter: pool vectors tried per node (informational).
-    pub candidates: u32,
+    pub candidates: U32,
     /// Build parameter: split rule, 0 = mean, 1 = median (informational).
-    pub split: u32,
+    pub split: U32,
     /// Build parameter: random seed (informational).
-    pub seed: u64,
+    pub seed: U64,
     /// Number of inner nodes.
-    pub n_nodes: u64,
+    pub n_nodes: U64,
     /// Number of leaves.
-    pub n_leaves: u64,
+    pub n_leaves: U64,
     /// Feature flags; none are defined in version 1 and readers reject files with any set.
-    pub flags: u32,
+    pub flags: U32,
     /// Neighbours per row of the optional graph section (0: no graph).
-    pub graph_degree: u32,
+    pub graph_degree: U32,
     /// Number of used entries at the start of the section table.
-    pub n_sections: u32,
+    pub n_sections: U32,
     /// Reserved, written as 0.
-    pub reserved0: u32,
+    pub reserved0: U32,
     /// XXH64 (seed 0) of the whole file with these 8 bytes read as zero.
-    pub checksum: u64,
+    pub checksum: U64,
     /// Total file length in bytes.
-    pub file_len: u64,
+    pub file_len: U64,
     /// Reserved, written as 0.
     pub reserved: [u8; 16],
     /// Section table: the first `n_sections` entries are used, the rest are zero.
@@ -157,20 +176,103 @@ pub struct Header {
 const _: () = assert!(size_of::<Header>() == HEADER_SIZE);
 const _: () = assert!(std::mem::offset_of!(Header, checksum) == CHECKSUM_OFFSET);
 
+const _: () = assert!(size_of::<SectionEntry>() == 24);
+
+/// Accessors returning the native value of little-endian fields of the same name.
+macro_rules! getters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            #[inline]
+            pub fn $name(&self) -> $ty {
+                self.$name.get()
+            }
+        )*
+    };
+}
+
+impl SectionEntry {
+    getters! {
+        /// [`SectionEntry::kind`] (the section kind code).
+        kind: u32,
+        /// [`SectionEntry::offset`] in bytes from the start of the file.
+        offset: u64,
+        /// [`SectionEntry::length`] in bytes.
+        length: u64,
+    }
+}
+
 impl Header {
+    getters! {
+        /// [`Header::version`].
+        version: u32,
+        /// [`Header::endian`].
+        endian: u32,
+        /// [`Header::header_size`].
+        header_size: u32,
+        /// [`Header::dim`].
+        dim: u32,
+        /// [`Header::n_trees`].
+        n_trees: u32,
+        /// [`Header::n_items`].
+        n_items: u64,
+        /// [`Header::pool_size`].
+        pool_size: u32,
+        /// [`Header::leaf_size`].
+        leaf_size: u32,
+        /// [`Header::candidates`].
+        candidates: u32,
+        /// [`Header::split`].
+        split: u32,
+        /// [`Header::seed`].
+        seed: u64,
+        /// [`Header::n_nodes`].
+        n_nodes: u64,
+        /// [`Header::n_leaves`].
+        n_leaves: u64,
+        /// [`Header::flags`].
+        flags: u32,
+        /// [`Header::graph_degree`].
+        graph_degree: u32,
+        /// [`Header::n_sections`].
+        n_sections: u32,
+        /// [`Header::checksum`].
+        checksum: u64,
+        /// [`Header::file_len`].
+        file_len: u64,
+    }
+
+    /// [`Header::metric`] as stored (the method [`Header::metric`] decodes it).
+    #[inline]
+    pub fn metric_code(&self) -> u32 {
+        self.metric.get()
+    }
+
     /// The used entries of the section table (at most [`MAX_SECTIONS`]).
     pub fn used_sections(&self) -> &[SectionEntry] {
-        let n = (self.n_sections as usize).min(MAX_SECTIONS);
+        let n = (self.n_sections() as usize).min(MAX_SECTIONS);
         &self.sections[..n]
     }
 
     /// The entry of a known section kind, if present.
     pub fn section(&self, kind: SectionKind) -> Option<&SectionEntry> {
-        self.used_sections().iter().find(|s| s.kind == kind.code())
+        self.used_sections()
+            .iter()
+            .find(|s| s.kind() == kind.code())
     }
 
     /// The metric, if the code is known.
     pub fn metric(&self) -> Option<panns_core::Metric> {
-        panns_core::Metric::from_code(self.metric)
+        panns_core::Metric::from_code(self.metric_code())
+    }
+
+    /// The build parameters recorded in the header (informational).
+    pub fn build_info(&self) -> super::BuildInfo {
+        super::BuildInfo {
+            leaf_size: self.leaf_size(),
+            candidates: self.candidates(),
+            split: self.split(),
+            seed: self.seed(),
+        }
     }
 }

@@ -40,6 +40,7 @@ pub use read::{
     IndexBytes, Layout, index_from_bytes, index_from_slice, load_index, open_index, parse,
     read_header, verify_file,
 };
+pub(crate) use validate::{open_regular, open_regular_as};
 pub use write::{index_to_bytes, parts_to_bytes, save_index, save_parts, serialized_len};
 
 /// Build parameters recorded in the header for information (`panns info`); they are
@@ -109,28 +110,4 @@ pub(crate) fn corrupt(path: &std::path::Path, detail: impl Into<String>) -> Erro
         path: path.to_path_buf(),
         detail: detail.into(),
     }
-}
-
-/// Opens `path` for reading if it is a regular file (a FIFO would block forever, a
-/// directory or device is never an index), with a message saying what it is instead.
-pub(crate) fn open_regular(path: &std::path::Path) -> crate::Result<std::fs::File> {
-    let kind = |m: &std::fs::Metadata| {
-        let t = m.file_type();
-        if t.is_file() {
-            None
-        } else if t.is_dir() {
-            Some("a directory")
-        } else {
-            Some("not a regular file (a FIFO, socket or device)")
-        }
-    };
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if let Some(what) = kind(&meta) {
-        let msg = format!("is {what}, not an index file");
-        return Err(Error::io(
-            path,
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, msg),
-        ));
-    }
-    std::fs::File::open(path).map_err(|e| Error::io(path, e))
 }

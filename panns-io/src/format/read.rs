@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
-use panns_core::{BuildParams, Index, IndexParts, Metric, Node, SplitRule, Storage};
+use panns_core::{BuildParams, Index, IndexParts, Node, SplitRule, Storage};
 use zerocopy::FromBytes;
 
 use super::header::{Header, SectionKind};
-use super::validate::{check_header, check_sections};
+use super::validate::{check_header, check_padding, check_sections};
 use super::{OpenOptions, corrupt};
 use crate::error::{Error, Result};
 
@@ -28,12 +28,13 @@ impl Layout {
     /// Fails only if `bytes` is not what was parsed, or is not 4-byte aligned.
     pub fn parts<'a>(&self, bytes: &'a [u8], source: &Path) -> Result<IndexParts<'a>> {
         let h = &self.header;
-        let metric = Metric::from_code(h.metric)
-            .ok_or_else(|| corrupt(source, format!("unknown metric code {}", h.metric)))?;
+        let metric = h
+            .metric()
+            .ok_or_else(|| corrupt(source, format!("unknown metric code {}", h.metric_code())))?;
         Ok(IndexParts {
             metric,
-            dim: h.dim as usize,
-            n_items: h.n_items as usize,
+            dim: h.dim() as usize,
+            n_items: h.n_items() as usize,
             vectors: section::<[f32]>(bytes, &self.ranges, SectionKind::Vectors, source)?,
             pool: section::<[f32]>(bytes, &self.ranges, SectionKind::Pool, source)?,
             nodes: section::<[Node]>(bytes, &self.ranges, SectionKind::Nodes, source)?,
@@ -41,7 +42,7 @@ impl Layout {
             leaf_offsets: section::<[u32]>(bytes, &self.ranges, SectionKind::LeafOffsets, source)?,
             leaf_ids: section::<[u32]>(bytes, &self.ranges, SectionKind::LeafIds, source)?,
             graph: section::<[u32]>(bytes, &self.ranges, SectionKind::Graph, source)?,
-            graph_degree: h.graph_degree as usize,
+            graph_degree: h.graph_degree() as usize,
         })
     }
 
@@ -49,16 +50,16 @@ impl Layout {
     pub fn build_params(&self) -> BuildParams {
         let h = &self.header;
         BuildParams {
-            n_trees: h.n_trees as usize,
-            leaf_size: h.leaf_size as usize,
-            pool_size: h.pool_size as usize,
-            candidates: h.candidates as usize,
-            split: if h.split == 1 {
+            n_trees: h.n_trees() as usize,
+            leaf_size: h.leaf_size() as usize,
+            pool_size: h.pool_size() as usize,
+            candidates: h.candidates() as usize,
+            split: if h.split() == 1 {
                 SplitRule::Median
             } else {
                 SplitRule::Mean
             },
-            seed: h.seed,
+            seed: h.seed(),
             threads: 0,
         }
     }
@@ -92,6 +93,7 @@ where
 pub fn parse(bytes: &[u8], source: &Path, opts: &OpenOptions) -> Result<Layout> {
     let header = check_header(bytes, source, opts)?;
     let ranges = check_sections(&header, bytes.len(), source)?;
+    check_padding(bytes, &header, source)?;
     Ok(Layout { header, ranges })
 }
 

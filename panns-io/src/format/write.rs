@@ -33,8 +33,13 @@ pub fn save_index(index: &Index, path: impl AsRef<Path>) -> Result<()> {
 /// renamed over `path`, and the directory is synced, so after a crash or an error
 /// `path` holds either the complete old file or the complete new one; on error the
 /// temporary file is removed. Readers that have the old file mapped keep seeing it.
+///
+/// A symlink `path` is followed: its final target is replaced and the link kept. A
+/// `path` that is a directory, FIFO, device or socket is refused, not replaced. Temporary
+/// files of earlier saves to the same name whose process has died are removed.
 pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
+    super::validate::check_host_endianness(path)?;
     parts.validate().map_err(|e| {
         Error::invalid(format!(
             "{}: refusing to save an invalid index: {e}",
@@ -49,7 +54,7 @@ pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) 
         Ok(())
     })
     .map_err(|e| Error::io(path, e))?;
-    header.checksum = hasher.finish();
+    header.checksum.set(hasher.finish());
     atomic_write(path, |w| emit(&header, &sections, &mut |b| w.write_all(b)))
 }
 
@@ -63,7 +68,7 @@ pub fn serialized_len(index: &Index) -> Result<u64> {
     let parts = index.parts();
     let sections = sections_of(&parts);
     let info = BuildInfo::from(index.params());
-    Ok(header_of(&parts, &info, &sections, Path::new("<bytes>"))?.file_len)
+    Ok(header_of(&parts, &info, &sections, Path::new("<bytes>"))?.file_len())
 }
 
 /// The bytes of the index file holding `parts` (see [`save_parts`]).
@@ -74,7 +79,7 @@ pub fn parts_to_bytes(parts: &IndexParts, info: &BuildInfo) -> Result<Vec<u8>> {
         .map_err(|e| Error::invalid(format!("refusing to serialize an invalid index: {e}")))?;
     let sections = sections_of(parts);
     let mut header = header_of(parts, info, &sections, path)?;
-    let len = usize::try_from(header.file_len)
+    let len = usize::try_from(header.file_len())
         .map_err(|_| Error::invalid("index too large for this platform's memory"))?;
     let mut out: Vec<u8> = Vec::new();
     out.try_reserve_exact(len).map_err(|_| {
@@ -87,7 +92,7 @@ pub fn parts_to_bytes(parts: &IndexParts, info: &BuildInfo) -> Result<Vec<u8>> {
         Ok(())
     })
     .map_err(|e| Error::io(path, e))?;
-    header.checksum = super::file_checksum(&out);
+    header.checksum = super::file_checksum(&out).into();
     out[..HEADER_SIZE].copy_from_slice(header.as_bytes());
     Ok(out)
 }
@@ -126,35 +131,35 @@ fn header_of(
     for (entry, (kind, bytes)) in table.iter_mut().zip(sections) {
         pos = align_up(pos);
         *entry = SectionEntry {
-            kind: kind.code(),
-            reserved: 0,
-            offset: pos,
-            length: bytes.len() as u64,
+            kind: kind.code().into(),
+            reserved: 0.into(),
+            offset: pos.into(),
+            length: (bytes.len() as u64).into(),
         };
         pos += bytes.len() as u64;
     }
     Ok(Header {
         magic: MAGIC,
-        version: FORMAT_VERSION,
-        endian: ENDIAN_MARKER,
-        header_size: HEADER_SIZE as u32,
-        metric: p.metric.code(),
-        dim: u32_of(p.dim, "dimension")?,
-        n_trees: u32_of(p.roots.len(), "tree count")?,
-        n_items: p.n_items as u64,
-        pool_size: u32_of(p.pool.len() / panns_core::padded_dim(p.dim), "pool")?,
-        leaf_size: info.leaf_size,
-        candidates: info.candidates,
-        split: info.split,
-        seed: info.seed,
-        n_nodes: p.nodes.len() as u64,
-        n_leaves: p.leaf_offsets.len().saturating_sub(1) as u64,
-        flags: 0,
-        graph_degree: u32_of(p.graph_degree, "graph degree")?,
-        n_sections: sections.len() as u32,
-        reserved0: 0,
-        checksum: 0,
-        file_len: pos,
+        version: FORMAT_VERSION.into(),
+        endian: ENDIAN_MARKER.into(),
+        header_size: (HEADER_SIZE as u32).into(),
+        metric: p.metric.code().into(),
+        dim: u32_of(p.dim, "dimension")?.into(),
+        n_trees: u32_of(p.roots.len(), "tree count")?.into(),
+        n_items: (p.n_items as u64).into(),
+        pool_size: u32_of(p.pool.len() / panns_core::padded_dim(p.dim), "pool")?.into(),
+        leaf_size: info.leaf_size.into(),
+        candidates: info.candidates.into(),
+        split: info.split.into(),
+        seed: info.seed.into(),
+        n_nodes: (p.nodes.len() as u64).into(),
+        n_leaves: (p.leaf_offsets.len().saturating_sub(1) as u64).into(),
+        flags: 0.into(),
+        graph_degree: u32_of(p.graph_degree, "graph degree")?.into(),
+        n_sections: (sections.len() as u32).into(),
+        reserved0: 0.into(),
+        checksum: 0.into(),
+        file_len: pos.into(),
         reserved: [0; 16],
         sections: table,
     })
@@ -179,12 +184,12 @@ fn emit(
 }
 
 /// A file writer that honours the [`FAIL_AFTER`] test hook.
-struct HookedFile {
-    file: File,
+struct HookedFile<'a> {
+    file: &'a mut File,
     written: u64,
 }
 
-impl Write for HookedFile {
+impl Write for HookedFile<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(limit) = FAIL_AFTER.with(Cell::get)
             && self.written + buf.len() as u64 > limit
@@ -205,55 +210,136 @@ fn context(e: io::Error, what: &str, file: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{what} {}: {e}", file.display()))
 }
 
+/// The file a save to `path` must replace: `path` itself, or for a symlink (a chain of
+/// them) its final target, which need not exist yet. The symlinks are kept.
+fn resolve_target(path: &Path) -> Result<PathBuf> {
+    let mut target = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = fs::read_link(&target).map_err(|e| Error::io(path, e))?;
+                target = match target.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(target),
+        }
+    }
+    Err(Error::invalid(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
 /// Writes `path` through a synced temporary file in its directory and a rename.
+///
+/// A symlink is followed (its final target is replaced, the link kept); a directory, FIFO,
+/// device or socket is refused, never replaced. Temporary files of this name left by
+/// saves that were killed (their process is gone) are removed first.
 fn atomic_write(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
-    let name = path
+    let target = resolve_target(path)?;
+    let existing = match fs::metadata(&target) {
+        Ok(meta) => {
+            if let Some(what) = super::validate::not_regular(&meta, &target) {
+                let via = if target == path {
+                    String::new()
+                } else {
+                    format!(" (the target of {})", path.display())
+                };
+                return Err(Error::invalid(format!(
+                    "{}{via}: refusing to save an index there: it {what}; only a regular file is \
+                     replaced",
+                    target.display()
+                )));
+            }
+            Some(meta)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let name = target
         .file_name()
         .ok_or_else(|| Error::invalid(format!("{}: not a file name", path.display())))?;
-    let dir = match path.parent() {
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let (file, tmp) = create_temp(&dir, name).map_err(|e| Error::io(path, e))?;
-    let result = (|| {
-        let mut w = BufWriter::with_capacity(1 << 20, HookedFile { file, written: 0 });
-        write(&mut w).map_err(|e| context(e, "writing", &tmp))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| context(e.into_error(), "writing", &tmp))?
-            .file;
-        file.sync_all().map_err(|e| context(e, "syncing", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, path).map_err(|e| context(e, "renaming", &tmp))
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
+    remove_stale_temps(&dir, name);
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(name);
+    prefix.push(format!(".tmp-{}-", std::process::id()));
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).rand_bytes(8);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Like a plain `create`: 0666 less the umask, or the mode of the file replaced
+        // (tempfile's default, 0600, would hide a shared index from other users).
+        let mode = existing
+            .as_ref()
+            .map_or(0o666, |m| m.permissions().mode() & 0o7777);
+        builder.permissions(fs::Permissions::from_mode(mode));
     }
+    let _ = &existing;
+    let mut tmp = builder
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(path, context(e, "cannot create a temporary file in", &dir)))?;
+    let tmp_path = tmp.path().to_path_buf();
+    let result = (|| {
+        let mut w = BufWriter::with_capacity(
+            1 << 20,
+            HookedFile {
+                file: tmp.as_file_mut(),
+                written: 0,
+            },
+        );
+        write(&mut w).map_err(|e| context(e, "writing", &tmp_path))?;
+        w.into_inner()
+            .map_err(|e| context(e.into_error(), "writing", &tmp_path))?;
+        tmp.as_file()
+            .sync_all()
+            .map_err(|e| context(e, "syncing", &tmp_path))
+    })();
+    // On error `tmp` is dropped here, which removes the temporary file.
+    result.map_err(|e| Error::io(path, e))?;
+    tmp.persist(&target)
+        .map_err(|e| Error::io(path, context(e.error, "renaming", &tmp_path)))?;
     sync_dir(&dir).map_err(|e| Error::io(path, context(e, "syncing directory", &dir)))
 }
 
-/// Creates `.NAME.tmp-<pid>-<random>` in `dir` (never an existing file).
-fn create_temp(dir: &Path, name: &std::ffi::OsStr) -> io::Result<(File, PathBuf)> {
-    use std::hash::{BuildHasher, Hasher as _};
-    let mut last = None;
-    for attempt in 0u64..16 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(attempt);
-        if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
-            h.write_u128(t.as_nanos());
+/// Removes `.NAME.tmp-PID-*` files in `dir` whose writer process `PID` no longer exists
+/// (a save killed before its rename). Best effort: errors are ignored, and nothing is
+/// removed where liveness cannot be told (no `/proc`).
+fn remove_stale_temps(dir: &Path, name: &std::ffi::OsStr) {
+    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Some(name) = name.to_str() else { return };
+    let prefix = format!(".{name}.tmp-");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some((pid, random)) = rest.split_once('-') else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid == own || pid == 0 || random.is_empty() || random.contains('-') {
+            continue;
         }
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".tmp-{}-{:016x}", std::process::id(), h.finish()));
-        let tmp = dir.join(tmp_name);
-        match File::options().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((f, tmp)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-            Err(e) => return Err(context(e, "cannot create temporary file", &tmp)),
+        let is_file = entry.file_type().is_ok_and(|t| t.is_file());
+        if is_file && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs::remove_file(entry.path());
         }
     }
-    Err(last.unwrap_or_else(|| io::Error::other("cannot create a temporary file")))
 }
 
 /// Makes a rename in `dir` durable. Filesystems that cannot sync a directory are ignored.
