@@ -119,7 +119,7 @@ func DefaultBuildOptions() BuildOptions {
 	}
 }
 
-// Version returns the version of the linked libpanns, e.g. "0.1.0".
+// Version returns the version of the linked libpanns, e.g. "1.1.0".
 func Version() string {
 	return C.GoString(C.panns_version())
 }

@@ -36,7 +36,7 @@ pub enum PannsMetric {
     PANNS_DOT = 2,
 }
 
-/// The library version, e.g. "0.1.0" (a static string; never free it).
+/// The library version, e.g. "1.1.0" (a static string; never free it).
 #[unsafe(no_mangle)]
 pub extern "C" fn panns_version() -> *const c_char {
     const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");

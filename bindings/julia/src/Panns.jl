@@ -155,7 +155,7 @@ end
 """
     library_version() -> String
 
-The version of the loaded `libpanns`, e.g. `"0.1.0"`.
+The version of the loaded `libpanns`, e.g. `"1.1.0"`.
 """
 library_version() = unsafe_string(ccall(sym(:panns_version), Cstring, ()))
 
