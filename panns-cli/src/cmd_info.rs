@@ -66,7 +66,7 @@ pub fn run(a: &InfoArgs) -> Result<()> {
         );
     }
     if a.verify {
-        println!("verify           ok: checksum matches, structure valid");
+        println!("verify           ok: checksum matches, structure and vector values valid");
     }
     Ok(())
 }

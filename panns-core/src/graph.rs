@@ -167,6 +167,29 @@ impl<T: Copy + Default + Send + Sync> Flat<T> {
 type Lists = Flat<Entry>;
 
 /// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
+/// Refuses a graph build whose working memory cannot be had, before any work: two
+/// generations of `n x build_k` list entries, reverse samples, the seed trees' leaf
+/// map, per-worker visited stamps and the pruned rows. The allocator is asked once for
+/// the total (and it is given back), so a failure is an error, not an abort.
+pub(crate) fn check_memory(n: usize, p: &GraphParams) -> Result<()> {
+    let per_item = 2 * p.build_k * std::mem::size_of::<Entry>()
+        + SAMPLE * 8
+        + p.seed_trees * 4
+        + 3 * p.degree * 8
+        + rayon::current_num_threads() * 4;
+    let bytes = n.checked_mul(per_item).ok_or(Error::OutOfMemory {
+        what: "neighbour graph build",
+        bytes: usize::MAX,
+    })?;
+    let mut probe: Vec<u8> = Vec::new();
+    probe
+        .try_reserve_exact(bytes)
+        .map_err(|_| Error::OutOfMemory {
+            what: "neighbour graph build",
+            bytes,
+        })
+}
+
 pub(crate) fn build_graph(
     vectors: &[f32],
     stride: usize,

@@ -397,9 +397,12 @@ impl Index {
             leaf_offsets: p.leaf_offsets,
             leaf_ids: p.leaf_ids,
         };
-        let graph = with_threads(params.threads, || {
-            graph::build_graph(p.vectors, stride, p.metric, &forest, p.n_items, params)
-        })?;
+        let graph = with_threads(params.threads, || -> Result<Vec<u32>> {
+            graph::check_memory(p.n_items, params)?;
+            Ok(graph::build_graph(
+                p.vectors, stride, p.metric, &forest, p.n_items, params,
+            ))
+        })??;
         // Replacing a graph built here: overlay the original storage, not the overlay.
         let base = self
             .storage

@@ -65,11 +65,88 @@ pub struct IndexParts<'a> {
     pub graph_degree: usize,
 }
 
+/// Every tree's leaves hold every item exactly once (as the builder makes them), so a
+/// search always finds `min(k, n)` items. Structure is already checked: this walks each
+/// tree from its root. Cost: one pass over nodes and leaf ids, `4 n` bytes of stamps.
+fn check_coverage(p: &IndexParts) -> Result<()> {
+    let n = p.n_items;
+    // Zeroed lazily by the OS: only the pages of ids present in the leaves are touched.
+    let mut stamp = crate::scratch::zeroed_u32(n)?;
+    let mut stack = Vec::new();
+    for (t, &root) in p.roots.iter().enumerate() {
+        let mark = t as u32 + 1;
+        let mut count = 0usize;
+        stack.clear();
+        stack.push(root);
+        while let Some(c) = stack.pop() {
+            if c & LEAF_FLAG != 0 {
+                let l = (c & !LEAF_FLAG) as usize;
+                let ids = &p.leaf_ids[p.leaf_offsets[l] as usize..p.leaf_offsets[l + 1] as usize];
+                for &id in ids {
+                    let st = &mut stamp[id as usize];
+                    if *st == mark {
+                        return Err(corrupt(format!("item {id} appears twice in tree {t}")));
+                    }
+                    *st = mark;
+                }
+                count += ids.len();
+            } else {
+                let node = &p.nodes[c as usize];
+                stack.extend([node.left, node.right]);
+            }
+        }
+        if count != n {
+            return Err(corrupt(format!(
+                "tree {t} holds {count} of the {n} items in its leaves"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl IndexParts<'_> {
     /// Checks every length, reference and id (what [`crate::Index::from_storage`]
     /// checks): hostile data yields [`Error::Corrupt`], never a panic.
     pub fn validate(&self) -> Result<()> {
         IndexView::new(*self).map(|_| ())
+    }
+
+    /// Checks every stored vector value (reads all of them, like a checksum): finite,
+    /// at most [`crate::MAX_COMPONENT`] in magnitude, zero in the row padding, and of
+    /// unit length under the angular metric. Searches never trust these values anyway
+    /// (a non-finite distance scores +infinity), but a damaged row may still rank
+    /// wrongly; this finds it. Requires [`validate`](Self::validate) to have passed.
+    pub fn check_values(&self) -> Result<()> {
+        let stride = padded_dim(self.dim);
+        for (i, row) in self.vectors.chunks_exact(stride).enumerate() {
+            let (v, pad) = row.split_at(self.dim);
+            if let Some(j) = v
+                .iter()
+                .position(|x| !x.is_finite() || x.abs() > crate::MAX_COMPONENT)
+            {
+                return Err(corrupt(format!(
+                    "stored vector {i} has value {} at component {j}",
+                    v[j]
+                )));
+            }
+            if let Some(j) = pad.iter().position(|&x| x != 0.0) {
+                return Err(corrupt(format!(
+                    "stored vector {i} has {} in its padding (component {}), which must be 0",
+                    pad[j],
+                    self.dim + j
+                )));
+            }
+            if self.metric == Metric::Angular {
+                let n2: f64 = v.iter().map(|&x| x as f64 * x as f64).sum();
+                if (n2 - 1.0).abs() > 1e-3 {
+                    return Err(corrupt(format!(
+                        "stored vector {i} has length {:.6}; the angular metric stores unit vectors",
+                        n2.sqrt()
+                    )));
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -195,22 +272,36 @@ impl<'a> IndexView<'a> {
         // parent (so every path is finite and the search touches each at most once).
         let mut node_seen = vec![false; p.nodes.len()];
         let mut leaf_seen = vec![false; n_leaves];
-        let mut claim = |child: u32, parent: Option<usize>, what: &str| -> Result<()> {
+        let what = |parent: Option<usize>, tree: usize| match parent {
+            Some(i) => format!("node {i}"),
+            None => format!("root of tree {tree}"),
+        };
+        let mut claim = |child: u32, parent: Option<usize>, tree: usize| -> Result<()> {
             if child & LEAF_FLAG != 0 {
                 let l = (child & !LEAF_FLAG) as usize;
-                let seen = leaf_seen
-                    .get_mut(l)
-                    .ok_or_else(|| corrupt(format!("{what} refers to leaf {l} of {n_leaves}")))?;
+                let seen = leaf_seen.get_mut(l).ok_or_else(|| {
+                    corrupt(format!(
+                        "{} refers to leaf {l} of {n_leaves}",
+                        what(parent, tree)
+                    ))
+                })?;
                 if std::mem::replace(seen, true) {
                     return Err(corrupt(format!("leaf {l} is referenced twice")));
                 }
             } else {
                 let c = child as usize;
                 if parent.is_some_and(|par| c <= par) {
-                    return Err(corrupt(format!("{what} refers back to node {c}")));
+                    return Err(corrupt(format!(
+                        "{} refers back to node {c}",
+                        what(parent, tree)
+                    )));
                 }
                 let seen = node_seen.get_mut(c).ok_or_else(|| {
-                    corrupt(format!("{what} refers to node {c} of {}", p.nodes.len()))
+                    corrupt(format!(
+                        "{} refers to node {c} of {}",
+                        what(parent, tree),
+                        p.nodes.len()
+                    ))
                 })?;
                 if std::mem::replace(seen, true) {
                     return Err(corrupt(format!("node {c} is referenced twice")));
@@ -219,7 +310,7 @@ impl<'a> IndexView<'a> {
             Ok(())
         };
         for (t, &r) in p.roots.iter().enumerate() {
-            claim(r, None, &format!("root of tree {t}"))?;
+            claim(r, None, t)?;
         }
         for (i, n) in p.nodes.iter().enumerate() {
             if n.proj as usize >= pool_size {
@@ -231,8 +322,8 @@ impl<'a> IndexView<'a> {
             if !n.offset.is_finite() {
                 return Err(corrupt(format!("node {i} has offset {}", n.offset)));
             }
-            claim(n.left, Some(i), &format!("node {i}"))?;
-            claim(n.right, Some(i), &format!("node {i}"))?;
+            claim(n.left, Some(i), 0)?;
+            claim(n.right, Some(i), 0)?;
         }
         if let Some(i) = node_seen.iter().position(|s| !s) {
             return Err(corrupt(format!("node {i} is not reachable from any root")));
@@ -240,6 +331,7 @@ impl<'a> IndexView<'a> {
         if let Some(i) = leaf_seen.iter().position(|s| !s) {
             return Err(corrupt(format!("leaf {i} is not reachable from any root")));
         }
+        check_coverage(&p)?;
         Ok(IndexView {
             p,
             stride,

@@ -57,7 +57,7 @@ impl Scratch {
 
 /// `n` zeros, allocated fallibly and zeroed by the allocator (lazily by the OS for
 /// large sizes), so an index declaring billions of items cannot abort the process.
-fn zeroed_u32(n: usize) -> Result<Vec<u32>> {
+pub(crate) fn zeroed_u32(n: usize) -> Result<Vec<u32>> {
     if n == 0 {
         return Ok(Vec::new());
     }

@@ -955,3 +955,82 @@ fn graph_section_round_trips() {
     let p = write(dir.path(), "bad-graph.panns", &bytes);
     assert!(err_text(open(&p)).contains("graph entry 0 names item 600 of 600"));
 }
+
+/// `bytes` with the checksum recomputed (a crafted file that passes the hash).
+fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
+    let sum = panns_io::format::file_checksum(&bytes);
+    bytes[CHECKSUM_OFFSET..CHECKSUM_OFFSET + 8].copy_from_slice(&sum.to_le_bytes());
+    bytes
+}
+
+#[test]
+fn verification_checks_vector_values_even_with_a_valid_checksum() {
+    let (dir, _path, bytes, _) = small_file();
+    let v = header_of(&bytes)
+        .section(SectionKind::Vectors)
+        .unwrap()
+        .offset() as usize;
+    let row = padded_dim(37) * 4;
+    let mut crafted = bytes.clone();
+    crafted[v + 5 * row + 8..v + 5 * row + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+    let crafted = resealed(crafted);
+    let p = write(dir.path(), "nan-sealed.panns", &crafted);
+    // Without verification it opens, and the damaged row never scores finite.
+    let m = open(&p).unwrap();
+    let q: Vec<f32> = m
+        .vector(5)
+        .unwrap()
+        .iter()
+        .map(|x| if x.is_nan() { 0.0 } else { *x })
+        .collect();
+    let hits = m.search(&q, &SearchParams::new(300)).unwrap();
+    let h5 = hits.iter().find(|h| h.id == 5).unwrap();
+    assert_eq!(h5.distance, f32::INFINITY);
+    assert_eq!(hits.last().unwrap().id, 5);
+    // With verification (checksum + values) it is refused, naming the row.
+    let e = err_text(open_verified(&p));
+    assert!(e.contains("stored vector 5"), "{e}");
+    assert!(e.contains("nan-sealed.panns"), "{e}");
+    let e = verify_file(&p).unwrap_err().to_string();
+    assert!(e.contains("stored vector 5"), "{e}");
+    // Non-zero padding too.
+    let mut padded = bytes.clone();
+    padded[v + row - 4..v + row].copy_from_slice(&1.0f32.to_le_bytes());
+    let p = write(dir.path(), "pad-sealed.panns", &resealed(padded));
+    assert!(err_text(open_verified(&p)).contains("padding"));
+}
+
+#[test]
+fn bytes_round_trip_in_memory() {
+    let (_dir, path, bytes, index) = small_file();
+    // Serialising gives exactly the file `save_index` writes.
+    assert_eq!(panns_io::index_to_bytes(&index).unwrap(), bytes);
+    assert_eq!(
+        panns_io::serialized_len(&index).unwrap(),
+        bytes.len() as u64
+    );
+    // Opened from owned bytes, from a misaligned borrowed slice, and loaded: same answers.
+    let mut shifted = vec![0u8; bytes.len() + 1];
+    shifted[1..].copy_from_slice(&bytes);
+    let from_vec = panns_io::index_from_bytes(bytes.clone(), &OpenOptions::default()).unwrap();
+    let from_slice = panns_io::index_from_slice(&shifted[1..], &OpenOptions::default()).unwrap();
+    let loaded = panns_io::load_index(
+        &path,
+        &OpenOptions {
+            verify_checksum: true,
+        },
+    )
+    .unwrap();
+    for q in queries(37, 10) {
+        let p = SearchParams::new(7).with_budget(60);
+        let want = index.search(&q, &p).unwrap();
+        assert_eq!(from_vec.search(&q, &p).unwrap(), want);
+        assert_eq!(from_slice.search(&q, &p).unwrap(), want);
+        assert_eq!(loaded.search(&q, &p).unwrap(), want);
+    }
+    // Damaged bytes are refused with "<bytes>" as the source.
+    let mut bad = bytes.clone();
+    bad[0] = b'X';
+    let e = panns_io::index_from_slice(&bad, &OpenOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("<bytes>"), "{e}");
+}

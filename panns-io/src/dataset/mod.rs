@@ -38,8 +38,8 @@ pub use npy::read_npy;
 pub use raw::read_raw_f32;
 pub use vecs::{read_bvecs, read_fvecs, read_ivecs};
 
-/// The largest vector dimension the readers accept from a file header (TEXMEX records).
-pub const MAX_DIM: usize = 1 << 20;
+/// The largest vector dimension the readers accept (the index's limit: one constant).
+pub use panns_core::MAX_DIM;
 
 /// A dense set of `n` vectors of dimension `dim`, stored row-major as `f32`.
 #[derive(Debug, Clone, PartialEq, Default)]

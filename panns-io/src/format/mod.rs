@@ -75,8 +75,11 @@ impl From<&BuildParams> for BuildInfo {
 /// Options of [`open_index`] and [`index_from_bytes`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
-    /// Hash the whole file and compare with the stored checksum (reads every byte once;
-    /// without it, damage inside vector data may go unnoticed).
+    /// Verify the whole file: hash it and compare with the stored checksum, and check
+    /// every stored vector value (finite, zero padding, unit length under the angular
+    /// metric). Reads every byte once; without it, damage inside vector data goes
+    /// unnoticed (such rows still never win a search with a NaN or infinite value:
+    /// they score +infinity).
     pub verify_checksum: bool,
 }
 

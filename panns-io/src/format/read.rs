@@ -181,10 +181,23 @@ fn index_from_source<B: IndexBytes>(
         source,
     };
     let source = storage.source.clone();
-    Index::from_storage(Arc::new(storage), params).map_err(|e| match e {
-        panns_core::Error::Corrupt(detail) => corrupt(&source, detail),
-        other => corrupt(&source, other.to_string()),
-    })
+    let index =
+        Index::from_storage(Arc::new(storage), params).map_err(|e| core_corrupt(&source, e))?;
+    if opts.verify_checksum {
+        index
+            .parts()
+            .check_values()
+            .map_err(|e| core_corrupt(&source, e))?;
+    }
+    Ok(index)
+}
+
+/// A core validation error as a [`Error::Corrupt`] naming `source`.
+fn core_corrupt(source: &Path, e: panns_core::Error) -> Error {
+    match e {
+        panns_core::Error::Corrupt(detail) => corrupt(source, detail),
+        other => corrupt(source, other.to_string()),
+    }
 }
 
 /// Opens an index file by memory-mapping it: the header, section bounds, alignment,
@@ -223,7 +236,10 @@ pub fn read_header(path: impl AsRef<Path>, opts: &OpenOptions) -> Result<Header>
     let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
     let layout = parse(&map, path, opts)?;
     let parts = layout.parts(&map, path)?;
-    parts.validate().map_err(|e| corrupt(path, e.to_string()))?;
+    parts.validate().map_err(|e| core_corrupt(path, e))?;
+    if opts.verify_checksum {
+        parts.check_values().map_err(|e| core_corrupt(path, e))?;
+    }
     Ok(layout.header)
 }
 
