@@ -108,7 +108,7 @@ typedef struct PannsBuildOptions {
 extern "C" {
 #endif // __cplusplus
 
-// The library version, e.g. "0.1.0" (a static string; never free it).
+// The library version, e.g. "1.1.0" (a static string; never free it).
 const char *panns_version(void);
 
 // The message of the last failed call on the calling thread, or "" when the last
