@@ -19,6 +19,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "ndarray")]
+mod array;
 #[doc(hidden)]
 pub mod build;
 mod error;

@@ -1133,3 +1133,20 @@ fn hdf5_without_the_feature_is_a_clear_error() {
     let text = message(read_any(&p, &ReadOptions::default()).unwrap_err(), &p);
     assert_contains(&text, &["HDF5 support was not compiled in", "`hdf5`"]);
 }
+
+#[test]
+fn datasets_are_viewable_as_ndarray_without_a_copy() {
+    let d = panns_io::Dataset {
+        data: (0..12).map(|x| x as f32).collect(),
+        n: 4,
+        dim: 3,
+    };
+    let v = d.view();
+    assert_eq!(v.shape(), &[4, 3]);
+    assert_eq!(v[[2, 1]], 7.0);
+    assert_eq!(v.as_ptr(), d.data.as_ptr());
+    // And straight into an index.
+    let mut b = panns_core::IndexBuilder::new(3, panns_core::Metric::Euclidean).unwrap();
+    b.add_array(d.view()).unwrap();
+    assert_eq!(b.len(), 4);
+}

@@ -53,6 +53,13 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The rows as an `n x dim` array view (no copy).
+    #[cfg(feature = "ndarray")]
+    pub fn view(&self) -> ndarray::ArrayView2<'_, f32> {
+        ndarray::ArrayView2::from_shape((self.n, self.dim), &self.data)
+            .expect("a dataset holds n * dim floats")
+    }
+
     /// Row `i` (0-based). Panics if `i >= n`, like slice indexing.
     pub fn row(&self, i: usize) -> &[f32] {
         &self.data[i * self.dim..(i + 1) * self.dim]
