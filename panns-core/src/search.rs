@@ -211,19 +211,31 @@ impl IndexView<'_> {
         if d.is_finite() { d } else { f32::INFINITY }
     }
 
+    /// Rows are scattered in memory: while scoring candidate `i`, asks for the row a few
+    /// places ahead (`None`: the first few). A hint only: results never depend on it.
+    #[inline]
+    fn prefetch_ahead(&self, cands: &[u32], i: Option<usize>) {
+        const AHEAD: usize = 6;
+        match i {
+            None => cands
+                .iter()
+                .take(AHEAD)
+                .for_each(|&id| kernels::prefetch(self.row(id as usize))),
+            Some(i) => {
+                if let Some(&next) = cands.get(i + AHEAD) {
+                    kernels::prefetch(self.row(next as usize));
+                }
+            }
+        }
+    }
+
     /// Computes the distance of every candidate in `s.cands` into `s.scored`.
     fn score_candidates(&self, s: &mut Scratch) {
         let q = &s.query;
         s.scored.clear();
-        // Rows are scattered in memory: ask for a few rows ahead while scoring one.
-        const AHEAD: usize = 6;
-        for &id in s.cands.iter().take(AHEAD) {
-            kernels::prefetch(self.row(id as usize));
-        }
+        self.prefetch_ahead(&s.cands, None);
         for (i, &id) in s.cands.iter().enumerate() {
-            if let Some(&next) = s.cands.get(i + AHEAD) {
-                kernels::prefetch(self.row(next as usize));
-            }
+            self.prefetch_ahead(&s.cands, Some(i));
             s.scored.push((self.score(q, id), id));
         }
     }
