@@ -323,10 +323,13 @@ impl TreeArgs {
         builder: panns_core::IndexBuilder,
         trees: usize,
     ) -> panns_core::Result<panns_core::Index> {
-        let mut index = builder.build(&self.params(trees))?;
+        let stages = crate::progress::Stages::default();
+        let report = |p| stages.report(p);
+        let mut index = builder.build_with_progress(&self.params(trees), &report)?;
         if let Some(g) = self.graph_params() {
-            index.build_graph(&g)?;
+            index.build_graph_with_progress(&g, &report)?;
         }
+        stages.finish();
         Ok(index)
     }
 }

@@ -63,9 +63,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     }
     pb.finish_and_clear();
     drop(data.data);
-    let pb = progress::spinner(format!("building {} trees over {} items", a.trees, data.n));
     let index = a.tree.build(b, a.trees).in_file(&a.data)?;
-    pb.finish_and_clear();
     let build_s = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();

@@ -153,13 +153,11 @@ pub fn run(a: &EvalArgs) -> Result<()> {
     };
     let mut rows: Vec<Row> = Vec::new();
     for (gi, &trees) in a.trees.iter().enumerate() {
-        let pb = progress::spinner(format!("building {trees} trees"));
         let mut b = IndexBuilder::new(dim, metric).in_file(path)?;
         b.add_batch(&data.train).in_file(path)?;
         let t = Instant::now();
         let index = a.tree.build(b, trees)?;
         let build_s = t.elapsed().as_secs_f64();
-        pb.finish_and_clear();
         let index_bytes = files::saved_size(&index)?;
         let view = &index;
         if gi == 0 {
@@ -279,16 +277,36 @@ fn plot_of(
         });
         series.extend(peers::frontiers(pts, tag.as_deref()));
     }
+    let x_min = recall_axis_start(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
     Plot {
         title: format!("{name}: recall@10 vs queries per second (up and right is better)"),
-        x_min: 0.5,
+        x_min,
         series,
     }
+}
+
+/// Left end of the recall axis: just below the lowest recall plotted, on a 0.05 grid,
+/// so points are spread over the width instead of crowded at the right edge.
+fn recall_axis_start(recalls: impl Iterator<Item = f64>) -> f64 {
+    let lowest = recalls.filter(|r| r.is_finite()).fold(1.0f64, f64::min);
+    (((lowest - 0.02) / 0.05).floor() * 0.05).clamp(0.0, 0.9)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recall_axis_starts_just_below_the_lowest_point() {
+        let start = |v: &[f64]| recall_axis_start(v.iter().copied());
+        assert!((start(&[0.93, 0.99, 0.97]) - 0.9).abs() < 1e-9);
+        assert!((start(&[0.21, 0.8]) - 0.15).abs() < 1e-9);
+        assert_eq!(start(&[0.001]), 0.0);
+        assert!(
+            (start(&[1.0]) - 0.9).abs() < 1e-9,
+            "never a zero-width axis"
+        );
+    }
 
     #[test]
     fn default_budgets_scale_with_the_data() {

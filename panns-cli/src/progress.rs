@@ -35,3 +35,43 @@ pub fn bar(len: u64, msg: impl Into<String>) -> ProgressBar {
     pb.set_message(msg.into());
     pb
 }
+
+/// One bar per build stage (projection, trees, graph seeding, NN-descent rounds,
+/// pruning) with its count, percentage and ETA, fed by the core's progress reports.
+#[derive(Default)]
+pub struct Stages {
+    current: std::sync::Mutex<Option<(panns_core::Stage, ProgressBar)>>,
+}
+
+impl Stages {
+    /// Shows report `p` (called from any build thread).
+    pub fn report(&self, p: panns_core::Progress) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if cur.as_ref().map(|c| c.0) != Some(p.stage) {
+            if let Some((_, pb)) = cur.take() {
+                pb.finish_and_clear();
+            }
+            let pb = ProgressBar::with_draw_target(Some(p.total as u64), target());
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{msg:>13} [{bar:40}] {pos}/{len} {percent:>3}% [{elapsed}, eta {eta}]",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            pb.set_message(p.stage.name());
+            *cur = Some((p.stage, pb));
+        }
+        if let Some((_, pb)) = cur.as_ref() {
+            pb.set_position(p.done as u64);
+        }
+    }
+
+    /// Clears the last bar.
+    pub fn finish(&self) {
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, pb)) = cur.take() {
+            pb.finish_and_clear();
+        }
+    }
+}

@@ -168,9 +168,27 @@ pub(crate) fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Resul
 
 /// Builds `params.n_trees` trees over the `n` items whose projections are in `table`.
 pub fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
+    build_forest_with(table, n, params, &crate::progress::silent)
+}
+
+/// [`build_forest`], reporting each finished tree to `progress`.
+pub(crate) fn build_forest_with(
+    table: &[f32],
+    n: usize,
+    params: &BuildParams,
+    progress: crate::ProgressFn<'_>,
+) -> Forest {
+    use crate::progress::{Stage, report};
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    report(progress, Stage::Trees, 0, params.n_trees);
     let trees: Vec<Forest> = (0..params.n_trees)
         .into_par_iter()
-        .map(|t| build_tree(table, n, params, Rng::derive(params.seed, t as u64)))
+        .map(|t| {
+            let tree = build_tree(table, n, params, Rng::derive(params.seed, t as u64));
+            let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            report(progress, Stage::Trees, d, params.n_trees);
+            tree
+        })
         .collect();
     let mut f = Forest {
         leaf_offsets: vec![0],

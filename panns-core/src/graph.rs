@@ -197,22 +197,34 @@ pub(crate) fn build_graph(
     forest: &ForestRef<'_>,
     n: usize,
     p: &GraphParams,
+    progress: crate::ProgressFn<'_>,
 ) -> Vec<u32> {
+    use crate::progress::{Stage, report};
     let sp = Space {
         vectors,
         stride,
         metric,
     };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
+    report(progress, Stage::GraphSeeds, 0, 1);
     let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees);
+    report(progress, Stage::GraphSeeds, 1, 1);
+    report(progress, Stage::GraphRounds, 0, p.max_rounds);
     for round in 0..p.max_rounds {
         let (next, changed) = descent_round(&sp, &lists, n, k, round as u64);
         lists = next;
         if changed * 500 < n * k {
             break;
         }
+        if round + 1 < p.max_rounds {
+            report(progress, Stage::GraphRounds, round + 1, p.max_rounds);
+        }
     }
-    diversify(&sp, &lists, n, p.degree)
+    report(progress, Stage::GraphRounds, p.max_rounds, p.max_rounds);
+    report(progress, Stage::GraphPruning, 0, 1);
+    let graph = diversify(&sp, &lists, n, p.degree);
+    report(progress, Stage::GraphPruning, 1, 1);
+    graph
 }
 
 /// Each point's nearest leaf-mates over the first `trees` trees.

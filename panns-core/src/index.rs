@@ -3,6 +3,7 @@
 use crate::build::{self, BuildParams};
 use crate::graph::{self, GraphParams};
 use crate::layout::{IndexParts, IndexView, Node, padded_dim};
+use crate::progress::{ProgressFn, Stage, report};
 use crate::scratch::ScratchPool;
 use crate::search::{self, Neighbor, SearchParams, SearchStats};
 use crate::storage::{Owned, Storage, WithGraph};
@@ -105,6 +106,16 @@ impl IndexBuilder {
 
     /// Builds the forest. Consumes the builder (its vectors move into the index).
     pub fn build(self, params: &BuildParams) -> Result<Index> {
+        self.build_with_progress(params, &crate::progress::silent)
+    }
+
+    /// [`build`](Self::build), reporting each stage (projection, then every tree) to
+    /// `progress`, from any build thread.
+    pub fn build_with_progress(
+        self,
+        params: &BuildParams,
+        progress: ProgressFn<'_>,
+    ) -> Result<Index> {
         params.validate()?;
         if self.is_empty() {
             return Err(Error::Empty);
@@ -113,8 +124,10 @@ impl IndexBuilder {
         build::check_memory(n_items, params)?;
         let run = || -> Result<_> {
             let pool = build::gaussian_pool(self.dim, self.stride, params.pool_size, params.seed);
+            report(progress, Stage::Projecting, 0, 1);
             let table = build::project_all(&self.vectors, &pool, self.stride)?;
-            let forest = build::build_forest(&table, n_items, params);
+            report(progress, Stage::Projecting, 1, 1);
+            let forest = build::build_forest_with(&table, n_items, params, progress);
             Ok((pool, forest))
         };
         let (pool, forest) = with_threads(params.threads, run)??;
@@ -388,6 +401,16 @@ impl Index {
     /// any index, opened from a file too (the graph then lives in memory beside the
     /// mapped file until the index is saved).
     pub fn build_graph(&mut self, params: &GraphParams) -> Result<()> {
+        self.build_graph_with_progress(params, &crate::progress::silent)
+    }
+
+    /// [`build_graph`](Self::build_graph), reporting each stage (seeding, every
+    /// NN-descent round, pruning) to `progress`, from any build thread.
+    pub fn build_graph_with_progress(
+        &mut self,
+        params: &GraphParams,
+        progress: ProgressFn<'_>,
+    ) -> Result<()> {
         params.validate()?;
         let p = self.parts();
         let stride = padded_dim(p.dim);
@@ -400,7 +423,7 @@ impl Index {
         let graph = with_threads(params.threads, || -> Result<Vec<u32>> {
             graph::check_memory(p.n_items, params)?;
             Ok(graph::build_graph(
-                p.vectors, stride, p.metric, &forest, p.n_items, params,
+                p.vectors, stride, p.metric, &forest, p.n_items, params, progress,
             ))
         })??;
         // Replacing a graph built here: overlay the original storage, not the overlay.

@@ -30,6 +30,7 @@ mod index;
 pub mod kernels;
 mod layout;
 mod metric;
+mod progress;
 #[doc(hidden)]
 pub mod rng;
 mod scratch;
@@ -42,6 +43,7 @@ pub use graph::GraphParams;
 pub use index::{Index, IndexBuilder};
 pub use layout::{IndexParts, LEAF_FLAG, Node, padded_dim};
 pub use metric::Metric;
+pub use progress::{Progress, ProgressFn, Stage};
 pub use search::{MAX_COMPONENT, Neighbor, SearchParams, SearchStats};
 pub use storage::Storage;
 
