@@ -112,3 +112,43 @@ impl std::fmt::Debug for ScratchPool {
         write!(f, "ScratchPool({} free)", self.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn visited_sets_reuse_their_stamps_and_reset_on_wrap() {
+        let mut s = Scratch::default();
+        s.new_epoch(100).unwrap();
+        assert!(s.visit(7));
+        assert!(!s.visit(7), "a second visit in one epoch is not new");
+        let stamps = s.stamp.as_ptr();
+        s.new_epoch(100).unwrap();
+        assert_eq!(s.stamp.as_ptr(), stamps, "same size: the stamps are reused");
+        assert!(s.visit(7), "a new epoch forgets earlier visits");
+        // At the last epoch the stamps are renewed, so old stamps never alias new ones.
+        s.epoch = u32::MAX - 1;
+        s.new_epoch(100).unwrap();
+        assert_eq!(s.epoch, u32::MAX);
+        assert!(s.visit(3));
+        s.new_epoch(100).unwrap();
+        assert_eq!(s.epoch, 1);
+        assert!(s.visit(3), "stamps of the last epoch do not leak into the first");
+        // Another item count: new stamps of that size.
+        s.new_epoch(10).unwrap();
+        assert_eq!(s.stamp.len(), 10);
+    }
+
+    #[test]
+    fn the_pool_hands_out_distinct_scratches_and_keeps_them() {
+        let pool = ScratchPool::default();
+        pool.with(|a| {
+            a.epoch = 5;
+            pool.with(|b| assert_eq!(b.epoch, 0, "a nested search gets its own scratch"));
+        });
+        assert_eq!(pool.len(), 2);
+        pool.with(|s| assert!(s.epoch == 5 || s.epoch == 0));
+        assert_eq!(pool.len(), 2);
+    }
+}

@@ -154,6 +154,10 @@ fn recall_beats_chance_by_far_at_a_modest_budget() {
                 .search_with_stats(&q, &SearchParams::new(k).with_budget(1280))
                 .unwrap();
             assert!(!st.exact_scan && st.scored < 1400, "{st:?}");
+            let mut ids: Vec<u32> = got.iter().map(|g| g.id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), k, "duplicate ids in {got:?}");
             let want = v.linear_search(&q, k).unwrap();
             hits += got
                 .iter()

@@ -56,6 +56,10 @@ fn recall(idx: &Index, dim: usize, budget: usize, far: bool) -> f64 {
             .search_with_stats(&q, &SearchParams::new(10).with_budget(budget))
             .unwrap();
         assert!(!st.exact_scan, "budget {budget} is an exact scan: {st:?}");
+        let mut ids: Vec<u32> = got.iter().map(|g| g.id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 10, "duplicate ids in {got:?}");
         let want = v.linear_search(&q, 10).unwrap();
         hits += got
             .iter()
