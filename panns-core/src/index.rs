@@ -5,7 +5,7 @@ use crate::graph::{self, GraphParams};
 use crate::layout::{IndexParts, IndexView, Node, padded_dim};
 use crate::progress::{ProgressFn, Stage, report};
 use crate::scratch::ScratchPool;
-use crate::search::{self, Neighbor, SearchParams, SearchStats};
+use crate::search::{self, Filter, Neighbor, SearchParams, SearchStats};
 use crate::storage::{Owned, Storage, WithGraph};
 use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result};
 use rayon::prelude::*;
@@ -287,6 +287,23 @@ impl Index {
         let view = self.view();
         self.scratch.with(|s| {
             let (n, stats) = view.search_in(query, params, s)?;
+            Ok((search::neighbors(s, n), stats))
+        })
+    }
+
+    /// Approximate `k` nearest neighbours among the items `filter` allows, nearest
+    /// first; `min(k, allowed)` results unless the allowed items are too sparse for the
+    /// budget to reach them (raise the budget; with a bitmap, a budget covering half the
+    /// allowed items makes the search an exact scan of just those).
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        filter: &Filter<'_>,
+    ) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let view = self.view();
+        self.scratch.with(|s| {
+            let (n, stats) = view.search_filtered_in(query, params, filter, s)?;
             Ok((search::neighbors(s, n), stats))
         })
     }

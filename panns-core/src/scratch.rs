@@ -134,7 +134,10 @@ mod tests {
         assert!(s.visit(3));
         s.new_epoch(100).unwrap();
         assert_eq!(s.epoch, 1);
-        assert!(s.visit(3), "stamps of the last epoch do not leak into the first");
+        assert!(
+            s.visit(3),
+            "stamps of the last epoch do not leak into the first"
+        );
         // Another item count: new stamps of that size.
         s.new_epoch(10).unwrap();
         assert_eq!(s.stamp.len(), 10);

@@ -55,6 +55,79 @@ pub struct SearchStats {
     pub budget: usize,
 }
 
+/// Which items a search may return (see [`crate::Index::search_filtered`]).
+///
+/// Bitmaps hold bit `i % 64` of word `i / 64` for item `i` and must cover every item.
+/// With a bitmap the allowed count is known, so when the budget covers half the
+/// allowed items the search scans exactly those (fast and exact for selective
+/// filters); otherwise the trees (and graph) are walked, counting only allowed items
+/// towards the budget, and disallowed items steer a graph walk but are never returned.
+#[derive(Clone, Copy)]
+pub enum Filter<'a> {
+    /// Every item.
+    All,
+    /// Only items whose bit is set.
+    Allow(&'a [u64]),
+    /// Every item except those whose bit is set (e.g. deleted items).
+    Deny(&'a [u64]),
+    /// Items for which the predicate returns true (called once per candidate, from the
+    /// searching thread).
+    Predicate(&'a (dyn Fn(u32) -> bool + Sync)),
+}
+
+impl std::fmt::Debug for Filter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Filter::All => f.write_str("All"),
+            Filter::Allow(b) => write!(f, "Allow({} words)", b.len()),
+            Filter::Deny(b) => write!(f, "Deny({} words)", b.len()),
+            Filter::Predicate(_) => f.write_str("Predicate"),
+        }
+    }
+}
+
+impl Filter<'_> {
+    /// Checks a bitmap covers `n` items.
+    fn check(&self, n: usize) -> Result<()> {
+        if let Filter::Allow(b) | Filter::Deny(b) = self
+            && b.len() < n.div_ceil(64)
+        {
+            return Err(Error::parameter(
+                "filter",
+                format!("a bitmap of {} words", b.len()),
+                "must hold one bit per item: at least ceil(len / 64) words",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A bitmap of `n` items with the bits of `ids` set (for [`Filter::Allow`] / [`Filter::Deny`]).
+pub fn bitmap(n: usize, ids: impl IntoIterator<Item = u32>) -> Vec<u64> {
+    let mut b = vec![0u64; n.div_ceil(64)];
+    for i in ids {
+        if let Some(w) = b.get_mut(i as usize / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+    b
+}
+
+#[inline]
+fn bit(bits: &[u64], i: u32) -> bool {
+    bits[i as usize / 64] >> (i % 64) & 1 != 0
+}
+
+/// Set bits among the first `n`.
+fn popcount(bits: &[u64], n: usize) -> usize {
+    let full = n / 64;
+    let mut c: usize = bits[..full].iter().map(|w| w.count_ones() as usize).sum();
+    if n % 64 != 0 {
+        c += (bits[full] & ((1u64 << (n % 64)) - 1)).count_ones() as usize;
+    }
+    c
+}
+
 /// Fewest forest candidates that seed a graph walk.
 const SEEDS: usize = 64;
 
@@ -171,27 +244,65 @@ impl IndexView<'_> {
         params: &SearchParams,
         s: &mut Scratch,
     ) -> Result<(usize, SearchStats)> {
+        self.search_filtered_in(query, params, &Filter::All, s)
+    }
+
+    /// [`search_in`](Self::search_in) returning only items `filter` allows.
+    pub(crate) fn search_filtered_in(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        filter: &Filter<'_>,
+        s: &mut Scratch,
+    ) -> Result<(usize, SearchStats)> {
         if params.k == 0 {
             return Err(Error::InvalidK(0));
         }
+        filter.check(self.len())?;
+        match *filter {
+            Filter::All => self.plan(query, params, None, s, |_| true),
+            Filter::Allow(bits) => {
+                let allowed = popcount(bits, self.len());
+                self.plan(query, params, Some(allowed), s, |i| bit(bits, i))
+            }
+            Filter::Deny(bits) => {
+                let allowed = self.len() - popcount(bits, self.len());
+                self.plan(query, params, Some(allowed), s, |i| !bit(bits, i))
+            }
+            Filter::Predicate(f) => self.plan(query, params, None, s, f),
+        }
+    }
+
+    /// Chooses how to answer: an exact scan over the allowed items when the budget
+    /// covers half of them (or half the index), else the forest (and graph) walked with
+    /// only allowed items counted and returned.
+    fn plan(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        allowed: Option<usize>,
+        s: &mut Scratch,
+        ok: impl Fn(u32) -> bool,
+    ) -> Result<(usize, SearchStats)> {
         prepare(query, self.dim(), self.metric(), &mut s.query)?;
         let budget = self.effective_budget(params);
-        let exact_scan = budget.saturating_mul(2) >= self.len();
+        let pool = allowed.unwrap_or(self.len());
+        let exact_scan = budget.saturating_mul(2) >= pool;
         if exact_scan {
-            // Scanning half the items or more: an exact scan is cheaper than the
-            // traversal and gives the exact answer.
+            // Scanning half the (allowed) items or more: an exact scan is cheaper than
+            // the traversal and gives the exact answer.
             s.cands.clear();
-            s.cands.extend(0..self.len() as u32);
+            s.cands.extend((0..self.len() as u32).filter(|&i| ok(i)));
             self.score_candidates(s);
         } else if self.p.graph_degree > 0 {
             // Seed the walk with forest candidates, then follow the graph. More seeds
             // at higher effort: the graph cannot cross between well-separated
             // clusters, the forest can.
-            self.collect_candidates(s, budget.min((budget / 4).max(SEEDS)))?;
+            self.collect_candidates(s, budget.min((budget / 4).max(SEEDS)), &ok)?;
             self.score_candidates(s);
-            self.walk_graph(s, budget);
+            self.walk_graph(s, budget, &ok);
         } else {
-            self.collect_candidates(s, budget)?;
+            self.collect_candidates(s, budget, &ok)?;
             self.score_candidates(s);
         }
         let stats = SearchStats {
@@ -242,7 +353,8 @@ impl IndexView<'_> {
 
     /// Best-first beam search over the neighbour graph from the scored seeds; leaves
     /// the best `ef` items found in `s.scored` and every scored item in `s.cands`.
-    fn walk_graph(&self, s: &mut Scratch, ef: usize) {
+    /// Items `ok` refuses are walked through (they steer the search) but never kept.
+    fn walk_graph(&self, s: &mut Scratch, ef: usize, ok: &impl Fn(u32) -> bool) {
         let (graph, deg) = (self.p.graph, self.p.graph_degree);
         let key = |d: f32, id: u32| ((ordered(d) as u64) << 32) | id as u64;
         // `frontier`: min-heap of items to expand; `best`: max-heap of the ef nearest.
@@ -278,9 +390,11 @@ impl IndexView<'_> {
                 let kv = key(self.score(&s.query, v), v);
                 if best.len() < ef || best.peek().is_some_and(|&w| kv < w) {
                     frontier.push(std::cmp::Reverse(kv));
-                    best.push(kv);
-                    if best.len() > ef {
-                        best.pop();
+                    if ok(v) {
+                        best.push(kv);
+                        if best.len() > ef {
+                            best.pop();
+                        }
                     }
                 }
             }
@@ -295,7 +409,13 @@ impl IndexView<'_> {
     }
 
     /// Walks all trees best-first until `budget` distinct items are in `s.cands`.
-    fn collect_candidates(&self, s: &mut Scratch, budget: usize) -> Result<()> {
+    /// Only items `ok` allows are collected (and counted towards the budget).
+    fn collect_candidates(
+        &self,
+        s: &mut Scratch,
+        budget: usize,
+        ok: &impl Fn(u32) -> bool,
+    ) -> Result<()> {
         let p = &self.p;
         let stride = self.stride;
         s.proj.clear();
@@ -315,7 +435,7 @@ impl IndexView<'_> {
                 let l = (child & !LEAF_FLAG) as usize;
                 let (a, b) = (p.leaf_offsets[l] as usize, p.leaf_offsets[l + 1] as usize);
                 for &id in &p.leaf_ids[a..b] {
-                    if s.visit(id) {
+                    if s.visit(id) && ok(id) {
                         s.cands.push(id);
                     }
                 }
