@@ -122,7 +122,7 @@ fn bit(bits: &[u64], i: u32) -> bool {
 fn popcount(bits: &[u64], n: usize) -> usize {
     let full = n / 64;
     let mut c: usize = bits[..full].iter().map(|w| w.count_ones() as usize).sum();
-    if n % 64 != 0 {
+    if !n.is_multiple_of(64) {
         c += (bits[full] & ((1u64 << (n % 64)) - 1)).count_ones() as usize;
     }
     c
