@@ -79,7 +79,7 @@ fn filtered_search_keeps_recall_at_every_selectivity() {
     for graph in [false, true] {
         let ix = index(&data, dim, graph);
         for (every, floor) in [(2u32, 0.9), (10, 0.9), (100, 0.99), (1000, 0.99)] {
-            let allowed = move |i: u32| (i.wrapping_mul(2_654_435_761) >> 7) % every == 0;
+            let allowed = move |i: u32| (i.wrapping_mul(2_654_435_761) >> 7).is_multiple_of(every);
             let bits = bitmap(n, (0..n as u32).filter(|&i| allowed(i)));
             let budget = if graph { 40 } else { 100 };
             let (r, exact_ran) = recall(&ix, &data, dim, &Filter::Allow(&bits), &allowed, budget);
