@@ -308,6 +308,35 @@ impl Index {
         })
     }
 
+    /// Every item within distance `radius` of `query` (as FAISS' `range_search`), nearest
+    /// first, at most `max_results` of them; the flag is true when more were found and
+    /// the list was cut. Candidates come from the same search as [`search`](Self::search)
+    /// with `budget` (0: the default for `max_results`), so the result is approximate
+    /// unless the budget covers half the items (then every item is scanned exactly).
+    /// A negative or NaN radius is an error; under the angular metric distances are
+    /// `1 - cos` in `[0, 2]`.
+    pub fn range_search(
+        &self,
+        query: &[f32],
+        radius: f32,
+        max_results: usize,
+        budget: usize,
+    ) -> Result<(Vec<Neighbor>, bool)> {
+        if radius.is_nan() || radius < 0.0 {
+            return Err(Error::parameter("radius", radius, "must be a number >= 0"));
+        }
+        if max_results == 0 {
+            return Err(Error::parameter("max_results", 0, "must be at least 1"));
+        }
+        // One more than the cap tells whether the cap was hit.
+        let k = max_results.saturating_add(1);
+        let hits = self.search(query, &SearchParams::new(k).with_budget(budget))?;
+        let mut within: Vec<Neighbor> = hits.into_iter().filter(|h| h.distance <= radius).collect();
+        let capped = within.len() > max_results;
+        within.truncate(max_results);
+        Ok((within, capped))
+    }
+
     /// Exact `k` nearest neighbours by scanning every item (the reference for recall).
     pub fn linear_search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
         let view = self.view();

@@ -150,3 +150,42 @@ fn filter_edge_cases() {
     let (got, _) = ix.search_filtered(q, &p, &Filter::Allow(&all)).unwrap();
     assert_eq!(got, ix.search(q, &p).unwrap());
 }
+
+#[test]
+fn range_search_returns_what_lies_within_the_radius() {
+    let (n, dim) = (3000, 8);
+    let data = clustered(n, dim, 3);
+    let ix = index(&data, dim, true);
+    let q = &data[5 * dim..6 * dim];
+    let all = ix.linear_search(q, n).unwrap();
+    let radius = all[40].distance;
+    let want: Vec<u32> = all
+        .iter()
+        .filter(|h| h.distance <= radius)
+        .map(|h| h.id)
+        .collect();
+    // Approximate path (graph, budget 200 of 3000): nearly every item within the radius.
+    let (got, capped) = ix.range_search(q, radius, 1000, 200).unwrap();
+    assert!(!capped);
+    assert!(got.iter().all(|h| h.distance <= radius));
+    let found = got.iter().filter(|h| want.contains(&h.id)).count();
+    assert!(
+        found as f64 >= 0.95 * want.len() as f64,
+        "{found} of {}",
+        want.len()
+    );
+    // Exact with a budget covering the index; the cap cuts and says so.
+    let (got, capped) = ix.range_search(q, radius, 1000, n).unwrap();
+    assert_eq!(got.iter().map(|h| h.id).collect::<Vec<_>>(), want);
+    assert!(!capped);
+    let (got, capped) = ix.range_search(q, radius, 10, n).unwrap();
+    assert_eq!(got.len(), 10);
+    assert!(capped);
+    // Radius 0 finds the query's own row; bad radii are errors.
+    let (got, _) = ix.range_search(q, 0.0, 5, 0).unwrap();
+    assert_eq!(got[0].id, 5);
+    for bad in [-1.0, f32::NAN] {
+        let e = ix.range_search(q, bad, 5, 0).unwrap_err();
+        assert!(e.to_string().contains("radius"), "{e}");
+    }
+}
