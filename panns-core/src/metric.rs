@@ -45,10 +45,18 @@ impl Metric {
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
         match self {
             Metric::Euclidean => kernels::l2sq(a, b).sqrt(),
-            // Rounding can push 1 - cos slightly below 0; NaN (a damaged vector) stays NaN.
+            // Rounding can push 1 - cos of unit vectors slightly below 0: clamp that to
+            // 0. Anything further below (a damaged, non-unit stored row) or NaN is not
+            // a distance: +inf, so it never wins.
             Metric::Angular => {
                 let d = 1.0 - kernels::dot(a, b);
-                if d < 0.0 { 0.0 } else { d }
+                if d >= 0.0 {
+                    d
+                } else if d > -1e-3 {
+                    0.0
+                } else {
+                    f32::INFINITY
+                }
             }
             Metric::Dot => -kernels::dot(a, b),
         }

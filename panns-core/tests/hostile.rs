@@ -378,3 +378,33 @@ fn trees_that_miss_items_are_corrupt() {
     .unwrap_err();
     assert!(e.to_string().contains("appears twice"), "{e}");
 }
+
+#[test]
+fn an_angular_row_with_one_infinite_component_never_wins() {
+    // dot = +inf makes 1 - dot = -inf: it once clamped to distance 0 (found by the
+    // hostile-file campaign, `panns-io/examples/campaign.rs`).
+    let dim = 4;
+    let data = rows(200, dim, 10);
+    let base = build(&data, dim, Metric::Angular);
+    for (value, huge) in [(f32::INFINITY, false), (1e30, true)] {
+        let stride = padded_dim(dim);
+        let mut vectors = base.parts().vectors.to_vec();
+        vectors[9 * stride] = value; // one component of row 9
+        let ix = Index::from_storage(
+            Arc::new(Damaged {
+                vectors,
+                base: base.clone(),
+            }),
+            base.params().clone(),
+        )
+        .unwrap();
+        let q = [1.0, 0.1, 0.1, 0.1];
+        let hits = ix.search(&q, &SearchParams::new(200)).unwrap();
+        let h9 = hits.iter().find(|h| h.id == 9).unwrap();
+        assert_eq!(h9.distance, f32::INFINITY, "value {value}: {h9:?}");
+        assert_ne!(hits[0].id, 9);
+        if huge {
+            assert!(ix.parts().check_values().is_err(), "verification finds it");
+        }
+    }
+}
