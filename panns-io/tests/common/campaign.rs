@@ -151,7 +151,7 @@ fn exercise(ix: &Index, r: &mut Rng, t: &mut Totals) {
             .map(|v| v.iter().any(|x| !x.is_finite()))
             .unwrap_or(true)
     };
-    let mut check = |hits: &[panns_core::Neighbor], k: usize, t: &mut Totals| {
+    let check = |hits: &[panns_core::Neighbor], k: usize, t: &mut Totals| {
         let ok = hits.len() <= k.min(n)
             && hits
                 .iter()
@@ -188,7 +188,7 @@ fn exercise(ix: &Index, r: &mut Rng, t: &mut Totals) {
         let id = r.below(n);
         if let Ok(v) = ix.vector(id) {
             t.searches += 1;
-            match ix.search(&v.to_vec(), &p) {
+            match ix.search(v, &p) {
                 Ok(h) => check(&h, k, t),
                 Err(_) => t.search_errors += 1,
             }
