@@ -446,3 +446,66 @@ fn caught_panics_print_nothing() {
         "the previous hook was lost:\n{stderr}"
     );
 }
+
+/// Total RAM in bytes from /proc/meminfo, and whether the kernel refuses allocations far
+/// beyond it (overcommit mode 0 or 2). None elsewhere.
+fn refusing_huge_allocations() -> Option<u64> {
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").ok()?;
+    if mode.trim() == "1" {
+        return None;
+    }
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kb: u64 = info
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+#[test]
+fn a_build_too_big_for_memory_is_out_of_memory() {
+    // 4M items x pool 65536 x 4 bytes = 1 TiB of projection table, refused up front.
+    let Some(ram) = refusing_huge_allocations() else {
+        eprintln!("overcommit mode 1 or no /proc: out-of-memory test skipped");
+        return;
+    };
+    if ram > 1 << 39 {
+        eprintln!("more than 512 GiB of RAM: out-of-memory test skipped");
+        return;
+    }
+    let n = 4 << 20;
+    let rows: Vec<f32> = (0..n).map(|i| i as f32).collect();
+    let mut b = null_mut();
+    let mut idx = null_mut();
+    let opts = PannsBuildOptions {
+        pool_size: 65536,
+        n_trees: 1,
+        ..panns_build_options_default()
+    };
+    let mut err: *mut c_char = null_mut();
+    // SAFETY: valid pointers; the message is freed once.
+    unsafe {
+        ok(panns_builder_new(1, 0, &mut b));
+        ok(panns_builder_add_batch(b, rows.as_ptr(), n, 1));
+        assert_eq!(
+            panns_builder_build_e(b, &opts, &mut idx, &mut err),
+            PANNS_OUT_OF_MEMORY
+        );
+        assert!(idx.is_null());
+        let msg = CStr::from_ptr(err).to_str().unwrap().to_string();
+        assert!(
+            msg.contains("out of memory") && msg.contains("bytes"),
+            "{msg}"
+        );
+        panns_error_free(err);
+        // The builder stays valid; the vectors moved into the failed build (see the doc of
+        // panns_builder_build: only argument errors leave them in place).
+        assert_eq!(panns_builder_len(b), 0);
+        let v = [1.0f32];
+        ok(panns_builder_add(b, v.as_ptr(), 1, null_mut()));
+        panns_builder_free(b);
+    }
+}
