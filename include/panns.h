@@ -1,21 +1,38 @@
 /*
- * panns: approximate nearest-neighbour search (C API).
+ * panns: approximate nearest-neighbour search (C API). Compiles as C89 or later and C++11 or later.
  * The contract is docs/c-api.md.
  *
- * Errors: every fallible function returns a PannsStatus (PANNS_OK = 0 on success).
- * On failure panns_last_error_message() returns a readable, NUL-terminated message
- * for the calling thread, valid until the next status-returning panns call on that
- * thread. NULL pointers, wrong lengths and out-of-range values give an error status,
- * never a crash; a Rust panic is caught and reported as PANNS_PANIC.
- * Output handles (PannsBuilder **, PannsIndex **) are set to NULL on failure.
+ * Errors: every fallible function returns a PannsStatus (PANNS_OK = 0 on success;
+ * panns_status_string() names a code). The message of a failure is available two ways:
+ *  - panns_X_e(..., char **error): the twin of every fallible panns_X sets *error to
+ *    NULL on success or to a copy of this call's message, which the caller frees with
+ *    panns_error_free(). It does not depend on the calling thread (use it from Go, Julia
+ *    or any runtime that moves tasks between OS threads).
+ *  - panns_last_error_message(): the message of the calling thread's last failed call,
+ *    valid until the next status-returning panns call on that thread.
+ * NULL pointers, wrong lengths and out-of-range values give an error status, never a
+ * crash; a Rust panic is caught (silently: nothing is printed) and reported as
+ * PANNS_PANIC. Output handles (PannsBuilder **, PannsIndex **) are set to NULL on
+ * failure.
  *
- * Thread safety: a PannsIndex may be used from many threads at once through every
- * function taking a const PannsIndex * (searches, accessors, save). A PannsBuilder
- * must not be used from two threads at once. Freeing a handle while another thread
- * uses it is the caller's bug.
+ * Threads: any thread may call any function. A PannsIndex may be used from many threads
+ * at once through every function taking a const PannsIndex * (searches, accessors,
+ * save, serialize); panns_index_build_graph (PannsIndex *) needs the index to itself.
+ * A PannsBuilder must not be used from two threads at once. Freeing a handle while
+ * another thread uses it is the caller's bug.
  *
- * Memory: handles are freed with panns_builder_free / panns_index_free; every other
- * buffer is owned by the caller. Strings returned by panns are owned by panns.
+ * Memory: handles are freed with panns_builder_free / panns_index_free, *error messages
+ * with panns_error_free; every other buffer is owned by the caller and only borrowed for
+ * the duration of the call (panns_index_open_buffer copies its bytes). Static strings
+ * (panns_version, panns_status_string) are never freed.
+ *
+ * ABI stability: struct layouts are frozen within a major version (libpanns.so.1).
+ * A struct that needs a new field gets a new name and new functions (e.g.
+ * PannsBuildOptions2 with panns_builder_build2); the old ones keep working.
+ *
+ * Index files: replace a file by writing a new one and renaming it over the old one
+ * (panns_index_save does this); never truncate or rewrite a file that may be open:
+ * readers map it and would be killed by SIGBUS.
  */
 
 #ifndef PANNS_H
@@ -26,315 +43,842 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Flag of `panns_index_open`: verify the file's checksum before using it
-// (reads the whole file once).
+/**
+ * Flag of `panns_index_open` and `panns_index_open_buffer`: verify the checksum
+ * before using the index (reads every byte once). Other flag bits are rejected.
+ */
 #define PANNS_OPEN_VERIFY 1
 
-// Result of every fallible panns function. `PANNS_OK` (0) is success; on any other
-// value `panns_last_error_message()` describes the problem.
-typedef enum PannsStatus {
-  // Success.
+/**
+ * Result of every fallible panns function. `PANNS_OK` (0) is success; on any other
+ * value `panns_last_error_message()` (or the `char **error` of the `_e` twin of the
+ * function) describes the problem and `panns_status_string()` names the code. In C
+ * the type is a `uint32_t`; codes are never renumbered, new ones are only appended.
+ */
+enum PannsStatus
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif /* defined(__cplusplus) || __STDC_VERSION__ >= 202311L */
+ {
+  /**
+   * Success.
+   */
   PANNS_OK = 0,
-  // A required pointer argument was NULL.
+  /**
+   * A required pointer argument was NULL.
+   */
   PANNS_NULL_POINTER = 1,
-  // An out-of-range parameter (k = 0, n_trees = 0, bad metric code, bad UTF-8 path, misaligned pointer...).
+  /**
+   * An out-of-range parameter (k = 0, n_trees = 0, bad metric code, bad UTF-8 path, misaligned pointer...).
+   */
   PANNS_INVALID_ARGUMENT = 2,
-  // A vector's length differs from the index dimension.
+  /**
+   * A vector's length differs from the index dimension.
+   */
   PANNS_DIMENSION_MISMATCH = 3,
-  // A NaN or infinite component.
+  /**
+   * A NaN or infinite component.
+   */
   PANNS_NON_FINITE = 4,
-  // A zero vector under the angular metric.
+  /**
+   * A zero vector under the angular metric.
+   */
   PANNS_ZERO_VECTOR = 5,
-  // Building or searching with no items.
+  /**
+   * Building or searching with no items.
+   */
   PANNS_EMPTY = 6,
-  // A file could not be read or written (the message names the path and the OS error).
+  /**
+   * A file could not be read or written (the message names the path and the OS error).
+   */
   PANNS_IO = 7,
-  // The file is not a valid panns index / dataset (the message says what is wrong).
+  /**
+   * The file is not a valid panns index / dataset (the message says what is wrong).
+   */
   PANNS_CORRUPT = 8,
-  // A future format version, the other endianness, an unsupported dataset type.
+  /**
+   * A future format version, the other endianness, an unsupported dataset type.
+   */
   PANNS_UNSUPPORTED = 9,
-  // An item id beyond the index.
+  /**
+   * An item id beyond the index.
+   */
   PANNS_OUT_OF_RANGE = 10,
-  // An output buffer is shorter than needed.
+  /**
+   * An output buffer is shorter than needed.
+   */
   PANNS_BUFFER_TOO_SMALL = 11,
-  // Internal error (a bug in panns): a Rust panic was caught at the boundary.
+  /**
+   * Internal error (a bug in panns): a Rust panic was caught at the boundary.
+   */
   PANNS_PANIC = 12,
-  // Memory could not be allocated (the message names what and how much).
-  PANNS_OUT_OF_MEMORY = 13,
-} PannsStatus;
+  /**
+   * Memory could not be allocated (the message names what and how much).
+   */
+  PANNS_OUT_OF_MEMORY = 13
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum PannsStatus PannsStatus;
+#else
+typedef uint32_t PannsStatus;
+#endif /* __STDC_VERSION__ >= 202311L */
+#endif /* __cplusplus */
 
-// Distance metric codes, as taken by `panns_builder_new` and returned by
-// `panns_index_metric`.
+/**
+ * Distance metric codes, as taken by `panns_builder_new` and returned by
+ * `panns_index_metric`.
+ */
 typedef enum PannsMetric {
-  // Euclidean (L2) distance.
+  /**
+   * Euclidean (L2) distance.
+   */
   PANNS_EUCLIDEAN = 0,
-  // Cosine distance `1 - cos(a, b)`; vectors are unit-normalised on insert.
+  /**
+   * Cosine distance `1 - cos(a, b)`; vectors are unit-normalised on insert.
+   */
   PANNS_ANGULAR = 1,
-  // Negative inner product `-(a . b)`.
-  PANNS_DOT = 2,
+  /**
+   * Negative inner product `-(a . b)`.
+   */
+  PANNS_DOT = 2
 } PannsMetric;
 
-// Collects vectors, then builds a `PannsIndex`. Opaque; create with
-// `panns_builder_new`, free with `panns_builder_free`. Not thread-safe: never use one
-// builder from two threads at once.
+/**
+ * Collects vectors, then builds a `PannsIndex`. Opaque; create with
+ * `panns_builder_new`, free with `panns_builder_free`. Not thread-safe: never use one
+ * builder from two threads at once.
+ */
 typedef struct PannsBuilder PannsBuilder;
 
-// A built index, owned in memory, memory-mapped from a file or parsed from a caller's
-// bytes. Opaque; made by `panns_builder_build`, `panns_index_open` or
-// `panns_index_open_buffer`, freed by `panns_index_free`. Every function taking a
-// `const PannsIndex *` may run on many threads at once.
+/**
+ * A built index, owned in memory, memory-mapped from a file or parsed from a caller's
+ * bytes. Opaque; made by `panns_builder_build`, `panns_index_open` or
+ * `panns_index_open_buffer`, freed by `panns_index_free`. Every function taking a
+ * `const PannsIndex *` may run on many threads at once.
+ */
 typedef struct PannsIndex PannsIndex;
 
-// Parameters of `panns_builder_build`. Start from `panns_build_options_default()`
-// (the defaults below are those of the current release).
+/**
+ * Parameters of `panns_builder_build`. Start from `panns_build_options_default()`
+ * (the defaults below are those of the current release).
+ */
 typedef struct PannsBuildOptions {
-  // Number of trees (default 32; more: better recall, bigger index, slower build).
+  /**
+   * Number of trees (default 32; more: better recall, bigger index, slower build).
+   */
   uint32_t n_trees;
-  // A node with at most this many points becomes a leaf (default 16).
+  /**
+   * A node with at most this many points becomes a leaf (default 16).
+   */
   uint32_t leaf_size;
-  // Projection vectors in the pool shared by all trees (default 256).
+  /**
+   * Projection vectors in the pool shared by all trees (default 256).
+   */
   uint32_t pool_size;
-  // Pool vectors tried per node (default 8).
+  /**
+   * Pool vectors tried per node (default 8).
+   */
   uint32_t candidates;
-  // Split rule: 0 = at the mean projection (default), 1 = at the median.
+  /**
+   * Split rule: 0 = at the mean projection (default), 1 = at the median.
+   */
   uint32_t split;
-  // Worker threads: 0 = all cores (default). Never changes the result.
+  /**
+   * Worker threads: 0 = all cores (default). Never changes the result.
+   */
   uint32_t threads;
-  // Seed of every random choice (default 42): same data + seed = identical index.
+  /**
+   * Seed of every random choice (default 42): same data + seed = identical index.
+   */
   uint64_t seed;
 } PannsBuildOptions;
 
+/**
+ * What one search did (`panns_index_search_with_stats`). Fields may be appended in a
+ * later release (never reordered); the size of this version is 24 bytes on 64-bit
+ * platforms.
+ */
+typedef struct PannsSearchStats {
+  /**
+   * Distinct items whose exact distance to the query was computed.
+   */
+  size_t scored;
+  /**
+   * The effective budget after defaults and clamping: `budget` (or the default
+   * when 0), at least `k`, at most the item count.
+   */
+  size_t budget;
+  /**
+   * 1 when the budget covered half the items or more and the search scanned every
+   * item exactly instead of walking the trees (or graph); 0 for the approximate path.
+   */
+  uint8_t exact_scan;
+} PannsSearchStats;
+
 #ifdef __cplusplus
 extern "C" {
-#endif // __cplusplus
+#endif /* __cplusplus */
 
-// The library version, e.g. "1.1.0" (a static string; never free it).
+/**
+ * The library version, e.g. "1.1.0" (a static string; never free it).
+ */
 const char *panns_version(void);
 
-// The message of the last failed call on the calling thread, or "" when the last
-// status-returning call on this thread succeeded. Never NULL. The pointer stays valid
-// until the next status-returning panns call on this thread; copy the text to keep it.
-// Functions that return no status (accessors, `*_free`, `panns_version`) leave it
-// unchanged.
+/**
+ * The message of the last failed call on the calling thread, or "" when the last
+ * status-returning call on this thread succeeded. Never NULL. The pointer stays valid
+ * until the next status-returning panns call on this thread; copy the text to keep it.
+ * Functions that return no status (accessors, `*_free`, `panns_version`) leave it
+ * unchanged.
+ */
 const char *panns_last_error_message(void);
 
-// The default build options (currently 32 trees, leaf size 16, pool 256, 8
-// candidates, mean split, all cores, seed 42).
+/**
+ * A short static description of a status code, e.g. "dimension mismatch" for
+ * `PANNS_DIMENSION_MISMATCH` ("unknown status code" for a value that is not one).
+ * Stateless: any thread, any time, even before any other call; never NULL; never
+ * free it.
+ */
+const char *panns_status_string(uint32_t code);
+
+/**
+ * Frees a message returned through the `char **error` argument of a `_e` function
+ * (NULL is a no-op). Any thread may free it.
+ *
+ * # Safety
+ * `error` must be NULL or a message from a `_e` function, not freed before.
+ */
+void panns_error_free(char *error);
+
+/**
+ * The default build options (currently 32 trees, leaf size 16, pool 256, 8
+ * candidates, mean split, all cores, seed 42).
+ */
 struct PannsBuildOptions panns_build_options_default(void);
 
-// Creates an empty builder for `dim`-dimensional vectors under `metric` (a
-// `PannsMetric` code) and stores it in `*out` (set to NULL on failure).
-// Errors: `PANNS_NULL_POINTER` (out), `PANNS_INVALID_ARGUMENT` (dim 0 or above 65536,
-// unknown metric code).
-//
-// # Safety
-// `out` must be NULL or valid for writing one pointer.
-enum PannsStatus panns_builder_new(uint32_t dim, uint32_t metric, struct PannsBuilder **out);
+/**
+ * Creates an empty builder for `dim`-dimensional vectors under `metric` (a
+ * `PannsMetric` code) and stores it in `*out` (set to NULL on failure).
+ * Errors: `PANNS_NULL_POINTER` (out), `PANNS_INVALID_ARGUMENT` (dim 0 or above 65536,
+ * unknown metric code).
+ *
+ * # Safety
+ * `out` must be NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_new(uint32_t dim, uint32_t metric, struct PannsBuilder **out);
 
-// Adds one vector of `len` floats (`len` must equal the builder's dimension) and
-// writes its id (ids count from 0 in insertion order) to `*out_id` unless `out_id`
-// is NULL. Errors: `PANNS_NULL_POINTER`, `PANNS_DIMENSION_MISMATCH`,
-// `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR` (angular); on error nothing is added.
-//
-// # Safety
-// `b` must be NULL or a live builder; `vec` must be NULL or point to `len` floats;
-// `out_id` must be NULL or writable.
-enum PannsStatus panns_builder_add(struct PannsBuilder *b,
-                                   const float *vec,
-                                   size_t len,
-                                   uint32_t *out_id);
+/**
+ * Adds one vector of `len` floats (`len` must equal the builder's dimension) and
+ * writes its id (ids count from 0 in insertion order) to `*out_id` unless `out_id`
+ * is NULL. Errors: `PANNS_NULL_POINTER`, `PANNS_DIMENSION_MISMATCH`,
+ * `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR` (angular); on error nothing is added.
+ *
+ * # Safety
+ * `b` must be NULL or a live builder; `vec` must be NULL or point to `len` floats;
+ * `out_id` must be NULL or writable.
+ */
+PannsStatus panns_builder_add(struct PannsBuilder *b,
+                              const float *vec,
+                              size_t len,
+                              uint32_t *out_id);
 
-// Adds `n_rows` row-major vectors of `dim` floats each (`dim` must equal the builder's
-// dimension). Either all rows are added or, on an error (whose message names the row
-// and component), none. Errors: `PANNS_NULL_POINTER`, `PANNS_DIMENSION_MISMATCH`,
-// `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR`, `PANNS_INVALID_ARGUMENT` (too many items).
-//
-// # Safety
-// `b` must be NULL or a live builder; `rows` must be NULL or point to
-// `n_rows * dim` floats.
-enum PannsStatus panns_builder_add_batch(struct PannsBuilder *b,
-                                         const float *rows,
-                                         size_t n_rows,
-                                         size_t dim);
+/**
+ * Adds `n_rows` row-major vectors of `dim` floats each (`dim` must equal the builder's
+ * dimension). Either all rows are added or, on an error (whose message names the row
+ * and component), none. Errors: `PANNS_NULL_POINTER`, `PANNS_DIMENSION_MISMATCH`,
+ * `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR`, `PANNS_INVALID_ARGUMENT` (too many items).
+ *
+ * # Safety
+ * `b` must be NULL or a live builder; `rows` must be NULL or point to
+ * `n_rows * dim` floats.
+ */
+PannsStatus panns_builder_add_batch(struct PannsBuilder *b,
+                                    const float *rows,
+                                    size_t n_rows,
+                                    size_t dim);
 
-// Adds every vector of a dataset file in any format panns-io reads, chosen by the
-// file's extension (`.fvecs`, `.bvecs`, `.npy`, `.csv`, `.f32`, `.hdf5`/`.h5`, ...).
-// `dataset` names the HDF5 dataset (NULL = "train"; ignored by other formats). The
-// number of vectors added goes to `*out_added` unless it is NULL. All or nothing,
-// as `panns_builder_add_batch`. Errors: `PANNS_NULL_POINTER`,
-// `PANNS_INVALID_ARGUMENT` (bad UTF-8 path), `PANNS_IO`, `PANNS_CORRUPT`,
-// `PANNS_UNSUPPORTED`, `PANNS_DIMENSION_MISMATCH` and the errors of `add_batch`.
-//
-// # Safety
-// `b` must be NULL or a live builder; `path` and `dataset` must be NULL or
-// NUL-terminated strings; `out_added` must be NULL or writable.
-enum PannsStatus panns_builder_add_file(struct PannsBuilder *b,
-                                        const char *path,
-                                        const char *dataset,
-                                        size_t *out_added);
+/**
+ * Adds every vector of a dataset file in any format panns-io reads, chosen by the
+ * file's extension (`.fvecs`, `.bvecs`, `.npy`, `.csv`, `.f32`, `.hdf5`/`.h5`, ...).
+ * `dataset` names the HDF5 dataset (NULL = "train"; ignored by other formats). The
+ * number of vectors added goes to `*out_added` unless it is NULL. All or nothing,
+ * as `panns_builder_add_batch`. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (bad UTF-8 path), `PANNS_IO`, `PANNS_CORRUPT`,
+ * `PANNS_UNSUPPORTED`, `PANNS_DIMENSION_MISMATCH` and the errors of `add_batch`.
+ *
+ * # Safety
+ * `b` must be NULL or a live builder; `path` and `dataset` must be NULL or
+ * NUL-terminated strings; `out_added` must be NULL or writable.
+ */
+PannsStatus panns_builder_add_file(struct PannsBuilder *b,
+                                   const char *path,
+                                   const char *dataset,
+                                   size_t *out_added);
 
-// Number of vectors added so far (0 for NULL).
-//
-// # Safety
-// `b` must be NULL or a live builder.
+/**
+ * Number of vectors added so far (0 for NULL).
+ *
+ * # Safety
+ * `b` must be NULL or a live builder.
+ */
 size_t panns_builder_len(const struct PannsBuilder *b);
 
-// Builds the index from the builder's vectors (`opts` NULL = defaults) and stores it
-// in `*out` (set to NULL on failure). The vectors move into the index: afterwards the
-// builder is empty but still valid (and must still be freed). On an argument error
-// (`PANNS_INVALID_ARGUMENT`, `PANNS_EMPTY`, `PANNS_NULL_POINTER`) the builder is left
-// unchanged.
-//
-// # Safety
-// `b` must be NULL or a live builder; `opts` must be NULL or point to a
-// `PannsBuildOptions`; `out` must be NULL or writable.
-enum PannsStatus panns_builder_build(struct PannsBuilder *b,
-                                     const struct PannsBuildOptions *opts,
-                                     struct PannsIndex **out);
+/**
+ * Builds the index from the builder's vectors (`opts` NULL = defaults) and stores it
+ * in `*out` (set to NULL on failure). The vectors move into the index: afterwards the
+ * builder is empty but still valid (and must still be freed). On an argument error
+ * (`PANNS_INVALID_ARGUMENT`, `PANNS_EMPTY`, `PANNS_NULL_POINTER`) the builder is left
+ * unchanged; on `PANNS_OUT_OF_MEMORY` (the projection table of `n x pool_size` floats
+ * cannot be allocated: the message names the bytes) the vectors are gone with the failed
+ * build and the builder is empty. Not thread-safe with other calls on the same builder.
+ *
+ * # Safety
+ * `b` must be NULL or a live builder; `opts` must be NULL or point to a
+ * `PannsBuildOptions`; `out` must be NULL or writable.
+ */
+PannsStatus panns_builder_build(struct PannsBuilder *b,
+                                const struct PannsBuildOptions *opts,
+                                struct PannsIndex **out);
 
-// Frees a builder (NULL is a no-op).
-//
-// # Safety
-// `b` must be NULL or a live pointer from `panns_builder_new`, not used afterwards.
+/**
+ * Frees a builder (NULL is a no-op).
+ *
+ * # Safety
+ * `b` must be NULL or a live pointer from `panns_builder_new`, not used afterwards.
+ */
 void panns_builder_free(struct PannsBuilder *b);
 
-// Saves the index to `path` atomically (a temporary file beside it, fsync, rename).
-// Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (empty or non-UTF-8 path),
-// `PANNS_IO` (the message names the path and the OS error).
-//
-// # Safety
-// `idx` must be NULL or a live index; `path` NULL or a NUL-terminated string.
-enum PannsStatus panns_index_save(const struct PannsIndex *idx, const char *path);
+/**
+ * The shape of a dataset file in any format panns reads (`.fvecs`, `.bvecs`, `.npy`,
+ * `.csv`/`.tsv`, `.hdf5`/`.h5`; format by extension): the number of vectors in `*n`
+ * and their dimension in `*dim`. `dataset` names the HDF5 dataset (NULL = "train";
+ * ignored by other formats). Raw `.f32` files have no header: pass their dimension
+ * in `*dim` (0 otherwise; a non-zero `*dim` must match the file's). The current
+ * version reads the whole file to validate it. Any thread may call it. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT`, `PANNS_IO`, `PANNS_CORRUPT`,
+ * `PANNS_UNSUPPORTED`, `PANNS_NON_FINITE`, `PANNS_DIMENSION_MISMATCH` (`*dim` given
+ * and different).
+ *
+ * # Safety
+ * `path` and `dataset` must be NULL or NUL-terminated strings; `n` and `dim` NULL
+ * or valid for reading and writing one `size_t`.
+ */
+PannsStatus panns_dataset_probe(const char *path, const char *dataset, size_t *n, size_t *dim);
 
-// Opens an index file by memory-mapping it and stores the handle in `*out` (set to
-// NULL on failure). The structure is always validated; with `flags` containing
-// `PANNS_OPEN_VERIFY` the checksum of the whole file is verified too. Errors:
-// `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown flag bits, bad path),
-// `PANNS_IO`, `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`.
-//
-// # Safety
-// `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
-enum PannsStatus panns_index_open(const char *path, uint32_t flags, struct PannsIndex **out);
+/**
+ * Reads every vector of a dataset file (as `panns_dataset_probe`) into the
+ * caller-owned `buf` of `cap` floats, row-major, and writes the shape to `*out_n` and
+ * `*out_dim` (each may be NULL). `dim` is the expected dimension (0 = any; required
+ * for raw `.f32` files). When `cap < n * dim` nothing is written to `buf`, the shape
+ * is still written and the status is `PANNS_BUFFER_TOO_SMALL`; `buf` may be NULL
+ * when `cap` is 0 (a size query). Any thread may call it. Errors: those of
+ * `panns_dataset_probe`, `PANNS_DIMENSION_MISMATCH` (dim given and different),
+ * `PANNS_BUFFER_TOO_SMALL`.
+ *
+ * # Safety
+ * `path`, `dataset` as `panns_dataset_probe`; `buf` NULL or `cap` writable floats;
+ * `out_n`, `out_dim` NULL or writable.
+ */
+PannsStatus panns_dataset_read(const char *path,
+                               const char *dataset,
+                               size_t dim,
+                               float *buf,
+                               size_t cap,
+                               size_t *out_n,
+                               size_t *out_dim);
 
-// Frees an index (NULL is a no-op). A mapped index unmaps its file.
-//
-// # Safety
-// `idx` must be NULL or a live index not used by any thread afterwards.
+/**
+ * Saves the index to `path` atomically (a temporary file beside it, fsync, rename).
+ * Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (empty or non-UTF-8 path),
+ * `PANNS_IO` (the message names the path and the OS error).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index; `path` NULL or a NUL-terminated string.
+ */
+PannsStatus panns_index_save(const struct PannsIndex *idx, const char *path);
+
+/**
+ * Opens an index file by memory-mapping it and stores the handle in `*out` (set to
+ * NULL on failure). The structure is always validated; with `flags` containing
+ * `PANNS_OPEN_VERIFY` the checksum of the whole file is verified too. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown flag bits, bad path),
+ * `PANNS_IO`, `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+PannsStatus panns_index_open(const char *path, uint32_t flags, struct PannsIndex **out);
+
+/**
+ * Opens an index from `len` bytes in memory (the bytes of an index file, e.g. from
+ * `panns_index_serialize`, a network message or a database blob) and stores the
+ * handle in `*out` (set to NULL on failure). The bytes are **copied**: the caller may
+ * free or reuse `data` as soon as the call returns. The structure is always
+ * validated; `flags` as `panns_index_open` (`PANNS_OPEN_VERIFY` checks the checksum
+ * too). Any thread may call it. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (unknown flag bits), `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`,
+ * `PANNS_OUT_OF_MEMORY`.
+ *
+ * # Safety
+ * `data` must be NULL or point to `len` readable bytes; `out` NULL or writable.
+ */
+PannsStatus panns_index_open_buffer(const uint8_t *data,
+                                    size_t len,
+                                    uint32_t flags,
+                                    struct PannsIndex **out);
+
+/**
+ * The serialized length of the index in bytes (exactly what `panns_index_serialize`
+ * writes and `panns_index_save` would store), in `*out_len`. Any thread may call it,
+ * also during searches. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (an
+ * index too large for the format).
+ *
+ * # Safety
+ * `idx` NULL or a live index; `out_len` NULL or writable.
+ */
+PannsStatus panns_index_serialized_len(const struct PannsIndex *idx, size_t *out_len);
+
+/**
+ * Writes the index in the file format (the bytes `panns_index_save` would store) into
+ * the caller-owned `buf` of `cap` bytes and the length written to `*out_len`. When
+ * `cap` is too small nothing is written to `buf`, the needed length goes to
+ * `*out_len` and the status is `PANNS_BUFFER_TOO_SMALL`; `buf` may be NULL when `cap`
+ * is 0 (a size query, like `panns_index_serialized_len`). Any thread may call it,
+ * also during searches. Errors: `PANNS_NULL_POINTER`, `PANNS_BUFFER_TOO_SMALL`,
+ * `PANNS_OUT_OF_MEMORY`.
+ *
+ * # Safety
+ * `idx` NULL or a live index; `buf` NULL or `cap` writable bytes; `out_len` NULL or
+ * writable.
+ */
+PannsStatus panns_index_serialize(const struct PannsIndex *idx,
+                                  uint8_t *buf,
+                                  size_t cap,
+                                  size_t *out_len);
+
+/**
+ * Frees an index (NULL is a no-op). A mapped index unmaps its file.
+ *
+ * # Safety
+ * `idx` must be NULL or a live index not used by any thread afterwards.
+ */
 void panns_index_free(struct PannsIndex *idx);
 
-// Number of items (0 for NULL).
-//
-// # Safety
-// `idx` must be NULL or a live index.
+/**
+ * Number of items (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index.
+ */
 size_t panns_index_len(const struct PannsIndex *idx);
 
-// Vector dimension (0 for NULL).
-//
-// # Safety
-// `idx` must be NULL or a live index.
+/**
+ * Vector dimension (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index.
+ */
 uint32_t panns_index_dim(const struct PannsIndex *idx);
 
-// Metric code (a `PannsMetric` value; `UINT32_MAX` for NULL).
-//
-// # Safety
-// `idx` must be NULL or a live index.
+/**
+ * Metric code (a `PannsMetric` value; `UINT32_MAX` for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index.
+ */
 uint32_t panns_index_metric(const struct PannsIndex *idx);
 
-// Number of trees (0 for NULL).
-//
-// # Safety
-// `idx` must be NULL or a live index.
+/**
+ * Number of trees (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index.
+ */
 size_t panns_index_n_trees(const struct PannsIndex *idx);
 
-// Neighbours per item of the index's neighbour graph (0 when it has none, or for NULL).
-//
-// # Safety
-// `idx` must be NULL or a live index.
+/**
+ * Neighbours per item of the index's neighbour graph (0 when it has none, or for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index.
+ */
 uint32_t panns_index_graph_degree(const struct PannsIndex *idx);
 
-// Adds (or replaces) a neighbour graph of `degree` neighbours per item (0: the
-// default, 24) to any index (built in this process or opened from a file: the graph
-// then lives in memory beside the mapped file), using `threads` workers (0: all
-// cores; the result never depends on it). With a graph, searches reach high recall
-// with far fewer distance computations; `budget` then sets the beam width (like
-// HNSW's ef). Save the index afterwards to keep the graph. Errors:
-// `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (degree above 256, too many
-// threads), `PANNS_OUT_OF_MEMORY`.
-//
-// # Safety
-// `idx` must be NULL or a live index that no other thread uses during the call.
-enum PannsStatus panns_index_build_graph(struct PannsIndex *idx, uint32_t degree, uint32_t threads);
+/**
+ * Adds (or replaces) a neighbour graph of `degree` neighbours per item (0: the
+ * default, 24) to any index (built in this process or opened from a file: the graph
+ * then lives in memory beside the mapped file), using `threads` workers (0: all
+ * cores; the result never depends on it). With a graph, searches reach high recall
+ * with far fewer distance computations; `budget` then sets the beam width (like
+ * HNSW's ef). Save the index afterwards to keep the graph. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (degree above 256, too many
+ * threads), `PANNS_OUT_OF_MEMORY`.
+ *
+ * # Safety
+ * `idx` must be NULL or a live index that no other thread uses during the call.
+ */
+PannsStatus panns_index_build_graph(struct PannsIndex *idx, uint32_t degree, uint32_t threads);
 
-// Approximate k nearest neighbours of one query of `dim` floats, nearest first, ties
-// by id. `budget` = distinct candidates to re-rank (0 = the default,
-// `max(n_trees * k, 100 * k)`; larger: better recall, slower). Writes up to `k`
-// results to the caller-owned `out_ids[k]` and `out_distances[k]` (`out_distances`
-// may be NULL) and the number written, `min(k, len)`, to `*out_count`. Errors:
-// `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (k = 0), `PANNS_DIMENSION_MISMATCH`,
-// `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR` (angular).
-//
-// # Safety
-// `idx` NULL or a live index; `query` NULL or `dim` floats; `out_ids` NULL or room
-// for `k` ids; `out_distances` NULL or room for `k` floats; `out_count` NULL or
-// writable.
-enum PannsStatus panns_index_search(const struct PannsIndex *idx,
-                                    const float *query,
-                                    size_t dim,
-                                    size_t k,
-                                    size_t budget,
-                                    uint32_t *out_ids,
-                                    float *out_distances,
-                                    size_t *out_count);
+/**
+ * Approximate k nearest neighbours of one query of `dim` floats, nearest first, ties
+ * by id. `budget` = distinct candidates to re-rank (0 = the default,
+ * `max(n_trees * k, 100 * k)`; larger: better recall, slower). Writes up to `k`
+ * results to the caller-owned `out_ids[k]` and `out_distances[k]` (`out_distances`
+ * may be NULL) and the number written, `min(k, len)`, to `*out_count`. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (k = 0), `PANNS_DIMENSION_MISMATCH`,
+ * `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR` (angular).
+ *
+ * # Safety
+ * `idx` NULL or a live index; `query` NULL or `dim` floats; `out_ids` NULL or room
+ * for `k` ids; `out_distances` NULL or room for `k` floats; `out_count` NULL or
+ * writable.
+ */
+PannsStatus panns_index_search(const struct PannsIndex *idx,
+                               const float *query,
+                               size_t dim,
+                               size_t k,
+                               size_t budget,
+                               uint32_t *out_ids,
+                               float *out_distances,
+                               size_t *out_count);
 
-// Exact k nearest neighbours by scanning every item (the reference for recall). Same
-// output contract and errors as `panns_index_search`.
-//
-// # Safety
-// As `panns_index_search`.
-enum PannsStatus panns_index_linear_search(const struct PannsIndex *idx,
-                                           const float *query,
-                                           size_t dim,
-                                           size_t k,
-                                           uint32_t *out_ids,
-                                           float *out_distances,
-                                           size_t *out_count);
-
-// Searches `n_queries` row-major queries of `dim` floats each, in parallel on all
-// cores. `out_ids` and `out_distances` (may be NULL) hold `n_queries * k` entries,
-// row `i` at `i * k`; a row with fewer than `k` results (an index smaller than `k`)
-// is padded with id `UINT32_MAX` and distance `INFINITY`. `n_queries = 0` is a
-// successful no-op (the pointers must still be non-NULL). Errors as
-// `panns_index_search`; on an error the message names the first offending query row
-// and the output buffers' contents are unspecified.
-//
-// # Safety
-// `idx` NULL or a live index; `queries` NULL or `n_queries * dim` floats; `out_ids`
-// NULL or room for `n_queries * k` ids; `out_distances` NULL or room for
-// `n_queries * k` floats.
-enum PannsStatus panns_index_search_batch(const struct PannsIndex *idx,
-                                          const float *queries,
-                                          size_t n_queries,
+/**
+ * `panns_index_search` that also reports what the search did in `*out_stats`:
+ * whether it took the exact scan (`2 * effective budget >= len`) or the
+ * approximate path, the effective budget and how many items were scored. Same
+ * arguments, output contract, errors and thread safety as `panns_index_search`;
+ * `out_stats` must not be NULL.
+ *
+ * # Safety
+ * As `panns_index_search`; `out_stats` NULL or writable.
+ */
+PannsStatus panns_index_search_with_stats(const struct PannsIndex *idx,
+                                          const float *query,
                                           size_t dim,
                                           size_t k,
                                           size_t budget,
                                           uint32_t *out_ids,
-                                          float *out_distances);
+                                          float *out_distances,
+                                          size_t *out_count,
+                                          struct PannsSearchStats *out_stats);
 
-// Copies the stored vector of item `id` into `out[dim]` (unit-normalised under the
-// angular metric). `dim` must equal the index dimension. Errors:
-// `PANNS_NULL_POINTER`, `PANNS_OUT_OF_RANGE` (id not below the item count),
-// `PANNS_BUFFER_TOO_SMALL` (dim below the index dimension),
-// `PANNS_DIMENSION_MISMATCH` (dim above it).
-//
-// # Safety
-// `idx` NULL or a live index; `out` NULL or room for `dim` floats.
-enum PannsStatus panns_index_get_vector(const struct PannsIndex *idx,
-                                        uint32_t id,
-                                        float *out,
-                                        size_t dim);
+/**
+ * Exact k nearest neighbours by scanning every item (the reference for recall). Same
+ * output contract and errors as `panns_index_search`.
+ *
+ * # Safety
+ * As `panns_index_search`.
+ */
+PannsStatus panns_index_linear_search(const struct PannsIndex *idx,
+                                      const float *query,
+                                      size_t dim,
+                                      size_t k,
+                                      uint32_t *out_ids,
+                                      float *out_distances,
+                                      size_t *out_count);
+
+/**
+ * Searches `n_queries` row-major queries of `dim` floats each, in parallel on all
+ * cores. `out_ids` and `out_distances` (may be NULL) hold `n_queries * k` entries,
+ * row `i` at `i * k`; a row with fewer than `k` results (an index smaller than `k`)
+ * is padded with id `UINT32_MAX` and distance `INFINITY`. `n_queries = 0` is a
+ * successful no-op (the pointers must still be non-NULL). Errors as
+ * `panns_index_search`; on an error the message names the first offending query row
+ * and the output buffers' contents are unspecified.
+ *
+ * # Safety
+ * `idx` NULL or a live index; `queries` NULL or `n_queries * dim` floats; `out_ids`
+ * NULL or room for `n_queries * k` ids; `out_distances` NULL or room for
+ * `n_queries * k` floats.
+ */
+PannsStatus panns_index_search_batch(const struct PannsIndex *idx,
+                                     const float *queries,
+                                     size_t n_queries,
+                                     size_t dim,
+                                     size_t k,
+                                     size_t budget,
+                                     uint32_t *out_ids,
+                                     float *out_distances);
+
+/**
+ * Copies the stored vector of item `id` into `out[dim]` (unit-normalised under the
+ * angular metric). `dim` must equal the index dimension. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_OUT_OF_RANGE` (id not below the item count),
+ * `PANNS_BUFFER_TOO_SMALL` (dim below the index dimension),
+ * `PANNS_DIMENSION_MISMATCH` (dim above it).
+ *
+ * # Safety
+ * `idx` NULL or a live index; `out` NULL or room for `dim` floats.
+ */
+PannsStatus panns_index_get_vector(const struct PannsIndex *idx,
+                                   uint32_t id,
+                                   float *out,
+                                   size_t dim);
+
+/**
+ * `panns_builder_new` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_new`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_new_e(uint32_t dim,
+                                uint32_t metric,
+                                struct PannsBuilder **out,
+                                char **error);
+
+/**
+ * `panns_builder_add` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_add`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_add_e(struct PannsBuilder *b,
+                                const float *vec,
+                                size_t len,
+                                uint32_t *out_id,
+                                char **error);
+
+/**
+ * `panns_builder_add_batch` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_add_batch`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_add_batch_e(struct PannsBuilder *b,
+                                      const float *rows,
+                                      size_t n_rows,
+                                      size_t dim,
+                                      char **error);
+
+/**
+ * `panns_builder_add_file` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_add_file`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_add_file_e(struct PannsBuilder *b,
+                                     const char *path,
+                                     const char *dataset,
+                                     size_t *out_added,
+                                     char **error);
+
+/**
+ * `panns_builder_build` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_build`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_build_e(struct PannsBuilder *b,
+                                  const struct PannsBuildOptions *opts,
+                                  struct PannsIndex **out,
+                                  char **error);
+
+/**
+ * `panns_index_save` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_save`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_save_e(const struct PannsIndex *idx, const char *path, char **error);
+
+/**
+ * `panns_index_open` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_open`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_open_e(const char *path,
+                               uint32_t flags,
+                               struct PannsIndex **out,
+                               char **error);
+
+/**
+ * `panns_index_open_buffer` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_open_buffer`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_open_buffer_e(const uint8_t *data,
+                                      size_t len,
+                                      uint32_t flags,
+                                      struct PannsIndex **out,
+                                      char **error);
+
+/**
+ * `panns_index_serialized_len` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_serialized_len`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_serialized_len_e(const struct PannsIndex *idx,
+                                         size_t *out_len,
+                                         char **error);
+
+/**
+ * `panns_index_serialize` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_serialize`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_serialize_e(const struct PannsIndex *idx,
+                                    uint8_t *buf,
+                                    size_t cap,
+                                    size_t *out_len,
+                                    char **error);
+
+/**
+ * `panns_index_build_graph` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_build_graph`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_build_graph_e(struct PannsIndex *idx,
+                                      uint32_t degree,
+                                      uint32_t threads,
+                                      char **error);
+
+/**
+ * `panns_index_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_search_e(const struct PannsIndex *idx,
+                                 const float *query,
+                                 size_t dim,
+                                 size_t k,
+                                 size_t budget,
+                                 uint32_t *out_ids,
+                                 float *out_distances,
+                                 size_t *out_count,
+                                 char **error);
+
+/**
+ * `panns_index_search_with_stats` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_search_with_stats`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_search_with_stats_e(const struct PannsIndex *idx,
+                                            const float *query,
+                                            size_t dim,
+                                            size_t k,
+                                            size_t budget,
+                                            uint32_t *out_ids,
+                                            float *out_distances,
+                                            size_t *out_count,
+                                            struct PannsSearchStats *out_stats,
+                                            char **error);
+
+/**
+ * `panns_index_linear_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_linear_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_linear_search_e(const struct PannsIndex *idx,
+                                        const float *query,
+                                        size_t dim,
+                                        size_t k,
+                                        uint32_t *out_ids,
+                                        float *out_distances,
+                                        size_t *out_count,
+                                        char **error);
+
+/**
+ * `panns_index_search_batch` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_search_batch`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_search_batch_e(const struct PannsIndex *idx,
+                                       const float *queries,
+                                       size_t n_queries,
+                                       size_t dim,
+                                       size_t k,
+                                       size_t budget,
+                                       uint32_t *out_ids,
+                                       float *out_distances,
+                                       char **error);
+
+/**
+ * `panns_index_get_vector` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_get_vector`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_get_vector_e(const struct PannsIndex *idx,
+                                     uint32_t id,
+                                     float *out,
+                                     size_t dim,
+                                     char **error);
+
+/**
+ * `panns_dataset_probe` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_dataset_probe`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_dataset_probe_e(const char *path,
+                                  const char *dataset,
+                                  size_t *n,
+                                  size_t *dim,
+                                  char **error);
+
+/**
+ * `panns_dataset_read` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_dataset_read`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_dataset_read_e(const char *path,
+                                 const char *dataset,
+                                 size_t dim,
+                                 float *buf,
+                                 size_t cap,
+                                 size_t *out_n,
+                                 size_t *out_dim,
+                                 char **error);
 
 #ifdef __cplusplus
-}  // extern "C"
-#endif  // __cplusplus
+}  /* extern "C" */
+#endif  /* __cplusplus */
 
 #endif  /* PANNS_H */

@@ -1,29 +1,19 @@
 #!/usr/bin/env bash
 # Runs every test of panns: the Rust workspace (unit, integration, doc and README
 # tests, header drift), then the C, C++, Go, Julia and Python bindings against one
-# index file written by Rust. Prints one summary line; exits non-zero if any failed.
+# index file written by Rust. Prints one summary line, "suites: N passed, N failed, N skipped"
+# (a suite that could not run, e.g. Julia without julia, exits 77 and counts as skipped);
+# exits non-zero if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 bash scripts/setup.sh || { echo "setup failed"; exit 1; }
 
-passed=0
-failed=0
-failures=()
-suite() {
-  local name=$1
-  shift
-  echo
-  echo "=================== $name: $*"
-  if "$@"; then
-    passed=$((passed + 1))
-  else
-    failed=$((failed + 1))
-    failures+=("$name")
-  fi
-}
+# suite NAME CMD...: exit status 0 passed, 77 skipped, else failed (scripts/lib-suites.sh).
+source scripts/lib-suites.sh
 
+suite suites bash scripts/check-suites.sh
 suite rust cargo test --workspace
 suite readme python3 scripts/check-readme.py
 
@@ -37,7 +27,4 @@ for lang in c cpp go julia python; do
   fi
 done
 
-echo
-[ ${#failures[@]} -eq 0 ] || echo "failed suites: ${failures[*]}"
-echo "suites: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Tests the C API from C: builds and installs libpanns with scripts/build-lib.sh, compiles
-# example.c and test_panns.c with pkg-config (against libpanns.so, and test_panns.c once
-# more statically against libpanns.a), runs them, and with PANNS_VALGRIND=1 runs the test
-# once under valgrind memcheck.
+# Tests the C API from C: builds and installs libpanns with scripts/build-lib.sh (release),
+# checks the installed files (SONAME libpanns.so.1, versioned names and symlinks, licenses,
+# a header that compiles as C89), compiles example.c and test_panns.c with pkg-config
+# (against libpanns.so, and test_panns.c once more statically against libpanns.a), runs
+# them, and with PANNS_VALGRIND=1 runs the test once under valgrind memcheck.
 #
 #   bindings/c/test.sh
 #
-# Environment: CARGO_TARGET_DIR, PANNS_PROFILE (cargo profile, default dev),
+# Environment: CARGO_TARGET_DIR, PANNS_PROFILE (cargo profile of the library, default
+# release as in build-lib.sh; the fixture, when generated here, uses dev),
 # PANNS_PREFIX (default $CARGO_TARGET_DIR/panns-prefix), PANNS_SKIP_BUILD=1 (use an
 # existing prefix), PANNS_FIXTURE_DIR (the Rust-written cross-language fixture; generated
 # when unset), PANNS_VALGRIND=1, CC (default cc).
@@ -17,7 +19,7 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$TARGET" in /*) ;; *) TARGET=$ROOT/$TARGET ;; esac
 export CARGO_TARGET_DIR=$TARGET
 PREFIX=${PANNS_PREFIX:-$TARGET/panns-prefix}
-PROFILE=${PANNS_PROFILE:-dev}
+PROFILE=dev # of the fixture generator only
 CC=${CC:-cc}
 BUILD=$TARGET/bindings-c
 mkdir -p "$BUILD"
@@ -47,6 +49,28 @@ if [ "$readme_example" != "$(cat bindings/c/example.c)" ]; then
     exit 1
 fi
 
+fail() {
+    echo "bindings/c/test.sh: $*" >&2
+    exit 1
+}
+# The installed library: versioned file, SONAME, symlinks, licenses.
+VERSION=$(pkg-config --modversion panns)
+MAJOR=${VERSION%%.*}
+[ -f "$LIBDIR/libpanns.so.$VERSION" ] && [ ! -L "$LIBDIR/libpanns.so.$VERSION" ] ||
+    fail "$LIBDIR/libpanns.so.$VERSION is not a regular file"
+[ "$(readlink "$LIBDIR/libpanns.so.$MAJOR")" = "libpanns.so.$VERSION" ] || fail "libpanns.so.$MAJOR is not a symlink to libpanns.so.$VERSION"
+[ "$(readlink "$LIBDIR/libpanns.so")" = "libpanns.so.$MAJOR" ] || fail "libpanns.so is not a symlink to libpanns.so.$MAJOR"
+soname=$(readelf -d "$LIBDIR/libpanns.so.$VERSION" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')
+echo "+ readelf -d libpanns.so.$VERSION: SONAME $soname"
+[ "$soname" = "libpanns.so.$MAJOR" ] || fail "SONAME is '$soname', want libpanns.so.$MAJOR"
+for f in LICENSE-MIT LICENSE-APACHE; do
+    cmp -s "$f" "$PREFIX/share/licenses/panns/$f" || fail "$f is not installed in $PREFIX/share/licenses/panns"
+done
+# The header is C89 (and C++11) clean.
+printf '#include <panns.h>\nint main(void) { return (int)panns_status_string(PANNS_OK)[0] == 0; }\n' >"$BUILD/c89.c"
+# shellcheck disable=SC2046
+run $CC -std=c89 -pedantic-errors -Wall -Wextra -Werror -o "$BUILD/c89" "$BUILD/c89.c" $(pkg-config --cflags --libs panns)
+
 CFLAGS="-std=c11 -O2 -g -Wall -Wextra -Wpedantic -Werror"
 # shellcheck disable=SC2046 # pkg-config output is meant to be word-split
 run $CC $CFLAGS -o "$BUILD/example" bindings/c/example.c $(pkg-config --cflags --libs panns)
@@ -57,6 +81,10 @@ static_libs=$(pkg-config --static --libs panns | sed 's/-lpanns//')
 # shellcheck disable=SC2046,SC2086
 run $CC $CFLAGS -o "$BUILD/test_panns_static" bindings/c/test_panns.c $(pkg-config --cflags panns) \
     "$LIBDIR/libpanns.a" $static_libs -lpthread -lm
+# Programs record the SONAME, not the unversioned development symlink.
+needed=$(readelf -d "$BUILD/test_panns" | sed -n 's/.*Shared library: \[\(libpanns[^]]*\)\]/\1/p')
+echo "+ readelf -d test_panns: NEEDED $needed"
+[ "$needed" = "libpanns.so.$MAJOR" ] || fail "test_panns needs '$needed', want libpanns.so.$MAJOR"
 if ldd "$BUILD/test_panns_static" | grep -q libpanns; then
     echo "test_panns_static is linked against libpanns.so, not libpanns.a" >&2
     exit 1

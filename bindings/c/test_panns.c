@@ -271,10 +271,17 @@ static void test_search(void) {
     if (!in) exact &= l2(q, rows + j * DIM, DIM) >= ds[k - 1] - 1e-5f;
   }
   CHECK(exact);
-  /* With the full budget the forest search finds the exact answer too. */
+  /* The switch to the exact scan: a budget of half the items or more scans every item
+   * (and so finds the exact answer); one less walks the trees. */
   uint32_t ids2[10];
-  CHECK_OK(panns_index_search(idx, q, DIM, k, n, ids2, NULL, &count));
+  PannsSearchStats st;
+  CHECK_OK(panns_index_search_with_stats(idx, q, DIM, k, n / 2, ids2, NULL, &count, &st));
+  CHECK(st.exact_scan == 1 && st.scored == n && st.budget == n / 2);
   CHECK(count == k && memcmp(ids, ids2, sizeof ids) == 0);
+  CHECK_OK(panns_index_search_with_stats(idx, q, DIM, k, n / 2 - 1, ids2, NULL, &count, &st));
+  CHECK(st.exact_scan == 0 && st.budget == n / 2 - 1 && st.scored < n);
+  /* An empty query is a dimension problem, not a NULL argument. */
+  CHECK_ERR(panns_index_search(idx, NULL, 0, k, 0, ids, ds, &count), PANNS_DIMENSION_MISMATCH, "empty");
 
   /* Errors of both single-query searches. */
   CHECK_ERR(panns_index_search(NULL, q, DIM, k, 0, ids, ds, &count), PANNS_NULL_POINTER, "index");
@@ -497,8 +504,99 @@ static void test_error_messages(void) {
   panns_builder_free(b);
 }
 
+/* Recall of the approximate path (stats say the trees were walked) against the exact
+ * neighbours from linear search, by ids. Random candidates would give budget / n = 10%. */
+static void test_recall(void) {
+  const size_t n = 5000, nq = 100, k = 10, budget = 500;
+  float *rows = random_rows(n, DIM);
+  PannsIndex *idx = build_index(rows, n, PANNS_EUCLIDEAN, 16);
+  float *queries = random_rows(nq, DIM);
+  size_t hits = 0, approx = 0;
+  for (size_t q = 0; q < nq; q++) {
+    uint32_t got[10], want[10];
+    size_t count = 0, wcount = 0;
+    PannsSearchStats st;
+    CHECK_OK(panns_index_search_with_stats(idx, queries + q * DIM, DIM, k, budget, got, NULL, &count, &st));
+    CHECK_OK(panns_index_linear_search(idx, queries + q * DIM, DIM, k, want, NULL, &wcount));
+    approx += st.exact_scan == 0 && st.budget == budget && st.scored <= n / 2;
+    for (size_t i = 0; i < count; i++)
+      for (size_t j = 0; j < wcount; j++) hits += got[i] == want[j];
+  }
+  double recall = (double)hits / (double)(nq * k);
+  printf("recall@10 at budget %zu of %zu items, 16 trees: %.3f\n", budget, n, recall);
+  CHECK(approx == nq);
+  CHECK(recall >= 0.80);
+  free(queries);
+  panns_index_free(idx);
+  free(rows);
+}
+
+/* The 1.1 additions: bytes, status strings, per-call errors, datasets. */
+static void test_additions(void) {
+  const size_t n = 300;
+  float *rows = random_rows(n, DIM);
+  PannsIndex *idx = build_index(rows, n, PANNS_EUCLIDEAN, 4);
+  size_t len = 0, need = 0, written = 0;
+  CHECK_OK(panns_index_serialized_len(idx, &len));
+  CHECK(len > n * DIM * sizeof(float));
+  unsigned char *buf = malloc(len);
+  CHECK_ERR(panns_index_serialize(idx, buf, len - 1, &need), PANNS_BUFFER_TOO_SMALL, "needs");
+  CHECK(need == len);
+  CHECK_OK(panns_index_serialize(idx, buf, len, &written));
+  CHECK(written == len);
+  PannsIndex *copy = NULL;
+  CHECK_OK(panns_index_open_buffer(buf, len, PANNS_OPEN_VERIFY, &copy));
+  memset(buf, 0, len); /* the library copied the bytes */
+  CHECK(panns_index_len(copy) == n);
+  uint32_t a[5], b[5];
+  size_t ca = 0, cb = 0;
+  CHECK_OK(panns_index_search(idx, rows, DIM, 5, 50, a, NULL, &ca));
+  CHECK_OK(panns_index_search(copy, rows, DIM, 5, 50, b, NULL, &cb));
+  CHECK(ca == 5 && cb == 5 && memcmp(a, b, sizeof a) == 0);
+  PannsIndex *bad = (PannsIndex *)1;
+  CHECK_ERR(panns_index_open_buffer(buf, len, 0, &bad), PANNS_CORRUPT, "");
+  CHECK(bad == NULL);
+  panns_index_free(copy);
+  free(buf);
+
+  CHECK(strcmp(panns_status_string(PANNS_OK), "ok") == 0);
+  CHECK(strcmp(panns_status_string(PANNS_DIMENSION_MISMATCH), "dimension mismatch") == 0);
+  CHECK(strcmp(panns_status_string(9999), "unknown status code") == 0);
+
+  /* The per-call error belongs to the caller, whatever happens on this thread later. */
+  char *err = NULL;
+  CHECK(panns_index_search_e(idx, rows, DIM + 1, 5, 0, a, NULL, &ca, &err) == PANNS_DIMENSION_MISMATCH);
+  CHECK_OK(panns_index_search(idx, rows, DIM, 5, 0, a, NULL, &ca));
+  CHECK(err != NULL && strstr(err, "expected 16") != NULL);
+  panns_error_free(err);
+  err = (char *)"not touched";
+  CHECK(panns_index_search_e(idx, rows, DIM, 5, 0, a, NULL, &ca, &err) == PANNS_OK && err == NULL);
+
+  /* Datasets: the shape, then the vectors. */
+  char *path = tmp_path("queries.fvecs");
+  FILE *f = fopen(path, "wb");
+  for (size_t i = 0; i < 7; i++) {
+    int32_t d = DIM;
+    fwrite(&d, sizeof d, 1, f);
+    fwrite(rows + i * DIM, sizeof(float), DIM, f);
+  }
+  fclose(f);
+  size_t pn = 0, pd = 0;
+  CHECK_OK(panns_dataset_probe(path, NULL, &pn, &pd));
+  CHECK(pn == 7 && pd == DIM);
+  float *qs = malloc(7 * DIM * sizeof *qs);
+  CHECK_ERR(panns_dataset_read(path, NULL, DIM, qs, 7 * DIM - 1, &pn, &pd), PANNS_BUFFER_TOO_SMALL, "7 x 16");
+  CHECK_OK(panns_dataset_read(path, NULL, DIM, qs, 7 * DIM, &pn, &pd));
+  CHECK(memcmp(qs, rows, 7 * DIM * sizeof *qs) == 0);
+  CHECK_ERR(panns_dataset_read(path, NULL, DIM + 1, qs, 7 * DIM, NULL, NULL), PANNS_DIMENSION_MISMATCH, "17");
+  unlink(path);
+  free(qs);
+  panns_index_free(idx);
+  free(rows);
+}
+
 /* Many threads search one index at once and must get the single-threaded answers. */
-enum { N_THREADS = 8, T_QUERIES = 64, T_K = 10 };
+enum { N_THREADS = 8, T_QUERIES = 64, T_K = 10, T_BUDGET = 200 };
 struct search_job {
   const PannsIndex *idx;
   const float *queries;
@@ -512,7 +610,7 @@ static void *search_worker(void *arg) {
     for (int q = 0; q < T_QUERIES; q++) {
       uint32_t ids[T_K];
       size_t count = 0;
-      if (panns_index_search(job->idx, job->queries + q * DIM, DIM, T_K, 0, ids, NULL, &count) != PANNS_OK ||
+      if (panns_index_search(job->idx, job->queries + q * DIM, DIM, T_K, T_BUDGET, ids, NULL, &count) != PANNS_OK ||
           count != T_K || memcmp(ids, job->expected + q * T_K, sizeof ids) != 0) {
         job->mismatches++;
       }
@@ -535,7 +633,10 @@ static void test_threads(void) {
   uint32_t *expected = malloc(T_QUERIES * T_K * sizeof *expected);
   size_t count;
   for (int q = 0; q < T_QUERIES; q++) {
-    CHECK_OK(panns_index_search(idx, queries + q * DIM, DIM, T_K, 0, expected + q * T_K, NULL, &count));
+    PannsSearchStats st;
+    CHECK_OK(panns_index_search_with_stats(idx, queries + q * DIM, DIM, T_K, T_BUDGET, expected + q * T_K, NULL,
+                                           &count, &st));
+    CHECK(st.exact_scan == 0);
   }
   pthread_t threads[N_THREADS];
   struct search_job jobs[N_THREADS];
@@ -551,7 +652,7 @@ static void test_threads(void) {
   CHECK(mismatches == 0);
   /* The batch search (on the library's own threads) agrees as well. */
   uint32_t *batch = malloc(T_QUERIES * T_K * sizeof *batch);
-  CHECK_OK(panns_index_search_batch(idx, queries, T_QUERIES, DIM, T_K, 0, batch, NULL));
+  CHECK_OK(panns_index_search_batch(idx, queries, T_QUERIES, DIM, T_K, T_BUDGET, batch, NULL));
   CHECK(memcmp(batch, expected, T_QUERIES * T_K * sizeof *batch) == 0);
   free(batch);
   free(expected);
@@ -636,7 +737,8 @@ static void test_fixture(void) {
 
 static void remove_tmp_dir(void) {
   const char *names[] = {"index.panns", "copy.panns", "garbage.panns", "empty.panns", "truncated.panns",
-                         "short-header.panns", "damaged.panns", "data.fvecs", "broken.fvecs", "data.f32"};
+                         "short-header.panns", "damaged.panns", "data.fvecs", "broken.fvecs", "data.f32",
+                         "queries.fvecs"};
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
   rmdir(tmp_dir);
 }
@@ -651,6 +753,8 @@ int main(void) {
   test_version_and_defaults();
   test_builder_errors();
   test_search();
+  test_recall();
+  test_additions();
   test_angular_and_small_index();
   test_files();
   test_add_file();

@@ -20,6 +20,7 @@ const (
 	StatusOutOfRange        Status = 10 // item id beyond the index
 	StatusBufferTooSmall    Status = 11 // an output buffer is shorter than needed
 	StatusPanic             Status = 12 // internal error: a Rust panic was caught
+	StatusOutOfMemory       Status = 13 // memory could not be allocated
 )
 
 var statusNames = map[Status]string{
@@ -36,6 +37,7 @@ var statusNames = map[Status]string{
 	StatusOutOfRange:        "PANNS_OUT_OF_RANGE",
 	StatusBufferTooSmall:    "PANNS_BUFFER_TOO_SMALL",
 	StatusPanic:             "PANNS_PANIC",
+	StatusOutOfMemory:       "PANNS_OUT_OF_MEMORY",
 }
 
 // String returns the C name of the status, e.g. "PANNS_IO".
@@ -46,8 +48,8 @@ func (s Status) String() string {
 	return fmt.Sprintf("PannsStatus(%d)", int32(s))
 }
 
-// Error is a failed panns call: the status code and the library's message
-// (panns_last_error_message) or, for errors detected in Go, a message of this package.
+// Error is a failed panns call: the status code and the library's message for that call
+// (from the C function's _e twin) or, for errors detected in Go, a message of this package.
 type Error struct {
 	Status  Status
 	Message string
@@ -80,7 +82,9 @@ var (
 	ErrCorrupt           = &Error{Status: StatusCorrupt}
 	ErrUnsupported       = &Error{Status: StatusUnsupported}
 	ErrOutOfRange        = &Error{Status: StatusOutOfRange}
+	ErrBufferTooSmall    = &Error{Status: StatusBufferTooSmall}
 	ErrPanic             = &Error{Status: StatusPanic}
+	ErrOutOfMemory       = &Error{Status: StatusOutOfMemory}
 )
 
 // ErrClosed is returned by every method called on a Builder or Index after Close.

@@ -19,8 +19,11 @@
 //
 // An Index may be searched from many goroutines at once. A Builder serialises its own calls.
 // Both hold C memory: call Close when done (a finalizer frees forgotten handles, eventually).
-// Failed calls return an *Error carrying the library's status and message; compare with
-// errors.Is(err, panns.ErrCorrupt) and the other sentinel errors.
+// Failed calls return an *Error carrying the library's status and the message of that very
+// call (the C functions' _e twins return it with the status, so no goroutine is ever locked
+// to its OS thread); compare with errors.Is(err, panns.ErrCorrupt) and the other sentinel
+// errors. MarshalBinary and OpenBytes move an index through memory instead of a file;
+// SearchWithStats tells whether a search took the approximate path.
 package panns
 
 /*
@@ -92,17 +95,37 @@ type Neighbor struct {
 	Distance float32
 }
 
-// BuildOptions are the parameters of Builder.Build. The zero value of NTrees, LeafSize,
-// PoolSize and Candidates means the library default; Split, Threads and Seed are used as
-// given. DefaultBuildOptions returns every default, including the default seed.
+// The library's defaults, as panns_build_options_default() returns them (TestDefaults checks
+// this table against the linked library) and, for the graph, panns_index_build_graph with
+// degree 0.
+const (
+	DefaultNTrees      = 32  // trees
+	DefaultLeafSize    = 16  // most items per leaf
+	DefaultPoolSize    = 256 // shared random projection vectors
+	DefaultCandidates  = 8   // pool vectors tried per node
+	DefaultSeed        = 42  // random seed
+	DefaultGraphDegree = 24  // neighbours per item of BuildGraph(0, ...)
+)
+
+// BuildOptions are the parameters of Builder.Build. Every zero value means the library's
+// default, so BuildOptions{} builds exactly what DefaultBuildOptions() does:
+//
+//	field       zero value means
+//	NTrees      32 trees
+//	LeafSize    16 items per leaf at most
+//	PoolSize    256 shared projection vectors
+//	Candidates  8 pool vectors tried per node
+//	Split       SplitMean
+//	Threads     all cores (the index never depends on it)
+//	Seed        42 (seed 0 itself cannot be asked for from Go; any other seed is used as given)
 type BuildOptions struct {
-	NTrees     int    // number of trees (default 32)
-	LeafSize   int    // most items per leaf (default 32)
-	PoolSize   int    // shared random projection vectors (default 128)
-	Candidates int    // pool vectors tried per node (default 8)
-	Split      Split  // SplitMean or SplitMedian
+	NTrees     int    // number of trees (0 = 32); more: better recall, bigger index
+	LeafSize   int    // most items per leaf (0 = 16)
+	PoolSize   int    // shared random projection vectors (0 = 256)
+	Candidates int    // pool vectors tried per node (0 = 8)
+	Split      Split  // SplitMean (default) or SplitMedian
 	Threads    int    // 0 = all cores; the index does not depend on it
-	Seed       uint64 // random seed: same data and seed give the same index (default 42)
+	Seed       uint64 // random seed (0 = 42): same data and seed give the same index
 }
 
 // DefaultBuildOptions returns the library's defaults (panns_build_options_default).
@@ -119,21 +142,33 @@ func DefaultBuildOptions() BuildOptions {
 	}
 }
 
+// SearchStats tells what one search did (Index.SearchWithStats).
+type SearchStats struct {
+	Scored    int  // distinct items whose exact distance was computed
+	Budget    int  // the effective budget: the given one (or the default), at least k, at most Len
+	ExactScan bool // true when 2*Budget >= Len and every item was scanned instead of walking the trees
+}
+
 // Version returns the version of the linked libpanns, e.g. "1.1.0".
 func Version() string {
 	return C.GoString(C.panns_version())
 }
 
-// call runs one fallible C call and turns a failure into an *Error. The goroutine is locked to
-// its OS thread so that the thread-local panns_last_error_message belongs to this call.
-func call(f func() int32) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	st := Status(f())
+// call runs one fallible C call through its _e twin, which hands this call's message back
+// with the status: no thread-local state is involved, so the goroutine need not be locked to
+// its OS thread.
+func call(f func(cerr **C.char) C.PannsStatus) error {
+	var cerr *C.char
+	st := Status(f(&cerr))
+	var msg string
+	if cerr != nil {
+		msg = C.GoString(cerr)
+		C.panns_error_free(cerr)
+	}
 	if st == StatusOK {
 		return nil
 	}
-	return &Error{Status: st, Message: C.GoString(C.panns_last_error_message())}
+	return &Error{Status: st, Message: msg}
 }
 
 // invalid is an argument error detected on the Go side, before calling the library.
@@ -173,8 +208,8 @@ func NewBuilder(dim int, metric Metric) (*Builder, error) {
 		return nil, err
 	}
 	var ptr *C.PannsBuilder
-	if err := call(func() int32 {
-		return int32(C.panns_builder_new(cdim, C.uint32_t(metric), &ptr))
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_builder_new_e(cdim, C.uint32_t(metric), &ptr, cerr)
 	}); err != nil {
 		return nil, err
 	}
@@ -198,8 +233,8 @@ func (b *Builder) Add(v []float32) (uint32, error) {
 		return 0, ErrClosed
 	}
 	var id C.uint32_t
-	err := call(func() int32 {
-		return int32(C.panns_builder_add(b.ptr, fptr(v), C.size_t(len(v)), &id))
+	err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_builder_add_e(b.ptr, fptr(v), C.size_t(len(v)), &id, cerr)
 	})
 	runtime.KeepAlive(v)
 	return uint32(id), err
@@ -232,8 +267,8 @@ func (b *Builder) AddFlat(data []float32, dim int) error {
 	if b.ptr == nil {
 		return ErrClosed
 	}
-	err := call(func() int32 {
-		return int32(C.panns_builder_add_batch(b.ptr, fptr(data), C.size_t(len(data)/dim), C.size_t(dim)))
+	err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_builder_add_batch_e(b.ptr, fptr(data), C.size_t(len(data)/dim), C.size_t(dim), cerr)
 	})
 	runtime.KeepAlive(data)
 	return err
@@ -256,8 +291,8 @@ func (b *Builder) AddFile(path, dataset string) (int, error) {
 		defer C.free(unsafe.Pointer(cds))
 	}
 	var added C.size_t
-	err := call(func() int32 {
-		return int32(C.panns_builder_add_file(b.ptr, cpath, cds, &added))
+	err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_builder_add_file_e(b.ptr, cpath, cds, &added, cerr)
 	})
 	return int(added), err
 }
@@ -298,7 +333,11 @@ func (b *Builder) Build(opts BuildOptions) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	copts.seed = C.uint64_t(opts.Seed)
+	seed := opts.Seed
+	if seed == 0 {
+		seed = def.Seed
+	}
+	copts.seed = C.uint64_t(seed)
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -306,8 +345,8 @@ func (b *Builder) Build(opts BuildOptions) (*Index, error) {
 		return nil, ErrClosed
 	}
 	var ptr *C.PannsIndex
-	if err := call(func() int32 {
-		return int32(C.panns_builder_build(b.ptr, &copts, &ptr))
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_builder_build_e(b.ptr, &copts, &ptr, cerr)
 	}); err != nil {
 		return nil, err
 	}
@@ -340,16 +379,20 @@ type Index struct {
 
 // newIndex wraps a PannsIndex* returned by the library.
 func newIndex(ptr *C.PannsIndex) *Index {
-	ix := &Index{
-		ptr:    ptr,
-		n:      int(C.panns_index_len(ptr)),
-		dim:    int(C.panns_index_dim(ptr)),
-		metric: Metric(C.panns_index_metric(ptr)),
-		nTrees: int(C.panns_index_n_trees(ptr)),
-		degree: int(C.panns_index_graph_degree(ptr)),
-	}
+	ix := &Index{}
+	ix.fill(ptr)
 	runtime.SetFinalizer(ix, (*Index).Close)
 	return ix
+}
+
+// fill takes ownership of ptr and caches its properties.
+func (ix *Index) fill(ptr *C.PannsIndex) {
+	ix.ptr = ptr
+	ix.n = int(C.panns_index_len(ptr))
+	ix.dim = int(C.panns_index_dim(ptr))
+	ix.metric = Metric(C.panns_index_metric(ptr))
+	ix.nTrees = int(C.panns_index_n_trees(ptr))
+	ix.degree = int(C.panns_index_graph_degree(ptr))
 }
 
 // Open memory-maps an index file written by Save (by any language). With OpenVerify the
@@ -363,8 +406,8 @@ func Open(path string, flags ...OpenFlag) (*Index, error) {
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
 	var ptr *C.PannsIndex
-	if err := call(func() int32 {
-		return int32(C.panns_index_open(cpath, C.uint32_t(f), &ptr))
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_open_e(cpath, C.uint32_t(f), &ptr, cerr)
 	}); err != nil {
 		return nil, err
 	}
@@ -399,8 +442,8 @@ func (ix *Index) GraphDegree() int {
 // the index afterwards to keep the graph.
 //
 // BuildGraph waits for running searches to finish and holds off new ones until it returns.
-// An index opened from a file is read-only: BuildGraph then fails with ErrUnsupported. A
-// degree above 256 gives ErrInvalidArgument.
+// It works on an index opened from a file or bytes too (the graph then lives in memory beside
+// the mapping). A degree above 256 gives ErrInvalidArgument.
 func (ix *Index) BuildGraph(degree, threads int) error {
 	cdeg, err := u32("degree", degree)
 	if err != nil {
@@ -415,7 +458,7 @@ func (ix *Index) BuildGraph(degree, threads int) error {
 	if ix.ptr == nil {
 		return ErrClosed
 	}
-	err = call(func() int32 { return int32(C.panns_index_build_graph(ix.ptr, cdeg, cthreads)) })
+	err = call(func(cerr **C.char) C.PannsStatus { return C.panns_index_build_graph_e(ix.ptr, cdeg, cthreads, cerr) })
 	ix.degree = int(C.panns_index_graph_degree(ix.ptr))
 	return err
 }
@@ -429,7 +472,7 @@ func (ix *Index) Save(path string) error {
 	}
 	cpath := C.CString(path)
 	defer C.free(unsafe.Pointer(cpath))
-	return call(func() int32 { return int32(C.panns_index_save(ix.ptr, cpath)) })
+	return call(func(cerr **C.char) C.PannsStatus { return C.panns_index_save_e(ix.ptr, cpath, cerr) })
 }
 
 // checkK validates k and returns the size of the result buffers (k clamped to Len, at least 1).
@@ -469,15 +512,123 @@ func (ix *Index) Search(q []float32, k, budget int) ([]Neighbor, error) {
 	ids := make([]uint32, buf)
 	dists := make([]float32, buf)
 	var count C.size_t
-	err = call(func() int32 {
-		return int32(C.panns_index_search(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k), C.size_t(budget),
-			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count))
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_search_e(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k), C.size_t(budget),
+			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count, cerr)
 	})
 	runtime.KeepAlive(q)
 	if err != nil {
 		return nil, err
 	}
 	return neighbors(ids, dists, int(count)), nil
+}
+
+// SearchWithStats is Search that also reports what the search did: whether it walked the
+// trees (or graph) or scanned every item (a budget covering half the items or more), the
+// effective budget and the number of items scored.
+func (ix *Index) SearchWithStats(q []float32, k, budget int) ([]Neighbor, SearchStats, error) {
+	buf, err := ix.checkK(k)
+	if err != nil {
+		return nil, SearchStats{}, err
+	}
+	if budget < 0 {
+		return nil, SearchStats{}, invalid("budget = %d must not be negative", budget)
+	}
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return nil, SearchStats{}, ErrClosed
+	}
+	ids := make([]uint32, buf)
+	dists := make([]float32, buf)
+	var count C.size_t
+	var st C.PannsSearchStats
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_search_with_stats_e(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k), C.size_t(budget),
+			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count, &st, cerr)
+	})
+	runtime.KeepAlive(q)
+	if err != nil {
+		return nil, SearchStats{}, err
+	}
+	stats := SearchStats{Scored: int(st.scored), Budget: int(st.budget), ExactScan: st.exact_scan != 0}
+	return neighbors(ids, dists, int(count)), stats, nil
+}
+
+// MarshalBinary returns the index in the file format (the bytes Save writes), so that an
+// index can travel through a network or a database; OpenBytes opens them again. *Index
+// implements encoding.BinaryMarshaler and encoding.BinaryUnmarshaler.
+func (ix *Index) MarshalBinary() ([]byte, error) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	if ix.ptr == nil {
+		return nil, ErrClosed
+	}
+	var n C.size_t
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_serialized_len_e(ix.ptr, &n, cerr)
+	}); err != nil {
+		return nil, err
+	}
+	// C memory: the library writes into it without Go pointer rules getting in the way.
+	buf := C.malloc(max(n, 1))
+	if buf == nil {
+		return nil, &Error{Status: StatusOutOfMemory, Message: fmt.Sprintf("could not allocate %d bytes", n)}
+	}
+	defer C.free(buf)
+	var written C.size_t
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_serialize_e(ix.ptr, (*C.uint8_t)(buf), n, &written, cerr)
+	}); err != nil {
+		return nil, err
+	}
+	return C.GoBytes(buf, C.int(written)), nil
+}
+
+// OpenBytes opens an index from the bytes of an index file (MarshalBinary, a file read into
+// memory, a network message). The bytes are copied: b may be reused as soon as it returns.
+// With OpenVerify the checksum is verified too. Invalid bytes give ErrCorrupt.
+func OpenBytes(b []byte, flags ...OpenFlag) (*Index, error) {
+	ptr, err := openBytes(b, flags)
+	if err != nil {
+		return nil, err
+	}
+	return newIndex(ptr), nil
+}
+
+func openBytes(b []byte, flags []OpenFlag) (*C.PannsIndex, error) {
+	var f OpenFlag
+	for _, x := range flags {
+		f |= x
+	}
+	var one [1]byte
+	data := one[:]
+	if len(b) > 0 {
+		data = b
+	}
+	var ptr *C.PannsIndex
+	err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_open_buffer_e((*C.uint8_t)(unsafe.Pointer(&data[0])), C.size_t(len(b)), C.uint32_t(f), &ptr, cerr)
+	})
+	runtime.KeepAlive(data)
+	return ptr, err
+}
+
+// UnmarshalBinary makes a zero Index (new(panns.Index)) the index whose bytes are b, as
+// OpenBytes would; it fails on an Index that already holds one.
+func (ix *Index) UnmarshalBinary(b []byte) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.ptr != nil {
+		return invalid("UnmarshalBinary into an Index that is already open")
+	}
+	ptr, err := openBytes(b, nil)
+	if err != nil {
+		return err
+	}
+	ix.fill(ptr)
+	runtime.SetFinalizer(ix, (*Index).Close)
+	return nil
 }
 
 // LinearSearch returns the exact k nearest neighbours of q by scanning every item.
@@ -494,9 +645,9 @@ func (ix *Index) LinearSearch(q []float32, k int) ([]Neighbor, error) {
 	ids := make([]uint32, buf)
 	dists := make([]float32, buf)
 	var count C.size_t
-	err = call(func() int32 {
-		return int32(C.panns_index_linear_search(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k),
-			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count))
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_linear_search_e(ix.ptr, fptr(q), C.size_t(len(q)), C.size_t(k),
+			(*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), &count, cerr)
 	})
 	runtime.KeepAlive(q)
 	if err != nil {
@@ -538,9 +689,9 @@ func (ix *Index) SearchBatch(queries [][]float32, k, budget int) ([][]Neighbor, 
 	if ix.ptr == nil {
 		return nil, ErrClosed
 	}
-	if err := call(func() int32 {
-		return int32(C.panns_index_search_batch(ix.ptr, fptr(flat), C.size_t(len(queries)), C.size_t(d),
-			C.size_t(kk), C.size_t(budget), (*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists)))
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_search_batch_e(ix.ptr, fptr(flat), C.size_t(len(queries)), C.size_t(d),
+			C.size_t(kk), C.size_t(budget), (*C.uint32_t)(unsafe.Pointer(&ids[0])), fptr(dists), cerr)
 	}); err != nil {
 		return nil, err
 	}
@@ -568,8 +719,8 @@ func (ix *Index) Vector(id int) ([]float32, error) {
 		return nil, ErrClosed
 	}
 	out := make([]float32, max(1, ix.dim))
-	if err := call(func() int32 {
-		return int32(C.panns_index_get_vector(ix.ptr, C.uint32_t(id), fptr(out), C.size_t(ix.dim)))
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_get_vector_e(ix.ptr, C.uint32_t(id), fptr(out), C.size_t(ix.dim), cerr)
 	}); err != nil {
 		return nil, err
 	}

@@ -136,18 +136,25 @@ func TestBuildSaveOpenSearch(t *testing.T) {
 			t.Fatalf("results not sorted: %v", res)
 		}
 	}
-	// a budget covering every item gives the exact answer
+	// the switch to the exact scan: a budget of half the items scans every item (and gives
+	// the exact answer); one less walks the trees
 	q := gaussian(2, 1, 32)[0]
 	exact, err := ix.LinearSearch(q, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, err := ix.Search(q, 10, 800)
+	full, st, err := ix.SearchWithStats(q, 10, 400)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !st.ExactScan || st.Scored != 800 || st.Budget != 400 {
+		t.Fatalf("budget 400 of 800 items: stats %+v, want an exact scan", st)
+	}
 	if !slices.Equal(ids(exact), ids(full)) {
-		t.Fatalf("Search with full budget %v != LinearSearch %v", ids(full), ids(exact))
+		t.Fatalf("exact scan %v != LinearSearch %v", ids(full), ids(exact))
+	}
+	if _, st, err = ix.SearchWithStats(q, 10, 399); err != nil || st.ExactScan || st.Budget != 399 || st.Scored >= 800 {
+		t.Fatalf("budget 399 of 800 items: stats %+v, %v, want the approximate path", st, err)
 	}
 	// the exact answer agrees with a brute-force scan in Go
 	type cand struct {
@@ -501,7 +508,8 @@ func TestCloseWaitsForSearches(t *testing.T) {
 }
 
 // TestRecallOnSharedData measures recall@10 on the shared Gaussian data set (read by the
-// library's HDF5 reader) against exact search.
+// library's HDF5 reader) against exact search, with a budget (2000 of 5000) the stats confirm
+// walks the trees.
 func TestRecallOnSharedData(t *testing.T) {
 	path := filepath.Join("..", "..", "..", "shared", "data", "gauss-5000x200-angular.hdf5")
 	if _, err := os.Stat(path); err != nil {
@@ -525,9 +533,12 @@ func TestRecallOnSharedData(t *testing.T) {
 	hits := 0
 	for _, q := range queries {
 		exact, err1 := ix.LinearSearch(q, 10)
-		approx, err2 := ix.Search(q, 10, 3000)
+		approx, st, err2 := ix.SearchWithStats(q, 10, 2000)
 		if err1 != nil || err2 != nil {
 			t.Fatal(err1, err2)
+		}
+		if st.ExactScan {
+			t.Fatalf("budget 2000 of 5000 items scanned everything: %+v", st)
 		}
 		for _, a := range approx {
 			if slices.ContainsFunc(exact, func(e Neighbor) bool { return e.ID == a.ID }) {
@@ -537,8 +548,10 @@ func TestRecallOnSharedData(t *testing.T) {
 	}
 	recall := float64(hits) / float64(10*len(queries))
 	t.Logf("recall@10 = %.3f", recall)
-	if recall < 0.8 {
-		t.Fatalf("recall@10 = %.3f < 0.8", recall)
+	// i.i.d. Gaussian data in 200 dimensions is the hardest case (measured 0.741); random
+	// candidates would give budget/n = 0.40 here.
+	if recall < 0.6 {
+		t.Fatalf("recall@10 = %.3f < 0.6 (random candidates: 0.40)", recall)
 	}
 }
 
@@ -686,6 +699,11 @@ func TestBuildGraph(t *testing.T) {
 		}
 		return float64(hits) / float64(10*len(queries))
 	}
+	for _, ix := range []*Index{trees, graph} {
+		if _, st, err := ix.SearchWithStats(queries[0], 10, 40); err != nil || st.ExactScan {
+			t.Fatalf("budget 40: %+v, %v: want the approximate path", st, err)
+		}
+	}
 	rTrees, rGraph := recall(trees, 40), recall(graph, 40)
 	t.Logf("recall@10 at budget 40: trees %.3f, graph %.3f", rTrees, rGraph)
 	if rGraph < rTrees || rGraph < 0.9 {
@@ -721,9 +739,12 @@ func TestBuildGraph(t *testing.T) {
 			t.Fatalf("opened index answers differently: %v %v (%v, %v)", a, b, err1, err2)
 		}
 	}
-	wantStatus(t, opened.BuildGraph(8, 0), ErrUnsupported)
-	if d := opened.GraphDegree(); d != 16 {
-		t.Fatalf("GraphDegree after a failed BuildGraph = %d", d)
+	// an opened (memory-mapped) index takes a new graph too
+	if err := opened.BuildGraph(8, 0); err != nil {
+		t.Fatal(err)
+	}
+	if d := opened.GraphDegree(); d != 8 {
+		t.Fatalf("opened GraphDegree after BuildGraph(8) = %d", d)
 	}
 	graph.Close()
 	if err := graph.BuildGraph(8, 0); !errors.Is(err, ErrClosed) {

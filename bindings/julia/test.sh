@@ -1,13 +1,53 @@
 #!/usr/bin/env bash
-# Tests the Julia binding (bindings/julia) when julia is installed; otherwise says so and
-# succeeds. Builds and installs libpanns with scripts/build-lib.sh first and points
-# PANNS_LIBRARY at it. Set PANNS_FIXTURE_DIR to compare with the Rust-written fixture.
+# Tests the Julia binding (bindings/julia).
+#
+# 1. Always (no Julia needed): scripts/check-julia-ccalls.py checks every ccall of
+#    bindings/julia/src against include/panns.h (names, argument counts, types, struct
+#    layouts), then is fed broken copies of the sources, each of which it must reject.
+# 2. When julia is on the PATH: builds and installs libpanns with scripts/build-lib.sh,
+#    points PANNS_LIBRARY at it and runs Pkg.test(). Otherwise prints SKIPPED and exits 77,
+#    which scripts/test.sh counts as skipped (not passed).
+# Set PANNS_FIXTURE_DIR to compare with the Rust-written fixture.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+
+echo "+ python3 scripts/check-julia-ccalls.py"
+python3 scripts/check-julia-ccalls.py
+
+# The checker must fail on wrong signatures: one broken copy per kind of mistake.
+SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/panns-julia-check.XXXXXX")
+trap 'rm -rf "$SCRATCH"' EXIT
+SRC=bindings/julia/src/Panns.jl
+mutants=0
+mutant() { # mutant NAME SED_EXPRESSION: the checker must reject the edited copy
+    local name=$1 expr=$2 out
+    sed -e "$expr" "$SRC" >"$SCRATCH/$name.jl"
+    if cmp -s "$SRC" "$SCRATCH/$name.jl"; then
+        echo "julia/test.sh: mutation '$name' changed nothing (update it)" >&2
+        exit 1
+    fi
+    if out=$(python3 scripts/check-julia-ccalls.py "$SCRATCH/$name.jl"); then
+        echo "$out"
+        echo "julia/test.sh: check-julia-ccalls.py accepted a broken copy ($name)" >&2
+        exit 1
+    fi
+    echo "  rejected broken copy '$name': $(echo "$out" | head -n 1)"
+    mutants=$((mutants + 1))
+}
+mutant size_t-as-UInt32 '0,/(Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t,/s//(Ptr{Cvoid}, Ptr{Float32}, UInt32, Csize_t, Csize_t,/'
+mutant missing-argument '0,/(Ptr{Cvoid}, UInt32, UInt32, Ptr{Ptr{UInt8}}),/s//(Ptr{Cvoid}, UInt32, Ptr{Ptr{UInt8}}),/'
+mutant unknown-function 's/sym(:panns_index_save_e)/sym(:panns_index_store_e)/'
+mutant status-as-Int32 '0,/sym(:panns_builder_add_e), UInt32,/s//sym(:panns_builder_add_e), Int32,/'
+mutant handle-by-value 's/(Ptr{Cvoid}, UInt32, Ptr{Float32}, Csize_t, Ptr{Ptr{UInt8}})/(Cvoid, UInt32, Ptr{Float32}, Csize_t, Ptr{Ptr{UInt8}})/'
+mutant struct-layout 's/^    leaf_size::UInt32/    leaf_size::UInt64/'
+mutant error-pointer 's/(Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}})/(Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{UInt8})/'
+mutant thread-local-error 's/sym(:panns_index_open_e)/sym(:panns_index_open)/'
+echo "julia ccall checker: passes on the sources, rejects $mutants broken copies"
 
 if ! command -v julia >/dev/null 2>&1; then
-    echo "SKIPPED: julia not found on PATH (bindings/julia tests not run)"
-    exit 0
+    echo "SKIPPED: julia not found on PATH (bindings/julia tests not run; the ccall check above ran)"
+    exit 77
 fi
 
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -20,5 +60,4 @@ if [ -z "${PANNS_LIBRARY:-}" ]; then
     [ -n "$PANNS_LIBRARY" ] || { echo "libpanns.so not found under $PREFIX" >&2; exit 1; }
     export PANNS_LIBRARY
 fi
-cd "$ROOT"
-julia --project=bindings/julia -e 'using Pkg; Pkg.test()'
+julia --threads=4 --project=bindings/julia -e 'using Pkg; Pkg.test()'

@@ -6,13 +6,16 @@
 //! turned into a status code and a message in exactly one place ([`FfiError`]'s `From`
 //! impls).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, c_char};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
 
 /// Result of every fallible panns function. `PANNS_OK` (0) is success; on any other
-/// value `panns_last_error_message()` describes the problem.
-#[repr(C)]
+/// value `panns_last_error_message()` (or the `char **error` of the `_e` twin of the
+/// function) describes the problem and `panns_status_string()` names the code. In C
+/// the type is a `uint32_t`; codes are never renumbered, new ones are only appended.
+#[repr(u32)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PannsStatus {
@@ -137,9 +140,84 @@ impl From<panns_io::Error> for FfiError {
 /// Shorthand for the result of an entry point's body.
 pub type FfiResult<T> = Result<T, FfiError>;
 
+impl PannsStatus {
+    /// A short static description of the code (what `panns_status_string` returns).
+    pub fn describe(code: u32) -> &'static CStr {
+        match code {
+            0 => c"ok",
+            1 => c"null pointer argument",
+            2 => c"invalid argument",
+            3 => c"dimension mismatch",
+            4 => c"non-finite value",
+            5 => c"zero vector under the angular metric",
+            6 => c"no items",
+            7 => c"input/output error",
+            8 => c"corrupt index or dataset",
+            9 => c"unsupported format or type",
+            10 => c"item id out of range",
+            11 => c"buffer too small",
+            12 => c"internal error (caught panic)",
+            13 => c"out of memory",
+            _ => c"unknown status code",
+        }
+    }
+}
+
 thread_local! {
     /// The message of the last failed call on this thread ("" after a success).
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// How many guards are running on this thread: the panic hook stays silent while
+    /// it is above zero.
+    static IN_GUARD: Cell<u32> = const { Cell::new(0) };
+    /// Where the last panic caught by a guard on this thread happened.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+static HOOK: Once = Once::new();
+
+/// Installs (once per process) a panic hook that is silent for panics inside a guard
+/// (their message goes into the returned error instead of the host's stderr) and
+/// hands every other panic to the hook that was installed before.
+fn install_panic_hook() {
+    HOOK.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            let inside = IN_GUARD.try_with(|g| g.get() > 0).unwrap_or(false);
+            if inside {
+                let at = info.location().map(|l| l.to_string());
+                let _ = PANIC_LOCATION.try_with(|p| {
+                    if let Ok(mut p) = p.try_borrow_mut() {
+                        *p = at;
+                    }
+                });
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// Marks this thread as inside a guard for its lifetime.
+struct InGuard;
+
+impl InGuard {
+    fn enter() -> Self {
+        install_panic_hook();
+        IN_GUARD.with(|g| g.set(g.get() + 1));
+        InGuard
+    }
+}
+
+impl Drop for InGuard {
+    fn drop(&mut self) {
+        IN_GUARD.with(|g| g.set(g.get().saturating_sub(1)));
+    }
+}
+
+/// Runs `f` with the silent panic hook active on this thread.
+fn catch<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    let _in = InGuard::enter();
+    panic::catch_unwind(AssertUnwindSafe(f))
 }
 
 /// Stores `message` as this thread's last error (interior NULs become spaces).
@@ -166,7 +244,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 fn panicked(payload: Box<dyn std::any::Any + Send>) {
-    let msg = panic_message(&*payload);
+    let mut msg = panic_message(&*payload);
+    if let Some(at) = PANIC_LOCATION.with(|p| p.borrow_mut().take()) {
+        msg = format!("{msg} (at {at})");
+    }
     // Dropping a payload can itself panic; never let that unwind out of here.
     let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
     set_last_error(&format!(
@@ -177,7 +258,7 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) {
 /// Runs the body of a fallible entry point: catches panics, records the message of an
 /// error (or clears it on success) and returns the status code.
 pub fn guard(f: impl FnOnce() -> FfiResult<()>) -> PannsStatus {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
+    match catch(f) {
         Ok(Ok(())) => {
             set_last_error("");
             PannsStatus::PANNS_OK
@@ -197,7 +278,7 @@ pub fn guard(f: impl FnOnce() -> FfiResult<()>) -> PannsStatus {
 /// panic, returning `default` and recording the panic message; otherwise leaves the
 /// last error message untouched.
 pub fn guard_value<T>(default: T, f: impl FnOnce() -> T) -> T {
-    match panic::catch_unwind(AssertUnwindSafe(f)) {
+    match catch(f) {
         Ok(v) => v,
         Err(payload) => {
             panicked(payload);
@@ -313,4 +394,26 @@ pub(crate) unsafe fn write_opt<T>(ptr: *mut T, value: T, arg: &str) -> FfiResult
     }
     // SAFETY: forwarded from the caller.
     unsafe { write_out(ptr, value, arg) }
+}
+
+/// Hands the outcome of a call to the `char **error` of its `_e` twin: NULL on
+/// success, else a copy of the message (freed by `panns_error_free`). A NULL `error`
+/// is allowed (nothing is written); a misaligned one is ignored. Returns `status`.
+///
+/// # Safety
+/// `error` must be NULL or valid for writing one pointer.
+pub(crate) unsafe fn report(status: PannsStatus, error: *mut *mut c_char) -> PannsStatus {
+    if error.is_null() || !error.is_aligned() {
+        return status;
+    }
+    let msg = if status == PannsStatus::PANNS_OK {
+        std::ptr::null_mut()
+    } else {
+        guard_value(std::ptr::null_mut(), || {
+            LAST_ERROR.with(|e| e.borrow().clone()).into_raw()
+        })
+    };
+    // SAFETY: non-NULL and aligned (checked); the caller guarantees it is writable.
+    unsafe { error.write(msg) };
+    status
 }

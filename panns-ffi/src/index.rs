@@ -80,6 +80,19 @@ pub unsafe extern "C" fn panns_index_save(
     })
 }
 
+/// Checks the flags of `panns_index_open` / `panns_index_open_buffer`.
+fn open_options(flags: u32) -> FfiResult<OpenOptions> {
+    if flags & !crate::PANNS_OPEN_VERIFY != 0 {
+        return Err(FfiError::invalid(format!(
+            "unknown flag bits {:#x} (known: PANNS_OPEN_VERIFY = 1)",
+            flags & !crate::PANNS_OPEN_VERIFY
+        )));
+    }
+    Ok(OpenOptions {
+        verify_checksum: flags & crate::PANNS_OPEN_VERIFY != 0,
+    })
+}
+
 /// Opens an index file by memory-mapping it and stores the handle in `*out` (set to
 /// NULL on failure). The structure is always validated; with `flags` containing
 /// `PANNS_OPEN_VERIFY` the checksum of the whole file is verified too. Errors:
@@ -100,20 +113,128 @@ pub unsafe extern "C" fn panns_index_open(
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: forwarded from the caller.
         let path = unsafe { path_arg(path, "path") }?;
-        if flags & !crate::PANNS_OPEN_VERIFY != 0 {
-            return Err(FfiError::invalid(format!(
-                "unknown flag bits {:#x} (known: PANNS_OPEN_VERIFY = 1)",
-                flags & !crate::PANNS_OPEN_VERIFY
-            )));
-        }
-        let opts = OpenOptions {
-            verify_checksum: flags & crate::PANNS_OPEN_VERIFY != 0,
-        };
+        let opts = open_options(flags)?;
         let mapped = panns_io::open_index(path, &opts)?;
         let handle = Box::into_raw(Box::new(PannsIndex(mapped)));
         // SAFETY: as above.
         unsafe { out.write(handle) };
         Ok(())
+    })
+}
+
+/// Opens an index from `len` bytes in memory (the bytes of an index file, e.g. from
+/// `panns_index_serialize`, a network message or a database blob) and stores the
+/// handle in `*out` (set to NULL on failure). The bytes are **copied**: the caller may
+/// free or reuse `data` as soon as the call returns. The structure is always
+/// validated; `flags` as `panns_index_open` (`PANNS_OPEN_VERIFY` checks the checksum
+/// too). Any thread may call it. Errors: `PANNS_NULL_POINTER`,
+/// `PANNS_INVALID_ARGUMENT` (unknown flag bits), `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`,
+/// `PANNS_OUT_OF_MEMORY`.
+///
+/// # Safety
+/// `data` must be NULL or point to `len` readable bytes; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_open_buffer(
+    data: *const u8,
+    len: usize,
+    flags: u32,
+    out: *mut *mut PannsIndex,
+) -> PannsStatus {
+    guard(|| {
+        check_ptr(out, 1, "out")?;
+        // SAFETY: checked non-NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(std::ptr::null_mut()) };
+        // SAFETY: forwarded from the caller.
+        let bytes = unsafe { slice(data, len, "data") }?;
+        let opts = open_options(flags)?;
+        let index = panns_io::index_from_slice(bytes, &opts)?;
+        let handle = Box::into_raw(Box::new(PannsIndex(index)));
+        // SAFETY: as above.
+        unsafe { out.write(handle) };
+        Ok(())
+    })
+}
+
+/// The serialized length of the index in bytes (exactly what `panns_index_serialize`
+/// writes and `panns_index_save` would store), in `*out_len`. Any thread may call it,
+/// also during searches. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (an
+/// index too large for the format).
+///
+/// # Safety
+/// `idx` NULL or a live index; `out_len` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_serialized_len(
+    idx: *const PannsIndex,
+    out_len: *mut usize,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let idx = unsafe { index_ref(idx) }?;
+        check_ptr(out_len, 1, "out_len")?;
+        let len = byte_len(&idx.0)?;
+        // SAFETY: forwarded from the caller.
+        unsafe { write_out(out_len, len, "out_len") }
+    })
+}
+
+/// `panns_io::serialized_len` as a `usize`.
+fn byte_len(index: &Index) -> FfiResult<usize> {
+    let len = panns_io::serialized_len(index)?;
+    usize::try_from(len).map_err(|_| {
+        FfiError::invalid(format!(
+            "the index takes {len} bytes, more than this platform can address"
+        ))
+    })
+}
+
+/// Writes the index in the file format (the bytes `panns_index_save` would store) into
+/// the caller-owned `buf` of `cap` bytes and the length written to `*out_len`. When
+/// `cap` is too small nothing is written to `buf`, the needed length goes to
+/// `*out_len` and the status is `PANNS_BUFFER_TOO_SMALL`; `buf` may be NULL when `cap`
+/// is 0 (a size query, like `panns_index_serialized_len`). Any thread may call it,
+/// also during searches. Errors: `PANNS_NULL_POINTER`, `PANNS_BUFFER_TOO_SMALL`,
+/// `PANNS_OUT_OF_MEMORY`.
+///
+/// # Safety
+/// `idx` NULL or a live index; `buf` NULL or `cap` writable bytes; `out_len` NULL or
+/// writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_serialize(
+    idx: *const PannsIndex,
+    buf: *mut u8,
+    cap: usize,
+    out_len: *mut usize,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let idx = unsafe { index_ref(idx) }?;
+        check_ptr(out_len, 1, "out_len")?;
+        if !(buf.is_null() && cap == 0) {
+            check_ptr(buf, cap, "buf")?;
+        }
+        let need = byte_len(&idx.0)?;
+        if cap < need {
+            // SAFETY: forwarded from the caller.
+            unsafe { write_out(out_len, need, "out_len") }?;
+            return Err(FfiError::new(
+                PannsStatus::PANNS_BUFFER_TOO_SMALL,
+                format!("the buffer holds {cap} bytes, the index needs {need}"),
+            ));
+        }
+        let bytes = panns_io::index_to_bytes(&idx.0)?;
+        if bytes.len() != need {
+            return Err(FfiError::new(
+                PannsStatus::PANNS_PANIC,
+                format!(
+                    "serialized {} bytes, announced {need} (a bug in panns)",
+                    bytes.len()
+                ),
+            ));
+        }
+        // SAFETY: forwarded from the caller (`cap >= need` writable bytes).
+        unsafe { slice_mut(buf, need, "buf") }?.copy_from_slice(&bytes);
+        // SAFETY: forwarded from the caller.
+        unsafe { write_out(out_len, need, "out_len") }
     })
 }
 
@@ -259,6 +380,17 @@ unsafe fn query_args<'a>(
     out_distances: *mut f32,
     out_count: *mut usize,
 ) -> FfiResult<&'a [f32]> {
+    if query.is_null() && dim == 0 {
+        // An empty query (a NULL data pointer of an empty span or slice) is a
+        // dimension problem, not a missing argument.
+        return Err(FfiError::new(
+            PannsStatus::PANNS_DIMENSION_MISMATCH,
+            format!(
+                "the query is empty: expected {} components, got 0",
+                view.dim()
+            ),
+        ));
+    }
     // SAFETY: forwarded from the caller.
     let q = unsafe { slice(query, dim, "query") }?;
     check_ptr(out_ids, 0, "out_ids")?;
@@ -329,6 +461,62 @@ pub unsafe extern "C" fn panns_index_search(
         let hits = view.search(q, &SearchParams::new(k).with_budget(budget))?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
         unsafe { write_hits(&hits, out_ids, out_distances, out_count) }
+    })
+}
+
+/// What one search did (`panns_index_search_with_stats`). Fields may be appended in a
+/// later release (never reordered); the size of this version is 24 bytes on 64-bit
+/// platforms.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PannsSearchStats {
+    /// Distinct items whose exact distance to the query was computed.
+    pub scored: usize,
+    /// The effective budget after defaults and clamping: `budget` (or the default
+    /// when 0), at least `k`, at most the item count.
+    pub budget: usize,
+    /// 1 when the budget covered half the items or more and the search scanned every
+    /// item exactly instead of walking the trees (or graph); 0 for the approximate path.
+    pub exact_scan: u8,
+}
+
+/// `panns_index_search` that also reports what the search did in `*out_stats`:
+/// whether it took the exact scan (`2 * effective budget >= len`) or the
+/// approximate path, the effective budget and how many items were scored. Same
+/// arguments, output contract, errors and thread safety as `panns_index_search`;
+/// `out_stats` must not be NULL.
+///
+/// # Safety
+/// As `panns_index_search`; `out_stats` NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn panns_index_search_with_stats(
+    idx: *const PannsIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+    out_stats: *mut PannsSearchStats,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let view = &unsafe { index_ref(idx) }?.0;
+        // SAFETY: forwarded from the caller.
+        let q = unsafe { query_args(view, query, dim, k, out_ids, out_distances, out_count) }?;
+        check_ptr(out_stats, 1, "out_stats")?;
+        let (hits, stats) = view.search_with_stats(q, &SearchParams::new(k).with_budget(budget))?;
+        // SAFETY: forwarded from the caller; `hits.len() <= k`.
+        unsafe { write_hits(&hits, out_ids, out_distances, out_count) }?;
+        let stats = PannsSearchStats {
+            scored: stats.scored,
+            budget: stats.budget,
+            exact_scan: u8::from(stats.exact_scan),
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { write_out(out_stats, stats, "out_stats") }
     })
 }
 

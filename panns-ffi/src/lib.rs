@@ -9,17 +9,19 @@
 #![warn(missing_docs)]
 
 pub mod builder;
+pub mod dataset;
 pub mod error;
 pub mod index;
+pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use error::{FfiError, PannsStatus};
-pub use index::PannsIndex;
+pub use index::{PannsIndex, PannsSearchStats};
 
 use std::ffi::c_char;
 
-/// Flag of `panns_index_open`: verify the file's checksum before using it
-/// (reads the whole file once).
+/// Flag of `panns_index_open` and `panns_index_open_buffer`: verify the checksum
+/// before using the index (reads every byte once). Other flag bits are rejected.
 pub const PANNS_OPEN_VERIFY: u32 = 1;
 
 /// Distance metric codes, as taken by `panns_builder_new` and returned by
@@ -51,6 +53,32 @@ pub extern "C" fn panns_version() -> *const c_char {
 #[unsafe(no_mangle)]
 pub extern "C" fn panns_last_error_message() -> *const c_char {
     error::guard_value(c"".as_ptr(), error::last_error_ptr)
+}
+
+/// A short static description of a status code, e.g. "dimension mismatch" for
+/// `PANNS_DIMENSION_MISMATCH` ("unknown status code" for a value that is not one).
+/// Stateless: any thread, any time, even before any other call; never NULL; never
+/// free it.
+#[unsafe(no_mangle)]
+pub extern "C" fn panns_status_string(code: u32) -> *const c_char {
+    error::guard_value(c"unknown status code".as_ptr(), || {
+        PannsStatus::describe(code).as_ptr()
+    })
+}
+
+/// Frees a message returned through the `char **error` argument of a `_e` function
+/// (NULL is a no-op). Any thread may free it.
+///
+/// # Safety
+/// `error` must be NULL or a message from a `_e` function, not freed before.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_error_free(error: *mut c_char) {
+    error::guard_value((), || {
+        if !error.is_null() {
+            // SAFETY: the caller guarantees a pointer from `CString::into_raw`, freed once.
+            drop(unsafe { std::ffi::CString::from_raw(error) });
+        }
+    })
 }
 
 /// The Rust examples of README.md, compiled and run as doctests (here, where

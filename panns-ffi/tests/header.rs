@@ -15,7 +15,30 @@ fn generate() -> Vec<u8> {
         .expect("cbindgen failed to generate the header");
     let mut generated = Vec::new();
     bindings.write(&mut generated);
-    generated
+    to_c89(&String::from_utf8(generated).expect("cbindgen wrote UTF-8")).into_bytes()
+}
+
+/// cbindgen's C output, made valid C89: `//` comments after preprocessor lines become
+/// `/* */`, and the trailing comma of an enumerator list (C99) is dropped.
+fn to_c89(header: &str) -> String {
+    let lines: Vec<&str> = header.lines().collect();
+    let mut out = String::with_capacity(header.len());
+    for (i, line) in lines.iter().enumerate() {
+        let mut line = line.to_string();
+        if let Some(at) = line.find("//")
+            && (line.starts_with('#') || line.starts_with('}'))
+        {
+            let (code, comment) = line.split_at(at);
+            line = format!("{code}/* {} */", comment[2..].trim());
+        }
+        let next = lines.get(i + 1).map_or("", |l| l.trim_start());
+        if line.ends_with(',') && next.starts_with('}') {
+            line.pop();
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 #[test]
@@ -64,11 +87,11 @@ fn header_declares_the_contract() {
         "const char *panns_version(void);",
         "const char *panns_last_error_message(void);",
         "struct PannsBuildOptions panns_build_options_default(void);",
-        "enum PannsStatus panns_builder_new(uint32_t dim, uint32_t metric, struct PannsBuilder **out);",
+        "PannsStatus panns_builder_new(uint32_t dim, uint32_t metric, struct PannsBuilder **out);",
         "size_t panns_builder_len(const struct PannsBuilder *b);",
         "void panns_builder_free(struct PannsBuilder *b);",
-        "enum PannsStatus panns_index_open(const char *path, uint32_t flags, struct PannsIndex **out);",
-        "enum PannsStatus panns_index_save(const struct PannsIndex *idx, const char *path);",
+        "PannsStatus panns_index_open(const char *path, uint32_t flags, struct PannsIndex **out);",
+        "PannsStatus panns_index_save(const struct PannsIndex *idx, const char *path);",
         "uint32_t panns_index_metric(const struct PannsIndex *idx);",
         "size_t panns_index_n_trees(const struct PannsIndex *idx);",
         "void panns_index_free(struct PannsIndex *idx);",
@@ -83,7 +106,7 @@ fn header_states_the_current_defaults() {
     let header = String::from_utf8(generate()).unwrap();
     let p = panns_core::BuildParams::default();
     let text = format!(
-        "{} trees, leaf size {}, pool {}, {}\n// candidates",
+        "{} trees, leaf size {}, pool {}, {}\n * candidates",
         p.n_trees, p.leaf_size, p.pool_size, p.candidates
     );
     assert!(
@@ -94,8 +117,73 @@ fn header_states_the_current_defaults() {
         let line = header
             .lines()
             .take_while(|l| !l.contains(&format!("uint32_t {field};")))
+            .filter(|l| l.contains("(default"))
             .last()
             .unwrap();
         assert!(line.contains(&format!("(default {v})")), "{field}: {line}");
     }
+}
+
+/// Compiles the committed header with `cc` in strict C89 and C++11 modes, when the
+/// compilers are installed (they are wherever `bindings/c/test.sh` runs).
+#[test]
+fn header_compiles_as_c89_and_cpp11() {
+    let header = Path::new(env!("CARGO_MANIFEST_DIR")).join("../include/panns.h");
+    for (compiler, args) in [
+        (
+            "cc",
+            &[
+                "-x",
+                "c",
+                "-std=c89",
+                "-pedantic-errors",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+            ][..],
+        ),
+        (
+            "c++",
+            &[
+                "-x",
+                "c++",
+                "-std=c++11",
+                "-pedantic-errors",
+                "-Wall",
+                "-Wextra",
+                "-Werror",
+            ][..],
+        ),
+    ] {
+        let status = std::process::Command::new(compiler)
+            .args(args)
+            .arg("-fsyntax-only")
+            .arg(&header)
+            .status();
+        match status {
+            Ok(s) => assert!(s.success(), "{compiler} {args:?} rejects include/panns.h"),
+            Err(e) => eprintln!("{compiler} not runnable ({e}): header compile check skipped"),
+        }
+    }
+}
+
+/// Every fallible function has its `_e` twin (see scripts/gen-ffi-twins.py).
+#[test]
+fn every_fallible_function_has_an_error_twin() {
+    let header = String::from_utf8(generate()).unwrap();
+    let mut fallible = 0;
+    for line in header.lines() {
+        if let Some(rest) = line.strip_prefix("PannsStatus panns_") {
+            let name = &rest[..rest.find('(').unwrap()];
+            if name.ends_with("_e") {
+                continue;
+            }
+            fallible += 1;
+            assert!(
+                header.contains(&format!("PannsStatus panns_{name}_e(")),
+                "panns_{name} has no panns_{name}_e twin: run python3 scripts/gen-ffi-twins.py"
+            );
+        }
+    }
+    assert!(fallible >= 18, "only {fallible} fallible functions found");
 }

@@ -67,7 +67,23 @@ using BuildOptions = PannsBuildOptions;
 /// The library's default build parameters.
 inline BuildOptions default_build_options() { return panns_build_options_default(); }
 
-/// The library version, e.g. "0.1.0".
+/// What one search did (Index::search_with_stats).
+struct SearchStats {
+  std::size_t scored = 0;   ///< Distinct items whose exact distance was computed.
+  std::size_t budget = 0;   ///< The effective budget (default or given, at least k, at most size()).
+  bool exact_scan = false;  ///< True when 2 * budget >= size() and every item was scanned.
+};
+
+/// Neighbours plus what the search did.
+struct SearchResult {
+  std::vector<Neighbor> neighbors;  ///< Nearest first, ties by id.
+  SearchStats stats;                ///< Exact scan or approximate path, budget, items scored.
+};
+
+/// A short static description of a status code, e.g. "dimension mismatch".
+inline const char* status_string(PannsStatus status) noexcept { return panns_status_string(status); }
+
+/// The library version, e.g. "1.1.0".
 inline std::string version() { return panns_version(); }
 
 /// A built index, owned in memory or memory-mapped from a file. Move-only.
@@ -78,6 +94,21 @@ class Index {
     PannsIndex* p = nullptr;
     detail::check(panns_index_open(path.c_str(), verify ? PANNS_OPEN_VERIFY : 0u, &p));
     return Index(p);
+  }
+
+  /// Opens an index from the bytes of an index file (to_bytes(), a network message, a
+  /// database blob). The bytes are copied: `data` may be freed as soon as this returns.
+  /// `verify` also checks the checksum. Throws PANNS_CORRUPT / PANNS_UNSUPPORTED.
+  static Index from_bytes(const void* data, std::size_t size, bool verify = false) {
+    static const std::uint8_t empty = 0;
+    PannsIndex* p = nullptr;
+    detail::check(panns_index_open_buffer(size == 0 ? &empty : static_cast<const std::uint8_t*>(data), size,
+                                          verify ? PANNS_OPEN_VERIFY : 0u, &p));
+    return Index(p);
+  }
+  /// As above, for a byte vector.
+  static Index from_bytes(const std::vector<std::uint8_t>& bytes, bool verify = false) {
+    return from_bytes(bytes.data(), bytes.size(), verify);
   }
 
   /// Takes ownership of a handle from the C API (NULL gives an empty index object).
@@ -97,6 +128,21 @@ class Index {
   /// Saves to `path` atomically.
   void save(const std::string& path) const { detail::check(panns_index_save(ptr_, path.c_str())); }
 
+  /// The length in bytes of to_bytes() (and of the file save() writes).
+  std::size_t serialized_size() const {
+    std::size_t len = 0;
+    detail::check(panns_index_serialized_len(ptr_, &len));
+    return len;
+  }
+  /// The index in the file format, as bytes (open them again with from_bytes()).
+  std::vector<std::uint8_t> to_bytes() const {
+    std::vector<std::uint8_t> bytes(serialized_size());
+    std::size_t written = 0;
+    detail::check(panns_index_serialize(ptr_, bytes.empty() ? nullptr : bytes.data(), bytes.size(), &written));
+    bytes.resize(written);
+    return bytes;
+  }
+
   /// Number of items (0 for a moved-from object).
   std::size_t size() const noexcept { return panns_index_len(ptr_); }
   /// Vector dimension.
@@ -112,9 +158,10 @@ class Index {
   /// default, 24), built with `threads` workers (0 = all cores; the graph does not depend on
   /// it). With a graph, `budget` in searches is the beam width (like HNSW's ef; 0 = 64), and
   /// high recall needs far fewer distance computations. save() keeps the graph.
-  /// Not thread-safe: no other thread may use the index during the call. Throws
-  /// panns::Error: PANNS_UNSUPPORTED for an index opened from a file (read-only),
-  /// PANNS_INVALID_ARGUMENT for a degree above 256, PANNS_NULL_POINTER when moved from.
+  /// Works on an index opened from a file or bytes too (the graph then lives in memory
+  /// beside the mapping). Not thread-safe: no other thread may use the index during the
+  /// call. Throws panns::Error: PANNS_INVALID_ARGUMENT for a degree above 256,
+  /// PANNS_OUT_OF_MEMORY, PANNS_NULL_POINTER when moved from.
   void build_graph(std::uint32_t degree = 0, std::uint32_t threads = 0) {
     detail::check(panns_index_build_graph(ptr_, degree, threads));
   }
@@ -133,6 +180,26 @@ class Index {
     return search(query.data(), query.size(), k, budget);
   }
 
+  /// search() that also reports what the search did: whether it walked the trees (or
+  /// graph) or scanned every item (budget covering half the items or more), the
+  /// effective budget and the number of items scored.
+  SearchResult search_with_stats(const float* query, std::size_t dim, std::size_t k,
+                                 std::size_t budget = 0) const {
+    PannsSearchStats st{};
+    SearchResult r;
+    r.neighbors = one(k, [&](std::uint32_t* ids, float* ds, std::size_t* n) {
+      return panns_index_search_with_stats(ptr_, query, dim, k, budget, ids, ds, n, &st);
+    });
+    r.stats.scored = st.scored;
+    r.stats.budget = st.budget;
+    r.stats.exact_scan = st.exact_scan != 0;
+    return r;
+  }
+  /// As above, for a query vector of dim() floats.
+  SearchResult search_with_stats(const std::vector<float>& query, std::size_t k, std::size_t budget = 0) const {
+    return search_with_stats(query.data(), query.size(), k, budget);
+  }
+
   /// Exact k nearest neighbours by scanning every item.
   std::vector<Neighbor> linear_search(const float* query, std::size_t dim, std::size_t k) const {
     return one(k, [&](std::uint32_t* ids, float* ds, std::size_t* n) {
@@ -149,21 +216,26 @@ class Index {
   std::vector<std::vector<Neighbor>> search_batch(const float* queries, std::size_t n_queries,
                                                   std::size_t dim, std::size_t k,
                                                   std::size_t budget = 0) const {
-    if (k != 0 && n_queries > std::numeric_limits<std::size_t>::max() / k) {
+    // Rows past size() would only be padding: ask for at most size() neighbours, so a
+    // huge k costs no memory (k = 0 still reaches the library, which rejects it).
+    // (size() is 0 only for a moved-from object, which the library reports.)
+    const std::size_t n = size();
+    const std::size_t kk = k == 0 ? 0 : (k < n ? k : (n == 0 ? 1 : n));
+    if (kk != 0 && n_queries > std::numeric_limits<std::size_t>::max() / kk) {
       throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
     }
-    std::vector<std::uint32_t> ids(n_queries * k);
-    std::vector<float> ds(n_queries * k);
+    std::vector<std::uint32_t> ids(n_queries * kk);
+    std::vector<float> ds(n_queries * kk);
     // Non-NULL buffers even for n_queries == 0 or k == 0, so the library reports k == 0.
     std::uint32_t id_dummy = 0;
     float d_dummy = 0;
-    detail::check(panns_index_search_batch(ptr_, queries, n_queries, dim, k, budget,
+    detail::check(panns_index_search_batch(ptr_, queries, n_queries, dim, kk, budget,
                                            ids.empty() ? &id_dummy : ids.data(),
                                            ds.empty() ? &d_dummy : ds.data()));
     std::vector<std::vector<Neighbor>> out(n_queries);
     for (std::size_t q = 0; q < n_queries; q++) {
-      for (std::size_t i = 0; i < k && ids[q * k + i] != UINT32_MAX; i++) {
-        out[q].push_back(Neighbor{ids[q * k + i], ds[q * k + i]});
+      for (std::size_t i = 0; i < kk && ids[q * kk + i] != UINT32_MAX; i++) {
+        out[q].push_back(Neighbor{ids[q * kk + i], ds[q * kk + i]});
       }
     }
     return out;

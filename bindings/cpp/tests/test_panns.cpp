@@ -174,7 +174,19 @@ TEST(Panns, SearchMatchesBruteForce) {
     EXPECT_EQ(exact[i].id, truth[i].second);
     EXPECT_NEAR(exact[i].distance, truth[i].first, 1e-4f);
   }
-  EXPECT_TRUE(idx.search(q, k, n) == exact);  // full budget = exact
+  // The exact-scan switch: a budget of half the items scans every item (= exact);
+  // one less walks the trees.
+  auto scan = idx.search_with_stats(q, k, n / 2);
+  EXPECT_TRUE(scan.stats.exact_scan);
+  EXPECT_EQ(scan.stats.scored, n);
+  EXPECT_TRUE(scan.neighbors == exact);
+  auto walk = idx.search_with_stats(q, k, n / 2 - 1);
+  EXPECT_FALSE(walk.stats.exact_scan);
+  EXPECT_EQ(walk.stats.budget, n / 2 - 1);
+  EXPECT_LT(walk.stats.scored, n);
+  // An empty query is a dimension problem, not a NULL argument.
+  EXPECT_PANNS_ERROR(idx.search(std::vector<float>{}, k), PANNS_DIMENSION_MISMATCH, "query is empty");
+  EXPECT_PANNS_ERROR(idx.search_with_stats(std::vector<float>{}, k), PANNS_DIMENSION_MISMATCH, "expected 12");
   EXPECT_EQ(idx.search(q.data(), q.size(), 3).size(), 3u);
 
   EXPECT_PANNS_ERROR(idx.search(q, 0), PANNS_INVALID_ARGUMENT, "k must be at least 1");
@@ -193,6 +205,43 @@ TEST(Panns, SearchMatchesBruteForce) {
   EXPECT_EQ(idx.linear_search(q, 100000).size(), n);
 }
 
+// Recall of the approximate path (the stats say the trees were walked) against linear
+// search, by ids. Random candidates would give budget / n = 10%.
+TEST(Panns, RecallOnTheApproximatePath) {
+  const std::size_t n = 5000, nq = 100, k = 10, budget = 500;
+  auto rows = RandomRows(n, kDim, 21);
+  panns::Index idx = BuildIndex(rows, panns::Metric::Euclidean, 16);
+  auto qs = RandomRows(nq, kDim, 22);
+  std::size_t hits = 0, approx = 0;
+  for (std::size_t q = 0; q < nq; q++) {
+    auto r = idx.search_with_stats(qs.data() + q * kDim, kDim, k, budget);
+    auto exact = idx.linear_search(qs.data() + q * kDim, kDim, k);
+    approx += !r.stats.exact_scan && r.stats.budget == budget;
+    for (const auto& a : r.neighbors) {
+      hits += std::any_of(exact.begin(), exact.end(), [&](const panns::Neighbor& e) { return e.id == a.id; });
+    }
+  }
+  const double recall = static_cast<double>(hits) / static_cast<double>(nq * k);
+  std::cout << "recall@10 at budget " << budget << " of " << n << " items, 16 trees: " << recall << "\n";
+  EXPECT_EQ(approx, nq);
+  EXPECT_GE(recall, 0.85);
+}
+
+TEST(Panns, BytesRoundTrip) {
+  auto rows = RandomRows(300, kDim, 23);
+  panns::Index idx = BuildIndex(rows, panns::Metric::Angular, 4);
+  std::vector<std::uint8_t> bytes = idx.to_bytes();
+  EXPECT_EQ(bytes.size(), idx.serialized_size());
+  panns::Index copy = panns::Index::from_bytes(bytes, /*verify=*/true);
+  std::fill(bytes.begin(), bytes.end(), std::uint8_t{0});  // copied by the library
+  EXPECT_EQ(copy.size(), 300u);
+  auto q = RandomRows(1, kDim, 24);
+  EXPECT_TRUE(copy.search(q, 5, 40) == idx.search(q, 5, 40));
+  EXPECT_PANNS_ERROR(panns::Index::from_bytes(bytes), PANNS_CORRUPT, "");
+  EXPECT_PANNS_ERROR(panns::Index::from_bytes(nullptr, 0), PANNS_CORRUPT, "");
+  EXPECT_EQ(std::string(panns::status_string(PANNS_CORRUPT)), "corrupt index or dataset");
+}
+
 TEST(Panns, SearchBatch) {
   auto rows = RandomRows(5, kDim, 3);
   panns::Index idx = BuildIndex(rows, panns::Metric::Angular, 3);
@@ -205,6 +254,13 @@ TEST(Panns, SearchBatch) {
     EXPECT_TRUE(batch[r] == idx.search(q, 8));
   }
   EXPECT_TRUE(idx.search_batch(qs.data(), 0, kDim, 8).empty());
+  // k far beyond the index: k is clamped to the index size before allocating (k = 1e8
+  // used to allocate n_queries * k entries).
+  auto huge = idx.search_batch(qs, 100000000);
+  ASSERT_EQ(huge.size(), 7u);
+  EXPECT_EQ(huge[0].size(), 5u);
+  auto max_k = idx.search_batch(qs, std::numeric_limits<std::size_t>::max());
+  EXPECT_TRUE(max_k == huge);
   EXPECT_PANNS_ERROR(idx.search_batch(qs, 0), PANNS_INVALID_ARGUMENT, "k must be");
   EXPECT_PANNS_ERROR(idx.search_batch(std::vector<float>(kDim + 1, 1.0f), 3), PANNS_DIMENSION_MISMATCH, "multiple");
   std::fill(qs.begin() + 3 * kDim, qs.begin() + 4 * kDim, 0.0f);
@@ -311,6 +367,8 @@ TEST(Panns, NeighbourGraph) {
     }
     return static_cast<double>(hits) / (10.0 * kQ);
   };
+  EXPECT_FALSE(trees.search_with_stats(queries[0], 10, 40).stats.exact_scan);
+  EXPECT_FALSE(graph.search_with_stats(queries[0], 10, 40).stats.exact_scan);
   const double r_trees = recall(trees, 40), r_graph = recall(graph, 40);
   std::cout << "recall@10 at budget 40: trees " << r_trees << ", graph " << r_graph << "\n";
   EXPECT_GE(r_graph, r_trees);
@@ -329,8 +387,10 @@ TEST(Panns, NeighbourGraph) {
   for (std::size_t i = 0; i < 20; i++) {
     EXPECT_TRUE(opened.search(queries[i], 10, 40) == graph.search(queries[i], 10, 40));
   }
-  EXPECT_PANNS_ERROR(opened.build_graph(8), PANNS_UNSUPPORTED, "");
-  EXPECT_EQ(opened.graph_degree(), 16u);
+  // An opened (memory-mapped) index takes a new graph too; it lives beside the mapping.
+  opened.build_graph(8);
+  EXPECT_EQ(opened.graph_degree(), 8u);
+  EXPECT_EQ(opened.search(queries[0], 10, 40).size(), 10u);
 
   panns::Index moved = std::move(graph);
   EXPECT_EQ(graph.graph_degree(), 0u);  // NOLINT(bugprone-use-after-move): moved-from is empty
@@ -366,7 +426,12 @@ TEST(Panns, ConcurrentSearches) {
   const panns::Index idx = BuildIndex(rows, panns::Metric::Euclidean, 16);
   auto qs = RandomRows(nq, kDim, 9);
   std::vector<std::vector<panns::Neighbor>> expected;
-  for (std::size_t q = 0; q < nq; q++) expected.push_back(idx.search(qs.data() + q * kDim, kDim, k));
+  const std::size_t budget = 200;  // the approximate path (2000 items: exact scan from 1000)
+  for (std::size_t q = 0; q < nq; q++) {
+    auto r = idx.search_with_stats(qs.data() + q * kDim, kDim, k, budget);
+    EXPECT_FALSE(r.stats.exact_scan);
+    expected.push_back(r.neighbors);
+  }
   std::atomic<int> mismatches{0};
   std::atomic<int> wrong_errors{0};
   std::vector<std::thread> threads;
@@ -374,7 +439,7 @@ TEST(Panns, ConcurrentSearches) {
     threads.emplace_back([&] {
       for (int rep = 0; rep < 5; rep++) {
         for (std::size_t q = 0; q < nq; q++) {
-          if (idx.search(qs.data() + q * kDim, kDim, k) != expected[q]) mismatches++;
+          if (idx.search(qs.data() + q * kDim, kDim, k, budget) != expected[q]) mismatches++;
         }
         // Errors are per thread: this one must carry its own message.
         auto err = ErrorOf([&] { idx.search(qs.data(), kDim, 0); });
@@ -385,7 +450,7 @@ TEST(Panns, ConcurrentSearches) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(mismatches.load(), 0);
   EXPECT_EQ(wrong_errors.load(), 0);
-  auto batch = idx.search_batch(qs, k);
+  auto batch = idx.search_batch(qs, k, budget);
   EXPECT_TRUE(batch == expected);
 }
 

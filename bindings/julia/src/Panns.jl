@@ -16,11 +16,15 @@ ix = build(b; n_trees = 32)
 save(ix, "my.panns")
 ix2 = open_index("my.panns")     # memory-mapped
 ids, dists = search(ix2, q, 10)  # 0-based item ids, nearest first
+idxs, dists = knn(ix2, Q, 10)    # Q: 128×m queries; 1-based ids, 10×m matrices
 close(ix2); close(ix); close(b)
 ```
 
-Item ids are 0-based insertion order, as in every panns language. Failed calls throw a
-[`PannsError`](@ref) with the library's status and message.
+Item ids are 0-based insertion order in `search`, `search_batch` and `linear_search`, as in
+every panns language; [`knn`](@ref) and [`knn!`](@ref) follow Julia (NearestNeighbors.jl)
+and return 1-based column indices of the data. Failed calls throw a [`PannsError`](@ref) with
+the library's status and the message of that very call (the C `_e` functions return it with
+the status, so tasks migrating between threads never read another call's message).
 """
 module Panns
 
@@ -29,7 +33,8 @@ using Libdl
 export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGULAR, DOT,
        add!, add_batch!, add_file!, build, save, open_index, search, search_batch,
        linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree,
-       build_options_default, library_version,
+       build_options_default, library_version, knn, knn!, search_with_stats, SearchStats,
+       to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY,
        PANNS_OK, PANNS_NULL_POINTER, PANNS_INVALID_ARGUMENT, PANNS_DIMENSION_MISMATCH,
        PANNS_NON_FINITE, PANNS_ZERO_VECTOR, PANNS_EMPTY, PANNS_IO, PANNS_CORRUPT,
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC
@@ -38,8 +43,26 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
 # Library loading
 
 const LIBHANDLE = Ref{Ptr{Cvoid}}(C_NULL)
+
+"""
+Every C function this module calls (`scripts/check-julia-ccalls.py` checks that each
+`ccall(sym(:name), ...)` names one of these and that it matches `include/panns.h`).
+"""
+const FUNCTIONS = (
+    :panns_version, :panns_status_string, :panns_error_free, :panns_build_options_default,
+    :panns_builder_new_e, :panns_builder_add_e, :panns_builder_add_batch_e, :panns_builder_add_file_e,
+    :panns_builder_len, :panns_builder_build_e, :panns_builder_free,
+    :panns_index_save_e, :panns_index_open_e, :panns_index_open_buffer_e,
+    :panns_index_serialized_len_e, :panns_index_serialize_e, :panns_index_free,
+    :panns_index_len, :panns_index_dim, :panns_index_metric, :panns_index_n_trees,
+    :panns_index_graph_degree, :panns_index_build_graph_e, :panns_index_search_e,
+    :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
+    :panns_index_get_vector_e,
+)
+
+# Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never
+# take a lock or switch tasks) can call `sym` too.
 const SYMBOLS = Dict{Symbol,Ptr{Cvoid}}()
-const SYMBOLS_LOCK = ReentrantLock()
 
 """
     library_path() -> String
@@ -59,19 +82,18 @@ end
 function __init__()
     LIBHANDLE[] = Libdl.dlopen(library_path())
     empty!(SYMBOLS)
+    for name in FUNCTIONS
+        SYMBOLS[name] = Libdl.dlsym(LIBHANDLE[], name)   # throws for a libpanns too old
+    end
     return nothing
 end
 
 """
     sym(name) -> Ptr{Cvoid}
 
-The address of the C function `name` in `libpanns` (looked up once, then cached).
+The address of the C function `name` in `libpanns` (resolved by `__init__`; lock-free).
 """
-function sym(name::Symbol)
-    lock(SYMBOLS_LOCK) do
-        get!(() -> Libdl.dlsym(LIBHANDLE[], name), SYMBOLS, name)
-    end
-end
+sym(name::Symbol) = SYMBOLS[name]
 
 # ---------------------------------------------------------------------------------------------
 # Types of the C ABI
@@ -81,7 +103,7 @@ end
 
 `PannsStatus`: the result code of every fallible C function (values named as in C).
 """
-@enum Status::Int32 begin
+@enum Status::UInt32 begin
     PANNS_OK = 0
     PANNS_NULL_POINTER = 1
     PANNS_INVALID_ARGUMENT = 2
@@ -95,6 +117,7 @@ end
     PANNS_OUT_OF_RANGE = 10
     PANNS_BUFFER_TOO_SMALL = 11
     PANNS_PANIC = 12
+    PANNS_OUT_OF_MEMORY = 13
 end
 
 """
@@ -113,8 +136,8 @@ defaults with [`build_options_default`](@ref).
 """
 struct BuildOptions
     n_trees::UInt32      # default 32
-    leaf_size::UInt32    # default 32
-    pool_size::UInt32    # default 128
+    leaf_size::UInt32    # default 16
+    pool_size::UInt32    # default 256
     candidates::UInt32   # default 8
     split::UInt32        # 0 = mean, 1 = median
     threads::UInt32      # 0 = all cores
@@ -122,10 +145,22 @@ struct BuildOptions
 end
 
 """
+    SearchStats
+
+`PannsSearchStats` (layout of the C struct): what one search did. `exact_scan` is 1 when the
+budget covered half the items or more and every item was scanned, 0 when the trees (or the
+graph) were walked; `budget` is the effective budget, `scored` the items scored.
+"""
+struct SearchStats
+    scored::Csize_t
+    budget::Csize_t
+    exact_scan::UInt8
+end
+
+"""
     PannsError(status, message)
 
-A failed panns call: the [`Status`](@ref) and the library's message
-(`panns_last_error_message`).
+A failed panns call: the [`Status`](@ref) and the library's message for that call.
 """
 struct PannsError <: Exception
     status::Status
@@ -135,21 +170,36 @@ end
 Base.showerror(io::IO, e::PannsError) = print(io, "PannsError(", e.status, "): ", e.message)
 
 """
-    last_error_message() -> String
+    status_string(s) -> String
 
-The calling thread's message of the last failed panns call.
+The library's short description of a status code, e.g. `"dimension mismatch"`.
 """
-last_error_message() = unsafe_string(ccall(sym(:panns_last_error_message), Cstring, ()))
+status_string(s::Union{Status,Integer}) =
+    unsafe_string(ccall(sym(:panns_status_string), Cstring, (UInt32,), UInt32(s)))
 
 """
-    check(status)
+    ErrorRef
 
-Throws a [`PannsError`](@ref) unless `status` is `PANNS_OK`.
+The `char **error` argument of a `_e` function: `Ref{Ptr{UInt8}}(C_NULL)`.
 """
-function check(status::Int32)
-    status == Int32(PANNS_OK) && return nothing
-    s = status in Int32(PANNS_OK):Int32(PANNS_PANIC) ? Status(status) : PANNS_PANIC
-    throw(PannsError(s, last_error_message()))
+const ErrorRef = Base.RefValue{Ptr{UInt8}}
+
+"""
+    check(status, err::ErrorRef)
+
+Frees the message a `_e` call left in `err` and throws a [`PannsError`](@ref) with it unless
+`status` is `PANNS_OK`.
+"""
+function check(status::UInt32, err::ErrorRef)
+    msg = ""
+    if err[] != C_NULL
+        msg = unsafe_string(err[])
+        ccall(sym(:panns_error_free), Cvoid, (Ptr{UInt8},), err[])
+        err[] = C_NULL
+    end
+    status == UInt32(PANNS_OK) && return nothing
+    s = status <= UInt32(PANNS_OUT_OF_MEMORY) ? Status(status) : PANNS_PANIC
+    throw(PannsError(s, msg))
 end
 
 """
@@ -216,8 +266,9 @@ mutable struct Builder
     function Builder(dim::Integer, metric = EUCLIDEAN)
         m = to_metric(metric)
         out = Ref{Ptr{Cvoid}}(C_NULL)
-        check(ccall(sym(:panns_builder_new), Int32, (UInt32, UInt32, Ptr{Ptr{Cvoid}}),
-                    u32("dim", dim), UInt32(m), out))
+        err = ErrorRef(C_NULL)
+        check(ccall(sym(:panns_builder_new_e), UInt32, (UInt32, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                    u32("dim", dim), UInt32(m), out, err), err)
         b = new(out[], Int(dim), m)
         finalizer(close, b)
         return b
@@ -228,11 +279,13 @@ end
     close(b::Builder)
 
 Frees the builder (idempotent). Using it afterwards throws `PannsError(PANNS_NULL_POINTER)`.
+Also the finalizer: it takes no lock and never yields.
 """
 function Base.close(b::Builder)
-    if b.ptr != C_NULL
-        ccall(sym(:panns_builder_free), Cvoid, (Ptr{Cvoid},), b.ptr)
+    p = b.ptr
+    if p != C_NULL
         b.ptr = C_NULL
+        ccall(sym(:panns_builder_free), Cvoid, (Ptr{Cvoid},), p)
     end
     return nothing
 end
@@ -240,7 +293,8 @@ end
 """
     live(h) -> Ptr{Cvoid}
 
-The C pointer of an open handle; throws for a closed one.
+The C pointer of an open handle; throws for a closed one. Callers keep `h` alive across the
+`ccall` with `GC.@preserve h` (otherwise its finalizer could free the handle mid-call).
 """
 function live(h)
     h.ptr == C_NULL && throw(PannsError(PANNS_NULL_POINTER, "use of a closed panns handle"))
@@ -252,8 +306,9 @@ end
 
 The number of vectors added since the builder was created or last built.
 """
-Base.length(b::Builder) =
+Base.length(b::Builder) = GC.@preserve b begin
     b.ptr == C_NULL ? 0 : Int(ccall(sym(:panns_builder_len), Csize_t, (Ptr{Cvoid},), b.ptr))
+end
 
 """
     dim(b::Builder) -> Int
@@ -276,8 +331,12 @@ Adds one vector and returns its id (0-based insertion order). Throws `PannsError
 function add!(b::Builder, v::AbstractVector{<:Real})
     x = Vector{Float32}(v)
     id = Ref{UInt32}(0)
-    check(ccall(sym(:panns_builder_add), Int32, (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Ptr{UInt32}),
-                live(b), x, length(x), id))
+    err = ErrorRef(C_NULL)
+    GC.@preserve b begin
+        check(ccall(sym(:panns_builder_add_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Ptr{UInt32}, Ptr{Ptr{UInt8}}),
+                    live(b), x, length(x), id, err), err)
+    end
     return Int(id[])
 end
 
@@ -285,12 +344,16 @@ end
     add_batch!(b::Builder, X::AbstractMatrix{<:Real})
 
 Adds the columns of `X` (`dim × n`: one vector per column, Julia's column-major layout is the
-row-major layout of the C ABI) in one call.
+row-major layout of the C ABI; a `Matrix{Float32}` is passed without a copy) in one call.
 """
 function add_batch!(b::Builder, X::AbstractMatrix{<:Real})
-    M = Matrix{Float32}(X)
-    check(ccall(sym(:panns_builder_add_batch), Int32, (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t),
-                live(b), M, size(M, 2), size(M, 1)))
+    M = X isa Matrix{Float32} ? X : Matrix{Float32}(X)
+    err = ErrorRef(C_NULL)
+    GC.@preserve b M begin
+        check(ccall(sym(:panns_builder_add_batch_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Ptr{Ptr{UInt8}}),
+                    live(b), M, size(M, 2), size(M, 1), err), err)
+    end
     return b
 end
 
@@ -303,12 +366,17 @@ Adds the vectors of a dataset file in any format the library reads, chosen by ex
 """
 function add_file!(b::Builder, path::AbstractString; dataset::Union{Nothing,AbstractString} = nothing)
     added = Ref{Csize_t}(0)
-    if dataset === nothing   # NULL: the library's default dataset name ("train")
-        check(ccall(sym(:panns_builder_add_file), Int32, (Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ptr{Csize_t}),
-                    live(b), path, C_NULL, added))
-    else
-        check(ccall(sym(:panns_builder_add_file), Int32, (Ptr{Cvoid}, Cstring, Cstring, Ptr{Csize_t}),
-                    live(b), path, dataset, added))
+    err = ErrorRef(C_NULL)
+    GC.@preserve b begin
+        if dataset === nothing   # NULL: the library's default dataset name ("train")
+            check(ccall(sym(:panns_builder_add_file_e), UInt32,
+                        (Ptr{Cvoid}, Cstring, Ptr{Cvoid}, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                        live(b), path, C_NULL, added, err), err)
+        else
+            check(ccall(sym(:panns_builder_add_file_e), UInt32,
+                        (Ptr{Cvoid}, Cstring, Cstring, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                        live(b), path, dataset, added, err), err)
+        end
     end
     return Int(added[])
 end
@@ -319,9 +387,9 @@ end
 """
     Index
 
-A built or opened index: search it with [`search`](@ref), [`search_batch`](@ref) and
-[`linear_search`](@ref) (safe from many threads at once); free it with `close` (a finalizer
-does it otherwise). Closing while another thread searches is a bug of the caller.
+A built or opened index: search it with [`search`](@ref), [`knn`](@ref), [`search_batch`](@ref)
+and [`linear_search`](@ref) (safe from many threads at once); free it with `close` (a
+finalizer does it otherwise). Closing while another thread searches is a bug of the caller.
 """
 mutable struct Index
     ptr::Ptr{Cvoid}
@@ -344,12 +412,14 @@ end
 """
     close(ix::Index)
 
-Frees the index (unmapping an opened file); idempotent.
+Frees the index (unmapping an opened file); idempotent. Also the finalizer: it takes no lock
+and never yields.
 """
 function Base.close(ix::Index)
-    if ix.ptr != C_NULL
-        ccall(sym(:panns_index_free), Cvoid, (Ptr{Cvoid},), ix.ptr)
+    p = ix.ptr
+    if p != C_NULL
         ix.ptr = C_NULL
+        ccall(sym(:panns_index_free), Cvoid, (Ptr{Cvoid},), p)
     end
     return nothing
 end
@@ -386,22 +456,27 @@ n_trees(ix::Index) = ix.n_trees
 The number of neighbours per item of the index's neighbour graph (0 when it has none, or for
 a closed index).
 """
-graph_degree(ix::Index) = Int(ccall(sym(:panns_index_graph_degree), UInt32, (Ptr{Cvoid},), ix.ptr))
+graph_degree(ix::Index) = GC.@preserve ix begin
+    Int(ccall(sym(:panns_index_graph_degree), UInt32, (Ptr{Cvoid},), ix.ptr))
+end
 
 """
     build_graph!(ix::Index; degree = 0, threads = 0) -> Index
 
 Adds (or replaces) a neighbour graph of `degree` neighbours per item (0 = the library default,
-24), built with `threads` workers (0 = all cores; the graph does not depend on it). With a
-graph, searches reach high recall with far fewer distance computations and `budget` in
+24), built with `threads` workers (0 = all cores; the graph does not depend on it), to any
+index, opened by [`open_index`](@ref) too (the graph then lives in memory). With a graph,
+searches reach high recall with far fewer distance computations and `budget` in
 [`search`](@ref) is the beam width (like HNSW's ef; 0 = 64). [`save`](@ref) keeps the graph.
-No other thread may use `ix` during the call. Throws `PannsError` with `PANNS_UNSUPPORTED` for
-an index opened by [`open_index`](@ref) (read-only), `PANNS_INVALID_ARGUMENT` for a degree
-above 256.
+No other thread may use `ix` during the call. Throws `PannsError` with
+`PANNS_INVALID_ARGUMENT` for a degree above 256.
 """
 function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0)
-    check(ccall(sym(:panns_index_build_graph), Int32, (Ptr{Cvoid}, UInt32, UInt32),
-                live(ix), u32("degree", degree), u32("threads", threads)))
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix begin
+        check(ccall(sym(:panns_index_build_graph_e), UInt32, (Ptr{Cvoid}, UInt32, UInt32, Ptr{Ptr{UInt8}}),
+                    live(ix), u32("degree", degree), u32("threads", threads), err), err)
+    end
     return ix
 end
 
@@ -410,8 +485,9 @@ end
           seed) -> Index
 
 Builds an index over the builder's vectors (which move into it: the builder is left empty but
-usable). Omitted options take the library defaults; `split` is `:mean` or `:median`;
-`threads = 0` uses all cores and never changes the result.
+usable). Omitted options take the library defaults (32 trees, leaf size 16, pool 256,
+8 candidates, seed 42); `split` is `:mean` or `:median`; `threads = 0` uses all cores and
+never changes the result.
 """
 function build(b::Builder; n_trees = nothing, leaf_size = nothing, pool_size = nothing,
                candidates = nothing, split::Symbol = :mean, threads::Integer = 0, seed = nothing)
@@ -428,18 +504,27 @@ function build(b::Builder; n_trees = nothing, leaf_size = nothing, pool_size = n
                             u32("threads", threads),
                             seed === nothing ? d.seed : UInt64(seed)))
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    check(ccall(sym(:panns_builder_build), Int32, (Ptr{Cvoid}, Ptr{BuildOptions}, Ptr{Ptr{Cvoid}}),
-                live(b), opts, out))
+    err = ErrorRef(C_NULL)
+    GC.@preserve b begin
+        check(ccall(sym(:panns_builder_build_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{BuildOptions}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                    live(b), opts, out, err), err)
+    end
     return Index(out[])
 end
 
 """
     save(ix::Index, path)
 
-Writes the index to `path` (atomically: temporary file, fsync, rename).
+Writes the index to `path` (atomically: temporary file, fsync, rename; never rewrite an index
+file in place: processes mapping it would crash).
 """
 function save(ix::Index, path::AbstractString)
-    check(ccall(sym(:panns_index_save), Int32, (Ptr{Cvoid}, Cstring), live(ix), path))
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix begin
+        check(ccall(sym(:panns_index_save_e), UInt32, (Ptr{Cvoid}, Cstring, Ptr{Ptr{UInt8}}),
+                    live(ix), path, err), err)
+    end
     return nothing
 end
 
@@ -452,9 +537,75 @@ first. Throws `PannsError` with `PANNS_IO` (missing/unreadable), `PANNS_CORRUPT`
 """
 function open_index(path::AbstractString; verify::Bool = false)
     out = Ref{Ptr{Cvoid}}(C_NULL)
-    check(ccall(sym(:panns_index_open), Int32, (Cstring, UInt32, Ptr{Ptr{Cvoid}}),
-                path, verify ? UInt32(1) : UInt32(0), out))
+    err = ErrorRef(C_NULL)
+    check(ccall(sym(:panns_index_open_e), UInt32, (Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                path, verify ? UInt32(1) : UInt32(0), out, err), err)
     return Index(out[])
+end
+
+"""
+    open_bytes(bytes::AbstractVector{UInt8}; verify = false) -> Index
+
+An index from the bytes of an index file ([`to_bytes`](@ref), a download, a database). The
+bytes are copied by the library.
+"""
+function open_bytes(bytes::AbstractVector{UInt8}; verify::Bool = false)
+    v = bytes isa Vector{UInt8} ? bytes : Vector{UInt8}(bytes)
+    data = isempty(v) ? UInt8[0] : v
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    err = ErrorRef(C_NULL)
+    GC.@preserve data begin
+        check(ccall(sym(:panns_index_open_buffer_e), UInt32,
+                    (Ptr{UInt8}, Csize_t, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                    data, length(v), verify ? UInt32(1) : UInt32(0), out, err), err)
+    end
+    return Index(out[])
+end
+
+"""
+    to_bytes(ix::Index) -> Vector{UInt8}
+
+The index in the file format (the bytes [`save`](@ref) writes).
+"""
+function to_bytes(ix::Index)
+    len = Ref{Csize_t}(0)
+    written = Ref{Csize_t}(0)
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix begin
+        check(ccall(sym(:panns_index_serialized_len_e), UInt32, (Ptr{Cvoid}, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                    live(ix), len, err), err)
+    end
+    buf = Vector{UInt8}(undef, max(Int(len[]), 1))
+    GC.@preserve ix buf begin
+        check(ccall(sym(:panns_index_serialize_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                    live(ix), buf, len[], written, err), err)
+    end
+    return resize!(buf, Int(written[]))
+end
+
+"""
+    one_query(ix, q, k, budget, stats) -> (ids::Vector{UInt32}, distances::Vector{Float32}, stats)
+
+One single-query search (`panns_index_search_with_stats_e`); 0-based ids.
+"""
+function one_query(ix::Index, q::AbstractVector{<:Real}, k::Integer, budget::Integer)
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
+    cap = max(1, min(k, ix.len))
+    ids = Vector{UInt32}(undef, cap)
+    dists = Vector{Float32}(undef, cap)
+    count = Ref{Csize_t}(0)
+    stats = Ref(SearchStats(0, 0, 0))
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix x begin
+        check(ccall(sym(:panns_index_search_with_stats_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Ptr{UInt32}, Ptr{Float32},
+                     Ptr{Csize_t}, Ptr{SearchStats}, Ptr{Ptr{UInt8}}),
+                    live(ix), x, length(x), csize("k", k), csize("budget", budget), ids, dists, count,
+                    stats, err), err)
+    end
+    n = Int(count[])
+    return resize!(ids, n), resize!(dists, n), stats[]
 end
 
 """
@@ -466,16 +617,19 @@ candidates re-ranked by exact distance (0 = library default), or the beam width 
 has a neighbour graph ([`build_graph!`](@ref); 0 = 64).
 """
 function search(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
-    x = Vector{Float32}(q)
-    cap = max(1, min(k, ix.len))
-    ids = Vector{UInt32}(undef, cap)
-    dists = Vector{Float32}(undef, cap)
-    count = Ref{Csize_t}(0)
-    check(ccall(sym(:panns_index_search), Int32,
-                (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Ptr{UInt32}, Ptr{Float32}, Ptr{Csize_t}),
-                live(ix), x, length(x), csize("k", k), csize("budget", budget), ids, dists, count))
-    n = Int(count[])
-    return Int.(ids[1:n]), dists[1:n]
+    ids, dists, _ = one_query(ix, q, k, budget)
+    return Int.(ids), dists
+end
+
+"""
+    search_with_stats(ix::Index, q, k; budget = 0) -> (ids, distances, stats::SearchStats)
+
+[`search`](@ref) that also tells what the search did: `stats.exact_scan == 1` when the budget
+covered half the items or more and every item was scanned, 0 on the approximate path.
+"""
+function search_with_stats(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
+    ids, dists, stats = one_query(ix, q, k, budget)
+    return Int.(ids), dists, stats
 end
 
 """
@@ -484,36 +638,57 @@ end
 The exact `k` nearest neighbours of `q` by scanning every item.
 """
 function linear_search(ix::Index, q::AbstractVector{<:Real}, k::Integer)
-    x = Vector{Float32}(q)
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
     cap = max(1, min(k, ix.len))
     ids = Vector{UInt32}(undef, cap)
     dists = Vector{Float32}(undef, cap)
     count = Ref{Csize_t}(0)
-    check(ccall(sym(:panns_index_linear_search), Int32,
-                (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Ptr{UInt32}, Ptr{Float32}, Ptr{Csize_t}),
-                live(ix), x, length(x), csize("k", k), ids, dists, count))
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix x begin
+        check(ccall(sym(:panns_index_linear_search_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Ptr{UInt32}, Ptr{Float32}, Ptr{Csize_t},
+                     Ptr{Ptr{UInt8}}),
+                    live(ix), x, length(x), csize("k", k), ids, dists, count, err), err)
+    end
     n = Int(count[])
     return Int.(ids[1:n]), dists[1:n]
+end
+
+"""
+    batch!(ids::Matrix{UInt32}, dists::Matrix{Float32}, ix, P::Matrix{Float32}, kk, budget)
+
+`panns_index_search_batch_e` over the columns of `P` into `kk × n` buffers (0-based ids,
+padding `typemax(UInt32)`).
+"""
+function batch!(ids::Matrix{UInt32}, dists::Matrix{Float32}, ix::Index, P::Matrix{Float32},
+                kk::Integer, budget::Integer)
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix P ids dists begin
+        check(ccall(sym(:panns_index_search_batch_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Csize_t, Ptr{UInt32}, Ptr{Float32},
+                     Ptr{Ptr{UInt8}}),
+                    live(ix), P, size(P, 2), size(P, 1), csize("k", kk), csize("budget", budget), ids,
+                    dists, err), err)
+    end
+    return nothing
 end
 
 """
     search_batch(ix::Index, Q, k; budget = 0) -> (ids::Matrix{Int}, distances::Matrix{Float32})
 
 Searches the columns of `Q` (`dim × n`) in parallel on all cores. Column `j` of the `k × n`
-results holds the answer for query `j`; past the number of items it is padded with id `-1` and
-distance `Inf`.
+results holds the answer for query `j` (0-based ids); past the number of items it is padded
+with id `-1` and distance `Inf`.
 """
 function search_batch(ix::Index, Q::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0)
-    M = Matrix{Float32}(Q)
+    M = Q isa Matrix{Float32} ? Q : Matrix{Float32}(Q)
     n = size(M, 2)
     csize("k", k)
     n == 0 && return fill(-1, k, 0), fill(Inf32, k, 0)
     kk = min(k, ix.len)   # rows past len are padding: bound the buffers, pad below
-    ids = Matrix{UInt32}(undef, max(kk, 1), max(n, 1))
-    dists = Matrix{Float32}(undef, max(kk, 1), max(n, 1))
-    check(ccall(sym(:panns_index_search_batch), Int32,
-                (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Csize_t, Ptr{UInt32}, Ptr{Float32}),
-                live(ix), M, n, size(M, 1), csize("k", kk), csize("budget", budget), ids, dists))
+    ids = Matrix{UInt32}(undef, max(kk, 1), n)
+    dists = Matrix{Float32}(undef, max(kk, 1), n)
+    batch!(ids, dists, ix, M, kk, budget)
     out_ids = fill(-1, k, n)
     out_dists = fill(Inf32, k, n)
     for j in 1:n, i in 1:kk
@@ -526,6 +701,62 @@ function search_batch(ix::Index, Q::AbstractMatrix{<:Real}, k::Integer; budget::
 end
 
 """
+    knn!(idxs::AbstractMatrix{<:Integer}, dists::AbstractMatrix{Float32}, ix::Index,
+         points::AbstractMatrix{<:Real}, k; budget = 0) -> (idxs, dists)
+
+[`knn`](@ref) into preallocated `k × n` outputs (`n = size(points, 2)`). A `Matrix{Float32}`
+`points` is read in place (no copy); when `k <= length(ix)` and `dists` is a
+`Matrix{Float32}`, distances are written in place too.
+"""
+function knn!(idxs::AbstractMatrix{<:Integer}, dists::AbstractMatrix{Float32}, ix::Index,
+              points::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0)
+    d, n = size(points)
+    k >= 1 || throw(PannsError(PANNS_INVALID_ARGUMENT, "k must be at least 1, got $k"))
+    (size(idxs) == (k, n) && size(dists) == (k, n)) ||
+        throw(DimensionMismatch("idxs and dists must be $k×$n, got $(size(idxs)) and $(size(dists))"))
+    d == ix.dim ||
+        throw(PannsError(PANNS_DIMENSION_MISMATCH, "points have $d rows, the index dimension is $(ix.dim)"))
+    n == 0 && return idxs, dists
+    P = points isa Matrix{Float32} ? points : Matrix{Float32}(points)   # d×n column-major = n×d row-major
+    kk = min(k, ix.len)
+    raw = Matrix{UInt32}(undef, kk, n)
+    D = (kk == k && dists isa Matrix{Float32}) ? dists : Matrix{Float32}(undef, kk, n)
+    batch!(raw, D, ix, P, kk, budget)
+    for j in 1:n, i in 1:k
+        if i <= kk && raw[i, j] != typemax(UInt32)
+            idxs[i, j] = raw[i, j] + 1
+            D === dists || (dists[i, j] = D[i, j])
+        else
+            idxs[i, j] = 0
+            dists[i, j] = Inf32
+        end
+    end
+    return idxs, dists
+end
+
+"""
+    knn(ix::Index, points::AbstractMatrix, k; budget = 0) -> (idxs::Matrix{Int}, dists::Matrix{Float32})
+    knn(ix::Index, point::AbstractVector, k; budget = 0) -> (idxs::Vector{Int}, dists::Vector{Float32})
+
+The `k` approximate nearest neighbours of each column of `points` (`dim × n`, Julia's layout
+for a set of vectors; a `Matrix{Float32}` is passed to the library without a copy): column
+`j` of the `k × n` results holds query `j`'s neighbours, nearest first, as **1-based** indices
+of the indexed vectors (item id + 1, i.e. columns of the data matrix given to
+[`add_batch!`](@ref)). Past the number of items, columns are padded with index 0 and `Inf`.
+Searched in parallel on all cores.
+"""
+function knn(ix::Index, points::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0)
+    n = size(points, 2)
+    k >= 1 || throw(PannsError(PANNS_INVALID_ARGUMENT, "k must be at least 1, got $k"))
+    return knn!(Matrix{Int}(undef, k, n), Matrix{Float32}(undef, k, n), ix, points, k; budget = budget)
+end
+
+function knn(ix::Index, point::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
+    ids, dists, _ = one_query(ix, point, k, budget)
+    return Int.(ids) .+ 1, dists
+end
+
+"""
     get_vector(ix::Index, id) -> Vector{Float32}
 
 A copy of the stored vector of 0-based item `id` (unit-normalised under `ANGULAR`). Throws
@@ -534,8 +765,11 @@ A copy of the stored vector of 0-based item `id` (unit-normalised under `ANGULAR
 function get_vector(ix::Index, id::Integer)
     0 <= id <= typemax(UInt32) || throw(PannsError(PANNS_OUT_OF_RANGE, "item id $id out of range"))
     out = Vector{Float32}(undef, ix.dim)
-    check(ccall(sym(:panns_index_get_vector), Int32, (Ptr{Cvoid}, UInt32, Ptr{Float32}, Csize_t),
-                live(ix), UInt32(id), out, length(out)))
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix begin
+        check(ccall(sym(:panns_index_get_vector_e), UInt32, (Ptr{Cvoid}, UInt32, Ptr{Float32}, Csize_t, Ptr{Ptr{UInt8}}),
+                    live(ix), UInt32(id), out, length(out), err), err)
+    end
     return out
 end
 

@@ -52,8 +52,11 @@ end
         q = randn(rng, Float32, 16)
         exact, _ = linear_search(ix, q, 10)
         @test exact == brute(X, Float64.(q), 10)
-        full, _ = search(ix, q, 10; budget = 400)
-        @test full == exact
+        # the exact-scan switch: a budget of half the items scans everything, one less does not
+        full, _, st = search_with_stats(ix, q, 10; budget = 200)
+        @test st.exact_scan == 1 && st.scored == 400 && full == exact
+        _, _, st = search_with_stats(ix, q, 10; budget = 199)
+        @test st.exact_scan == 0 && st.budget == 199 && st.scored < 400
         @test length(search(ix, q, 1000)[1]) == 400
 
         Q = randn(rng, Float32, 16, 20)
@@ -133,6 +136,53 @@ end
         @test length(b) == 0
     end
 
+    @testset "recall on the approximate path, knn, bytes" begin
+        R = randn(MersenneTwister(21), Float32, 16, 5000)
+        b = Builder(16, EUCLIDEAN)
+        add_batch!(b, R)
+        ix = build(b; n_trees = 16)
+        Q = randn(MersenneTwister(22), Float32, 16, 100)
+        idxs, dists = knn(ix, Q, 10; budget = 500)            # 1-based, 10×100
+        @test size(idxs) == (10, 100) && size(dists) == (10, 100)
+        hits = 0
+        for j in 1:100
+            @test search_with_stats(ix, Q[:, j], 10; budget = 500)[3].exact_scan == 0
+            exact = linear_search(ix, Q[:, j], 10)[1] .+ 1
+            hits += length(intersect(Set(exact), Set(idxs[:, j])))
+            @test idxs[:, j] == search(ix, Q[:, j], 10; budget = 500)[1] .+ 1
+        end
+        @test hits / 1000 >= 0.75          # random candidates: 0.10
+        # the data column is its own nearest neighbour, index = column
+        @test knn(ix, R[:, 17], 1)[1] == [17]
+        I2 = zeros(Int32, 10, 100); D2 = zeros(Float32, 10, 100)
+        knn!(I2, D2, ix, Q, 10; budget = 500)
+        @test I2 == idxs && D2 == dists
+        @test_throws DimensionMismatch knn!(zeros(Int, 3, 3), zeros(Float32, 3, 3), ix, Q, 10)
+        small = open_bytes(to_bytes(build(Builder(16, EUCLIDEAN) |> x -> (add_batch!(x, R[:, 1:4]); x))))
+        si, sd = knn(small, Q[:, 1:2], 6)
+        @test all(si[5:6, :] .== 0) && all(isinf, sd[5:6, :])
+        @test status_string(PANNS_DIMENSION_MISMATCH) == "dimension mismatch"
+        copy = open_bytes(to_bytes(ix); verify = true)
+        @test search(copy, Q[:, 1], 10; budget = 500) == search(ix, Q[:, 1], 10; budget = 500)
+        @throws_status PANNS_CORRUPT open_bytes(UInt8[1, 2, 3])
+        close(copy); close(small); close(ix); close(b)
+    end
+
+    @testset "errors travel with the call" begin
+        ix = build(Builder(4, EUCLIDEAN) |> x -> (add_batch!(x, randn(Float32, 4, 50)); x))
+        msgs = Vector{String}(undef, 64)
+        Threads.@threads for t in 1:64
+            msgs[t] = try
+                search(ix, zeros(Float32, 4 + t), 3)
+                ""
+            catch e
+                e.message
+            end
+        end
+        @test all(occursin("got $(4 + t)", msgs[t]) for t in 1:64)
+        close(ix)
+    end
+
     @testset "neighbour graph" begin
         # 2000 points near 20 centres; queries are stored points plus small noise.
         grng = MersenneTwister(11)
@@ -154,6 +204,7 @@ end
         truth = [Set(linear_search(trees, Q[:, j], 10)[1]) for j in 1:size(Q, 2)]
         recall(ix) = sum(length(intersect(truth[j], search(ix, Q[:, j], 10; budget = 40)[1]))
                          for j in 1:size(Q, 2)) / (10 * size(Q, 2))
+        @test search_with_stats(trees, Q[:, 1], 10; budget = 40)[3].exact_scan == 0
         r_trees, r_graph = recall(trees), recall(graph)
         @test r_graph >= r_trees
         @test r_graph >= 0.9
@@ -172,8 +223,8 @@ end
         for j in 1:20
             @test search(op, Q[:, j], 10; budget = 40) == search(graph, Q[:, j], 10; budget = 40)
         end
-        @throws_status PANNS_UNSUPPORTED build_graph!(op; degree = 8)
-        @test graph_degree(op) == 16
+        build_graph!(op; degree = 8)   # an opened index takes a graph too (in memory)
+        @test graph_degree(op) == 8
         close(op)
         @test graph_degree(op) == 0
         @throws_status PANNS_NULL_POINTER build_graph!(op)
