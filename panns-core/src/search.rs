@@ -208,12 +208,20 @@ pub(crate) fn prepare(query: &[f32], dim: usize, metric: Metric, out: &mut Vec<f
 fn top_k(scored: &mut [(f32, u32)], k: usize) -> &[(f32, u32)] {
     let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     let keep = k.min(scored.len());
-    if scored.len() > keep && keep > 0 {
-        scored.select_nth_unstable_by(keep - 1, cmp);
+    if keep < scored.len() {
+        // Puts the (keep+1)-th smallest at `keep`, every smaller one before it.
+        scored.select_nth_unstable_by(keep, cmp);
     }
     let best = &mut scored[..keep];
     best.sort_unstable_by(cmp);
     best
+}
+
+/// Forest candidates that seed a graph walk of beam width `budget`: a quarter of it,
+/// at least [`SEEDS`] (the graph cannot cross between well-separated clusters, the
+/// forest can), never more than the budget.
+fn graph_seeds(budget: usize) -> usize {
+    budget.min((budget / 4).max(SEEDS))
 }
 
 impl IndexView<'_> {
@@ -298,7 +306,7 @@ impl IndexView<'_> {
             // Seed the walk with forest candidates, then follow the graph. More seeds
             // at higher effort: the graph cannot cross between well-separated
             // clusters, the forest can.
-            self.collect_candidates(s, budget.min((budget / 4).max(SEEDS)), &ok)?;
+            self.collect_candidates(s, graph_seeds(budget), &ok)?;
             self.score_candidates(s);
             self.walk_graph(s, budget, &ok);
         } else {
@@ -484,6 +492,27 @@ pub(crate) fn neighbors(s: &Scratch, n: usize) -> Vec<Neighbor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graph_seeds_are_a_quarter_of_the_beam_at_least_64() {
+        assert_eq!(graph_seeds(400), 100);
+        assert_eq!(graph_seeds(1000), 250);
+        assert_eq!(graph_seeds(100), 64);
+        assert_eq!(graph_seeds(30), 30);
+    }
+
+    #[test]
+    fn top_k_keeps_the_k_smallest_sorted_with_ties_by_id() {
+        let mut v = vec![(3.0, 1), (1.0, 9), (2.0, 4), (1.0, 2), (5.0, 0)];
+        assert_eq!(top_k(&mut v.clone(), 3), &[(1.0, 2), (1.0, 9), (2.0, 4)]);
+        assert_eq!(top_k(&mut v.clone(), 1), &[(1.0, 2)]);
+        assert_eq!(top_k(&mut v.clone(), 5).len(), 5);
+        assert_eq!(
+            top_k(&mut v, 9),
+            &[(1.0, 2), (1.0, 9), (2.0, 4), (3.0, 1), (5.0, 0)]
+        );
+        assert!(top_k(&mut [], 3).is_empty());
+    }
 
     #[test]
     fn ordered_keys_sort_like_floats() {

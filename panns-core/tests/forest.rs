@@ -431,3 +431,31 @@ fn corrupt_parts_are_rejected() {
     );
     check(IndexParts { roots: &[], ..good }, "no trees");
 }
+
+#[test]
+fn default_budgets_follow_the_documented_rule() {
+    let (n, dim) = (6000, 8);
+    let data = gaussian_rows(n, dim, 11);
+    let mut idx = build(&data, dim, Metric::Euclidean, &params(16, 0));
+    // Forest: max(n_trees * k, 100 * k), at least k, at most n.
+    assert_eq!(idx.effective_budget(&SearchParams::new(10)), 1000);
+    assert_eq!(idx.effective_budget(&SearchParams::new(1)), 100);
+    assert_eq!(idx.effective_budget(&SearchParams::new(50)), 5000);
+    assert_eq!(idx.effective_budget(&SearchParams::new(100)), n);
+    assert_eq!(
+        idx.effective_budget(&SearchParams::new(10).with_budget(7)),
+        10
+    );
+    let (_, st) = idx
+        .search_with_stats(&data[..dim], &SearchParams::new(10))
+        .unwrap();
+    assert_eq!(st.budget, 1000);
+    assert!(
+        !st.exact_scan && st.scored >= 1000 && st.scored < 1200,
+        "{st:?}"
+    );
+    // Graph: a beam of max(4 k, 64).
+    idx.build_graph(&GraphParams::default()).unwrap();
+    assert_eq!(idx.effective_budget(&SearchParams::new(10)), 64);
+    assert_eq!(idx.effective_budget(&SearchParams::new(40)), 160);
+}
