@@ -329,9 +329,10 @@ size_t panns_builder_len(const struct PannsBuilder *b);
  * in `*out` (set to NULL on failure). The vectors move into the index: afterwards the
  * builder is empty but still valid (and must still be freed). On an argument error
  * (`PANNS_INVALID_ARGUMENT`, `PANNS_EMPTY`, `PANNS_NULL_POINTER`) the builder is left
- * unchanged; on `PANNS_OUT_OF_MEMORY` (the projection table of `n x pool_size` floats
- * cannot be allocated: the message names the bytes) the vectors are gone with the failed
- * build and the builder is empty. Not thread-safe with other calls on the same builder.
+ * unchanged, and so it is on `PANNS_OUT_OF_MEMORY` found by the up-front memory check
+ * (the projection table of `n x pool_size` floats cannot be allocated: the message
+ * names the bytes), so the caller can retry with a smaller pool. Not thread-safe with
+ * other calls on the same builder.
  *
  * # Safety
  * `b` must be NULL or a live builder; `opts` must be NULL or point to a

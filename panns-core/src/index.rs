@@ -109,6 +109,17 @@ impl IndexBuilder {
         self.build_with_progress(params, &crate::progress::silent)
     }
 
+    /// Checks, without building, that a build with `params` is valid and that its
+    /// working memory can be allocated now ([`Error::OutOfMemory`] otherwise), so a
+    /// caller can try smaller parameters while it still holds the vectors.
+    pub fn check_build(&self, params: &BuildParams) -> Result<()> {
+        params.validate()?;
+        if self.is_empty() {
+            return Err(Error::Empty);
+        }
+        build::check_memory(self.len(), params)
+    }
+
     /// [`build`](Self::build), reporting each stage (projection, then every tree) to
     /// `progress`, from any build thread.
     pub fn build_with_progress(

@@ -272,9 +272,10 @@ pub unsafe extern "C" fn panns_builder_len(b: *const PannsBuilder) -> usize {
 /// in `*out` (set to NULL on failure). The vectors move into the index: afterwards the
 /// builder is empty but still valid (and must still be freed). On an argument error
 /// (`PANNS_INVALID_ARGUMENT`, `PANNS_EMPTY`, `PANNS_NULL_POINTER`) the builder is left
-/// unchanged; on `PANNS_OUT_OF_MEMORY` (the projection table of `n x pool_size` floats
-/// cannot be allocated: the message names the bytes) the vectors are gone with the failed
-/// build and the builder is empty. Not thread-safe with other calls on the same builder.
+/// unchanged, and so it is on `PANNS_OUT_OF_MEMORY` found by the up-front memory check
+/// (the projection table of `n x pool_size` floats cannot be allocated: the message
+/// names the bytes), so the caller can retry with a smaller pool. Not thread-safe with
+/// other calls on the same builder.
 ///
 /// # Safety
 /// `b` must be NULL or a live builder; `opts` must be NULL or point to a
@@ -299,9 +300,9 @@ pub unsafe extern "C" fn panns_builder_build(
             unsafe { opts.read() }
         };
         let params = opts.to_params()?;
-        if b.inner.is_empty() {
-            return Err(panns_core::Error::Empty.into());
-        }
+        // Refused before the vectors move into the build, so the builder keeps them
+        // after an error (out of memory included) and the caller can retry.
+        b.inner.check_build(&params)?;
         // Cannot fail: the same dimension was accepted when the builder was made.
         let fresh = IndexBuilder::new(b.inner.dim(), b.inner.metric())?;
         let full = std::mem::replace(&mut b.inner, fresh);

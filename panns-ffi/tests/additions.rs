@@ -501,11 +501,17 @@ fn a_build_too_big_for_memory_is_out_of_memory() {
             "{msg}"
         );
         panns_error_free(err);
-        // The builder stays valid; the vectors moved into the failed build (see the doc of
-        // panns_builder_build: only argument errors leave them in place).
-        assert_eq!(panns_builder_len(b), 0);
-        let v = [1.0f32];
-        ok(panns_builder_add(b, v.as_ptr(), 1, null_mut()));
+        // The up-front check refused it: the builder keeps its vectors, and a smaller
+        // pool builds.
+        assert_eq!(panns_builder_len(b), n);
+        let small = PannsBuildOptions {
+            pool_size: 4,
+            n_trees: 1,
+            ..panns_build_options_default()
+        };
+        ok(panns_builder_build(b, &small, &mut idx));
+        assert_eq!(panns_index_len(idx), n);
+        panns_index_free(idx);
         panns_builder_free(b);
     }
 }
