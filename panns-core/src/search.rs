@@ -155,6 +155,24 @@ fn unordered(u: u32) -> f32 {
     })
 }
 
+/// A heap entry ordering by `priority` (as a float), then by `item`.
+#[inline]
+fn heap_key(priority: f32, item: u32) -> u64 {
+    ((ordered(priority) as u64) << 32) + item as u64
+}
+
+/// The priority of a [`heap_key`].
+#[inline]
+fn key_priority(key: u64) -> f32 {
+    unordered((key >> 32) as u32)
+}
+
+/// The item of a [`heap_key`].
+#[inline]
+fn key_item(key: u64) -> u32 {
+    key as u32
+}
+
 /// Checks one vector's values: finite and at most [`MAX_COMPONENT`] in magnitude.
 /// `item` names the vector in the error (its would-be id, or the query's row).
 pub(crate) fn check_values(v: &[f32], item: usize) -> Result<()> {
@@ -364,7 +382,7 @@ impl IndexView<'_> {
     /// Items `ok` refuses are walked through (they steer the search) but never kept.
     fn walk_graph(&self, s: &mut Scratch, ef: usize, ok: &impl Fn(u32) -> bool) {
         let (graph, deg) = (self.p.graph, self.p.graph_degree);
-        let key = |d: f32, id: u32| ((ordered(d) as u64) << 32) | id as u64;
+        let key = heap_key;
         // `frontier`: min-heap of items to expand; `best`: max-heap of the ef nearest.
         let mut frontier = std::mem::take(&mut s.frontier);
         let mut best = std::mem::take(&mut s.best);
@@ -408,10 +426,8 @@ impl IndexView<'_> {
             }
         }
         s.scored.clear();
-        s.scored.extend(
-            best.drain()
-                .map(|k| (unordered((k >> 32) as u32), k as u32)),
-        );
+        s.scored
+            .extend(best.drain().map(|k| (key_priority(k), key_item(k))));
         s.frontier = frontier;
         s.best = best;
     }
@@ -435,10 +451,10 @@ impl IndexView<'_> {
         s.new_epoch(p.n_items)?;
         s.cands.clear();
         s.heap.clear();
-        let top = (ordered(f32::INFINITY) as u64) << 32;
-        s.heap.extend(p.roots.iter().map(|&r| top | r as u64));
+        s.heap
+            .extend(p.roots.iter().map(|&r| heap_key(f32::INFINITY, r)));
         while let Some(key) = s.heap.pop() {
-            let child = key as u32;
+            let child = key_item(key);
             if child & LEAF_FLAG != 0 {
                 let l = (child & !LEAF_FLAG) as usize;
                 let (a, b) = (p.leaf_offsets[l] as usize, p.leaf_offsets[l + 1] as usize);
@@ -451,13 +467,11 @@ impl IndexView<'_> {
                     break;
                 }
             } else {
-                let d = unordered((key >> 32) as u32);
+                let d = key_priority(key);
                 let node = &p.nodes[child as usize];
                 let m = s.proj[node.proj as usize] - node.offset;
-                s.heap
-                    .push(((ordered(d.min(m)) as u64) << 32) | node.right as u64);
-                s.heap
-                    .push(((ordered(d.min(-m)) as u64) << 32) | node.left as u64);
+                s.heap.push(heap_key(d.min(m), node.right));
+                s.heap.push(heap_key(d.min(-m), node.left));
             }
         }
         Ok(())
@@ -492,6 +506,25 @@ pub(crate) fn neighbors(s: &Scratch, n: usize) -> Vec<Neighbor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heap_keys_order_by_priority_then_item_and_round_trip() {
+        let cases = [
+            (-2.5f32, 7u32),
+            (0.0, 0),
+            (0.0, 1),
+            (1e-30, u32::MAX),
+            (3.0, 2),
+            (f32::INFINITY, 5),
+        ];
+        for w in cases.windows(2) {
+            assert!(heap_key(w[0].0, w[0].1) < heap_key(w[1].0, w[1].1), "{w:?}");
+        }
+        for (p, i) in cases {
+            let k = heap_key(p, i);
+            assert_eq!((key_priority(k).to_bits(), key_item(k)), (p.to_bits(), i));
+        }
+    }
 
     #[test]
     fn graph_seeds_are_a_quarter_of_the_beam_at_least_64() {

@@ -139,3 +139,28 @@ fn graph_params_are_checked() {
         .unwrap_err();
     assert!(e.to_string().contains("build_k"), "{e}");
 }
+
+#[test]
+fn graph_walks_stop_early_and_fill_the_beam() {
+    let (n, dim) = (5000, 32);
+    let data = clustered(n, dim, 5);
+    let graph = index(&data, dim, Metric::Euclidean, 0, true);
+    let mut scored = Vec::new();
+    for q in 0..40usize {
+        let query = graph.vector(q * 101).unwrap().to_vec();
+        // A beam of exactly k: all k come back (the beam is never one short).
+        let (hits, st) = graph
+            .search_with_stats(&query, &SearchParams::new(50).with_budget(50))
+            .unwrap();
+        assert_eq!(hits.len(), 50);
+        assert!(!st.exact_scan);
+        // A small beam stops long before the walk has seen much of the index.
+        let (_, st) = graph
+            .search_with_stats(&query, &SearchParams::new(10).with_budget(40))
+            .unwrap();
+        scored.push(st.scored);
+    }
+    let mean = scored.iter().sum::<usize>() as f64 / scored.len() as f64;
+    eprintln!("graph walk, beam 40: {mean:.0} items scored on average of {n}");
+    assert!(mean < n as f64 / 8.0, "the walk scored {mean} items on average");
+}
