@@ -26,3 +26,5 @@ pub use format::{
     parts_to_bytes, parts_to_bytes_with, read_header, save_index, save_index_with, save_parts,
     save_parts_with, serialized_len, verify_file,
 };
+pub mod live;
+pub use live::{LiveIndex, LiveOptions};

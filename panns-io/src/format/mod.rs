@@ -26,7 +26,7 @@ use panns_core::{BuildParams, SplitRule};
 
 use crate::error::Error;
 
-mod checksum;
+pub(crate) mod checksum;
 mod header;
 mod read;
 mod validate;
@@ -42,6 +42,7 @@ pub use read::{
     read_header, verify_file,
 };
 pub(crate) use validate::{open_regular, open_regular_as};
+pub(crate) use write::atomic_write;
 pub use write::{
     index_to_bytes, parts_to_bytes, parts_to_bytes_with, save_index, save_index_with, save_parts,
     save_parts_with, serialized_len,

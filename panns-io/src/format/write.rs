@@ -295,7 +295,10 @@ fn resolve_target(path: &Path) -> Result<PathBuf> {
 /// A symlink is followed (its final target is replaced, the link kept); a directory, FIFO,
 /// device or socket is refused, never replaced. Temporary files of this name left by
 /// saves that were killed (their process is gone) are removed first.
-fn atomic_write(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+pub(crate) fn atomic_write(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
     let target = resolve_target(path)?;
     let existing = match fs::metadata(&target) {
         Ok(meta) => {
