@@ -491,3 +491,277 @@ fn automatic_compaction_on_thresholds() {
     w.commit().unwrap();
     assert_eq!((w.generation(), w.len(), w.tombstones()), (3, 88, 0));
 }
+
+// ---------------------------------------------------------------------------------
+// Recall after churn.
+
+/// `n` clustered vectors of `dim` (40 Gaussian clusters), deterministic in `seed`.
+fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let centers = gaussian_vector(40 * dim, false, 77);
+    let noise = gaussian_vector(n * dim, false, seed);
+    let mut rng = panns_core::rng::Rng::new(seed);
+    let mut out = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let c = rng.below(40);
+        for j in 0..dim {
+            out.push(centers[c * dim + j] * 3.0 + noise[i * dim + j]);
+        }
+    }
+    out
+}
+
+fn recall(got: &[Vec<u64>], truth: &[Vec<u64>]) -> f64 {
+    let hit: usize = got
+        .iter()
+        .zip(truth)
+        .map(|(g, t)| g.iter().filter(|l| t.contains(l)).count())
+        .sum();
+    hit as f64 / truth.iter().map(Vec::len).sum::<usize>() as f64
+}
+
+#[test]
+fn recall_after_replacing_half_the_items_matches_a_fresh_build() {
+    let (n, dim, k, budget) = (6000usize, 24usize, 10usize, 150usize);
+    let dir = tempfile::tempdir().unwrap();
+    let bp = BuildParams {
+        n_trees: 10,
+        leaf_size: 24,
+        seed: 11,
+        threads: 0,
+        ..Default::default()
+    };
+    let data = clustered(n, dim, 1);
+    let mut b = IndexBuilder::new(dim, Metric::Euclidean).unwrap();
+    b.add_batch(&data).unwrap();
+    let index = b.build(&bp).unwrap();
+    let p = dir.path().join("churn.panns");
+    let mut w = LiveIndex::from_index(&p, &index, None).unwrap();
+    drop(index);
+    // Replace 50% in five rounds of 10%: remove old labels, add new ones.
+    let fresh = clustered(n / 2, dim, 2);
+    let mut vectors: HashMap<u64, Vec<f32>> = (0..n as u64)
+        .map(|l| (l, data[l as usize * dim..(l as usize + 1) * dim].to_vec()))
+        .collect();
+    let mut generations = vec![w.generation()];
+    for round in 0..5u64 {
+        let per = n / 10;
+        let gone: Vec<u64> = (0..per as u64).map(|i| i * 10 + round * 2).collect();
+        assert_eq!(w.remove(&gone).unwrap(), per);
+        let new: Vec<u64> = (0..per as u64)
+            .map(|i| 100_000 + round * per as u64 + i)
+            .collect();
+        let rows = &fresh[round as usize * per * dim..(round as usize + 1) * per * dim];
+        w.add_batch(&new, rows).unwrap();
+        w.commit().unwrap();
+        for l in &gone {
+            vectors.remove(l);
+        }
+        for (i, l) in new.iter().enumerate() {
+            vectors.insert(*l, rows[i * dim..(i + 1) * dim].to_vec());
+        }
+        generations.push(w.generation());
+    }
+    w.compact().unwrap();
+    assert!(
+        w.generation() >= 3,
+        "automatic compactions: {generations:?}"
+    );
+    assert_eq!(w.len(), n);
+    // A fresh build of the same items, same parameters.
+    let mut labels: Vec<u64> = vectors.keys().copied().collect();
+    labels.sort_unstable();
+    let mut b = IndexBuilder::new(dim, Metric::Euclidean).unwrap();
+    for l in &labels {
+        b.add(&vectors[l]).unwrap();
+    }
+    let rebuilt = b.build(&bp).unwrap();
+    let queries = clustered(300, dim, 3);
+    let params = SearchParams::new(k).with_budget(budget);
+    let (mut live, mut base, mut truth) = (Vec::new(), Vec::new(), Vec::new());
+    for q in queries.chunks_exact(dim) {
+        let (hits, stats) = w.search_with_stats(q, &params).unwrap();
+        assert!(
+            !stats.exact_scan,
+            "the live search must take the approximate path"
+        );
+        live.push(hits.iter().map(|h| h.0).collect());
+        let (hits, stats) = rebuilt.search_with_stats(q, &params).unwrap();
+        assert!(!stats.exact_scan);
+        base.push(hits.iter().map(|h| labels[h.id as usize]).collect());
+        truth.push(
+            rebuilt
+                .linear_search(q, k)
+                .unwrap()
+                .iter()
+                .map(|h| labels[h.id as usize])
+                .collect::<Vec<u64>>(),
+        );
+    }
+    let (r_live, r_fresh) = (recall(&live, &truth), recall(&base, &truth));
+    eprintln!(
+        "recall@{k} at budget {budget}: live after churn {r_live:.4}, fresh build {r_fresh:.4}"
+    );
+    assert!(
+        r_fresh > 0.5 && r_fresh < 0.999,
+        "budget should be informative: {r_fresh}"
+    );
+    assert!(
+        r_live >= r_fresh - 0.01,
+        "live {r_live:.4} vs fresh {r_fresh:.4}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// kill -9 harness: a child process (this test binary, re-run with PANNS_LIVE_CHILD set)
+// adds, removes, commits and compacts, printing "ack N" after commit N returns; the
+// parent kills it with SIGKILL at a random moment and checks that every acknowledged
+// commit survived and that the files open, verify and accept a new writer.
+
+const KILL_LABELS: u64 = 300;
+
+/// The changes of step `s`: (adds, removes), deterministic in (seed, s).
+fn step_ops(seed: u64, s: u64) -> (Vec<u64>, Vec<u64>) {
+    let mut rng = panns_core::rng::Rng::new(seed.wrapping_mul(1_000_003).wrapping_add(s));
+    let mut adds = Vec::new();
+    for _ in 0..1 + rng.below(20) {
+        let l = rng.below(KILL_LABELS as usize) as u64;
+        if !adds.contains(&l) {
+            adds.push(l);
+        }
+    }
+    let removes = (0..rng.below(6))
+        .map(|_| rng.below(KILL_LABELS as usize) as u64)
+        .collect();
+    (adds, removes)
+}
+
+/// The expected contents after `n` commits.
+fn simulate(seed: u64, n: u64) -> HashMap<u64, Vec<f32>> {
+    let mut m = HashMap::new();
+    for s in 1..=n {
+        let (adds, removes) = step_ops(seed, s);
+        for l in adds {
+            m.insert(l, vec_of(l, s));
+        }
+        for l in removes {
+            m.remove(&l);
+        }
+    }
+    m
+}
+
+fn child_options() -> LiveOptions {
+    LiveOptions {
+        auto_compact: true,
+        delta_index_threshold: 32,
+        compact_delta_fraction: 0.3,
+        compact_removed_fraction: 0.2,
+        verify: false,
+    }
+}
+
+#[test]
+fn kill9_child() {
+    let (Ok(path), Ok(seed)) = (
+        std::env::var("PANNS_LIVE_CHILD"),
+        std::env::var("PANNS_LIVE_SEED"),
+    ) else {
+        return; // only runs as the child of the harness below
+    };
+    let seed: u64 = seed.parse().unwrap();
+    let mut w = LiveIndex::open_with(&path, true, child_options()).unwrap();
+    for s in 1..100_000u64 {
+        let (adds, removes) = step_ops(seed, s);
+        let rows: Vec<f32> = adds.iter().flat_map(|&l| vec_of(l, s)).collect();
+        w.add_batch(&adds, &rows).unwrap();
+        w.remove(&removes).unwrap();
+        w.commit().unwrap();
+        println!("ack {s}");
+        if s % 9 == 0 {
+            w.compact().unwrap();
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn kill9_harness_every_acknowledged_commit_survives() {
+    use std::io::Read;
+    let runs: u64 = std::env::var("PANNS_KILL9_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let exe = std::env::current_exe().unwrap();
+    let started = std::time::Instant::now();
+    let mut acked_total = 0;
+    for run in 0..runs {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k9.panns");
+        drop(
+            LiveIndex::create_with(&p, DIM, Metric::Euclidean, &params(), None, child_options())
+                .unwrap(),
+        );
+        let seed = 1000 + run;
+        let mut child = std::process::Command::new(&exe)
+            .args(["kill9_child", "--exact", "--nocapture", "--test-threads=1"])
+            .env("PANNS_LIVE_CHILD", &p)
+            .env("PANNS_LIVE_SEED", seed.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut rng = panns_core::rng::Rng::new(run * 31 + 7);
+        let delay = 20 + rng.below(400) as u64;
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        let acked = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("ack "))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .max()
+            .unwrap_or(0);
+        acked_total += acked;
+        // The state is commit `acked` or the next one (durable, killed before its ack).
+        let r = LiveIndex::open(&p, false)
+            .unwrap_or_else(|e| panic!("run {run} (killed after {delay} ms, ack {acked}): {e}"));
+        let got = contents(&r, 0..KILL_LABELS);
+        let (a, b) = (simulate(seed, acked), simulate(seed, acked + 1));
+        assert!(
+            got == a || got == b,
+            "run {run}: after ack {acked} the index holds {} items, expected {} or {}",
+            got.len(),
+            a.len(),
+            b.len()
+        );
+        assert_eq!(r.len(), got.len(), "run {run}: labels outside the range");
+        if r.generation() > 0 {
+            panns_io::verify_file(&p).unwrap();
+        }
+        // A new writer takes over (cutting any torn tail) and commits.
+        let mut w = LiveIndex::open_with(&p, true, child_options()).unwrap();
+        w.add(KILL_LABELS + 1, &vec_of(1, 1)).unwrap();
+        w.commit().unwrap();
+        drop(w);
+        assert!(
+            LiveIndex::open(&p, false)
+                .unwrap()
+                .contains(KILL_LABELS + 1)
+        );
+    }
+    eprintln!(
+        "kill -9 harness: {runs} runs, {acked_total} acknowledged commits checked in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        acked_total > runs,
+        "the children should get some commits done"
+    );
+}
