@@ -820,6 +820,12 @@ impl LiveIndex {
         self.state.contains(label)
     }
 
+    /// One more than the largest label in the base or the delta (removed ones
+    /// included; 0 for an empty index): a label no item holds. O(items).
+    pub fn next_label(&self) -> u64 {
+        self.state.next_label()
+    }
+
     /// Live items.
     pub fn len(&self) -> usize {
         self.state.len()

@@ -242,6 +242,16 @@ impl State {
         self.delta.maybe_index(threshold, &params)
     }
 
+    /// One more than the largest label ever seen in this generation (0 if none).
+    pub(crate) fn next_label(&self) -> u64 {
+        let base = self.base.as_ref().and_then(|b| match &b.labels {
+            super::base::Labels::Identity(n) => n.checked_sub(1).map(|m| m as u64),
+            super::base::Labels::Explicit { list, .. } => list.iter().copied().max(),
+        });
+        let delta = self.delta.labels.iter().copied().max();
+        base.max(delta).map_or(0, |m| m.saturating_add(1))
+    }
+
     /// True if `label` is held.
     pub(crate) fn contains(&self, label: u64) -> bool {
         self.delta.live.contains_key(&label) || self.base_id(label).is_some()
