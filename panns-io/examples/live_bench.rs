@@ -12,7 +12,14 @@ use std::time::Instant;
 use panns_core::{BuildParams, IndexBuilder, SearchParams};
 use panns_io::{LiveIndex, LiveOptions};
 
-fn qps(ix: &LiveIndex, queries: &panns_io::Dataset, truth: &panns_io::IntDataset, k: usize, budget: usize, held: &dyn Fn(u64) -> bool) -> (f64, f64) {
+fn qps(
+    ix: &LiveIndex,
+    queries: &panns_io::Dataset,
+    truth: &panns_io::IntDataset,
+    k: usize,
+    budget: usize,
+    held: &dyn Fn(u64) -> bool,
+) -> (f64, f64) {
     let p = SearchParams::new(k).with_budget(budget);
     let nq = queries.n.min(2000);
     let t = Instant::now();
@@ -30,7 +37,10 @@ fn qps(ix: &LiveIndex, queries: &panns_io::Dataset, truth: &panns_io::IntDataset
         total += want.len();
         hits += r.iter().filter(|h| want.contains(&h.0)).count();
     }
-    (nq as f64 / t.elapsed().as_secs_f64(), hits as f64 / total.max(1) as f64)
+    (
+        nq as f64 / t.elapsed().as_secs_f64(),
+        hits as f64 / total.max(1) as f64,
+    )
 }
 
 fn main() -> panns_io::Result<()> {
@@ -56,7 +66,9 @@ fn main() -> panns_io::Result<()> {
     });
     let row = |i: usize| &ab.train.data[i * dim..(i + 1) * dim];
     let (k, budget) = (10, 0);
-    let (q0, r0) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| (l as usize) < base_n);
+    let (q0, r0) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| {
+        (l as usize) < base_n
+    });
     println!("compacted base ({base_n}): {q0:.0} QPS, recall@10 {r0:.3} (default budget)");
 
     // 1% delta: one at a time, commit after each.
@@ -67,7 +79,10 @@ fn main() -> panns_io::Result<()> {
         w.commit()?;
     }
     let s = t.elapsed().as_secs_f64();
-    println!("add one at a time, commit each: {one} adds in {s:.2} s = {:.0} adds/s", one as f64 / s);
+    println!(
+        "add one at a time, commit each: {one} adds in {s:.2} s = {:.0} adds/s",
+        one as f64 / s
+    );
     // One at a time, commit every 100.
     let t = Instant::now();
     for i in base_n + one..base_n + 2 * one {
@@ -78,10 +93,18 @@ fn main() -> panns_io::Result<()> {
     }
     w.commit()?;
     let s = t.elapsed().as_secs_f64();
-    println!("add one at a time, commit every 100: {one} adds in {s:.2} s = {:.0} adds/s", one as f64 / s);
+    println!(
+        "add one at a time, commit every 100: {one} adds in {s:.2} s = {:.0} adds/s",
+        one as f64 / s
+    );
     let upto = base_n + 2 * one;
-    let (q1, r1) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| (l as usize) < upto);
-    println!("1% delta ({} items): {q1:.0} QPS, recall@10 {r1:.3}", w.delta_len());
+    let (q1, r1) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| {
+        (l as usize) < upto
+    });
+    println!(
+        "1% delta ({} items): {q1:.0} QPS, recall@10 {r1:.3}",
+        w.delta_len()
+    );
 
     // Up to a 10% delta in batches of 1000, commit per batch.
     let t = Instant::now();
@@ -100,13 +123,27 @@ fn main() -> panns_io::Result<()> {
         target - upto,
         (target - upto) as f64 / s
     );
-    let (q10, r10) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| (l as usize) < target);
-    println!("10% delta ({} items): {q10:.0} QPS, recall@10 {r10:.3}", w.delta_len());
+    let (q10, r10) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| {
+        (l as usize) < target
+    });
+    println!(
+        "10% delta ({} items): {q10:.0} QPS, recall@10 {r10:.3}",
+        w.delta_len()
+    );
 
     let t = Instant::now();
     w.compact()?;
-    println!("compact to {} items: {:.2} s", w.len(), t.elapsed().as_secs_f64());
-    let (qc, rc) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| (l as usize) < target);
-    println!("compacted ({} items): {qc:.0} QPS, recall@10 {rc:.3}", w.len());
+    println!(
+        "compact to {} items: {:.2} s",
+        w.len(),
+        t.elapsed().as_secs_f64()
+    );
+    let (qc, rc) = qps(&w, &ab.test, &ab.neighbors, k, budget, &|l| {
+        (l as usize) < target
+    });
+    println!(
+        "compacted ({} items): {qc:.0} QPS, recall@10 {rc:.3}",
+        w.len()
+    );
     Ok(())
 }
