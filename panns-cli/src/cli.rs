@@ -30,6 +30,53 @@ pub enum Command {
     Eval(EvalArgs),
     /// Re-run the original panns evaluation in memory (no download) and compare.
     Demo(DemoArgs),
+    /// Add (or replace) vectors of a live index by label, and commit.
+    Add(AddArgs),
+    /// Remove items of a live index by label, and commit.
+    Remove(RemoveArgs),
+    /// Write a live index's items as a new base generation and start a fresh log.
+    Compact(CompactArgs),
+}
+
+/// `panns add`.
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Index file (built by `panns build`, or a live index).
+    pub index: PathBuf,
+    /// Data file of the vectors to add (same formats as `panns build`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Labels: a file of one integer per line, or a range `START..END` / `START..`
+    /// (default: from one past the largest label in the index).
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// Do not compact automatically (by default a commit that leaves more than 10% of
+    /// the base in the delta, or 20% of it removed, writes a new base generation).
+    #[arg(long)]
+    pub no_compact: bool,
+    /// How to read the data file (HDF5 data set defaults to "train").
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// `panns remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Index file.
+    pub index: PathBuf,
+    /// Labels to remove (labels not in the index are ignored).
+    #[arg(required = true)]
+    pub labels: Vec<u64>,
+    /// Do not compact automatically (see `panns add --no-compact`).
+    #[arg(long)]
+    pub no_compact: bool,
+}
+
+/// `panns compact`.
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Index file.
+    pub index: PathBuf,
 }
 
 /// Distance metric names accepted on the command line.

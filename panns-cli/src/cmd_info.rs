@@ -10,6 +10,17 @@ use panns_io::{Header, SectionKind};
 /// Runs `panns info`.
 pub fn run(a: &InfoArgs) -> Result<()> {
     let path = a.index.as_path();
+    let live = crate::cmd_live::info_lines(path)?;
+    if let Some(lines) = &live
+        && !path.exists()
+    {
+        // A live index without a base file yet (generation 0).
+        println!("file             {} (no base file yet)", path.display());
+        for l in lines {
+            println!("{l}");
+        }
+        return Ok(());
+    }
     // Opening maps the file and validates the header, the section bounds and the
     // whole tree structure; --verify also hashes every byte against the checksum.
     let header: Header = if a.verify {
@@ -64,6 +75,9 @@ pub fn run(a: &InfoArgs) -> Result<()> {
             s.length(),
             s.offset()
         );
+    }
+    for l in live.iter().flatten() {
+        println!("{l}");
     }
     if a.verify {
         println!("verify           ok: checksum matches, structure and vector values valid");

@@ -7,6 +7,7 @@
 mod cli;
 mod cmd_build;
 mod cmd_info;
+mod cmd_live;
 mod cmd_query;
 mod demo;
 mod error;
@@ -28,6 +29,9 @@ fn run(cli: cli::Cli) -> error::Result<()> {
         cli::Command::Query(a) => cmd_query::run(&a),
         cli::Command::Info(a) => cmd_info::run(&a),
         cli::Command::Eval(a) => eval::run(&a),
+        cli::Command::Add(a) => cmd_live::add(&a),
+        cli::Command::Remove(a) => cmd_live::remove(&a),
+        cli::Command::Compact(a) => cmd_live::compact(&a),
         cli::Command::Demo(a) => demo::run(&demo::DemoOptions {
             quick: a.quick,
             seed: a.seed,

@@ -655,3 +655,99 @@ fn read_options_are_checked_and_csv_options_wired_through() {
         &["--sep and --header apply to CSV/text files"],
     );
 }
+
+#[test]
+fn live_add_remove_compact_and_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("data.csv");
+    write_csv(&csv, &rows(300, 12, 1));
+    let idx = dir.path().join("live.panns");
+    ok(&["build", s(&csv), "-o", s(&idx), "--trees", "4"]);
+    let more = dir.path().join("more.csv");
+    let new_rows = rows(50, 12, 2);
+    write_csv(&more, &new_rows);
+    let out = ok(&[
+        "add",
+        s(&idx),
+        "--data",
+        s(&more),
+        "--labels",
+        "1000..",
+        "--no-compact",
+    ]);
+    assert!(
+        out.contains("added 50 items") && out.contains("350 items, generation 1, delta 50"),
+        "{out}"
+    );
+    let info = ok(&["info", s(&idx)]);
+    assert!(info.contains("generation       1"), "{info}");
+    assert!(info.contains("delta            50 items"), "{info}");
+    // Labels from a file; default labels continue after the largest one.
+    let labels = dir.path().join("labels.txt");
+    std::fs::write(
+        &labels,
+        (0..50)
+            .map(|i| format!("{}\n", 5000 + i))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let out = ok(&[
+        "add",
+        s(&idx),
+        "--data",
+        s(&more),
+        "--labels",
+        s(&labels),
+        "--no-compact",
+    ]);
+    assert!(out.contains("400 items, generation 1, delta 100"), "{out}");
+    // Without --no-compact, a delta above 10% of the base is compacted.
+    let out = ok(&["add", s(&idx), "--data", s(&more)]);
+    assert!(out.contains("450 items, generation 2, delta 0"), "{out}");
+    let out = ok(&["remove", s(&idx), "1000", "5", "5049", "99999"]);
+    assert!(out.contains("removed 3 of 4 labels"), "{out}");
+    let info = ok(&["info", s(&idx)]);
+    assert!(info.contains("tombstones       3 base"), "{info}");
+    let out = ok(&["compact", s(&idx)]);
+    assert!(
+        out.contains("447 items, generation 3, delta 0, tombstones 0"),
+        "{out}"
+    );
+    let info = ok(&["info", s(&idx), "--verify"]);
+    assert!(
+        info.contains("items            447") && info.contains("labels"),
+        "{info}"
+    );
+    // Mistakes: one line naming the file.
+    fails(
+        &["add", s(&idx), "--data", s(&more), "--labels", "0..10"],
+        2,
+        &["--labels 0..10 names 10 labels, the data file has 50 rows"],
+    );
+    std::fs::write(&labels, "1\nx\n").unwrap();
+    fails(
+        &["add", s(&idx), "--data", s(&more), "--labels", s(&labels)],
+        1,
+        &["line 2: 'x' is not a label", "labels.txt"],
+    );
+    let wide = dir.path().join("wide.csv");
+    write_csv(&wide, &rows(3, 5, 3));
+    fails(
+        &["add", s(&idx), "--data", s(&wide)],
+        1,
+        &["dimension 5, the index 12", "wide.csv"],
+    );
+    let held = panns_io::LiveIndex::open(&idx, true).unwrap();
+    fails(
+        &["remove", s(&idx), "1"],
+        1,
+        &["another writer holds the lock", "live.panns.lock"],
+    );
+    drop(held);
+    ok(&["remove", s(&idx), "1"]);
+    fails(
+        &["compact", s(&dir.path().join("none.panns"))],
+        1,
+        &["none.panns"],
+    );
+}

@@ -177,6 +177,56 @@ pub enum Error {
         computed: u64,
     },
 
+    /// Another process (or another `LiveIndex` in this one) holds the writer lock of a
+    /// live index.
+    #[error(
+        "{}: another writer holds this lock file (one writer at a time; open with writable = false to read)",
+        lock.display()
+    )]
+    Locked {
+        /// The lock file.
+        lock: PathBuf,
+    },
+
+    /// A complete record of a live index's log is damaged (not a torn tail, which is
+    /// ignored): the log cannot be replayed past it.
+    #[error(
+        "{}: corrupt log record {record} (counting from 0) at byte offset {offset}: {detail}",
+        path.display()
+    )]
+    CorruptLog {
+        /// The log file.
+        path: PathBuf,
+        /// The record's number, counting from 0 after the log header.
+        record: u64,
+        /// The record's byte offset in the log file.
+        offset: u64,
+        /// What is wrong.
+        detail: String,
+    },
+
+    /// A row of a batch given to `LiveIndex::add_batch` (or `add`) was refused; nothing
+    /// of the batch was applied.
+    #[error("batch row {row} (label {label}): {detail}; nothing of the batch was applied")]
+    BadBatch {
+        /// The row, counting from 0.
+        row: usize,
+        /// Its label.
+        label: u64,
+        /// What is wrong with it.
+        detail: String,
+    },
+
+    /// A change was asked of a live index opened for reading only.
+    #[error(
+        "{}: the live index is open read-only; open it with writable = true to change it",
+        path.display()
+    )]
+    ReadOnly {
+        /// The index file.
+        path: PathBuf,
+    },
+
     /// An error of `panns-core` (building or searching an index).
     #[error(transparent)]
     Core(#[from] panns_core::Error),

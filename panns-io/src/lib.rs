@@ -21,7 +21,10 @@ pub use dataset::{
 };
 pub use error::{Error, Result};
 pub use format::{
-    BuildInfo, Header, IndexBytes, Layout, OpenOptions, SectionEntry, SectionKind,
+    BuildInfo, Extras, Header, IndexBytes, Layout, OpenOptions, SectionEntry, SectionKind,
     index_from_bytes, index_from_slice, index_to_bytes, load_index, open_index, parse,
-    parts_to_bytes, read_header, save_index, save_parts, serialized_len, verify_file,
+    parts_to_bytes, parts_to_bytes_with, read_header, save_index, save_index_with, save_parts,
+    save_parts_with, serialized_len, verify_file,
 };
+pub mod live;
+pub use live::{LiveIndex, LiveOptions};

@@ -1034,3 +1034,50 @@ fn bytes_round_trip_in_memory() {
     let e = panns_io::index_from_slice(&bad, &OpenOptions::default()).unwrap_err();
     assert!(e.to_string().contains("<bytes>"), "{e}");
 }
+
+#[test]
+fn labels_and_generation_sections_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labelled.panns");
+    let index = build(Metric::Euclidean, 300, 37, 4, 7);
+    let labels: Vec<u64> = (0..300u64).map(|i| i * 1_000_003 + (1 << 40)).collect();
+    let extras = panns_io::Extras {
+        labels: Some(&labels),
+        generation: Some(42),
+    };
+    panns_io::save_index_with(&index, &extras, &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let layout = panns_io::parse(&bytes, &path, &OpenOptions::default()).unwrap();
+    assert_eq!(layout.labels(&bytes, &path).unwrap().unwrap(), &labels[..]);
+    assert_eq!(layout.generation(&bytes), Some(42));
+    let h = header_of(&bytes);
+    assert!(h.section(SectionKind::Labels).is_some());
+    // A plain reader opens it and answers as before (labels do not change ids).
+    let m = open_verified(&path).unwrap();
+    let q = gaussian_vector(37, false, 3);
+    let p = SearchParams::new(5);
+    assert_eq!(m.search(&q, &p).unwrap(), index.search(&q, &p).unwrap());
+    // Without extras: no labels, no generation.
+    let (_d, plain, pbytes, _) = small_file();
+    let l2 = panns_io::parse(&pbytes, &plain, &OpenOptions::default()).unwrap();
+    assert_eq!(l2.labels(&pbytes, &plain).unwrap(), None);
+    assert_eq!(l2.generation(&pbytes), None);
+    // A labels section of the wrong length is corrupt, named.
+    let s = h.section(SectionKind::Labels).unwrap();
+    let i = h
+        .used_sections()
+        .iter()
+        .position(|e| e.kind() == SectionKind::Labels.code())
+        .unwrap();
+    let short = s.length() - 8;
+    let b = with_header(&bytes, |h| h.sections[i].length.set(short));
+    let e = err_text(panns_io::index_from_bytes(b, &OpenOptions::default()));
+    assert!(e.contains("labels section is 2392 bytes"), "{e}");
+    // Wrong label count refused on save.
+    let bad = panns_io::Extras {
+        labels: Some(&labels[..10]),
+        generation: None,
+    };
+    let e = panns_io::save_index_with(&index, &bad, dir.path().join("x.panns")).unwrap_err();
+    assert!(e.to_string().contains("10 labels for 300 items"), "{e}");
+}

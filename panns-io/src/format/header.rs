@@ -42,11 +42,16 @@ pub enum SectionKind {
     LeafIds,
     /// `n_items * graph_degree` `u32` neighbour ids (present exactly when `graph_degree > 0`).
     Graph,
+    /// `n_items` `u64` labels chosen by the caller, one per item id (optional; absent:
+    /// the label of item `i` is `i`). Used by `panns_io::LiveIndex`.
+    Labels,
+    /// One `u64`: the generation of a live index's base file (optional; absent: 1).
+    Generation,
 }
 
 impl SectionKind {
     /// Every kind this version knows, in file order.
-    pub const ALL: [SectionKind; 7] = [
+    pub const ALL: [SectionKind; 9] = [
         SectionKind::Vectors,
         SectionKind::Pool,
         SectionKind::Nodes,
@@ -54,6 +59,8 @@ impl SectionKind {
         SectionKind::LeafOffsets,
         SectionKind::LeafIds,
         SectionKind::Graph,
+        SectionKind::Labels,
+        SectionKind::Generation,
     ];
 
     /// The code stored in [`SectionEntry::kind`].
@@ -66,6 +73,8 @@ impl SectionKind {
             SectionKind::LeafOffsets => 5,
             SectionKind::LeafIds => 6,
             SectionKind::Graph => 7,
+            SectionKind::Labels => 8,
+            SectionKind::Generation => 9,
         }
     }
 
@@ -84,7 +93,18 @@ impl SectionKind {
             SectionKind::LeafOffsets => "leaf_offsets",
             SectionKind::LeafIds => "leaf_ids",
             SectionKind::Graph => "graph",
+            SectionKind::Labels => "labels",
+            SectionKind::Generation => "generation",
         }
+    }
+
+    /// True for the sections every index file holds (the graph is required exactly
+    /// when `graph_degree > 0`; labels and generation are optional).
+    pub fn required(self) -> bool {
+        !matches!(
+            self,
+            SectionKind::Graph | SectionKind::Labels | SectionKind::Generation
+        )
     }
 
     /// Position in [`SectionKind::ALL`].

@@ -26,7 +26,7 @@ use panns_core::{BuildParams, SplitRule};
 
 use crate::error::Error;
 
-mod checksum;
+pub(crate) mod checksum;
 mod header;
 mod read;
 mod validate;
@@ -36,12 +36,26 @@ pub use header::{
     CHECKSUM_OFFSET, ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS,
     SECTION_ALIGN, SectionEntry, SectionKind,
 };
+pub(crate) use read::index_from_source;
 pub use read::{
     IndexBytes, Layout, index_from_bytes, index_from_slice, load_index, open_index, parse,
     read_header, verify_file,
 };
 pub(crate) use validate::{open_regular, open_regular_as};
-pub use write::{index_to_bytes, parts_to_bytes, save_index, save_parts, serialized_len};
+pub(crate) use write::atomic_write;
+pub use write::{
+    index_to_bytes, parts_to_bytes, parts_to_bytes_with, save_index, save_index_with, save_parts,
+    save_parts_with, serialized_len,
+};
+
+/// Optional sections written beside an index's arrays (see `docs/format.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras<'a> {
+    /// One `u64` label per item (section kind 8); `None` writes no section (identity labels).
+    pub labels: Option<&'a [u64]>,
+    /// The generation of a live index's base (section kind 9); `None` writes no section.
+    pub generation: Option<u64>,
+}
 
 /// Build parameters recorded in the header for information (`panns info`); they are
 /// not needed to search.

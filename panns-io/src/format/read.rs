@@ -46,6 +46,23 @@ impl Layout {
         })
     }
 
+    /// The labels section of the file held in `bytes` (`None` when absent: the label of
+    /// item `i` is then `i`). Not checked for uniqueness here.
+    pub fn labels<'a>(&self, bytes: &'a [u8], source: &Path) -> Result<Option<&'a [u64]>> {
+        if self.ranges[SectionKind::Labels.slot()].is_empty() {
+            return Ok(None);
+        }
+        section::<[u64]>(bytes, &self.ranges, SectionKind::Labels, source).map(Some)
+    }
+
+    /// The generation recorded in the file held in `bytes` (`None` when the section is
+    /// absent).
+    pub fn generation(&self, bytes: &[u8]) -> Option<u64> {
+        let r = self.ranges[SectionKind::Generation.slot()].clone();
+        let b: [u8; 8] = bytes.get(r)?.try_into().ok()?;
+        Some(u64::from_le_bytes(b))
+    }
+
     /// The build parameters recorded in the header (`threads` is 0).
     pub fn build_params(&self) -> BuildParams {
         let h = &self.header;
@@ -162,7 +179,7 @@ pub fn index_from_slice(bytes: &[u8], opts: &OpenOptions) -> Result<Index> {
     index_from_source(Aligned::copy_of(bytes)?, PathBuf::from("<bytes>"), opts)
 }
 
-fn index_from_source<B: IndexBytes>(
+pub(crate) fn index_from_source<B: IndexBytes>(
     bytes: B,
     source: PathBuf,
     opts: &OpenOptions,

@@ -215,6 +215,12 @@ pub(super) fn check_sections(
                     .and_then(|n| n.checked_mul(4))
                     .ok_or_else(|| overflow("graph"))?,
             ),
+            SectionKind::Labels => Some(
+                h.n_items()
+                    .checked_mul(8)
+                    .ok_or_else(|| overflow("labels"))?,
+            ),
+            SectionKind::Generation => Some(8),
         };
         if let Some(want) = expected
             && want != s.length()
@@ -262,9 +268,11 @@ pub(super) fn check_sections(
     }
     let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
     for kind in SectionKind::ALL {
-        let needed = kind != SectionKind::Graph || h.graph_degree() > 0;
+        let optional = matches!(kind, SectionKind::Labels | SectionKind::Generation);
+        let needed = kind.required() || (kind == SectionKind::Graph && h.graph_degree() > 0);
         match (seen[kind.slot()].take(), needed) {
             (Some(r), true) => ranges[kind.slot()] = r,
+            (Some(r), false) if optional => ranges[kind.slot()] = r,
             (None, false) => {}
             (None, true) => {
                 return Err(bad(format!("required {} section is missing", kind.name())));

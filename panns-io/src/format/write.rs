@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use panns_core::{Index, IndexParts};
 use zerocopy::IntoBytes;
 
-use super::BuildInfo;
 use super::checksum::Hasher;
 use super::header::{
     ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS, SECTION_ALIGN,
     SectionEntry, SectionKind,
 };
+use super::{BuildInfo, Extras};
 use crate::error::{Error, Result};
 
 thread_local! {
@@ -24,6 +24,17 @@ thread_local! {
 /// Saves `index` to `path` atomically (see [`save_parts`]).
 pub fn save_index(index: &Index, path: impl AsRef<Path>) -> Result<()> {
     save_parts(&index.parts(), &BuildInfo::from(index.params()), path)
+}
+
+/// Saves `index` with the optional sections of `extras` (labels, generation) to `path`
+/// atomically, as [`save_parts`] does.
+pub fn save_index_with(index: &Index, extras: &Extras<'_>, path: impl AsRef<Path>) -> Result<()> {
+    save_parts_with(
+        &index.parts(),
+        &BuildInfo::from(index.params()),
+        extras,
+        path,
+    )
 }
 
 /// Saves the arrays of an index and its build information to `path`.
@@ -38,6 +49,17 @@ pub fn save_index(index: &Index, path: impl AsRef<Path>) -> Result<()> {
 /// `path` that is a directory, FIFO, device or socket is refused, not replaced. Temporary
 /// files of earlier saves to the same name whose process has died are removed.
 pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) -> Result<()> {
+    save_parts_with(parts, info, &Extras::default(), path)
+}
+
+/// [`save_parts`] with the optional sections of `extras`. Labels must number exactly
+/// `parts.n_items`.
+pub fn save_parts_with(
+    parts: &IndexParts,
+    info: &BuildInfo,
+    extras: &Extras<'_>,
+    path: impl AsRef<Path>,
+) -> Result<()> {
     let path = path.as_ref();
     super::validate::check_host_endianness(path)?;
     parts.validate().map_err(|e| {
@@ -46,7 +68,8 @@ pub fn save_parts(parts: &IndexParts, info: &BuildInfo, path: impl AsRef<Path>) 
             path.display()
         ))
     })?;
-    let sections = sections_of(parts);
+    let generation = extras.generation.map(u64::to_le_bytes);
+    let sections = sections_with(parts, extras, generation.as_ref(), path)?;
     let mut header = header_of(parts, info, &sections, path)?;
     let mut hasher = Hasher::default();
     emit(&header, &sections, &mut |b| {
@@ -73,11 +96,21 @@ pub fn serialized_len(index: &Index) -> Result<u64> {
 
 /// The bytes of the index file holding `parts` (see [`save_parts`]).
 pub fn parts_to_bytes(parts: &IndexParts, info: &BuildInfo) -> Result<Vec<u8>> {
+    parts_to_bytes_with(parts, info, &Extras::default())
+}
+
+/// [`parts_to_bytes`] with the optional sections of `extras`.
+pub fn parts_to_bytes_with(
+    parts: &IndexParts,
+    info: &BuildInfo,
+    extras: &Extras<'_>,
+) -> Result<Vec<u8>> {
     let path = Path::new("<bytes>");
     parts
         .validate()
         .map_err(|e| Error::invalid(format!("refusing to serialize an invalid index: {e}")))?;
-    let sections = sections_of(parts);
+    let generation = extras.generation.map(u64::to_le_bytes);
+    let sections = sections_with(parts, extras, generation.as_ref(), path)?;
     let mut header = header_of(parts, info, &sections, path)?;
     let len = usize::try_from(header.file_len())
         .map_err(|_| Error::invalid("index too large for this platform's memory"))?;
@@ -111,6 +144,31 @@ fn sections_of<'a>(p: &IndexParts<'a>) -> Vec<(SectionKind, &'a [u8])> {
         s.push((SectionKind::Graph, p.graph.as_bytes()));
     }
     s
+}
+
+/// The sections of `parts` plus the optional ones of `extras`, in file order.
+fn sections_with<'a>(
+    p: &IndexParts<'a>,
+    extras: &Extras<'a>,
+    generation: Option<&'a [u8; 8]>,
+    path: &Path,
+) -> Result<Vec<(SectionKind, &'a [u8])>> {
+    let mut s = sections_of(p);
+    if let Some(labels) = extras.labels {
+        if labels.len() != p.n_items {
+            return Err(Error::invalid(format!(
+                "{}: {} labels for {} items",
+                path.display(),
+                labels.len(),
+                p.n_items
+            )));
+        }
+        s.push((SectionKind::Labels, labels.as_bytes()));
+    }
+    if let Some(g) = generation {
+        s.push((SectionKind::Generation, g.as_slice()));
+    }
+    Ok(s)
 }
 
 fn align_up(x: u64) -> u64 {
@@ -237,7 +295,10 @@ fn resolve_target(path: &Path) -> Result<PathBuf> {
 /// A symlink is followed (its final target is replaced, the link kept); a directory, FIFO,
 /// device or socket is refused, never replaced. Temporary files of this name left by
 /// saves that were killed (their process is gone) are removed first.
-fn atomic_write(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> Result<()> {
+pub(crate) fn atomic_write(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
     let target = resolve_target(path)?;
     let existing = match fs::metadata(&target) {
         Ok(meta) => {
