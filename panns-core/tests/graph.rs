@@ -162,5 +162,8 @@ fn graph_walks_stop_early_and_fill_the_beam() {
     }
     let mean = scored.iter().sum::<usize>() as f64 / scored.len() as f64;
     eprintln!("graph walk, beam 40: {mean:.0} items scored on average of {n}");
-    assert!(mean < n as f64 / 8.0, "the walk scored {mean} items on average");
+    assert!(
+        mean < n as f64 / 8.0,
+        "the walk scored {mean} items on average"
+    );
 }
