@@ -167,3 +167,29 @@ fn graph_walks_stop_early_and_fill_the_beam() {
         "the walk scored {mean} items on average"
     );
 }
+
+#[test]
+fn the_walk_does_the_work_where_the_forest_alone_cannot() {
+    // Unclustered 24-d Gaussian data: 64 forest candidates find few true neighbours;
+    // the same 64 seeds followed through the graph must find nearly all of them.
+    let (n, dim) = (8000, 24);
+    let mut r = Rng::new(9);
+    let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
+    let trees = index(&data, dim, Metric::Euclidean, 0, false);
+    let graph = index(&data, dim, Metric::Euclidean, 0, true);
+    let (mut hits_t, mut hits_g) = (0, 0);
+    for q in 0..40u64 {
+        let query = gaussian_vector(dim, false, 7000 + q);
+        let want = trees.linear_search(&query, 10).unwrap();
+        let p = SearchParams::new(10).with_budget(64);
+        let (t, st) = trees.search_with_stats(&query, &p).unwrap();
+        assert!(!st.exact_scan);
+        let (g, sg) = graph.search_with_stats(&query, &p).unwrap();
+        assert!(!sg.exact_scan);
+        hits_t += t.iter().filter(|h| want.contains(h)).count();
+        hits_g += g.iter().filter(|h| want.contains(h)).count();
+    }
+    let (rt, rg) = (hits_t as f64 / 400.0, hits_g as f64 / 400.0);
+    eprintln!("budget 64: trees {rt:.3}, graph {rg:.3}");
+    assert!(rg > 0.8 && rg > rt + 0.3, "trees {rt}, graph {rg}");
+}
