@@ -1324,6 +1324,35 @@ impl PyIndex {
 
     // -- internals for the Python layer ---------------------------------------------------
 
+    /// For benchmarks: searches each row of `queries` (2-D float32) once from Rust, one at
+    /// a time on this thread, timing each search alone as `panns eval` does; returns the
+    /// summed seconds. The reference the Python call path is compared with
+    /// (`benches/single_query.py`), measured in the same process and sitting.
+    #[pyo3(signature = (queries, k, budget=0))]
+    fn _time_native(
+        &self,
+        py: Python<'_>,
+        queries: &Bound<'_, PyAny>,
+        k: usize,
+        budget: usize,
+    ) -> PyResult<f64> {
+        let index = self.index()?;
+        let params = SearchParams::new(k).with_budget(budget);
+        Self::with_matrix(queries, |q, _, d| {
+            py.detach(|| {
+                let mut total = 0.0;
+                for row in q.chunks_exact(d.max(1)) {
+                    let t = Instant::now();
+                    let r = index.search_with_stats(row, &params);
+                    total += t.elapsed().as_secs_f64();
+                    std::hint::black_box(r).map_err(|e| e.to_string())?;
+                }
+                Ok::<f64, String>(total)
+            })
+            .map_err(PyValueError::new_err::<String>)
+        })
+    }
+
     /// `(dimension, metric, dimension given, metric given, build threads or None)`.
     fn _settings(
         &self,
