@@ -19,6 +19,7 @@ See :class:`PannsIndex` for the whole API and :class:`AnnoyIndex` for a drop-in 
 
 from . import _panns
 from ._panns import build_defaults
+from .annoy import AnnoyIndex
 from .index import (
     CorruptIndexError,
     PannsIndex,
@@ -30,6 +31,7 @@ from .index import (
 
 __all__ = [
     "PannsIndex",
+    "AnnoyIndex",
     "CorruptIndexError",
     "UnsupportedError",
     "gaussian_vector",
