@@ -1,4 +1,5 @@
-"""panns: approximate nearest-neighbour search (Python API of panns 0.x on the Rust ``libpanns``).
+"""panns: approximate nearest-neighbour search (the panns 0.x Python API, natively over the
+Rust crates ``panns-core`` and ``panns-io``).
 
 Quick start::
 
@@ -13,12 +14,12 @@ Quick start::
     p2.load('test.idx')
     n = p2.query(gaussian_vector(100), 10)   # [(id, distance), ...]
 
-See :class:`PannsIndex` for the whole API. ``libpanns.so`` is loaded from ``$PANNS_LIBRARY`` when
-set, else from this package, else from the system library path.
+See :class:`PannsIndex` for the whole API and :class:`AnnoyIndex` for a drop-in of Annoy's class.
 """
 
-from ._lib import LIBRARY_PATH as _LIBRARY_PATH
-from ._lib import version as _version
+from . import _panns
+from ._panns import build_defaults
+from .annoy import AnnoyIndex
 from .index import (
     CorruptIndexError,
     PannsIndex,
@@ -30,6 +31,7 @@ from .index import (
 
 __all__ = [
     "PannsIndex",
+    "AnnoyIndex",
     "CorruptIndexError",
     "UnsupportedError",
     "gaussian_vector",
@@ -37,7 +39,9 @@ __all__ = [
     "recall",
 ]
 
-#: The version of the loaded ``libpanns`` (the Python package has the same version).
-__version__ = _version()
-#: Where ``libpanns.so`` was loaded from.
-library_path = _LIBRARY_PATH
+#: The package version (the version of the Rust crates it was built from).
+__version__: str = _panns.__version__
+#: The path of the native extension module.
+library_path: str = _panns.__file__
+#: ``BUILD_DEFAULTS`` of the Rust library (``panns_core::BuildParams::default()``, graph degree).
+BUILD_DEFAULTS = build_defaults()
