@@ -1,6 +1,6 @@
 //! k-nearest-neighbour search over an [`IndexView`].
 //!
-//! A query is projected on the whole pool once (one SIMD dot product per pool vector);
+//! A query is projected on each pool vector the walk meets (one SIMD dot product each, once);
 //! every node's margin is then a table look-up. All trees are walked best-first from
 //! one priority queue ordered by the smallest margin along the path (as Annoy does)
 //! until `budget` distinct candidates are collected; those are re-ranked with exact
@@ -442,12 +442,11 @@ impl IndexView<'_> {
     ) -> Result<()> {
         let p = &self.p;
         let stride = self.stride;
+        // Projections are computed on first use: a walk that meets few pool vectors
+        // (a graph search's seeds, a small budget) pays only for those. NaN marks
+        // "not yet": a finite query on a finite pool never projects to NaN.
         s.proj.clear();
-        s.proj.extend(
-            p.pool
-                .chunks_exact(stride)
-                .map(|row| kernels::dot(row, &s.query)),
-        );
+        s.proj.resize(self.pool_size, f32::NAN);
         s.new_epoch(p.n_items)?;
         s.cands.clear();
         s.heap.clear();
@@ -469,7 +468,13 @@ impl IndexView<'_> {
             } else {
                 let d = key_priority(key);
                 let node = &p.nodes[child as usize];
-                let m = s.proj[node.proj as usize] - node.offset;
+                let pj = node.proj as usize;
+                let mut x = s.proj[pj];
+                if x.is_nan() {
+                    x = kernels::dot(&p.pool[pj * stride..(pj + 1) * stride], &s.query);
+                    s.proj[pj] = x;
+                }
+                let m = x - node.offset;
                 s.heap.push(heap_key(d.min(m), node.right));
                 s.heap.push(heap_key(d.min(-m), node.left));
             }
