@@ -532,6 +532,20 @@ mod tests {
     }
 
     #[test]
+    fn bitmaps_count_and_test_only_the_first_n_bits() {
+        let b = bitmap(130, [0, 5, 63, 64, 129, 500]);
+        assert_eq!(b.len(), 3);
+        assert_eq!(popcount(&b, 130), 5, "id 500 is outside");
+        assert_eq!(popcount(&b, 64), 3);
+        assert_eq!(popcount(&b, 65), 4);
+        assert_eq!(popcount(&b, 129), 4);
+        let full = [u64::MAX; 3];
+        assert_eq!(popcount(&full, 130), 130, "bits past n are not counted");
+        assert_eq!(popcount(&full, 128), 128);
+        assert!(bit(&b, 63) && bit(&b, 64) && bit(&b, 129) && !bit(&b, 1) && !bit(&b, 65));
+    }
+
+    #[test]
     fn graph_seeds_are_a_quarter_of_the_beam_at_least_64() {
         assert_eq!(graph_seeds(400), 100);
         assert_eq!(graph_seeds(1000), 250);
