@@ -542,6 +542,11 @@ mod tests {
         let full = [u64::MAX; 3];
         assert_eq!(popcount(&full, 130), 130, "bits past n are not counted");
         assert_eq!(popcount(&full, 128), 128);
+        assert_eq!(
+            popcount(&[u64::MAX; 2], 128),
+            128,
+            "an exact multiple of 64 reads no extra word"
+        );
         assert!(bit(&b, 63) && bit(&b, 64) && bit(&b, 129) && !bit(&b, 1) && !bit(&b, 65));
     }
 
