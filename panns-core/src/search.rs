@@ -388,13 +388,12 @@ impl IndexView<'_> {
         let mut best = std::mem::take(&mut s.best);
         frontier.clear();
         best.clear();
+        // Every seed may be expanded; the beam starts with the best `ef` of them (a
+        // last leaf can take the forest a little past its seed budget).
         for &(d, id) in &s.scored {
             frontier.push(std::cmp::Reverse(key(d, id)));
-            best.push(key(d, id));
-            if best.len() > ef {
-                best.pop();
-            }
         }
+        best.extend(top_k(&mut s.scored, ef).iter().map(|&(d, id)| key(d, id)));
         while let Some(std::cmp::Reverse(k)) = frontier.pop() {
             if best.len() >= ef && best.peek().is_some_and(|&w| k > w) {
                 break;
