@@ -1,6 +1,6 @@
 //! k-nearest-neighbour search over an [`IndexView`].
 //!
-//! A query is projected on the whole pool once (one SIMD dot product per pool vector);
+//! A query is projected on each pool vector the walk meets (one SIMD dot product each, once);
 //! every node's margin is then a table look-up. All trees are walked best-first from
 //! one priority queue ordered by the smallest margin along the path (as Annoy does)
 //! until `budget` distinct candidates are collected; those are re-ranked with exact
@@ -388,13 +388,12 @@ impl IndexView<'_> {
         let mut best = std::mem::take(&mut s.best);
         frontier.clear();
         best.clear();
+        // Every seed may be expanded; the beam starts with the best `ef` of them (a
+        // last leaf can take the forest a little past its seed budget).
         for &(d, id) in &s.scored {
             frontier.push(std::cmp::Reverse(key(d, id)));
-            best.push(key(d, id));
-            if best.len() > ef {
-                best.pop();
-            }
         }
+        best.extend(top_k(&mut s.scored, ef).iter().map(|&(d, id)| key(d, id)));
         while let Some(std::cmp::Reverse(k)) = frontier.pop() {
             if best.len() >= ef && best.peek().is_some_and(|&w| k > w) {
                 break;
@@ -442,12 +441,11 @@ impl IndexView<'_> {
     ) -> Result<()> {
         let p = &self.p;
         let stride = self.stride;
+        // Projections are computed on first use: a walk that meets few pool vectors
+        // (a graph search's seeds, a small budget) pays only for those. NaN marks
+        // "not yet": a finite query on a finite pool never projects to NaN.
         s.proj.clear();
-        s.proj.extend(
-            p.pool
-                .chunks_exact(stride)
-                .map(|row| kernels::dot(row, &s.query)),
-        );
+        s.proj.resize(self.pool_size, f32::NAN);
         s.new_epoch(p.n_items)?;
         s.cands.clear();
         s.heap.clear();
@@ -469,7 +467,13 @@ impl IndexView<'_> {
             } else {
                 let d = key_priority(key);
                 let node = &p.nodes[child as usize];
-                let m = s.proj[node.proj as usize] - node.offset;
+                let pj = node.proj as usize;
+                let mut x = s.proj[pj];
+                if x.is_nan() {
+                    x = kernels::dot(&p.pool[pj * stride..(pj + 1) * stride], &s.query);
+                    s.proj[pj] = x;
+                }
+                let m = x - node.offset;
                 s.heap.push(heap_key(d.min(m), node.right));
                 s.heap.push(heap_key(d.min(-m), node.left));
             }
@@ -524,6 +528,25 @@ mod tests {
             let k = heap_key(p, i);
             assert_eq!((key_priority(k).to_bits(), key_item(k)), (p.to_bits(), i));
         }
+    }
+
+    #[test]
+    fn bitmaps_count_and_test_only_the_first_n_bits() {
+        let b = bitmap(130, [0, 5, 63, 64, 129, 500]);
+        assert_eq!(b.len(), 3);
+        assert_eq!(popcount(&b, 130), 5, "id 500 is outside");
+        assert_eq!(popcount(&b, 64), 3);
+        assert_eq!(popcount(&b, 65), 4);
+        assert_eq!(popcount(&b, 129), 4);
+        let full = [u64::MAX; 3];
+        assert_eq!(popcount(&full, 130), 130, "bits past n are not counted");
+        assert_eq!(popcount(&full, 128), 128);
+        assert_eq!(
+            popcount(&[u64::MAX; 2], 128),
+            128,
+            "an exact multiple of 64 reads no extra word"
+        );
+        assert!(bit(&b, 63) && bit(&b, 64) && bit(&b, 129) && !bit(&b, 1) && !bit(&b, 65));
     }
 
     #[test]

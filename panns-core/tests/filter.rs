@@ -133,6 +133,28 @@ fn filter_edge_cases() {
         .unwrap();
     assert_eq!(got.len(), 3);
     assert!(st.exact_scan);
+    // The same through a deny map: the planner counts what is left and scans it.
+    let deny_all_but_three = bitmap(n, (0..n as u32).filter(|i| ![3, 300, 499].contains(i)));
+    let (got, st) = ix
+        .search_filtered(
+            q,
+            &SearchParams::new(10),
+            &Filter::Deny(&deny_all_but_three),
+        )
+        .unwrap();
+    assert_eq!(got.len(), 3);
+    assert!(st.exact_scan && st.scored == 3, "{st:?}");
+    // Denying a few leaves most: the trees are walked.
+    let deny_three = bitmap(n, [3, 300, 499]);
+    let (got, st) = ix
+        .search_filtered(
+            q,
+            &SearchParams::new(10).with_budget(100),
+            &Filter::Deny(&deny_three),
+        )
+        .unwrap();
+    assert!(!st.exact_scan && got.len() == 10, "{st:?}");
+    assert!(got.iter().all(|h| ![3, 300, 499].contains(&h.id)));
     // A bitmap too short for the index is refused, naming the parameter.
     let e = ix
         .search_filtered(q, &SearchParams::new(5), &Filter::Allow(&[0u64; 3]))
