@@ -314,6 +314,7 @@ impl IndexView<'_> {
         let budget = self.effective_budget(params);
         let pool = allowed.unwrap_or(self.len());
         let exact_scan = budget.saturating_mul(2) >= pool;
+        let mut extra = 0;
         if exact_scan {
             // Scanning half the (allowed) items or more: an exact scan is cheaper than
             // the traversal and gives the exact answer.
@@ -327,12 +328,24 @@ impl IndexView<'_> {
             self.collect_candidates(s, graph_seeds(budget), &ok)?;
             self.score_candidates(s);
             self.walk_graph(s, budget, &ok);
+            let want = params.k.min(pool);
+            if s.scored.len() < want {
+                // The walk ran out of graph (k above the size of the seeds' cluster):
+                // top up from the forest, which reaches every item.
+                let walked = std::mem::take(&mut s.scored);
+                extra = s.cands.len();
+                self.collect_candidates(s, budget.max(want), &ok)?;
+                self.score_candidates(s);
+                s.scored.extend(walked);
+                s.scored.sort_unstable_by_key(|e| e.1);
+                s.scored.dedup_by_key(|e| e.1);
+            }
         } else {
             self.collect_candidates(s, budget, &ok)?;
             self.score_candidates(s);
         }
         let stats = SearchStats {
-            scored: s.cands.len(),
+            scored: s.cands.len() + extra,
             exact_scan,
             budget,
         };

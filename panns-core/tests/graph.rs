@@ -154,6 +154,12 @@ fn graph_walks_stop_early_and_fill_the_beam() {
             .unwrap();
         assert_eq!(hits.len(), 50);
         assert!(!st.exact_scan);
+        // Also when the beam starts below full (seeds are a quarter of a wide beam).
+        let (hits, st) = graph
+            .search_with_stats(&query, &SearchParams::new(300).with_budget(300))
+            .unwrap();
+        assert_eq!(hits.len(), 300);
+        assert!(!st.exact_scan);
         // A small beam stops long before the walk has seen much of the index.
         let (_, st) = graph
             .search_with_stats(&query, &SearchParams::new(10).with_budget(40))
@@ -163,7 +169,8 @@ fn graph_walks_stop_early_and_fill_the_beam() {
     let mean = scored.iter().sum::<usize>() as f64 / scored.len() as f64;
     eprintln!("graph walk, beam 40: {mean:.0} items scored on average of {n}");
     assert!(
-        mean < n as f64 / 8.0,
+        // Measured: 186 (a beam that never drops its worst entry scores about 308).
+        mean < n as f64 / 20.0,
         "the walk scored {mean} items on average"
     );
 }
