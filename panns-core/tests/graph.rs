@@ -196,6 +196,16 @@ fn the_walk_does_the_work_where_the_forest_alone_cannot() {
         hits_t += t.iter().filter(|h| want.contains(h)).count();
         hits_g += g.iter().filter(|h| want.contains(h)).count();
     }
+    // A wide beam (its seeds fill only a quarter of it) still stops: it fills, then
+    // tightens, long before it has seen the whole graph.
+    let (_, st) = graph
+        .search_with_stats(
+            &gaussian_vector(dim, false, 1),
+            &SearchParams::new(10).with_budget(300),
+        )
+        .unwrap();
+    eprintln!("beam 300: {} of {n} scored", st.scored);
+    assert!(st.scored < n / 3, "{st:?}");
     let (rt, rg) = (hits_t as f64 / 400.0, hits_g as f64 / 400.0);
     eprintln!("budget 64: trees {rt:.3}, graph {rg:.3}");
     assert!(rg > 0.8 && rg > rt + 0.3, "trees {rt}, graph {rg}");
