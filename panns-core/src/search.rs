@@ -161,6 +161,12 @@ fn heap_key(priority: f32, item: u32) -> u64 {
     ((ordered(priority) as u64) << 32) + item as u64
 }
 
+/// True when `key` is nearer than the worst (largest) key of a non-empty beam.
+#[inline]
+fn beats_worst(beam: &std::collections::BinaryHeap<u64>, key: u64) -> bool {
+    beam.peek().is_some_and(|&worst| key < worst)
+}
+
 /// The priority of a [`heap_key`].
 #[inline]
 fn key_priority(key: u64) -> f32 {
@@ -426,7 +432,7 @@ impl IndexView<'_> {
             for i in start..s.cands.len() {
                 let v = s.cands[i];
                 let kv = key(self.score(&s.query, v), v);
-                if best.len() < ef || best.peek().is_some_and(|&w| kv < w) {
+                if best.len() < ef || beats_worst(&best, kv) {
                     frontier.push(std::cmp::Reverse(kv));
                     if ok(v) {
                         best.push(kv);
