@@ -251,7 +251,9 @@ fn panicked(payload: Box<dyn std::any::Any + Send>) {
     // Dropping a payload can itself panic; never let that unwind out of here.
     let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
     set_last_error(&format!(
-        "internal error (a bug in panns, please report it): {msg}"
+        "internal error: {msg}. If an index file was written or truncated in place while \
+         open, that is the cause (replace index files by renaming a new file over them); \
+         otherwise this is a bug in panns, please report it"
     ));
 }
 
