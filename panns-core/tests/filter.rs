@@ -138,7 +138,7 @@ fn filter_edge_cases() {
     let (got, st) = ix
         .search_filtered(
             q,
-            &SearchParams::new(10),
+            &SearchParams::new(10).with_budget(100),
             &Filter::Deny(&deny_all_but_three),
         )
         .unwrap();
