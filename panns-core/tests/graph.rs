@@ -210,3 +210,26 @@ fn the_walk_does_the_work_where_the_forest_alone_cannot() {
     eprintln!("budget 64: trees {rt:.3}, graph {rg:.3}");
     assert!(rg > 0.8 && rg > rt + 0.3, "trees {rt}, graph {rg}");
 }
+
+#[test]
+fn a_wide_beam_finds_the_wide_neighbourhood() {
+    // k = budget = 300 on unclustered data: the beam starts with a quarter of its width
+    // in seeds and must fill itself from the graph with near neighbours.
+    let (n, dim) = (8000, 24);
+    let mut r = Rng::new(21);
+    let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
+    let graph = index(&data, dim, Metric::Euclidean, 0, true);
+    let mut hits = 0;
+    for q in 0..10u64 {
+        let query = gaussian_vector(dim, false, 9000 + q);
+        let want = graph.linear_search(&query, 300).unwrap();
+        let (got, st) = graph
+            .search_with_stats(&query, &SearchParams::new(300).with_budget(300))
+            .unwrap();
+        assert!(!st.exact_scan);
+        hits += got.iter().filter(|h| want.contains(h)).count();
+    }
+    let recall = hits as f64 / 3000.0;
+    eprintln!("k = budget = 300: recall {recall:.3}");
+    assert!(recall > 0.9, "{recall}");
+}
