@@ -233,3 +233,24 @@ fn a_wide_beam_finds_the_wide_neighbourhood() {
     eprintln!("k = budget = 300: recall {recall:.3}");
     assert!(recall > 0.9, "{recall}");
 }
+
+#[test]
+fn a_beam_of_one_still_walks_downhill() {
+    // k = budget = 1: the beam holds one item, which must still be expanded (greedy
+    // descent); stopping at it returns the forest's best seed instead.
+    let (n, dim) = (8000, 24);
+    let mut r = Rng::new(33);
+    let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
+    let graph = index(&data, dim, Metric::Euclidean, 0, true);
+    let trees = index(&data, dim, Metric::Euclidean, 0, false);
+    let (mut g, mut t) = (0, 0);
+    for q in 0..100u64 {
+        let query = gaussian_vector(dim, false, 12_000 + q);
+        let want = graph.linear_search(&query, 1).unwrap()[0].id;
+        let p = SearchParams::new(1).with_budget(1);
+        g += (graph.search(&query, &p).unwrap()[0].id == want) as usize;
+        t += (trees.search(&query, &p).unwrap()[0].id == want) as usize;
+    }
+    eprintln!("k = budget = 1: graph {g}/100, trees {t}/100");
+    assert!(g >= t + 20, "graph {g}, trees {t}");
+}
