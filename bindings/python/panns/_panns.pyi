@@ -54,6 +54,7 @@ class Index:
         candidates: Optional[int] = None,
         split: Optional[str] = None,
         threads: Optional[int] = None,
+        filter: Any = None,
         c: Optional[int] = None,
         graph_degree: Optional[int] = None,
         progress: bool = False,
@@ -73,6 +74,7 @@ class Index:
         c: Optional[int] = None,
         include_distances: Literal[True] = True,
         threads: Optional[int] = None,
+        filter: Any = None,
     ) -> _Pairs: ...
     @overload
     def query(
@@ -84,6 +86,7 @@ class Index:
         c: Optional[int] = None,
         include_distances: Literal[True] = True,
         threads: Optional[int] = None,
+        filter: Any = None,
     ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]: ...
     @overload
     def query(
@@ -95,11 +98,21 @@ class Index:
         c: Optional[int] = None,
         include_distances: bool = True,
         threads: Optional[int] = None,
+        filter: Any = None,
     ) -> Any: ...
     def query_with_stats(
         self, v: _Vector, k: int, budget: Optional[int] = None
     ) -> Tuple[_Pairs, Dict[str, Any]]: ...
     def effective_budget(self, k: int, budget: Optional[int] = None) -> int: ...
+    def range_search(
+        self,
+        v: _Vector,
+        radius: float,
+        max_results: Optional[int] = None,
+        budget: Optional[int] = None,
+        *,
+        return_truncated: bool = False,
+    ) -> Any: ...
     def linear_search(self, v: _Vector, k: Optional[int] = None, *, c: Optional[int] = None) -> _Pairs: ...
     def get_vector(self, i: int) -> npt.NDArray[np.float32]: ...
     def get_nns_by_item(

@@ -136,6 +136,7 @@ class PannsIndex(_panns.Index):
             c: Optional[int] = None,
             include_distances: Literal[True] = True,
             threads: Optional[int] = None,
+            filter: Any = None,
         ) -> Pairs: ...
 
         @overload
@@ -148,6 +149,7 @@ class PannsIndex(_panns.Index):
             c: Optional[int] = None,
             include_distances: Literal[False],
             threads: Optional[int] = None,
+            filter: Any = None,
         ) -> List[int]: ...
 
         @overload
@@ -160,6 +162,7 @@ class PannsIndex(_panns.Index):
             c: Optional[int] = None,
             include_distances: Literal[True] = True,
             threads: Optional[int] = None,
+            filter: Any = None,
         ) -> Tuple["npt.NDArray[np.int64]", "npt.NDArray[np.float32]"]: ...
 
         def query(
@@ -171,6 +174,7 @@ class PannsIndex(_panns.Index):
             c: Optional[int] = None,
             include_distances: bool = True,
             threads: Optional[int] = None,
+            filter: Any = None,
         ) -> Any:
             """The ``k`` approximate nearest neighbours of ``v``.
 
@@ -186,6 +190,14 @@ class PannsIndex(_panns.Index):
             (:attr:`graph_degree` > 0) the beam width. A budget of half the items or more scans
             every item exactly. ``k`` and ``budget`` above the index size are clamped; negative
             values or values of 2**64 or more raise ``ValueError``. ``c`` is an alias of ``k``.
+
+            ``filter`` restricts the results to allowed items: a boolean mask of length
+            ``len(self)``, an array or list of ids, or a callable taking an id and returning
+            a bool (called with the GIL held; its first exception is raised). With a mask or
+            ids, a budget covering half the allowed items scans exactly those (fast and exact
+            for selective filters); otherwise the trees (and graph) are walked, counting only
+            allowed items. With a filter, a matrix of queries returns one list per row. See
+            also :meth:`range_search` (every item within a radius).
             """
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, Dict[str, Any]]]:

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use panns_core::{
-    BuildParams, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
+    BuildParams, Filter, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
     SearchParams, SearchStats, SplitRule,
 };
 use parking_lot::Mutex;
@@ -244,6 +244,113 @@ fn shape_of(arr: &Bound<'_, PyAny>) -> Vec<usize> {
 }
 
 /// `(ids, distances)` pairs as a list of `(int, float)` tuples.
+/// A `filter=` argument: an allow-bitmap (from a boolean mask or an array of ids) or a
+/// Python callable taking an id.
+enum PyFilter {
+    Bits(Vec<u64>),
+    Call(Py<PyAny>),
+}
+
+/// Parses `filter=` for an index of `n` items (`None`: no filter).
+fn parse_filter(
+    py: Python<'_>,
+    f: Option<&Bound<'_, PyAny>>,
+    n: usize,
+) -> PyResult<Option<PyFilter>> {
+    let Some(f) = f.filter(|f| !f.is_none()) else {
+        return Ok(None);
+    };
+    if f.is_callable() {
+        return Ok(Some(PyFilter::Call(f.clone().unbind())));
+    }
+    let arr = py.import("numpy")?.call_method1("asarray", (f,))?;
+    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
+    let ndim: usize = arr.getattr("ndim")?.extract()?;
+    if ndim != 1 {
+        return Err(invalid(
+            py,
+            format!(
+                "filter must be 1-D (a boolean mask or an array of ids), got {ndim} dimensions"
+            ),
+        ));
+    }
+    match kind.as_str() {
+        "b" => {
+            let mask: Vec<bool> = arr.call_method0("tolist")?.extract()?;
+            if mask.len() != n {
+                return Err(invalid(
+                    py,
+                    format!(
+                        "a filter mask must hold one bool per item: {} given, the index has {n}",
+                        mask.len()
+                    ),
+                ));
+            }
+            Ok(Some(PyFilter::Bits(panns_core::bitmap(
+                n,
+                (0..n as u32).filter(|&i| mask[i as usize]),
+            ))))
+        }
+        "i" | "u" => {
+            let ids: Vec<i64> = arr.call_method0("tolist")?.extract()?;
+            if let Some(bad) = ids.iter().find(|&&i| i < 0 || i as u64 >= n as u64) {
+                return Err(invalid(
+                    py,
+                    format!("filter id {bad} is not an item of the index (ids are 0..{n})"),
+                ));
+            }
+            Ok(Some(PyFilter::Bits(panns_core::bitmap(
+                n,
+                ids.iter().map(|&i| i as u32),
+            ))))
+        }
+        _ => Err(invalid(
+            py,
+            format!(
+                "filter must be a boolean mask, an array of ids or a callable, got dtype kind {kind:?}"
+            ),
+        )),
+    }
+}
+
+/// One filtered search; a callable filter runs with the GIL held and its first
+/// exception is raised after the search.
+fn search_filtered(
+    py: Python<'_>,
+    index: &Index,
+    q: &[f32],
+    params: &SearchParams,
+    filter: &PyFilter,
+) -> PyResult<Vec<Neighbor>> {
+    match filter {
+        PyFilter::Bits(bits) => py
+            .detach(|| index.search_filtered(q, params, &Filter::Allow(bits)))
+            .map(|r| r.0)
+            .map_err(|e| core_err(py, e)),
+        PyFilter::Call(f) => {
+            let failed: Mutex<Option<PyErr>> = Mutex::new(None);
+            let allow = |id: u32| -> bool {
+                Python::attach(
+                    |py| match f.call1(py, (id,)).and_then(|r| r.bind(py).is_truthy()) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            failed.lock().get_or_insert(e);
+                            false
+                        }
+                    },
+                )
+            };
+            let r = index
+                .search_filtered(q, params, &Filter::Predicate(&allow))
+                .map_err(|e| core_err(py, e));
+            if let Some(e) = failed.into_inner() {
+                return Err(e);
+            }
+            r.map(|r| r.0)
+        }
+    }
+}
+
 fn pairs<'py>(py: Python<'py>, hits: &[Neighbor]) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, hits.iter().map(|n| (n.id, f64::from(n.distance))))
 }
@@ -415,6 +522,41 @@ impl PyIndex {
             .as_slice()
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         f(s, n, d)
+    }
+
+    /// `query(..., filter=f)`: one filtered search per vector (rows of a matrix are
+    /// searched one after another).
+    fn query_filtered<'py>(
+        &self,
+        py: Python<'py>,
+        index: &Index,
+        v: &Bound<'py, PyAny>,
+        params: &SearchParams,
+        filter: &PyFilter,
+        include_distances: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let out = |hits: &[Neighbor]| -> PyResult<Bound<'py, PyAny>> {
+            if include_distances {
+                Ok(pairs(py, hits)?.into_any())
+            } else {
+                Ok(PyList::new(py, hits.iter().map(|n| n.id))?.into_any())
+            }
+        };
+        let r = Self::with_vector(py, v, true, |q| {
+            search_filtered(py, index, q, params, filter)
+        })?;
+        match r {
+            Ok(hits) => out(&hits),
+            Err(m) => {
+                let rows = Self::with_matrix(&m, |s, n, d| {
+                    (0..n)
+                        .map(|i| search_filtered(py, index, &s[i * d..(i + 1) * d], params, filter))
+                        .collect::<PyResult<Vec<_>>>()
+                })?;
+                let lists = rows.iter().map(|h| out(h)).collect::<PyResult<Vec<_>>>()?;
+                Ok(PyList::new(py, lists)?.into_any())
+            }
+        }
     }
 
     /// The batch search of `query(M, k)`.
@@ -1178,7 +1320,7 @@ impl PyIndex {
     // -- searching ----------------------------------------------------------------------
 
     /// The `k` approximate nearest neighbours of `v` (see `panns.PannsIndex.query`).
-    #[pyo3(signature = (v, k=None, budget=None, *, c=None, include_distances=true, threads=None))]
+    #[pyo3(signature = (v, k=None, budget=None, *, c=None, include_distances=true, threads=None, filter=None))]
     #[allow(clippy::too_many_arguments)]
     fn query<'py>(
         &self,
@@ -1189,10 +1331,14 @@ impl PyIndex {
         c: Option<&Bound<'py, PyAny>>,
         include_distances: bool,
         threads: Option<&Bound<'py, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let args = Self::query_args(py, k, c, budget)?;
         let index = self.index()?;
         let params = SearchParams::new(args.k).with_budget(args.budget);
+        if let Some(f) = parse_filter(py, filter, index.len())? {
+            return self.query_filtered(py, &index, v, &params, &f, include_distances);
+        }
         let r = Self::with_vector(py, v, true, |q| {
             py.detach(|| index.search(q, &params))
                 .map_err(|e| core_err(py, e))
@@ -1245,6 +1391,46 @@ impl PyIndex {
         let args = Self::query_args(py, Some(k), None, budget)?;
         let index = self.index()?;
         Ok(index.effective_budget(&SearchParams::new(args.k).with_budget(args.budget)))
+    }
+
+    /// Every item within `radius` of `v`, nearest first, at most `max_results` of them
+    /// (as FAISS' `range_search`): a list of `(id, distance)` pairs, or with
+    /// `return_truncated=True` a tuple `(pairs, truncated)` where `truncated` says the
+    /// cap cut the list. Approximate unless `budget` covers half the items.
+    #[pyo3(signature = (v, radius, max_results=None, budget=None, *, return_truncated=false))]
+    fn range_search<'py>(
+        &self,
+        py: Python<'py>,
+        v: &Bound<'py, PyAny>,
+        radius: f64,
+        max_results: Option<&Bound<'py, PyAny>>,
+        budget: Option<&Bound<'py, PyAny>>,
+        return_truncated: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let cap = clamped(opt_count(py, max_results, "max_results")?.unwrap_or(1000));
+        if cap == 0 {
+            return Err(invalid(py, "max_results must be at least 1, got 0".into()));
+        }
+        let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
+        let index = self.index()?;
+        let r = Self::with_vector(py, v, false, |q| {
+            py.detach(|| index.range_search(q, radius as f32, cap, budget))
+                .map_err(|e| core_err(py, e))
+        })?;
+        let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+        let list = pairs(py, &hits)?;
+        if return_truncated {
+            Ok(PyTuple::new(
+                py,
+                [
+                    list.into_any(),
+                    PyBool::new(py, truncated).to_owned().into_any(),
+                ],
+            )?
+            .into_any())
+        } else {
+            Ok(list.into_any())
+        }
     }
 
     /// The exact `k` nearest neighbours of `v` by scanning every item.

@@ -1,0 +1,86 @@
+"""Filtered search and range search from Python: only allowed items come back, and recall
+holds against exact search over the allowed items."""
+
+import numpy as np
+import pytest
+
+import panns
+
+
+def _index(n=4000, dim=16, graph=0, seed=1):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, (30, dim))
+    data = (centres[np.arange(n) % 30] + rng.normal(0, 1, (n, dim))).astype(np.float32)
+    p = panns.PannsIndex(dimension=dim, metric="euclidean")
+    p.load_matrix(data)
+    p.build(8, graph_degree=graph) if graph else p.build(8)
+    return p, data
+
+
+def _exact_allowed(p, q, k, allowed):
+    ranked = p.linear_search(q, len(p))
+    return [i for i, _ in ranked if allowed[i]][:k]
+
+
+@pytest.mark.parametrize("graph", [0, 24])
+@pytest.mark.parametrize("every", [2, 10, 100])
+def test_mask_filter_keeps_recall_and_only_allowed_items(graph, every):
+    p, data = _index(graph=graph)
+    n = len(p)
+    allowed = (np.arange(n) * 2654435761 >> 7) % every == 0
+    hits = total = 0
+    for i in range(20):
+        q = data[i * 97] + 0.3
+        got = p.query(q, 10, budget=100, filter=allowed)
+        assert all(allowed[j] for j, _ in got)
+        want = _exact_allowed(p, q, 10, allowed)
+        hits += len({j for j, _ in got} & set(want))
+        total += len(want)
+    assert hits / total >= 0.9, hits / total
+
+
+def test_id_list_and_callable_filters_agree_with_the_mask():
+    p, data = _index(n=2000)
+    ids = np.arange(0, 2000, 7)
+    mask = np.zeros(2000, dtype=bool)
+    mask[ids] = True
+    q = data[3]
+    by_mask = p.query(q, 5, budget=200, filter=mask)
+    assert p.query(q, 5, budget=200, filter=ids) == by_mask
+    assert p.query(q, 5, budget=200, filter=list(ids)) == by_mask
+    by_call = p.query(q, 5, budget=200, filter=lambda i: i % 7 == 0)
+    assert all(i % 7 == 0 for i, _ in by_call) and len(by_call) == 5
+    # A matrix of queries: one filtered list per row.
+    rows = p.query(data[:3], 5, budget=200, filter=mask)
+    assert len(rows) == 3 and all(all(mask[i] for i, _ in r) for r in rows)
+
+
+def test_bad_filters_are_clear_errors():
+    p, data = _index(n=500)
+    q = data[0]
+    with pytest.raises(ValueError, match="one bool per item"):
+        p.query(q, 5, filter=np.ones(499, dtype=bool))
+    with pytest.raises(ValueError, match="not an item"):
+        p.query(q, 5, filter=[1, 2, 500])
+    with pytest.raises(ValueError, match="not an item"):
+        p.query(q, 5, filter=[-1])
+    with pytest.raises(ZeroDivisionError):
+        p.query(q, 5, filter=lambda i: 1 / 0)
+    assert p.query(q, 5, filter=np.zeros(500, dtype=bool)) == []
+
+
+def test_range_search():
+    p, data = _index(n=3000, graph=24)
+    q = data[5]
+    ranked = p.linear_search(q, 3000)
+    radius = ranked[40][1]
+    want = {i for i, d in ranked if d <= radius}
+    got = p.range_search(q, radius, max_results=1000, budget=3000)
+    assert {i for i, _ in got} == want
+    got, truncated = p.range_search(q, radius, max_results=10, budget=3000, return_truncated=True)
+    assert len(got) == 10 and truncated
+    approx = p.range_search(q, radius, budget=200)
+    assert len({i for i, _ in approx} & want) >= 0.95 * len(want)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="radius"):
+            p.range_search(q, bad)
