@@ -459,3 +459,167 @@ fn default_budgets_follow_the_documented_rule() {
     assert_eq!(idx.effective_budget(&SearchParams::new(10)), 64);
     assert_eq!(idx.effective_budget(&SearchParams::new(40)), 160);
 }
+
+#[test]
+fn parameter_bounds_are_exact() {
+    let ok = |p: BuildParams| p.validate().is_ok();
+    let d = BuildParams::default;
+    for (p, want) in [
+        (BuildParams { n_trees: 0, ..d() }, false),
+        (BuildParams { n_trees: 1, ..d() }, true),
+        (
+            BuildParams {
+                n_trees: 65_536,
+                ..d()
+            },
+            true,
+        ),
+        (
+            BuildParams {
+                n_trees: 65_537,
+                ..d()
+            },
+            false,
+        ),
+        (
+            BuildParams {
+                leaf_size: 0,
+                ..d()
+            },
+            false,
+        ),
+        (
+            BuildParams {
+                leaf_size: 1,
+                ..d()
+            },
+            true,
+        ),
+        (
+            BuildParams {
+                leaf_size: 1 << 20,
+                ..d()
+            },
+            true,
+        ),
+        (
+            BuildParams {
+                leaf_size: (1 << 20) + 1,
+                ..d()
+            },
+            false,
+        ),
+        (
+            BuildParams {
+                pool_size: 0,
+                ..d()
+            },
+            false,
+        ),
+        (
+            BuildParams {
+                pool_size: 1,
+                ..d()
+            },
+            true,
+        ),
+        (
+            BuildParams {
+                pool_size: 1 << 16,
+                ..d()
+            },
+            true,
+        ),
+        (
+            BuildParams {
+                pool_size: (1 << 16) + 1,
+                ..d()
+            },
+            false,
+        ),
+        (
+            BuildParams {
+                candidates: 0,
+                ..d()
+            },
+            false,
+        ),
+        (
+            BuildParams {
+                candidates: 1,
+                ..d()
+            },
+            true,
+        ),
+    ] {
+        assert_eq!(ok(p.clone()), want, "{p:?}");
+    }
+    let g = GraphParams::default;
+    let gok = |p: GraphParams| p.validate().is_ok();
+    for (p, want) in [
+        (GraphParams { degree: 0, ..g() }, false),
+        (GraphParams { degree: 1, ..g() }, true),
+        (
+            GraphParams {
+                degree: 256,
+                build_k: 256,
+                ..g()
+            },
+            true,
+        ),
+        (
+            GraphParams {
+                degree: 257,
+                build_k: 300,
+                ..g()
+            },
+            false,
+        ),
+        (
+            GraphParams {
+                degree: 24,
+                build_k: 23,
+                ..g()
+            },
+            false,
+        ),
+        (
+            GraphParams {
+                degree: 24,
+                build_k: 24,
+                ..g()
+            },
+            true,
+        ),
+        (
+            GraphParams {
+                build_k: 1024,
+                ..g()
+            },
+            true,
+        ),
+        (
+            GraphParams {
+                build_k: 1025,
+                ..g()
+            },
+            false,
+        ),
+        (
+            GraphParams {
+                seed_trees: 0,
+                ..g()
+            },
+            false,
+        ),
+        (
+            GraphParams {
+                seed_trees: 1,
+                ..g()
+            },
+            true,
+        ),
+    ] {
+        assert_eq!(gok(p.clone()), want, "{p:?}");
+    }
+}
