@@ -167,6 +167,19 @@ fn beats_worst(beam: &std::collections::BinaryHeap<u64>, key: u64) -> bool {
     beam.peek().is_some_and(|&worst| key < worst)
 }
 
+/// The beam admission rule: a beam of width `ef` takes any item while it is not full,
+/// then only items nearer than its worst.
+#[inline]
+fn admits(beam: &std::collections::BinaryHeap<u64>, ef: usize, key: u64) -> bool {
+    beam.len() < ef || beats_worst(beam, key)
+}
+
+/// True when a walk found fewer than the `want` results a search must return.
+#[inline]
+fn fell_short(found: usize, want: usize) -> bool {
+    found < want
+}
+
 /// The priority of a [`heap_key`].
 #[inline]
 fn key_priority(key: u64) -> f32 {
@@ -335,7 +348,7 @@ impl IndexView<'_> {
             self.score_candidates(s);
             self.walk_graph(s, budget, &ok);
             let want = params.k.min(pool);
-            if s.scored.len() < want {
+            if fell_short(s.scored.len(), want) {
                 // The walk ran out of graph (k above the size of the seeds' cluster):
                 // top up from the forest, which reaches every item.
                 let walked = std::mem::take(&mut s.scored);
@@ -432,7 +445,7 @@ impl IndexView<'_> {
             for i in start..s.cands.len() {
                 let v = s.cands[i];
                 let kv = key(self.score(&s.query, v), v);
-                if best.len() < ef || beats_worst(&best, kv) {
+                if admits(&best, ef, kv) {
                     frontier.push(std::cmp::Reverse(kv));
                     if ok(v) {
                         best.push(kv);
@@ -566,6 +579,31 @@ mod tests {
             "an exact multiple of 64 reads no extra word"
         );
         assert!(bit(&b, 63) && bit(&b, 64) && bit(&b, 129) && !bit(&b, 1) && !bit(&b, 65));
+    }
+
+    #[test]
+    fn the_beam_takes_anything_until_full_then_only_improvements() {
+        let mut beam = std::collections::BinaryHeap::new();
+        assert!(
+            admits(&beam, 2, heap_key(9.0, 1)),
+            "an empty beam takes anything"
+        );
+        beam.push(heap_key(1.0, 1));
+        assert!(
+            admits(&beam, 2, heap_key(9.0, 2)),
+            "a beam below its width takes a worse item"
+        );
+        beam.push(heap_key(9.0, 2));
+        assert!(
+            !admits(&beam, 2, heap_key(9.5, 3)),
+            "a full beam refuses a worse item"
+        );
+        assert!(
+            admits(&beam, 2, heap_key(5.0, 3)),
+            "a full beam takes a better item"
+        );
+        assert!(!admits(&beam, 1, heap_key(9.5, 3)));
+        assert!(fell_short(9, 10) && !fell_short(10, 10) && !fell_short(11, 10));
     }
 
     #[test]
