@@ -108,18 +108,32 @@ pub unsafe extern "C" fn panns_index_open(
     out: *mut *mut PannsIndex,
 ) -> PannsStatus {
     guard(|| {
-        check_ptr(out, 1, "out")?;
-        // SAFETY: checked non-NULL and aligned; the caller guarantees it is writable.
-        unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: forwarded from the caller.
-        let path = unsafe { path_arg(path, "path") }?;
-        let opts = open_options(flags)?;
-        let mapped = panns_io::open_index(path, &opts)?;
-        let handle = Box::into_raw(Box::new(PannsIndex(mapped)));
-        // SAFETY: as above.
-        unsafe { out.write(handle) };
-        Ok(())
+        unsafe {
+            open_into(out, || {
+                let path = path_arg(path, "path")?;
+                Ok(panns_io::open_index(path, &open_options(flags)?)?)
+            })
+        }
     })
+}
+
+/// Sets `*out` to NULL, makes an index with `make` and stores its new handle in `*out`
+/// (the shared tail of every function that opens an index).
+///
+/// # Safety
+/// `out` must be NULL or writable; `make` may rely on the caller's pointer contracts.
+unsafe fn open_into(
+    out: *mut *mut PannsIndex,
+    make: impl FnOnce() -> FfiResult<Index>,
+) -> FfiResult<()> {
+    check_ptr(out, 1, "out")?;
+    // SAFETY: checked non-NULL and aligned; the caller guarantees it is writable.
+    unsafe { out.write(std::ptr::null_mut()) };
+    let handle = Box::into_raw(Box::new(PannsIndex(make()?)));
+    // SAFETY: as above.
+    unsafe { out.write(handle) };
+    Ok(())
 }
 
 /// Opens an index from `len` bytes in memory (the bytes of an index file, e.g. from
@@ -141,17 +155,13 @@ pub unsafe extern "C" fn panns_index_open_buffer(
     out: *mut *mut PannsIndex,
 ) -> PannsStatus {
     guard(|| {
-        check_ptr(out, 1, "out")?;
-        // SAFETY: checked non-NULL and aligned; the caller guarantees it is writable.
-        unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: forwarded from the caller.
-        let bytes = unsafe { slice(data, len, "data") }?;
-        let opts = open_options(flags)?;
-        let index = panns_io::index_from_slice(bytes, &opts)?;
-        let handle = Box::into_raw(Box::new(PannsIndex(index)));
-        // SAFETY: as above.
-        unsafe { out.write(handle) };
-        Ok(())
+        unsafe {
+            open_into(out, || {
+                let bytes = slice(data, len, "data")?;
+                Ok(panns_io::index_from_slice(bytes, &open_options(flags)?)?)
+            })
+        }
     })
 }
 
