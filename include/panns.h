@@ -115,7 +115,11 @@ enum PannsStatus
   /**
    * Memory could not be allocated (the message names what and how much).
    */
-  PANNS_OUT_OF_MEMORY = 13
+  PANNS_OUT_OF_MEMORY = 13,
+  /**
+   * A filter's predicate callback returned a negative value: the search was aborted.
+   */
+  PANNS_CALLBACK_FAILED = 14
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -143,6 +147,37 @@ typedef enum PannsMetric {
    */
   PANNS_DOT = 2
 } PannsMetric;
+
+/**
+ * The kinds of [`PannsFilter`] (the value of its `kind` field).
+ */
+typedef enum PannsFilterKind {
+  /**
+   * No filter: every item may be returned (the zero value of the struct).
+   */
+  PANNS_FILTER_ALL = 0,
+  /**
+   * Only items whose bit is set in `bits` (bit `i % 64` of word `i / 64` for item
+   * `i`; `n_bits` must equal the item count).
+   */
+  PANNS_FILTER_ALLOW_BITMAP = 1,
+  /**
+   * Every item except those whose bit is set in `bits` (e.g. deleted items).
+   */
+  PANNS_FILTER_DENY_BITMAP = 2,
+  /**
+   * Only the items listed in `ids[n_ids]` (any order, duplicates allowed).
+   */
+  PANNS_FILTER_ALLOW_IDS = 3,
+  /**
+   * Every item except those listed in `ids[n_ids]`.
+   */
+  PANNS_FILTER_DENY_IDS = 4,
+  /**
+   * Items for which `predicate(id, user_data)` returns > 0.
+   */
+  PANNS_FILTER_PREDICATE = 5
+} PannsFilterKind;
 
 /**
  * Collects vectors, then builds a `PannsIndex`. Opaque; create with
@@ -193,6 +228,54 @@ typedef struct PannsBuildOptions {
    */
   uint64_t seed;
 } PannsBuildOptions;
+
+/**
+ * A predicate over item ids: returns > 0 to allow item `id`, 0 to refuse it, < 0 to
+ * abort the search (which then returns `PANNS_CALLBACK_FAILED`). It may call panns
+ * functions (even searches of the same index), must not unwind or jump out (no C++
+ * exception, no longjmp: return a negative value instead) and, for
+ * `panns_index_search_batch_filtered`, must be safe to call from several threads at
+ * once.
+ */
+typedef int (*PannsFilterFn)(uint64_t id, void *user_data);
+
+/**
+ * Which items a search may return. Zero-initialise it (`PannsFilter f = {0};`: every
+ * item), set `kind` and the fields that kind reads; the other fields are ignored. The
+ * arrays are borrowed for the duration of the call only. Layout frozen: 56 bytes on
+ * 64-bit platforms.
+ */
+typedef struct PannsFilter {
+  /**
+   * A `PannsFilterKind` value.
+   */
+  uint32_t kind;
+  /**
+   * The bitmap of the `*_BITMAP` kinds: `(n_bits + 63) / 64` words, bit `i % 64` of
+   * word `i / 64` for item `i`; bits past `n_bits` are ignored.
+   */
+  const uint64_t *bits;
+  /**
+   * Bits in `bits`: must equal the item count (`panns_index_len`).
+   */
+  size_t n_bits;
+  /**
+   * The item ids of the `*_IDS` kinds (each below the item count).
+   */
+  const uint32_t *ids;
+  /**
+   * Entries in `ids` (0 is allowed: an empty allow-list returns no results).
+   */
+  size_t n_ids;
+  /**
+   * The callback of `PANNS_FILTER_PREDICATE`.
+   */
+  PannsFilterFn predicate;
+  /**
+   * Passed unchanged to every `predicate` call.
+   */
+  void *user_data;
+} PannsFilter;
 
 /**
  * What one search did (`panns_index_search_with_stats`). Fields may be appended in a
@@ -388,6 +471,94 @@ PannsStatus panns_dataset_read(const char *path,
                                size_t cap,
                                size_t *out_n,
                                size_t *out_dim);
+
+/**
+ * Approximate k nearest neighbours of one query among the items `filter` allows
+ * (NULL `filter`: every item), nearest first, ties by id. Arguments and outputs as
+ * `panns_index_search`; `*out_count` is `min(k, allowed items)` unless the allowed
+ * items are too sparse for the budget to reach (raise the budget). An empty filter
+ * gives `*out_count = 0`. The planner scans exactly the allowed items when the budget
+ * covers half of them (known for bitmaps and id lists), else walks the trees (and
+ * graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
+ * what the search did (`exact_scan` is 1 for the exact scan over the allowed items).
+ * Errors: those of `panns_index_search`, plus `PANNS_INVALID_ARGUMENT` (unknown
+ * filter kind, `n_bits` not the item count), `PANNS_NULL_POINTER` (a NULL array or
+ * predicate the kind needs), `PANNS_OUT_OF_RANGE` (an id of the list not below the
+ * item count), `PANNS_CALLBACK_FAILED` (the predicate returned a negative value; no
+ * result is written). The predicate is called only from the calling thread.
+ *
+ * # Safety
+ * As `panns_index_search`; `filter` NULL or a valid `PannsFilter` whose arrays hold
+ * what its fields say; `out_stats` NULL or writable.
+ */
+PannsStatus panns_index_search_filtered(const struct PannsIndex *idx,
+                                        const float *query,
+                                        size_t dim,
+                                        size_t k,
+                                        size_t budget,
+                                        const struct PannsFilter *filter,
+                                        uint32_t *out_ids,
+                                        float *out_distances,
+                                        size_t *out_count,
+                                        struct PannsSearchStats *out_stats);
+
+/**
+ * `panns_index_search_filtered` for `n_queries` row-major queries of `dim` floats
+ * each, in parallel on all cores, with one filter for all of them. Outputs as
+ * `panns_index_search_batch`: `out_ids` and `out_distances` (may be NULL) hold
+ * `n_queries * k` entries, row `i` at `i * k`, a row with fewer than `k` results
+ * padded with id `UINT32_MAX` and distance `INFINITY`; `out_counts` (may be NULL)
+ * receives the number of results of each row. `n_queries = 0` is a successful no-op.
+ * Errors as `panns_index_search_filtered`; the message names the first offending
+ * query row, and the outputs are then unspecified. A predicate is called from several
+ * threads at once and must be thread-safe; after it aborts, the other rows stop at
+ * their next call.
+ *
+ * # Safety
+ * `idx` NULL or a live index; `queries` NULL or `n_queries * dim` floats; `filter` as
+ * in `panns_index_search_filtered`; `out_ids` NULL or room for `n_queries * k` ids;
+ * `out_distances` NULL or room for `n_queries * k` floats; `out_counts` NULL or room
+ * for `n_queries` sizes.
+ */
+PannsStatus panns_index_search_batch_filtered(const struct PannsIndex *idx,
+                                              const float *queries,
+                                              size_t n_queries,
+                                              size_t dim,
+                                              size_t k,
+                                              size_t budget,
+                                              const struct PannsFilter *filter,
+                                              uint32_t *out_ids,
+                                              float *out_distances,
+                                              size_t *out_counts);
+
+/**
+ * Every allowed item within distance `radius` of one query (as FAISS' range_search),
+ * nearest first, at most `max_results` of them, into the caller's
+ * `out_ids[max_results]` and `out_distances[max_results]` (may be NULL), the count in
+ * `*out_count`; `*out_truncated` (may be NULL) is set to 1 when more items were within
+ * the radius than `max_results` (the nearest are kept), else 0. Distances are those of
+ * the index metric (Euclidean: not squared; angular: `1 - cos` in [0, 2]). Candidates
+ * come from the same search as `panns_index_search_filtered` with
+ * `k = max_results + 1` and `budget` (0: the default), so the answer is approximate
+ * unless the budget covers half the (allowed) items, when it is exact. `filter` may be
+ * NULL (every item). Errors: those of `panns_index_search_filtered`, plus
+ * `PANNS_INVALID_ARGUMENT` for a negative or NaN radius or `max_results = 0`.
+ *
+ * # Safety
+ * As `panns_index_search_filtered` with `k = max_results`; `out_truncated` NULL or
+ * writable.
+ */
+PannsStatus panns_index_range_search(const struct PannsIndex *idx,
+                                     const float *query,
+                                     size_t dim,
+                                     float radius,
+                                     size_t max_results,
+                                     size_t budget,
+                                     const struct PannsFilter *filter,
+                                     uint32_t *out_ids,
+                                     float *out_distances,
+                                     size_t *out_count,
+                                     uint8_t *out_truncated);
 
 /**
  * Saves the index to `path` atomically (a temporary file beside it, fsync, rename).
@@ -877,6 +1048,67 @@ PannsStatus panns_dataset_read_e(const char *path,
                                  size_t *out_n,
                                  size_t *out_dim,
                                  char **error);
+
+/**
+ * `panns_index_search_filtered` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_search_filtered`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_search_filtered_e(const struct PannsIndex *idx,
+                                          const float *query,
+                                          size_t dim,
+                                          size_t k,
+                                          size_t budget,
+                                          const struct PannsFilter *filter,
+                                          uint32_t *out_ids,
+                                          float *out_distances,
+                                          size_t *out_count,
+                                          struct PannsSearchStats *out_stats,
+                                          char **error);
+
+/**
+ * `panns_index_search_batch_filtered` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_search_batch_filtered`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_search_batch_filtered_e(const struct PannsIndex *idx,
+                                                const float *queries,
+                                                size_t n_queries,
+                                                size_t dim,
+                                                size_t k,
+                                                size_t budget,
+                                                const struct PannsFilter *filter,
+                                                uint32_t *out_ids,
+                                                float *out_distances,
+                                                size_t *out_counts,
+                                                char **error);
+
+/**
+ * `panns_index_range_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_range_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_range_search_e(const struct PannsIndex *idx,
+                                       const float *query,
+                                       size_t dim,
+                                       float radius,
+                                       size_t max_results,
+                                       size_t budget,
+                                       const struct PannsFilter *filter,
+                                       uint32_t *out_ids,
+                                       float *out_distances,
+                                       size_t *out_count,
+                                       uint8_t *out_truncated,
+                                       char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

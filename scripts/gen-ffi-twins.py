@@ -20,7 +20,7 @@ FN = re.compile(
 
 def functions():
     out = []
-    for name in ["builder.rs", "index.rs", "dataset.rs"]:
+    for name in ["builder.rs", "index.rs", "dataset.rs", "filter.rs"]:
         text = (SRC / name).read_text()
         for m in FN.finditer(text):
             unsafe, fname, args = m.groups()
@@ -41,6 +41,7 @@ def generate():
         "use crate::builder::*;",
         "use crate::dataset::*;",
         "use crate::error::{PannsStatus, report};",
+        "use crate::filter::*;",
         "use crate::index::*;",
         "use std::ffi::c_char;",
         "",

@@ -47,6 +47,8 @@ pub enum PannsStatus {
     PANNS_PANIC = 12,
     /// Memory could not be allocated (the message names what and how much).
     PANNS_OUT_OF_MEMORY = 13,
+    /// A filter's predicate callback returned a negative value: the search was aborted.
+    PANNS_CALLBACK_FAILED = 14,
 }
 
 /// An error on its way out through the C ABI: a status code and a message.
@@ -158,6 +160,7 @@ impl PannsStatus {
             11 => c"buffer too small",
             12 => c"internal error (caught panic)",
             13 => c"out of memory",
+            14 => c"filter callback failed",
             _ => c"unknown status code",
         }
     }

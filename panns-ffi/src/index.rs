@@ -27,7 +27,7 @@ impl PannsIndex {
 ///
 /// # Safety
 /// `idx` must be NULL or a live pointer from `panns_builder_build` / `panns_index_open`.
-unsafe fn index_ref<'a>(idx: *const PannsIndex) -> FfiResult<&'a PannsIndex> {
+pub(crate) unsafe fn index_ref<'a>(idx: *const PannsIndex) -> FfiResult<&'a PannsIndex> {
     // SAFETY: the caller guarantees NULL or a live handle; `as_ref` handles NULL.
     unsafe { idx.as_ref() }.ok_or_else(|| FfiError::null("index"))
 }
@@ -363,7 +363,7 @@ pub unsafe extern "C" fn panns_index_build_graph(
 }
 
 /// Checks `k >= 1` and that `dim` is the index dimension (every search entry point).
-fn check_k_dim(view: &Index, k: usize, dim: usize) -> FfiResult<()> {
+pub(crate) fn check_k_dim(view: &Index, k: usize, dim: usize) -> FfiResult<()> {
     if k == 0 {
         return Err(panns_core::Error::InvalidK(0).into());
     }
@@ -381,7 +381,7 @@ fn check_k_dim(view: &Index, k: usize, dim: usize) -> FfiResult<()> {
 ///
 /// # Safety
 /// As `panns_index_search`.
-unsafe fn query_args<'a>(
+pub(crate) unsafe fn query_args<'a>(
     view: &Index,
     query: *const f32,
     dim: usize,
@@ -417,7 +417,7 @@ unsafe fn query_args<'a>(
 /// # Safety
 /// `out_ids` (and `out_distances` unless NULL) must hold `hits.len()` elements;
 /// `out_count` must be writable.
-unsafe fn write_hits(
+pub(crate) unsafe fn write_hits(
     hits: &[Neighbor],
     out_ids: *mut u32,
     out_distances: *mut f32,

@@ -11,11 +11,13 @@
 pub mod builder;
 pub mod dataset;
 pub mod error;
+pub mod filter;
 pub mod index;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use error::{FfiError, PannsStatus};
+pub use filter::{PannsFilter, PannsFilterFn, PannsFilterKind};
 pub use index::{PannsIndex, PannsSearchStats};
 
 use std::ffi::c_char;

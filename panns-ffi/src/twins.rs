@@ -8,6 +8,7 @@
 use crate::builder::*;
 use crate::dataset::*;
 use crate::error::{PannsStatus, report};
+use crate::filter::*;
 use crate::index::*;
 use std::ffi::c_char;
 
@@ -394,6 +395,128 @@ pub unsafe extern "C" fn panns_dataset_read_e(
     unsafe {
         report(
             panns_dataset_read(path, dataset, dim, buf, cap, out_n, out_dim),
+            error,
+        )
+    }
+}
+
+/// `panns_index_search_filtered` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_index_search_filtered`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_search_filtered_e(
+    idx: *const PannsIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    filter: *const PannsFilter,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+    out_stats: *mut PannsSearchStats,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_index_search_filtered(
+                idx,
+                query,
+                dim,
+                k,
+                budget,
+                filter,
+                out_ids,
+                out_distances,
+                out_count,
+                out_stats,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_index_search_batch_filtered` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_index_search_batch_filtered`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_search_batch_filtered_e(
+    idx: *const PannsIndex,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    filter: *const PannsFilter,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_counts: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_index_search_batch_filtered(
+                idx,
+                queries,
+                n_queries,
+                dim,
+                k,
+                budget,
+                filter,
+                out_ids,
+                out_distances,
+                out_counts,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_index_range_search` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_index_range_search`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_range_search_e(
+    idx: *const PannsIndex,
+    query: *const f32,
+    dim: usize,
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    filter: *const PannsFilter,
+    out_ids: *mut u32,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+    out_truncated: *mut u8,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_index_range_search(
+                idx,
+                query,
+                dim,
+                radius,
+                max_results,
+                budget,
+                filter,
+                out_ids,
+                out_distances,
+                out_count,
+                out_truncated,
+            ),
             error,
         )
     }
