@@ -21,6 +21,7 @@ const (
 	StatusBufferTooSmall    Status = 11 // an output buffer is shorter than needed
 	StatusPanic             Status = 12 // internal error: a Rust panic was caught
 	StatusOutOfMemory       Status = 13 // memory could not be allocated
+	StatusCallbackFailed    Status = 14 // a filter's callback failed (a Go filter function panicked)
 )
 
 var statusNames = map[Status]string{
@@ -38,6 +39,7 @@ var statusNames = map[Status]string{
 	StatusBufferTooSmall:    "PANNS_BUFFER_TOO_SMALL",
 	StatusPanic:             "PANNS_PANIC",
 	StatusOutOfMemory:       "PANNS_OUT_OF_MEMORY",
+	StatusCallbackFailed:    "PANNS_CALLBACK_FAILED",
 }
 
 // String returns the C name of the status, e.g. "PANNS_IO".
@@ -85,6 +87,7 @@ var (
 	ErrBufferTooSmall    = &Error{Status: StatusBufferTooSmall}
 	ErrPanic             = &Error{Status: StatusPanic}
 	ErrOutOfMemory       = &Error{Status: StatusOutOfMemory}
+	ErrCallbackFailed    = &Error{Status: StatusCallbackFailed}
 )
 
 // ErrClosed is returned by every method called on a Builder or Index after Close.
