@@ -109,7 +109,7 @@ cat >"$SCRATCH/sub/CMakeLists.txt" <<CMAKE
 cmake_minimum_required(VERSION 3.16)
 project(panns_sub LANGUAGES CXX)
 add_subdirectory("$ROOT/bindings/cpp" panns_cpp)
-if(TARGET test_panns OR TARGET example)
+if(TARGET test_panns OR TARGET test_filter OR TARGET example)
   message(FATAL_ERROR "add_subdirectory(bindings/cpp) defined the binding's tests")
 endif()
 add_executable(app "$SCRATCH/app/app.cpp")

@@ -15,7 +15,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
+#include <functional>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -78,6 +81,129 @@ struct SearchStats {
 struct SearchResult {
   std::vector<Neighbor> neighbors;  ///< Nearest first, ties by id.
   SearchStats stats;                ///< Exact scan or approximate path, budget, items scored.
+};
+
+/// Which items a search may return (Index::search_filtered, search_batch_filtered,
+/// range_search). The default Filter allows every item. A Filter owns copies of its mask,
+/// bitmap or ids, so it may be kept and reused; an allow_if predicate is called once per
+/// candidate (from several threads at once in search_batch_filtered), and an exception it
+/// throws stops the search and is rethrown to the caller of the search.
+class Filter {
+ public:
+  /// Every item.
+  Filter() = default;
+  /// The items i with mask[i] true; mask.size() must be the index's size().
+  static Filter allow_mask(const std::vector<bool>& mask) { return from_mask(PANNS_FILTER_ALLOW_BITMAP, mask); }
+  /// Every item except those with mask[i] true (e.g. deleted items).
+  static Filter deny_mask(const std::vector<bool>& mask) { return from_mask(PANNS_FILTER_DENY_BITMAP, mask); }
+  /// The items whose bit is set (bit i % 64 of words[i / 64]); n_bits must be size().
+  static Filter allow_bitmap(std::vector<std::uint64_t> words, std::size_t n_bits) {
+    return from_bits(PANNS_FILTER_ALLOW_BITMAP, std::move(words), n_bits);
+  }
+  /// Every item except those whose bit is set.
+  static Filter deny_bitmap(std::vector<std::uint64_t> words, std::size_t n_bits) {
+    return from_bits(PANNS_FILTER_DENY_BITMAP, std::move(words), n_bits);
+  }
+  /// Only the listed items (an empty list allows nothing; an id >= size() throws
+  /// PANNS_OUT_OF_RANGE at search time).
+  static Filter allow_ids(std::vector<std::uint32_t> ids) { return from_ids(PANNS_FILTER_ALLOW_IDS, std::move(ids)); }
+  /// Every item except the listed ones.
+  static Filter deny_ids(std::vector<std::uint32_t> ids) { return from_ids(PANNS_FILTER_DENY_IDS, std::move(ids)); }
+  /// The items for which `pred(id)` is true.
+  static Filter allow_if(std::function<bool(std::uint64_t)> pred) {
+    Filter f;
+    f.kind_ = PANNS_FILTER_PREDICATE;
+    f.pred_ = std::move(pred);
+    return f;
+  }
+
+  /// The state of one search with this filter: the C struct and, for a predicate, the
+  /// first exception it threw. Used by Index; not for direct use.
+  class Call {
+   public:
+    explicit Call(const Filter& f) : pred_(&f.pred_) {
+      c_ = PannsFilter{};
+      c_.kind = f.kind_;
+      c_.bits = f.bits_.empty() ? nullptr : f.bits_.data();
+      c_.n_bits = f.n_bits_;
+      c_.ids = f.ids_.empty() ? nullptr : f.ids_.data();
+      c_.n_ids = f.ids_.size();
+      if (f.kind_ == PANNS_FILTER_PREDICATE && f.pred_) {
+        c_.predicate = &Call::trampoline;
+        c_.user_data = this;
+      }
+    }
+    Call(const Call&) = delete;
+    Call& operator=(const Call&) = delete;
+    /// The C filter (valid while this object lives).
+    const PannsFilter* get() const noexcept { return &c_; }
+    /// Rethrows the predicate's exception, if any; else throws the C error of `status`.
+    void check(PannsStatus status) {
+      if (status == PANNS_CALLBACK_FAILED) {
+        std::exception_ptr e;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          e = error_;
+        }
+        if (e) std::rethrow_exception(e);
+      }
+      detail::check(status);
+    }
+
+   private:
+    static int trampoline(std::uint64_t id, void* user_data) noexcept {
+      Call* self = static_cast<Call*>(user_data);
+      try {
+        return (*self->pred_)(id) ? 1 : 0;
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(self->mu_);
+        if (!self->error_) self->error_ = std::current_exception();
+        return -1;
+      }
+    }
+    PannsFilter c_;
+    const std::function<bool(std::uint64_t)>* pred_;
+    std::mutex mu_;
+    std::exception_ptr error_;
+  };
+
+ private:
+  static Filter from_mask(std::uint32_t kind, const std::vector<bool>& mask) {
+    std::vector<std::uint64_t> words((mask.size() + 63) / 64);
+    for (std::size_t i = 0; i < mask.size(); i++) {
+      if (mask[i]) words[i / 64] |= std::uint64_t{1} << (i % 64);
+    }
+    return from_bits(kind, std::move(words), mask.size());
+  }
+  static Filter from_bits(std::uint32_t kind, std::vector<std::uint64_t> words, std::size_t n_bits) {
+    if (words.size() < (n_bits + 63) / 64) {
+      throw Error(PANNS_INVALID_ARGUMENT, "the filter bitmap has " + std::to_string(words.size()) + " words, " +
+                                              std::to_string(n_bits) + " bits need " +
+                                              std::to_string((n_bits + 63) / 64));
+    }
+    Filter f;
+    f.kind_ = kind;
+    f.bits_ = std::move(words);
+    f.n_bits_ = n_bits;
+    return f;
+  }
+  static Filter from_ids(std::uint32_t kind, std::vector<std::uint32_t> ids) {
+    Filter f;
+    f.kind_ = kind;
+    f.ids_ = std::move(ids);
+    return f;
+  }
+  std::uint32_t kind_ = PANNS_FILTER_ALL;
+  std::vector<std::uint64_t> bits_;
+  std::size_t n_bits_ = 0;
+  std::vector<std::uint32_t> ids_;
+  std::function<bool(std::uint64_t)> pred_;
+};
+
+/// The result of Index::range_search.
+struct RangeResult {
+  std::vector<Neighbor> neighbors;  ///< Every (allowed) item within the radius found, nearest first.
+  bool truncated = false;           ///< True when more were within the radius than max_results.
 };
 
 /// A short static description of a status code, e.g. "dimension mismatch".
@@ -253,6 +379,111 @@ class Index {
     return search_batch(queries.data(), queries.size() / d, d, k, budget);
   }
 
+  /// search_with_stats() restricted to the items `filter` allows: the k nearest allowed
+  /// items, nearest first (fewer when fewer are allowed; none for an empty filter). When the
+  /// budget covers half the allowed items (known for masks, bitmaps and ids), they are
+  /// scanned exactly (stats.exact_scan). Throws panns::Error: PANNS_INVALID_ARGUMENT (a
+  /// mask or bitmap whose length is not size()), PANNS_OUT_OF_RANGE (an id >= size()); an
+  /// exception of an allow_if predicate is rethrown.
+  SearchResult search_filtered_with_stats(const float* query, std::size_t dim, std::size_t k, std::size_t budget,
+                                          const Filter& filter) const {
+    Filter::Call call(filter);
+    PannsSearchStats st{};
+    SearchResult r;
+    r.neighbors = one(
+        k,
+        [&](std::uint32_t* ids, float* ds, std::size_t* n) {
+          return panns_index_search_filtered(ptr_, query, dim, k, budget, call.get(), ids, ds, n, &st);
+        },
+        [&](PannsStatus s) { call.check(s); });
+    r.stats.scored = st.scored;
+    r.stats.budget = st.budget;
+    r.stats.exact_scan = st.exact_scan != 0;
+    return r;
+  }
+  /// As above, for a query vector of dim() floats.
+  SearchResult search_filtered_with_stats(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                          const Filter& filter) const {
+    return search_filtered_with_stats(query.data(), query.size(), k, budget, filter);
+  }
+  /// The k nearest items `filter` allows (see search_filtered_with_stats()).
+  std::vector<Neighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                        const Filter& filter) const {
+    return search_filtered_with_stats(query, k, budget, filter).neighbors;
+  }
+  /// The k nearest items i with mask[i] true (mask.size() must be size()).
+  std::vector<Neighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                        const std::vector<bool>& mask) const {
+    return search_filtered(query, k, budget, Filter::allow_mask(mask));
+  }
+  /// The k nearest of the listed items.
+  std::vector<Neighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                        const std::vector<std::uint32_t>& ids) const {
+    return search_filtered(query, k, budget, Filter::allow_ids(ids));
+  }
+  /// The k nearest items for which pred(id) is true (its exceptions are rethrown).
+  std::vector<Neighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                        std::function<bool(std::uint64_t)> pred) const {
+    return search_filtered(query, k, budget, Filter::allow_if(std::move(pred)));
+  }
+  /// search_batch() restricted to the items `filter` allows (one filter for all queries;
+  /// an allow_if predicate is called from several threads at once).
+  std::vector<std::vector<Neighbor>> search_batch_filtered(const std::vector<float>& queries, std::size_t k,
+                                                           std::size_t budget, const Filter& filter) const {
+    const std::size_t d = dim();
+    if (d == 0 || queries.size() % d != 0) {
+      throw Error(d == 0 ? PANNS_NULL_POINTER : PANNS_DIMENSION_MISMATCH,
+                  d == 0 ? "the index is empty (moved from)"
+                         : "query buffer of " + std::to_string(queries.size()) +
+                               " floats is not a multiple of the dimension " + std::to_string(d));
+    }
+    const std::size_t n_queries = queries.size() / d;
+    const std::size_t n = size();
+    const std::size_t kk = k == 0 ? 0 : (k < n ? k : n);
+    if (kk != 0 && n_queries > std::numeric_limits<std::size_t>::max() / kk) {
+      throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
+    }
+    std::vector<std::uint32_t> ids(n_queries * kk);
+    std::vector<float> ds(n_queries * kk);
+    std::vector<std::size_t> counts(n_queries);
+    std::uint32_t id_dummy = 0;
+    float d_dummy = 0;
+    std::size_t c_dummy = 0;
+    const float q_dummy = 0;
+    Filter::Call call(filter);
+    call.check(panns_index_search_batch_filtered(ptr_, queries.empty() ? &q_dummy : queries.data(), n_queries, d,
+                                                 kk, budget, call.get(), ids.empty() ? &id_dummy : ids.data(),
+                                                 ds.empty() ? &d_dummy : ds.data(),
+                                                 counts.empty() ? &c_dummy : counts.data()));
+    std::vector<std::vector<Neighbor>> out(n_queries);
+    for (std::size_t q = 0; q < n_queries; q++) {
+      for (std::size_t i = 0; i < counts[q]; i++) out[q].push_back(Neighbor{ids[q * kk + i], ds[q * kk + i]});
+    }
+    return out;
+  }
+  /// Every item `filter` allows within distance `radius` of the query (as FAISS'
+  /// range_search), nearest first, at most max_results; `truncated` when the cap cut the
+  /// list. Candidates come from a search with k = max_results + 1 and `budget` (0 = the
+  /// default): exact when the budget covers half the allowed items. Throws
+  /// PANNS_INVALID_ARGUMENT for a negative or NaN radius or max_results = 0.
+  RangeResult range_search(const std::vector<float>& query, float radius, std::size_t max_results,
+                           std::size_t budget = 0, const Filter& filter = Filter()) const {
+    Filter::Call call(filter);
+    std::uint8_t truncated = 0;
+    const std::size_t n = size();
+    // At most size() items can be within the radius: a huge max_results costs no memory.
+    const std::size_t cap = max_results < n || n == 0 ? max_results : n;
+    RangeResult r;
+    r.neighbors = one(
+        cap,
+        [&](std::uint32_t* ids, float* ds, std::size_t* count) {
+          return panns_index_range_search(ptr_, query.data(), query.size(), radius, cap, budget, call.get(), ids, ds,
+                                          count, &truncated);
+        },
+        [&](PannsStatus s) { call.check(s); });
+    r.truncated = truncated != 0 && cap == max_results;
+    return r;
+  }
   /// The stored vector of item `id` (unit-normalised under the angular metric).
   std::vector<float> vector(std::uint32_t id) const {
     std::vector<float> v(dim());
@@ -269,12 +500,16 @@ class Index {
  private:
   template <class F>
   std::vector<Neighbor> one(std::size_t k, F&& call) const {
+    return one(k, std::forward<F>(call), [](PannsStatus s) { detail::check(s); });
+  }
+  template <class F, class Check>
+  std::vector<Neighbor> one(std::size_t k, F&& call, Check&& check) const {
     // The library writes at most min(k, size()) results.
     const std::size_t room = k < size() ? k : size();
     std::vector<std::uint32_t> ids(room == 0 ? 1 : room);
     std::vector<float> ds(ids.size());
     std::size_t n = 0;
-    detail::check(call(ids.data(), ds.data(), &n));
+    check(call(ids.data(), ds.data(), &n));
     std::vector<Neighbor> out(n);
     for (std::size_t i = 0; i < n; i++) out[i] = Neighbor{ids[i], ds[i]};
     return out;
