@@ -9,7 +9,7 @@ that the return type and every argument type map to the C types (e.g. `size_t` -
 `const float *` -> `Ptr{Float32}`, `struct PannsIndex *` -> `Ptr{Cvoid}`,
 `const struct PannsBuildOptions *` -> `Ptr{BuildOptions}`, `char **` -> `Ptr{Ptr{UInt8}}`),
 that as many arguments as types are passed, and that the Julia mirrors of the C structs
-(`BuildOptions`, `SearchStats`) have the C fields in order with matching types. It also
+(`BuildOptions`, `SearchStats`, `CFilter`) have the C fields in order with matching types. It also
 checks that every called name is listed in the module's `FUNCTIONS` tuple (resolved at load
 time) and that every listed name exists. Prints one line per problem and a summary; exits 1
 on any problem. bindings/julia/test.sh runs it (and feeds it a broken copy, which must fail).
@@ -32,9 +32,11 @@ SCALARS = {
     "double": {"Float64", "Cdouble"},
     "uint8_t": {"UInt8", "Cuchar"},
     "char": {"UInt8", "Cchar", "Int8"},
+    # C function pointer types: passed and stored as Ptr{Cvoid} (e.g. from @cfunction).
+    "PannsFilterFn": {"Ptr{Cvoid}"},
 }
 # C structs mirrored in Julia (layout checked below) and opaque handles (only behind pointers).
-MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats"}
+MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats", "PannsFilter": "CFilter"}
 OPAQUE = {"PannsIndex", "PannsBuilder"}
 
 
@@ -66,7 +68,8 @@ def parse_header(path):
             f = " ".join(f.split())
             if f:
                 t, _, n = f.rpartition(" ")
-                fields.append((n, t))
+                stars = len(n) - len(n.lstrip("*"))  # `const uint64_t *bits`: the star is the type's
+                fields.append((n[stars:], t + " " + "*" * stars if stars else t))
         structs[m.group(1)] = fields
     return funcs, structs
 

@@ -20,14 +20,19 @@ SCRATCH=$(mktemp -d "${TMPDIR:-/tmp}/panns-julia-check.XXXXXX")
 trap 'rm -rf "$SCRATCH"' EXIT
 SRC=bindings/julia/src/Panns.jl
 mutants=0
-mutant() { # mutant NAME SED_EXPRESSION: the checker must reject the edited copy
-    local name=$1 expr=$2 out
-    sed -e "$expr" "$SRC" >"$SCRATCH/$name.jl"
-    if cmp -s "$SRC" "$SCRATCH/$name.jl"; then
+# The other source files, checked beside each broken copy (CFilter lives in filter.jl).
+OTHERS=(bindings/julia/src/filter.jl)
+python3 scripts/check-julia-ccalls.py "$SRC" "${OTHERS[@]}" >/dev/null ||
+    { echo "julia/test.sh: the checker rejects the unbroken sources file by file" >&2; exit 1; }
+mutant() { # mutant NAME SED_EXPRESSION [FILE]: the checker must reject the edited copy of FILE
+    local name=$1 expr=$2 file=${3:-$SRC} out rest=()
+    sed -e "$expr" "$file" >"$SCRATCH/$name.jl"
+    if cmp -s "$file" "$SCRATCH/$name.jl"; then
         echo "julia/test.sh: mutation '$name' changed nothing (update it)" >&2
         exit 1
     fi
-    if out=$(python3 scripts/check-julia-ccalls.py "$SCRATCH/$name.jl"); then
+    for f in "$SRC" "${OTHERS[@]}"; do [ "$f" = "$file" ] || rest+=("$f"); done
+    if out=$(python3 scripts/check-julia-ccalls.py "$SCRATCH/$name.jl" "${rest[@]}"); then
         echo "$out"
         echo "julia/test.sh: check-julia-ccalls.py accepted a broken copy ($name)" >&2
         exit 1
@@ -43,6 +48,8 @@ mutant handle-by-value 's/(Ptr{Cvoid}, UInt32, Ptr{Float32}, Csize_t, Ptr{Ptr{UI
 mutant struct-layout 's/^    leaf_size::UInt32/    leaf_size::UInt64/'
 mutant error-pointer 's/(Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}})/(Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{UInt8})/'
 mutant thread-local-error 's/sym(:panns_index_open_e)/sym(:panns_index_open)/'
+mutant filter-layout 's/^    n_ids::Csize_t/    n_ids::UInt32/' bindings/julia/src/filter.jl
+mutant filter-argument '0,/Ptr{CFilter}, Ptr{UInt32},/s//Ptr{Cvoid}, Ptr{UInt32},/' bindings/julia/src/filter.jl
 echo "julia ccall checker: passes on the sources, rejects $mutants broken copies"
 
 if ! command -v julia >/dev/null 2>&1; then

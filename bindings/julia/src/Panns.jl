@@ -34,7 +34,7 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        add!, add_batch!, add_file!, build, save, open_index, search, search_batch,
        linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree,
        build_options_default, library_version, knn, knn!, search_with_stats, SearchStats,
-       to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY,
+       to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY, PANNS_CALLBACK_FAILED, range_search,
        PANNS_OK, PANNS_NULL_POINTER, PANNS_INVALID_ARGUMENT, PANNS_DIMENSION_MISMATCH,
        PANNS_NON_FINITE, PANNS_ZERO_VECTOR, PANNS_EMPTY, PANNS_IO, PANNS_CORRUPT,
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC
@@ -58,6 +58,7 @@ const FUNCTIONS = (
     :panns_index_graph_degree, :panns_index_build_graph_e, :panns_index_search_e,
     :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
     :panns_index_get_vector_e,
+    :panns_index_search_filtered_e, :panns_index_search_batch_filtered_e, :panns_index_range_search_e,
 )
 
 # Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never
@@ -118,6 +119,7 @@ sym(name::Symbol) = SYMBOLS[name]
     PANNS_BUFFER_TOO_SMALL = 11
     PANNS_PANIC = 12
     PANNS_OUT_OF_MEMORY = 13
+    PANNS_CALLBACK_FAILED = 14
 end
 
 """
@@ -198,7 +200,7 @@ function check(status::UInt32, err::ErrorRef)
         err[] = C_NULL
     end
     status == UInt32(PANNS_OK) && return nothing
-    s = status <= UInt32(PANNS_OUT_OF_MEMORY) ? Status(status) : PANNS_PANIC
+    s = status <= UInt32(PANNS_CALLBACK_FAILED) ? Status(status) : PANNS_PANIC
     throw(PannsError(s, msg))
 end
 
@@ -614,10 +616,12 @@ end
 The `k` approximate nearest neighbours of `q`, nearest first (ties by id): 0-based item ids and
 their distances (fewer than `k` only if the index is smaller). `budget` is the number of
 candidates re-ranked by exact distance (0 = library default), or the beam width when the index
-has a neighbour graph ([`build_graph!`](@ref); 0 = 64).
+has a neighbour graph ([`build_graph!`](@ref); 0 = 64). `filter` restricts the answer to the
+allowed items (see `filter.jl`: a `Bool` mask of one entry per item, a vector of 0-based ids,
+or a function of a 0-based id); fewer than `k` come back when fewer are allowed.
 """
-function search(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
-    ids, dists, _ = one_query(ix, q, k, budget)
+function search(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0, filter = nothing)
+    ids, dists, _ = filter === nothing ? one_query(ix, q, k, budget) : one_query_filtered(ix, q, k, budget, filter)
     return Int.(ids), dists
 end
 
@@ -627,8 +631,10 @@ end
 [`search`](@ref) that also tells what the search did: `stats.exact_scan == 1` when the budget
 covered half the items or more and every item was scanned, 0 on the approximate path.
 """
-function search_with_stats(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
-    ids, dists, stats = one_query(ix, q, k, budget)
+function search_with_stats(ix::Index, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0,
+                           filter = nothing)
+    ids, dists, stats = filter === nothing ? one_query(ix, q, k, budget) :
+                        one_query_filtered(ix, q, k, budget, filter)
     return Int.(ids), dists, stats
 end
 
@@ -678,9 +684,11 @@ end
 
 Searches the columns of `Q` (`dim × n`) in parallel on all cores. Column `j` of the `k × n`
 results holds the answer for query `j` (0-based ids); past the number of items it is padded
-with id `-1` and distance `Inf`.
+with id `-1` and distance `Inf`, as are rows beyond the items `filter` allows (see
+[`search`](@ref); a function filter is called on the calling thread, one query at a time).
 """
-function search_batch(ix::Index, Q::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0)
+function search_batch(ix::Index, Q::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0,
+                      filter = nothing)
     M = Q isa Matrix{Float32} ? Q : Matrix{Float32}(Q)
     n = size(M, 2)
     csize("k", k)
@@ -688,7 +696,19 @@ function search_batch(ix::Index, Q::AbstractMatrix{<:Real}, k::Integer; budget::
     kk = min(k, ix.len)   # rows past len are padding: bound the buffers, pad below
     ids = Matrix{UInt32}(undef, max(kk, 1), n)
     dists = Matrix{Float32}(undef, max(kk, 1), n)
-    batch!(ids, dists, ix, M, kk, budget)
+    if filter === nothing
+        batch!(ids, dists, ix, M, kk, budget)
+    elseif filter isa Function
+        # Julia functions are called on the calling thread only: one query at a time.
+        fill!(ids, typemax(UInt32))
+        for j in 1:n
+            r, d, _ = one_query_filtered(ix, view(M, :, j), kk, budget, filter)
+            ids[1:length(r), j] .= r
+            dists[1:length(d), j] .= d
+        end
+    else
+        batch_filtered!(ids, dists, ix, M, kk, budget, filter)
+    end
     out_ids = fill(-1, k, n)
     out_dists = fill(Inf32, k, n)
     for j in 1:n, i in 1:kk
@@ -772,5 +792,7 @@ function get_vector(ix::Index, id::Integer)
     end
     return out
 end
+
+include("filter.jl")
 
 end # module

@@ -232,6 +232,60 @@ end
         close(trees)
     end
 
+    @testset "filtered and range search" begin
+        frng = MersenneTwister(21)
+        F = randn(frng, Float32, 8, 3000)
+        b = Builder(8, EUCLIDEAN)
+        add_batch!(b, F)
+        ix = build(b; n_trees = 8)
+        close(b)
+        build_graph!(ix; degree = 16)
+        mask = [j % 4 == 1 for j in 0:2999]           # 0-based item j allowed: 750 items
+        allowed_ids = findall(mask) .- 1
+        exact_allowed(q, k) = begin
+            d = [sqrt(sum((Float64.(F[:, j]) .- q) .^ 2)) for j in 1:3000]
+            order = sortperm(collect(zip(d, 0:2999)))
+            [i - 1 for i in order if mask[i]][1:k]
+        end
+        hits = 0
+        for t in 1:30
+            q = randn(frng, Float32, 8)
+            ids, dists, stats = search_with_stats(ix, q, 10; budget = 100, filter = mask)
+            @test stats.exact_scan == 0                 # 2 * 100 < 750: the approximate path
+            @test length(ids) == 10 && all(mask[i + 1] for i in ids)
+            hits += length(intersect(ids, exact_allowed(q, 10)))
+            @test search(ix, q, 10; budget = 100, filter = allowed_ids)[1] == ids
+            @test search(ix, q, 10; budget = 100, filter = id -> mask[id + 1])[1] == ids
+        end
+        @test hits / 300 >= 0.95
+        q = randn(frng, Float32, 8)
+        # Empty filters: no results; bad ones: clear errors; a throwing function: rethrown.
+        @test isempty(search(ix, q, 5; filter = Int[])[1])
+        @test isempty(search(ix, q, 5; filter = falses(3000))[1])
+        @throws_status PANNS_INVALID_ARGUMENT search(ix, q, 5; filter = trues(2999))
+        @throws_status PANNS_OUT_OF_RANGE search(ix, q, 5; filter = [1, 3000])
+        @throws_status PANNS_OUT_OF_RANGE search(ix, q, 5; filter = [-1])
+        @test_throws ArgumentError search(ix, q, 5; budget = 50, filter = id -> throw(ArgumentError("no")))
+        B = randn(frng, Float32, 8, 6)
+        bids, _ = search_batch(ix, B, 10; budget = 80, filter = mask)
+        for j in 1:6
+            @test bids[:, j] == search(ix, B[:, j], 10; budget = 80, filter = mask)[1]
+        end
+        fids, _ = search_batch(ix, B, 3; filter = id -> id in (5, 9))
+        @test all(fids[3, :] .== -1) && all(sort(fids[1:2, j]) == [5, 9] for j in 1:6)
+        # Range search: the 40 nearest inside the radius, exactly when the budget covers half.
+        d = [sqrt(sum((Float64.(F[:, j]) .- q) .^ 2)) for j in 1:3000]
+        order = sortperm(collect(zip(d, 0:2999)))
+        r = (d[order[40]] + d[order[41]]) / 2
+        rids, rd, truncated = range_search(ix, q, r; max_results = 100, budget = 3000)
+        @test rids == order[1:40] .- 1 && !truncated && all(rd .<= r)
+        rids, _, truncated = range_search(ix, q, r; max_results = 10, budget = 3000)
+        @test rids == order[1:10] .- 1 && truncated
+        @throws_status PANNS_INVALID_ARGUMENT range_search(ix, q, -1.0)
+        @throws_status PANNS_INVALID_ARGUMENT range_search(ix, q, NaN)
+        close(ix)
+    end
+
     @testset "fixture" begin
         dir = get(ENV, "PANNS_FIXTURE_DIR", "")
         if isempty(dir)
