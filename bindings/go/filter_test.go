@@ -59,7 +59,7 @@ func TestSearchFilteredKindsAgreeAndMatchExactSearch(t *testing.T) {
 	notMask := make([]bool, n)
 	var allowIDs, denyIDs []uint32
 	for i := range mask {
-		mask[i] = i%4 == 3 // 25%: 750 items
+		mask[i] = i%2 == 1 // 50%: 1500 items
 		notMask[i] = !mask[i]
 		if mask[i] {
 			allowIDs = append(allowIDs, uint32(i))
@@ -76,7 +76,7 @@ func TestSearchFilteredKindsAgreeAndMatchExactSearch(t *testing.T) {
 		"DenyIDs":     DenyIDs(denyIDs),
 		"AllowFunc":   AllowFunc(func(id uint64) bool { calls.Add(1); return mask[id] }),
 	}
-	const k, budget = 10, 100 // 2 * 100 < 750 allowed: the approximate path
+	const k, budget = 10, 40 // 2 * 40 < 1500 and 1500^2 > 16 * 40 * 3000: the approximate path
 	found, total := 0, 0
 	for qi, q := range gaussian(5, 40, 8) {
 		got, st, err := ix.SearchFilteredWithStats(q, k, budget, AllowMask(mask))

@@ -48,8 +48,9 @@ impl SearchParams {
 pub struct SearchStats {
     /// Distinct items whose exact distance to the query was computed.
     pub scored: usize,
-    /// True when the budget covered half the items or more and the search scanned
-    /// every item exactly instead of walking the trees (or graph).
+    /// True when the search scanned every (allowed) item exactly instead of walking the
+    /// trees (or graph): the budget covered half of them, or, with a graph and a bitmap
+    /// filter, the filtered walk would have scored more items than are allowed.
     pub exact_scan: bool,
     /// The effective budget after defaults and clamping (see [`SearchParams::budget`]).
     pub budget: usize,
@@ -59,9 +60,11 @@ pub struct SearchStats {
 ///
 /// Bitmaps hold bit `i % 64` of word `i / 64` for item `i` and must cover every item.
 /// With a bitmap the allowed count is known, so when the budget covers half the
-/// allowed items the search scans exactly those (fast and exact for selective
-/// filters); otherwise the trees (and graph) are walked, counting only allowed items
-/// towards the budget, and disallowed items steer a graph walk but are never returned.
+/// allowed items, or (with a graph) when `allowed^2 <= 16 * budget * len` (a filtered
+/// walk would score more items than are allowed), the search scans exactly those (fast
+/// and exact for selective filters); otherwise the trees (and graph) are walked,
+/// counting only allowed items towards the budget, and disallowed items steer a graph
+/// walk but are never returned.
 #[derive(Clone, Copy)]
 pub enum Filter<'a> {
     /// Every item.
@@ -130,6 +133,11 @@ fn popcount(bits: &[u64], n: usize) -> usize {
 
 /// Fewest forest candidates that seed a graph walk.
 const SEEDS: usize = 64;
+
+/// About how many items a graph walk of beam width `ef` scores per unit of `ef` (measured:
+/// 13 to 16 on sift-50k and minilm-20k at ef 16 to 64, seeds included); the planner's
+/// estimate of a filtered walk's cost (see `IndexView::prefers_scan`).
+const WALK_SCORED_PER_BEAM: usize = 16;
 
 /// Largest magnitude accepted for a vector component (stored or query). Above it,
 /// squared distances can overflow `f32` at the largest dimension ([`crate::MAX_DIM`]).
@@ -308,14 +316,34 @@ impl IndexView<'_> {
             Filter::All => self.plan(query, params, None, s, |_| true),
             Filter::Allow(bits) => {
                 let allowed = popcount(bits, self.len());
-                self.plan(query, params, Some(allowed), s, |i| bit(bits, i))
+                let known = Some((allowed, bits, false));
+                self.plan(query, params, known, s, |i| bit(bits, i))
             }
             Filter::Deny(bits) => {
                 let allowed = self.len() - popcount(bits, self.len());
-                self.plan(query, params, Some(allowed), s, |i| !bit(bits, i))
+                let known = Some((allowed, bits, true));
+                self.plan(query, params, known, s, |i| !bit(bits, i))
             }
             Filter::Predicate(f) => self.plan(query, params, None, s, f),
         }
+    }
+
+    /// True when a search of effective `budget` should scan the `allowed` items exactly
+    /// instead of walking: always when the budget covers half of them (the scan is then
+    /// no more work); with a graph also when the filtered walk would score more items
+    /// than there are allowed ones. A walk of beam `budget` scores about
+    /// [`WALK_SCORED_PER_BEAM`]` * budget` items to fill its beam with allowed ones, and
+    /// refused items are scored too (they steer it), so about that many divided by the
+    /// allowed fraction: the scan wins when `allowed^2 <= 16 * budget * n`. (Without a
+    /// graph, refused items cost the forest only a bit test, so the walk stays cheap.)
+    pub(crate) fn prefers_scan(&self, budget: usize, allowed: usize) -> bool {
+        let n = self.len();
+        if budget.saturating_mul(2) >= allowed {
+            return true;
+        }
+        self.p.graph_degree > 0
+            && allowed < n
+            && (allowed as u128).pow(2) <= WALK_SCORED_PER_BEAM as u128 * budget as u128 * n as u128
     }
 
     /// Chooses how to answer: an exact scan over the allowed items when the budget
@@ -325,20 +353,39 @@ impl IndexView<'_> {
         &self,
         query: &[f32],
         params: &SearchParams,
-        allowed: Option<usize>,
+        known: Option<(usize, &[u64], bool)>,
         s: &mut Scratch,
         ok: impl Fn(u32) -> bool,
     ) -> Result<(usize, SearchStats)> {
         prepare(query, self.dim(), self.metric(), &mut s.query)?;
         let budget = self.effective_budget(params);
-        let pool = allowed.unwrap_or(self.len());
-        let exact_scan = budget.saturating_mul(2) >= pool;
+        let pool = known.map_or(self.len(), |k| k.0);
+        let exact_scan = match known {
+            Some((allowed, _, _)) => self.prefers_scan(budget, allowed),
+            None => budget.saturating_mul(2) >= pool,
+        };
         let mut extra = 0;
         if exact_scan {
-            // Scanning half the (allowed) items or more: an exact scan is cheaper than
-            // the traversal and gives the exact answer.
+            // Scanning half the (allowed) items or more, or fewer items than a filtered
+            // walk would score: an exact scan is cheaper and gives the exact answer.
             s.cands.clear();
-            s.cands.extend((0..self.len() as u32).filter(|&i| ok(i)));
+            match known {
+                // A bitmap: its set (or clear) bits, a word at a time.
+                Some((_, bits, deny)) => {
+                    let n = self.len();
+                    for (w, &word) in bits[..n.div_ceil(64)].iter().enumerate() {
+                        let mut x = if deny { !word } else { word };
+                        if (w + 1) * 64 > n {
+                            x &= u64::MAX >> ((w + 1) * 64 - n);
+                        }
+                        while x != 0 {
+                            s.cands.push((w * 64) as u32 + x.trailing_zeros());
+                            x &= x - 1;
+                        }
+                    }
+                }
+                None => s.cands.extend((0..self.len() as u32).filter(|&i| ok(i))),
+            }
             self.score_candidates(s);
         } else if self.p.graph_degree > 0 {
             // Seed the walk with forest candidates, then follow the graph. More seeds

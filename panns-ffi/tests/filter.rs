@@ -154,7 +154,9 @@ unsafe extern "C" fn allow_from_vec(id: u64, user_data: *mut c_void) -> c_int {
 fn every_filter_kind_returns_only_allowed_items_near_exact_on_the_approximate_path() {
     for graph in [true, false] {
         let (idx, rows) = index(graph);
-        let allowed = every(4, 1); // 25%: 750 items
+        // Graph: 50% (1500 items) at beam 40; forest: 25% (750) at 300 candidates. Both the
+        // approximate path: 2 * budget < allowed, and with the graph allowed^2 > 16 budget n.
+        let allowed = if graph { every(2, 1) } else { every(4, 1) };
         let words = bitmap(&allowed);
         let deny_words = bitmap(&allowed.iter().map(|a| !a).collect::<Vec<_>>());
         let ids: Vec<u32> = (0..N as u32).filter(|&i| allowed[i as usize]).collect();
@@ -176,9 +178,7 @@ fn every_filter_kind_returns_only_allowed_items_near_exact_on_the_approximate_pa
         pred.user_data = &allowed as *const Vec<bool> as *mut c_void;
 
         let queries = data(50, 99);
-        // 2 * budget < 750 allowed: the approximate path (the forest re-ranks `budget`
-        // candidates, the graph keeps a beam of `budget`).
-        let (k, budget) = (10, if graph { 120 } else { 300 });
+        let (k, budget) = (10, if graph { 40 } else { 300 });
         let (mut found, mut total) = (0, 0);
         for q in queries.chunks(DIM) {
             let truth = exact(&rows, q, k, |i| allowed[i]);

@@ -95,12 +95,13 @@ TEST(Filter, EveryOverloadAgreesAndMatchesExactSearchOnTheApproximatePath) {
   std::vector<bool> mask(kN), deny(kN);
   std::vector<std::uint32_t> ids, others;
   for (std::size_t i = 0; i < kN; i++) {
-    mask[i] = i % 4 == 1;  // 25%: 750 items
+    mask[i] = i % 2 == 1;  // 50%: 1500 items
     deny[i] = !mask[i];
     (mask[i] ? ids : others).push_back(static_cast<std::uint32_t>(i));
   }
   std::atomic<int> calls{0};
-  const std::size_t k = 10, budget = 100;  // 2 * 100 < 750 allowed: the approximate path
+  // 2 * 40 < 1500 and 1500^2 > 16 * 40 * 3000: the approximate path (the walk).
+  const std::size_t k = 10, budget = 40;
   std::size_t found = 0, total = 0;
   std::vector<float> qs = Gaussian(30, 3);
   for (std::size_t qi = 0; qi < 30; qi++) {

@@ -240,7 +240,7 @@ end
         ix = build(b; n_trees = 8)
         close(b)
         build_graph!(ix; degree = 16)
-        mask = [j % 4 == 1 for j in 0:2999]           # 0-based item j allowed: 750 items
+        mask = [j % 2 == 1 for j in 0:2999]           # 0-based item j allowed: 1500 items
         allowed_ids = findall(mask) .- 1
         exact_allowed(q, k) = begin
             d = [sqrt(sum((Float64.(F[:, j]) .- q) .^ 2)) for j in 1:3000]
@@ -250,12 +250,12 @@ end
         hits = 0
         for t in 1:30
             q = randn(frng, Float32, 8)
-            ids, dists, stats = search_with_stats(ix, q, 10; budget = 100, filter = mask)
-            @test stats.exact_scan == 0                 # 2 * 100 < 750: the approximate path
+            ids, dists, stats = search_with_stats(ix, q, 10; budget = 40, filter = mask)
+            @test stats.exact_scan == 0     # 2 * 40 < 1500, 1500^2 > 16 * 40 * 3000: the walk
             @test length(ids) == 10 && all(mask[i + 1] for i in ids)
             hits += length(intersect(ids, exact_allowed(q, 10)))
-            @test search(ix, q, 10; budget = 100, filter = allowed_ids)[1] == ids
-            @test search(ix, q, 10; budget = 100, filter = id -> mask[id + 1])[1] == ids
+            @test search(ix, q, 10; budget = 40, filter = allowed_ids)[1] == ids
+            @test search(ix, q, 10; budget = 40, filter = id -> mask[id + 1])[1] == ids
         end
         @test hits / 300 >= 0.95
         q = randn(frng, Float32, 8)

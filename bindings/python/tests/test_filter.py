@@ -84,3 +84,36 @@ def test_range_search():
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="radius"):
             p.range_search(q, bad)
+
+
+def test_strided_masks_and_unsigned_ids_read_through_numpy():
+    p, data = _index(n=1000, graph=24)
+    wide = np.zeros(2000, dtype=bool)
+    wide[::6] = True
+    strided = wide[::2]  # a non-contiguous view: every third item allowed
+    assert not strided.flags["C_CONTIGUOUS"]
+    q = data[11]
+    want = p.query(q, 8, budget=50, filter=np.ascontiguousarray(strided))
+    assert p.query(q, 8, budget=50, filter=strided) == want
+    assert all(i % 3 == 0 for i, _ in want) and len(want) == 8
+    ids = np.flatnonzero(strided)
+    for dtype in (np.uint32, np.uint64, np.int32, np.int16):
+        if np.iinfo(dtype).max >= 999:
+            assert p.query(q, 8, budget=50, filter=ids.astype(dtype)) == want
+    with pytest.raises(ValueError, match="filter id 1000 is not an item"):
+        p.query(q, 8, filter=np.array([3, 1000], dtype=np.uint64))
+
+
+def test_masks_are_packed_exactly_whatever_their_bytes():
+    p, data = _index(n=1003, graph=24)  # not a multiple of 8 or 64
+    rng = np.random.default_rng(4)
+    for s in (0.02, 0.3, 0.9):
+        mask = rng.random(1003) < s
+        ids = np.flatnonzero(mask)
+        # Budget 1003: an exact scan of exactly the packed bits, compared with the id list.
+        for q in data[:5]:
+            assert p.query(q, 10, budget=1003, filter=mask) == p.query(q, 10, budget=1003, filter=ids)
+        # Non-0/1 bytes (a view of uint8 data) count as true, as in NumPy.
+        raw = mask.astype(np.uint8) * rng.integers(1, 256, 1003).astype(np.uint8)
+        odd = raw.view(bool)
+        assert p.query(data[0], 10, budget=1003, filter=odd) == p.query(data[0], 10, budget=1003, filter=ids)
