@@ -253,22 +253,57 @@ enum PyFilter {
 
 /// Packs a mask of bytes (non-zero: allowed) into a bitmap, eight bytes per multiply.
 fn pack_mask(mask: &[u8]) -> Vec<u64> {
+    /// The 8 bits of 8 bytes (bit i: byte i is non-zero).
+    #[inline]
+    fn pack8(b: [u8; 8]) -> u64 {
+        // Bit 0 of every byte := any bit of that byte.
+        let mut x = u64::from_le_bytes(b);
+        x |= x >> 4;
+        x |= x >> 2;
+        x |= x >> 1;
+        x &= 0x0101_0101_0101_0101;
+        // Byte i's bit lands at bit 56 + i (no two partial products collide).
+        x.wrapping_mul(0x0102_0408_1020_4080) >> 56
+    }
     let mut bits = vec![0u64; mask.len().div_ceil(64)];
-    for (word, chunk) in bits.iter_mut().zip(mask.chunks(64)) {
-        let mut w = 0u64;
-        for (j, eight) in chunk.chunks(8).enumerate() {
-            let mut b = [0u8; 8];
-            b[..eight.len()].copy_from_slice(eight);
-            // Bit 0 of every byte := any bit of that byte.
-            let mut x = u64::from_le_bytes(b);
-            x |= x >> 4;
-            x |= x >> 2;
-            x |= x >> 1;
-            x &= 0x0101_0101_0101_0101;
-            // Byte i's bit lands at bit 56 + i (no two partial products collide).
-            w |= (x.wrapping_mul(0x0102_0408_1020_4080) >> 56) << (8 * j);
+    #[cfg(target_arch = "x86_64")]
+    let done = {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128,
+        };
+        // Whole words, 16 bytes per compare (SSE2 is part of x86_64).
+        let words = mask.chunks_exact(64);
+        let n_words = words.len();
+        for (word, chunk) in bits.iter_mut().zip(words) {
+            let mut w = 0u64;
+            for j in 0..4 {
+                // SAFETY: SSE2 is always available on x86_64, and the unaligned load
+                // reads bytes 16 j .. 16 j + 16 of a 64-byte chunk.
+                let zero = unsafe {
+                    let v = _mm_loadu_si128(chunk.as_ptr().add(16 * j).cast());
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) as u32
+                };
+                w |= u64::from(!zero & 0xffff) << (16 * j);
+            }
+            *word = w;
         }
-        *word = w;
+        n_words * 64
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    let rest = &mask[done..];
+    let mut eights = rest.chunks_exact(8);
+    for (i, eight) in eights.by_ref().enumerate() {
+        let i = i + done / 8;
+        let b: [u8; 8] = eight.try_into().unwrap_or_default();
+        bits[i / 8] |= pack8(b) << (8 * (i % 8));
+    }
+    let tail = eights.remainder();
+    if !tail.is_empty() {
+        let mut b = [0u8; 8];
+        b[..tail.len()].copy_from_slice(tail);
+        let i = mask.len() / 8;
+        bits[i / 8] |= pack8(b) << (8 * (i % 8));
     }
     bits
 }
