@@ -5,13 +5,15 @@ selectivities, one query per call on one thread, in one process and sitting.
 For each data set and selectivity s, a random allow-mask keeps a fraction s of the items
 (seeded; independent of the vectors). The truth is the exact 10 nearest allowed items (NumPy,
 float64). Each method sweeps its effort knob upwards (panns: budget; hnswlib: ef) and stops at
-the first setting whose recall@10 reaches the target (default 0.95); the row reports that
-setting, its recall and its QPS (queries / sum of per-call wall times). The exact scan gets the
+the first setting whose recall@10 reaches the target (default 0.95). Then the chosen settings of
+the three methods are timed in --rounds interleaved rounds (so load spikes hit all alike); the
+row reports the setting, its recall and the median QPS of the rounds (QPS = queries / sum of
+per-call wall times). The exact scan gets the
 allowed rows gathered and their norms computed ahead of time (not timed: as if the filter were
 fixed), then one matrix-vector product and an argpartition per query.
 
-panns reports whether it took its exact scan over the allowed items (2 * budget >= allowed)
-or the filtered graph walk ("path"). hnswlib's filter is the fastest Python callable we found
+panns reports whether its planner took the exact scan over the allowed items (2 * budget >=
+allowed, or with a graph allowed^2 <= 16 * budget * n) or the filtered graph walk. hnswlib's filter is the fastest Python callable we found
 (`list.__getitem__` of the mask as a list of bools).
 
     OMP_NUM_THREADS=1 python benches/filter_bench.py DATA.hdf5 [DATA2.hdf5 ...] \\
@@ -203,6 +205,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data", nargs="+")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--target", type=float, default=0.95)
     ap.add_argument("-k", type=int, default=10)
     ap.add_argument("--csv")
@@ -236,10 +239,12 @@ def main() -> None:
                     lambda q: [i for i, _ in p.query(q, a.k, budget, filter=mask)], queries
                 )
 
-            b, r, qps = sweep(PANNS_BUDGETS, run_panns, truth, a.target)
+            b, r_panns, _ = sweep(PANNS_BUDGETS, run_panns, truth, a.target)
             eff = p.effective_budget(a.k, b)
-            path_taken = "exact" if 2 * eff >= len(allowed) else "walk"
-            rows.append((name, s, len(allowed), "panns", f"budget={b} ({path_taken})", r, qps))
+            m = len(allowed)
+            scans = 2 * eff >= m or (p.graph_degree > 0 and m < n and m * m <= 16 * eff * n)
+            timers = {"panns": lambda: run_panns(b)[1]}
+            settings = {"panns": (f"budget={b} ({'exact scan' if scans else 'walk'})", r_panns)}
             if h is not None:
                 allow = mask.tolist().__getitem__
 
@@ -253,8 +258,9 @@ def main() -> None:
                     h.set_ef(ef)
                     return time_queries(hnsw_one, queries)
 
-                ef, r, qps = sweep(HNSW_EFS, run_hnsw, truth, a.target)
-                rows.append((name, s, len(allowed), "hnswlib", f"ef={ef}", r, qps))
+                ef, r_hnsw, _ = sweep(HNSW_EFS, run_hnsw, truth, a.target)
+                timers["hnswlib"] = lambda: run_hnsw(ef)[1]
+                settings["hnswlib"] = (f"ef={ef}", r_hnsw)
             xa = np.ascontiguousarray(train[allowed])
             norms = (xa * xa).sum(1)
             kk = min(a.k, len(allowed))
@@ -264,9 +270,16 @@ def main() -> None:
                 part = np.argpartition(d, kk - 1)[:kk] if kk < len(d) else np.arange(len(d))
                 return allowed[part[np.argsort(d[part])]].tolist()
 
-            found, qps = time_queries(scan, queries)
-            rows.append((name, s, len(allowed), "numpy exact scan", "-", recall(found, truth), qps))
-            for row in rows[-3:]:
+            found, _ = time_queries(scan, queries)
+            timers["numpy exact scan"] = lambda: time_queries(scan, queries)[1]
+            settings["numpy exact scan"] = ("-", recall(found, truth))
+            qps = {k: [] for k in timers}
+            for _ in range(a.rounds):
+                for k, timer in timers.items():
+                    qps[k].append(timer())
+            for k in timers:
+                rows.append((name, s, m, k, settings[k][0], settings[k][1], float(np.median(qps[k]))))
+            for row in rows[-len(timers):]:
                 print(f"  {row[0]} s={row[1]:<6} allowed={row[2]:<6} {row[3]:<17} {row[4]:<22} "
                       f"recall {row[5]:.3f}  {row[6]:9.1f} qps", file=sys.stderr, flush=True)
     print("| data | selectivity | allowed | method | setting | recall@10 | QPS |")

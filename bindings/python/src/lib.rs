@@ -320,6 +320,31 @@ fn parse_filter(
     if f.is_callable() {
         return Ok(Some(PyFilter::Call(f.clone().unbind())));
     }
+    // The common case, a contiguous 1-D bool ndarray: its bytes are packed in place, with no
+    // Python-level call (this runs on every query).
+    if let Ok(a) = f.cast::<PyArray1<bool>>()
+        && a.is_c_contiguous()
+    {
+        let ro = a.readonly();
+        let len = ro.len();
+        if len != n {
+            return Err(invalid(
+                py,
+                format!(
+                    "a filter mask must hold one bool per item: {len} given, the index has {n}"
+                ),
+            ));
+        }
+        if len == 0 {
+            return Ok(Some(PyFilter::Bits(Vec::new())));
+        }
+        // Read as bytes, never as `bool`s: NumPy treats any non-zero byte as true.
+        let data = a.data() as *const u8;
+        // SAFETY: a C-contiguous 1-D array of `len` one-byte items, kept alive and
+        // registered as shared-borrowed by `ro` while the slice is used.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        return Ok(Some(PyFilter::Bits(pack_mask(bytes))));
+    }
     let arr = py.import("numpy")?.call_method1("asarray", (f,))?;
     let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
     let ndim: usize = arr.getattr("ndim")?.extract()?;
