@@ -822,20 +822,20 @@ impl PyIndex {
 
     /// The number of trees of the built or loaded index (0 before).
     #[getter]
-    fn n_trees(&self) -> usize {
-        self.any_index().map_or(0, |i| i.n_trees())
+    fn n_trees(&self, py: Python<'_>) -> usize {
+        self.any_index(py).map_or(0, |i| i.n_trees())
     }
 
     /// Neighbours per item of the neighbour graph (0 without a graph, or before build()/load()).
     #[getter]
-    fn graph_degree(&self) -> usize {
-        self.any_index().map_or(0, |i| i.graph_degree())
+    fn graph_degree(&self, py: Python<'_>) -> usize {
+        self.any_index(py).map_or(0, |i| i.graph_degree())
     }
 
     /// The parameters the index was built with (as recorded in the file for a loaded index).
     #[getter]
     fn build_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let index = match self.any_index() {
+        let index = match self.any_index(py) {
             Some(i) => i,
             None => self.index().map(|i| (*i).clone())?,
         };
@@ -862,7 +862,7 @@ impl PyIndex {
             return b.len();
         }
         if let Some(l) = self.live() {
-            return l.read().len();
+            return live::read(py, &l).len();
         }
         self.current.lock().index.as_ref().map_or(0, |i| i.len())
     }
@@ -1483,7 +1483,7 @@ impl PyIndex {
         if self.live().is_some() {
             // The base's budget (the delta is searched apart).
             return Ok(self
-                .any_index()
+                .any_index(py)
                 .map_or(args.k, |i| i.effective_budget(&params)));
         }
         let index = self.index()?;
@@ -1627,7 +1627,7 @@ impl PyIndex {
     ) -> PyResult<f64> {
         if let Some(l) = self.live() {
             let (va, vb) = (live::vector_of(py, &l, i)?, live::vector_of(py, &l, j)?);
-            let metric = l.read().metric();
+            let metric = live::read(py, &l).metric();
             return Ok(f64::from(metric.distance(&va, &vb)));
         }
         let index = self.index()?;
@@ -1664,7 +1664,7 @@ impl PyIndex {
         };
         let mut data = self.lock_data(py);
         let l = self.make_live(py, &mut data, Some(d))?;
-        let dim = l.read().dim();
+        let dim = live::read(py, &l).dim();
         if d != dim {
             return Err(raise(
                 py,
@@ -1681,7 +1681,7 @@ impl PyIndex {
         let labels = match given {
             Some(v) => v,
             None => {
-                let first = *next.get_or_insert_with(|| l.read().next_label());
+                let first = *next.get_or_insert_with(|| live::read(py, &l).next_label());
                 if first.checked_add(n as u64).is_none() {
                     return Err(invalid(py, "no free labels left below 2**64".into()));
                 }
@@ -1771,7 +1771,7 @@ impl PyIndex {
             return false;
         };
         if let Some(live) = self.live() {
-            return live.read().contains(l);
+            return live::read(py, &live).contains(l);
         }
         let _ = py;
         self.current
@@ -1793,7 +1793,7 @@ impl PyIndex {
         let Some(l) = self.live() else {
             return Ok(None);
         };
-        let g = l.read();
+        let g = live::read(py, &l);
         let d = PyDict::new(py);
         d.set_item("len", g.len())?;
         d.set_item("base_len", g.base_len())?;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use panns_core::{BuildParams, Index, SearchParams};
 use panns_io::{LiveIndex, LiveOptions, SectionKind};
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockReadGuard};
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -89,7 +89,7 @@ pub(crate) fn label_arg(i: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
 /// The stored vector of label `i` or `IndexError` naming it.
 pub(crate) fn vector_of(py: Python<'_>, live: &Live, i: &Bound<'_, PyAny>) -> PyResult<Vec<f32>> {
     let label = label_arg(i)?;
-    label.and_then(|l| live.read().get(l)).ok_or_else(|| {
+    label.and_then(|l| read(py, live).get(l)).ok_or_else(|| {
         raise(
             py,
             Kind::Index,
@@ -97,6 +97,15 @@ pub(crate) fn vector_of(py: Python<'_>, live: &Live, i: &Bound<'_, PyAny>) -> Py
             format!("label {i} is not in the index"),
         )
     })
+}
+
+/// The read side of `live`, waiting without the GIL (a compaction may hold the write
+/// side for seconds; other Python threads keep running meanwhile).
+pub(crate) fn read<'a>(py: Python<'_>, live: &'a Live) -> RwLockReadGuard<'a, LiveIndex> {
+    if let Some(g) = live.try_read() {
+        return g;
+    }
+    py.detach(|| live.read())
 }
 
 /// `(label, distance)` pairs as a list of tuples.
@@ -114,11 +123,14 @@ impl PyIndex {
     }
 
     /// The plain index, or the base of the live index (`None` before build/load).
-    pub(crate) fn any_index(&self) -> Option<Index> {
-        let cur = self.current.lock();
-        match (&cur.index, &cur.live) {
-            (Some(i), _) => Some((**i).clone()),
-            (None, Some(l)) => l.read().base().cloned(),
+    pub(crate) fn any_index(&self, py: Python<'_>) -> Option<Index> {
+        let (index, live) = {
+            let cur = self.current.lock();
+            (cur.index.clone(), cur.live.clone())
+        };
+        match (index, live) {
+            (Some(i), _) => Some((*i).clone()),
+            (None, Some(l)) => read(py, &l).base().cloned(),
             _ => None,
         }
     }
@@ -212,7 +224,7 @@ impl PyIndex {
     ) -> PyResult<Bound<'py, PyAny>> {
         Self::with_matrix(m, |q, n, d| {
             let (dim, len) = {
-                let g = live.read();
+                let g = read(py, live);
                 (g.dim(), g.len())
             };
             if d != dim {

@@ -321,3 +321,41 @@ def test_recall_after_replacing_half_the_items_matches_a_fresh_build():
     assert abs(r_live - r_fresh) <= 0.02, (r_live, r_fresh)
     # before compaction (half the base tombstoned, half the items in the delta) no worse
     assert r_before >= r_fresh - 0.02, (r_before, r_fresh)
+
+
+def test_searches_run_while_another_thread_adds_and_compacts():
+    import threading
+
+    p, model = _built(400)
+    p.remove([0])
+    del model[0]
+    stop = threading.Event()
+    errors: list = []
+
+    def search() -> None:
+        q = _rows(4, 50)
+        while not stop.is_set():
+            try:
+                ids, _ = p.query(q, 5, budget=50)
+                assert ids.shape == (4, 5)
+                p.query(q[0], 5)
+                len(p)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=search) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for b in range(20):
+        rows = _rows(10, 200 + b)
+        labels = list(range(5000 + 10 * b, 5010 + 10 * b))
+        p.add_items(rows, labels)
+        model.update(zip(labels, rows))
+        if b % 7 == 6:
+            p.compact()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    _agrees(p, model, n_queries=5)
