@@ -15,6 +15,7 @@ pub mod index;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
+pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use index::{PannsIndex, PannsSearchStats};
 
