@@ -529,9 +529,9 @@ fn diversify(sp: &Space, lists: Lists, n: usize, degree: usize) -> Vec<u32> {
     }
     drop(next);
     let mut g = vec![u32::MAX; n * degree];
-    g.par_chunks_mut(degree.max(1))
-        .enumerate()
-        .for_each_init(Vec::new, |c: &mut Vec<(f32, u32)>, (v, row)| {
+    g.par_chunks_mut(degree.max(1)).enumerate().for_each_init(
+        Vec::new,
+        |c: &mut Vec<(f32, u32)>, (v, row)| {
             c.clear();
             c.extend_from_slice(first.row(v));
             c.extend_from_slice(&incoming[start[v]..start[v + 1]]);
@@ -540,7 +540,8 @@ fn diversify(sp: &Space, lists: Lists, n: usize, degree: usize) -> Vec<u32> {
             for (slot, &(_, w)) in row.iter_mut().zip(&prune(v as u32, c)) {
                 *slot = w;
             }
-        });
+        },
+    );
     g
 }
 

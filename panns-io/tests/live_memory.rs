@@ -291,3 +291,42 @@ fn bad_labels_and_bad_batches_are_refused_and_apply_nothing() {
     .unwrap_err();
     assert!(err.to_string().contains("dimension"), "{err}");
 }
+
+#[test]
+fn filtered_search_returns_only_allowed_labels_and_agrees_with_the_model() {
+    // A delta with its own index (threshold 32) and exact-scanned rows, tombstones in
+    // base and delta: a filter by label applies to every part.
+    let (index, mut model) = built(500);
+    let opts = LiveOptions {
+        delta_index_threshold: 32,
+        ..LiveOptions::default()
+    };
+    let mut ix = LiveIndex::in_memory_with(index, None, opts).unwrap();
+    churn(&mut ix, &mut model);
+    let allow = |l: u64| l % 3 == 0;
+    let allowed: BTreeMap<u64, Vec<f32>> = model
+        .iter()
+        .filter(|(l, _)| allow(**l))
+        .map(|(l, v)| (*l, v.clone()))
+        .collect();
+    let all = SearchParams::new(10).with_budget(1 << 20);
+    for s in 0..20 {
+        let q = gaussian_vector(DIM, false, 700 + s);
+        let (got, _) = ix.search_filtered(&q, &all, &allow).unwrap();
+        let want = exact(&allowed, &q, 10);
+        assert_eq!(
+            got.iter().map(|h| h.0).collect::<Vec<_>>(),
+            want.iter().map(|h| h.0).collect::<Vec<_>>()
+        );
+        // On the approximate path: only allowed labels, and most of the true ones.
+        let (got, stats) = ix
+            .search_filtered(&q, &SearchParams::new(10).with_budget(60), &allow)
+            .unwrap();
+        assert!(!stats.exact_scan);
+        assert!(got.iter().all(|h| allow(h.0) && model.contains_key(&h.0)));
+        assert_eq!(got.len(), 10);
+    }
+    // A filter allowing nothing returns nothing.
+    let (none, _) = ix.search_filtered(&vec_of(1, 0), &all, &|_| false).unwrap();
+    assert!(none.is_empty());
+}

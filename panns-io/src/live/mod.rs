@@ -49,6 +49,7 @@ use panns_core::{
 
 use self::base::{Base, stored_checksum};
 use self::log::{LOG_HEADER_SIZE, LogHeader, Op};
+pub use self::state::LabelFilter;
 use self::state::State;
 use crate::error::{Error, Result};
 use crate::format::{Extras, OpenOptions, corrupt};
@@ -852,7 +853,20 @@ impl LiveIndex {
     /// The `k` nearest live items to `query` as (label, distance), nearest first
     /// (ties by label): the base searched without its tombstones, merged with the delta.
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<(u64, f32)>> {
-        Ok(self.state.search(query, params)?.0)
+        Ok(self.state.search(query, params, None)?.0)
+    }
+
+    /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
+    /// label `allow` accepts (called once per candidate, on the searching thread). The
+    /// base is walked with the predicate (no exact scan of the allowed items is planned:
+    /// a selective filter needs a large budget), the delta scanned or searched with it.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        allow: &LabelFilter<'_>,
+    ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
+        self.state.search(query, params, Some(allow))
     }
 
     /// Like [`search`](Self::search), also returning what the base search did (default
@@ -862,7 +876,7 @@ impl LiveIndex {
         query: &[f32],
         params: &SearchParams,
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
-        self.state.search(query, params)
+        self.state.search(query, params, None)
     }
 
     /// The stored vector of `label` (unit length under the angular metric), if held.
