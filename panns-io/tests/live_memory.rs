@@ -303,7 +303,7 @@ fn filtered_search_returns_only_allowed_labels_and_agrees_with_the_model() {
     };
     let mut ix = LiveIndex::in_memory_with(index, None, opts).unwrap();
     churn(&mut ix, &mut model);
-    let allow = |l: u64| l % 3 == 0;
+    let allow = |l: u64| l.is_multiple_of(3);
     let allowed: BTreeMap<u64, Vec<f32>> = model
         .iter()
         .filter(|(l, _)| allow(**l))
