@@ -246,8 +246,6 @@ def test_a_bad_batch_applies_nothing(tmp_path, on_file):
 def test_methods_a_live_index_does_not_support_say_so():
     p, _ = _built(100)
     p.remove([3])
-    with pytest.raises(NotImplementedError, match="filter"):
-        p.query(_rows(1, 1)[0], 5, filter=lambda i: True)
     with pytest.raises(NotImplementedError, match="not supported on a live index"):
         p.range_search(_rows(1, 1)[0], 1.0)
     with pytest.raises(NotImplementedError, match="not supported on a live index"):
@@ -260,6 +258,31 @@ def test_methods_a_live_index_does_not_support_say_so():
     p.load_matrix(_rows(50, 2))
     p.build(4)
     assert not p.is_live and len(p) == 50 and 3 in p
+
+
+def test_filters_on_a_live_index_take_labels():
+    p, model = _built()
+    _churn(p, model)
+    allowed = {l: v for l, v in model.items() if l % 3 == 0}
+    as_list = sorted(allowed) + [2**64 - 3]  # an unknown label allows nothing more
+    Q = _rows(8, 77)
+    for q in Q:
+        want = [l for l, _ in _exact(allowed, q, 10)]
+        by_call = p.query(q, 10, budget=10**9, filter=lambda l: l % 3 == 0)
+        by_labels = p.query(q, 10, budget=10**9, filter=np.array(as_list, dtype=np.uint64))
+        assert [l for l, _ in by_call] == want == [l for l, _ in by_labels]
+        approx = p.query(q, 10, budget=60, filter=as_list, include_distances=False)
+        assert len(approx) == 10 and all(l in allowed for l in approx)
+    rows = p.query(Q[:3], 5, budget=10**9, filter=lambda l: l % 3 == 0)
+    assert [[l for l, _ in r] for r in rows] == [[l for l, _ in _exact(allowed, q, 5)] for q in Q[:3]]
+    with pytest.raises(ValueError, match="boolean mask has no meaning on a live index"):
+        p.query(Q[0], 5, filter=np.ones(len(p), bool))
+
+    def boom(label):
+        raise KeyError(label)
+
+    with pytest.raises(KeyError):
+        p.query(Q[0], 5, filter=boom)
 
 
 def _recall(got: np.ndarray, truth: np.ndarray) -> float:
