@@ -330,3 +330,25 @@ fn filtered_search_returns_only_allowed_labels_and_agrees_with_the_model() {
     let (none, _) = ix.search_filtered(&vec_of(1, 0), &all, &|_| false).unwrap();
     assert!(none.is_empty());
 }
+
+#[test]
+fn range_search_returns_every_live_item_within_the_radius() {
+    let (index, mut model) = built(400);
+    let mut ix = LiveIndex::in_memory(index, None).unwrap();
+    churn(&mut ix, &mut model);
+    let q = gaussian_vector(DIM, false, 4242);
+    let ranked = exact(&model, &q, model.len());
+    let radius = ranked[25].1;
+    let (got, capped) = ix.range_search(&q, radius, 1000, 1 << 20).unwrap();
+    let want: Vec<u64> = ranked
+        .iter()
+        .filter(|h| h.1 <= radius)
+        .map(|h| h.0)
+        .collect();
+    assert!(!capped && want.len() >= 26);
+    assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), want);
+    let (got, capped) = ix.range_search(&q, radius, 10, 1 << 20).unwrap();
+    assert!(capped && got.len() == 10);
+    assert!(ix.range_search(&q, -1.0, 10, 0).is_err());
+    assert!(ix.range_search(&q, 1.0, 0, 0).is_err());
+}

@@ -136,7 +136,7 @@ class PannsIndex(_panns.Index):
     live index ids are labels: ``query`` returns labels (a matrix of queries returns
     ``uint64`` label arrays), ``get_vector``/``get_distance``/``get_nns_by_item`` take labels,
     and ``filter=`` takes allowed labels or a callable taking a label (not a boolean mask).
-    :meth:`range_search`, ``build_graph``, ``add_vector`` and ``build()`` raise
+    ``build_graph``, ``add_vector`` and ``build()`` raise
     :class:`NotImplementedError` on a live index (``compact()`` rebuilds it; ``load_matrix``
     then ``build()`` starts over). Pickling writes a compacted copy with its labels.
 

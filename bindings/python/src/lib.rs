@@ -1509,13 +1509,22 @@ impl PyIndex {
             return Err(invalid(py, "max_results must be at least 1, got 0".into()));
         }
         let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
-        let index = self.index()?;
-        let r = Self::with_vector(py, v, false, |q| {
-            py.detach(|| index.range_search(q, radius as f32, cap, budget))
-                .map_err(|e| core_err(py, e))
-        })?;
-        let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
-        let list = pairs(py, &hits)?;
+        let (list, truncated) = if let Some(l) = self.live() {
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| l.read().range_search(q, radius as f32, cap, budget))
+                    .map_err(|e| io_err(py, e))
+            })?;
+            let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            (live::label_pairs(py, &hits)?, truncated)
+        } else {
+            let index = self.index()?;
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| index.range_search(q, radius as f32, cap, budget))
+                    .map_err(|e| core_err(py, e))
+            })?;
+            let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            (pairs(py, &hits)?, truncated)
+        };
         if return_truncated {
             Ok(PyTuple::new(
                 py,

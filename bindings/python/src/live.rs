@@ -33,7 +33,7 @@ pub(crate) fn unsupported(what: &str) -> PyErr {
         "{what} is not supported on a live index (one changed by add_items()/remove(), or \
          loaded with writable=True or from a file with a log or labels). A live index \
          supports query (filter= by labels or a callable taking a label), query_with_stats, linear_search, get_vector, \
-         get_nns_by_item, get_distance, `label in index`, add_items, remove, commit, \
+         get_nns_by_item, get_distance, range_search, `label in index`, add_items, remove, commit, \
          refresh, compact, save, to_bytes and pickling"
     ))
 }

@@ -247,8 +247,6 @@ def test_methods_a_live_index_does_not_support_say_so():
     p, _ = _built(100)
     p.remove([3])
     with pytest.raises(NotImplementedError, match="not supported on a live index"):
-        p.range_search(_rows(1, 1)[0], 1.0)
-    with pytest.raises(NotImplementedError, match="not supported on a live index"):
         p.build_graph(8)
     with pytest.raises(NotImplementedError, match="add_items"):
         p.add_vector(_rows(1, 1)[0])
@@ -283,6 +281,21 @@ def test_filters_on_a_live_index_take_labels():
 
     with pytest.raises(KeyError):
         p.query(Q[0], 5, filter=boom)
+
+
+def test_range_search_on_a_live_index():
+    p, model = _built()
+    _churn(p, model)
+    q = _rows(1, 5)[0]
+    ranked = _exact(model, q, len(model))
+    radius = ranked[30][1]
+    want = [l for l, d in ranked if d <= radius]
+    got = p.range_search(q, radius, 1000, budget=10**9)
+    assert [l for l, _ in got] == want and len(want) >= 31
+    got, truncated = p.range_search(q, radius, 12, budget=10**9, return_truncated=True)
+    assert truncated and [l for l, _ in got] == want[:12]
+    with pytest.raises(ValueError, match="radius"):
+        p.range_search(q, -1.0)
 
 
 def _recall(got: np.ndarray, truth: np.ndarray) -> float:
