@@ -47,16 +47,20 @@ def exact_top(X: np.ndarray, labels: np.ndarray, Q: np.ndarray, k: int) -> np.nd
 
 
 def recall(got: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(g.tolist()) & set(t.tolist())) / len(t) for g, t in zip(got, truth)]))
+    return float(
+        np.mean([len(set(g.tolist()) & set(t.tolist())) / len(t) for g, t in zip(got, truth)])
+    )
 
 
-def qps(p: panns.PannsIndex, Q: np.ndarray, k: int = 10, budget: int = 0) -> "tuple[float, np.ndarray]":
+def qps(
+    p: panns.PannsIndex, Q: np.ndarray, k: int = 10, budget: int = 0
+) -> "tuple[float, np.ndarray]":
     """Single-thread, one query per call: (queries per second, labels found)."""
     rows = list(Q)
     got = []
     t = time.perf_counter()
     for q in rows:
-        got.append([l for l, _ in p.query(q, k, budget)])
+        got.append([lab for lab, _ in p.query(q, k, budget)])
     return len(rows) / (time.perf_counter() - t), np.array(got)
 
 
@@ -150,7 +154,10 @@ def main() -> None:
         h = hnswlib.Index(space="l2", dim=dim)
         h.init_index(max_elements=B + 2 * M, M=16, ef_construction=200, random_seed=1)
         h.add_items(base, np.arange(B), num_threads=2)
-        print(f"hnswlib build of the base (M 16, ef_construction 200, 2 threads): {time.perf_counter() - t:.2f} s")
+        print(
+            "hnswlib build of the base (M 16, ef_construction 200, 2 threads): "
+            f"{time.perf_counter() - t:.2f} s"
+        )
         snap = os.path.join(os.environ.get("TMPDIR", "/tmp"), "live_bench_hnsw.bin")
         h.save_index(snap)
         t = time.perf_counter()
@@ -162,7 +169,9 @@ def main() -> None:
         os.remove(snap)
         t = time.perf_counter()
         for lo in range(0, M, 1000):
-            h2.add_items(new[lo : lo + 1000], labels[lo : lo + 1000].astype(np.int64), num_threads=1)
+            h2.add_items(
+                new[lo : lo + 1000], labels[lo : lo + 1000].astype(np.int64), num_threads=1
+            )
         results["hnswlib (M 16, ef_c 200)"]["batch"] = M / (time.perf_counter() - t)
     except ImportError:
         print("hnswlib: not installed (bash ../shared/bench/setup.sh)")
@@ -173,7 +182,10 @@ def main() -> None:
         t = time.perf_counter()
         u = UIndex(ndim=dim, metric="l2sq", connectivity=16, expansion_add=128)
         u.add(np.arange(B), base, threads=2)
-        print(f"usearch build of the base (connectivity 16, expansion_add 128, 2 threads): {time.perf_counter() - t:.2f} s")
+        print(
+            "usearch build of the base (connectivity 16, expansion_add 128, 2 threads): "
+            f"{time.perf_counter() - t:.2f} s"
+        )
         blob = u.save()
         t = time.perf_counter()
         for i in range(M):
@@ -208,7 +220,10 @@ def main() -> None:
         )
 
     # -- 2. query rate with a delta -----------------------------------------------------
-    print(f"\nqueries (one thread, one call each, k 10, default budget; median of {a.rounds} alternating passes)")
+    print(
+        "\nqueries (one thread, one call each, k 10, default budget; "
+        f"median of {a.rounds} alternating passes)"
+    )
     d1, d10 = max(1, B // 100), min(B // 10, len(train) - B)
     more = train[B : B + d10]
     stages = []
@@ -269,7 +284,8 @@ def main() -> None:
     r_fresh = recall(L[fresh.query(test, 10, budget=budget)[0]], truth)
     print(
         f"\nrecall@10 after replacing half of {n} items (16 trees, budget {budget}): "
-        f"churned {r_churn:.4f}, compacted {r_comp:.4f} (compact {c_s:.2f} s), fresh build {r_fresh:.4f}"
+        f"churned {r_churn:.4f}, compacted {r_comp:.4f} (compact {c_s:.2f} s), "
+        f"fresh build {r_fresh:.4f}"
     )
 
 

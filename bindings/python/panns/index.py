@@ -78,7 +78,9 @@ class _LoadMethod:
         if obj is not None:
             return native.__get__(obj, cls)
 
-        def load(fname: Any, mmap: bool = True, verify: bool = False, writable: bool = False) -> Any:
+        def load(
+            fname: Any, mmap: bool = True, verify: bool = False, writable: bool = False
+        ) -> Any:
             p = cls()
             native(p, fname, mmap, verify, writable)
             return p
