@@ -234,7 +234,9 @@ class ShardedSearcher:
     answers exactly (equal to :class:`panns.ShardedIndex` in one process).
 
     ``max_restarts``: how often Ray restarts a dead actor (each restart reopens the shard);
-    calls to a restarting actor are retried (``max_task_retries``). ``num_cpus`` per actor.
+    calls to a restarting actor are retried (``max_task_retries``). ``num_cpus`` per actor
+    (default 0.25: an idle actor holds no CPU, and Ray's default of 1 would let a 2-CPU node
+    host only 2 shard actors).
     ``resources`` / ``scheduling_strategy`` are passed to the actors (placement, e.g. one
     shard per node: see docs/scaling.md).
     """
@@ -244,7 +246,7 @@ class ShardedSearcher:
         manifest: Union[str, "os.PathLike[str]"],
         replicas: int = 1,
         *,
-        num_cpus: float = 1,
+        num_cpus: float = 0.25,
         max_restarts: int = 3,
         max_task_retries: int = 3,
         verify: bool = False,
