@@ -643,6 +643,24 @@ PannsStatus panns_sharded_open(const char *manifest_path,
                                struct PannsShardedIndex **out);
 
 /**
+ * Opens only the shards at positions `shards[0..n_shards]` of the manifest (e.g. the
+ * ones one server of a cluster holds) and stores the handle in `*out` (NULL on
+ * failure). Labels stay global: merging the results of servers holding disjoint
+ * subsets by (distance, label) and keeping k gives exactly the answer of the whole
+ * manifest. `flags` and errors as `panns_sharded_open`; a position out of range or
+ * given twice is `PANNS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `manifest_path` NULL or a NUL-terminated string; `shards` NULL or `n_shards`
+ * readable `size_t`; `out` NULL or writable.
+ */
+PannsStatus panns_sharded_open_subset(const char *manifest_path,
+                                      const size_t *shards,
+                                      size_t n_shards,
+                                      uint32_t flags,
+                                      struct PannsShardedIndex **out);
+
+/**
  * Writes a manifest at `manifest_path` naming the `n_paths` index files `paths` (in
  * this order; all of one metric and dimension), atomically. Shards with a labels
  * section are labelled by it, the others by their row in the concatenation. Errors:
@@ -1016,6 +1034,21 @@ PannsStatus panns_sharded_open_e(const char *manifest_path,
                                  uint32_t flags,
                                  struct PannsShardedIndex **out,
                                  char **error);
+
+/**
+ * `panns_sharded_open_subset` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_open_subset`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_open_subset_e(const char *manifest_path,
+                                        const size_t *shards,
+                                        size_t n_shards,
+                                        uint32_t flags,
+                                        struct PannsShardedIndex **out,
+                                        char **error);
 
 /**
  * `panns_sharded_write_manifest` with this call's error message in `*error` (NULL on success;

@@ -198,6 +198,35 @@ static void test_merge_and_exact(void) {
     queries[DIM + 3] = 0.5f;
   }
 
+  /* Two "servers" holding disjoint subsets; their answers merged here equal the whole. */
+  {
+    PannsShardedIndex *a = NULL, *b = NULL;
+    const size_t sa[2] = {0, 2}, sb[2] = {3, 1}, bad[2] = {1, 1};
+    uint64_t la[K], lb[K], lw[K];
+    float da[K], db[K], dw[K];
+    size_t na = 0, nb = 0, nw = 0;
+    Hit all[2 * K];
+    int eq = 1;
+    CHECK_OK(panns_sharded_open_subset(tmp_path("m.shards"), sa, 2, 0, &a));
+    CHECK_OK(panns_sharded_open_subset(tmp_path("m.shards"), sb, 2, 0, &b));
+    CHECK(panns_sharded_len(a) == 2 * PER && panns_sharded_n_shards(b) == 2);
+    for (int r = 0; r < 20; r++) {
+      const float *q = queries + r * DIM;
+      CHECK_OK(panns_sharded_search(a, q, DIM, K, 30, la, da, &na));
+      CHECK_OK(panns_sharded_search(b, q, DIM, K, 30, lb, db, &nb));
+      CHECK_OK(panns_sharded_search(sx, q, DIM, K, 30, lw, dw, &nw));
+      for (size_t i = 0; i < na; i++) all[i] = (Hit){la[i], da[i]};
+      for (size_t i = 0; i < nb; i++) all[na + i] = (Hit){lb[i], db[i]};
+      qsort(all, na + nb, sizeof all[0], cmp_hit);
+      for (size_t i = 0; i < nw; i++) eq &= all[i].label == lw[i] && all[i].distance == dw[i];
+    }
+    CHECK(eq);
+    panns_sharded_free(a);
+    CHECK_ERR(panns_sharded_open_subset(tmp_path("m.shards"), bad, 2, 0, &a), PANNS_INVALID_ARGUMENT, "twice");
+    CHECK(a == NULL);
+    panns_sharded_free(b);
+  }
+
   /* Bad arguments. */
   {
     uint64_t l[K];
@@ -209,12 +238,14 @@ static void test_merge_and_exact(void) {
     CHECK_ERR(panns_sharded_search(sx, queries, DIM, K, 0, NULL, NULL, &count), PANNS_NULL_POINTER, "out_labels");
     CHECK_ERR(panns_sharded_open(NULL, 0, &none), PANNS_NULL_POINTER, "manifest_path");
     CHECK(none == NULL);
-    CHECK_ERR(panns_sharded_open(tmp_path("m.shards"), 8, &sx), PANNS_INVALID_ARGUMENT, "flag");
-    CHECK(sx == NULL);
+    none = (PannsShardedIndex *)1;
+    CHECK_ERR(panns_sharded_open(tmp_path("m.shards"), 8, &none), PANNS_INVALID_ARGUMENT, "flag");
+    CHECK(none == NULL);
     CHECK_ERR(panns_sharded_write_manifest(tmp_path("m2.shards"), paths, 0), PANNS_INVALID_ARGUMENT, "at least one shard");
     CHECK(panns_sharded_len(NULL) == 0 && panns_sharded_metric(NULL) == UINT32_MAX);
     panns_sharded_free(NULL);
   }
+  panns_sharded_free(sx);
   for (int s = 0; s < SHARDS; s++) free((void *)paths[s]);
 }
 

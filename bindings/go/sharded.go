@@ -68,6 +68,37 @@ func OpenSharded(path string, flags ...OpenFlag) (*ShardedIndex, error) {
 	}); err != nil {
 		return nil, err
 	}
+	return wrapSharded(ptr), nil
+}
+
+// OpenShardedSubset opens only the shards at the given positions of the manifest (one
+// server's share of a cluster). Labels stay global: merging the results of servers holding
+// disjoint subsets by (distance, label) gives exactly the answer of the whole manifest.
+func OpenShardedSubset(path string, shards []int, flags ...OpenFlag) (*ShardedIndex, error) {
+	var f OpenFlag
+	for _, x := range flags {
+		f |= x
+	}
+	which := make([]C.size_t, max(1, len(shards)))
+	for i, s := range shards {
+		if s < 0 {
+			return nil, invalid("shard position %d is negative", s)
+		}
+		which[i] = C.size_t(s)
+	}
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	var ptr *C.PannsShardedIndex
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_sharded_open_subset_e(cpath, &which[0], C.size_t(len(shards)), C.uint32_t(f), &ptr, cerr)
+	}); err != nil {
+		return nil, err
+	}
+	return wrapSharded(ptr), nil
+}
+
+// wrapSharded takes ownership of ptr.
+func wrapSharded(ptr *C.PannsShardedIndex) *ShardedIndex {
 	s := &ShardedIndex{
 		ptr:     ptr,
 		n:       int(C.panns_sharded_len(ptr)),
@@ -76,7 +107,7 @@ func OpenSharded(path string, flags ...OpenFlag) (*ShardedIndex, error) {
 		nShards: int(C.panns_sharded_n_shards(ptr)),
 	}
 	runtime.SetFinalizer(s, (*ShardedIndex).Close)
-	return s, nil
+	return s
 }
 
 // Len returns the total number of items over all shards.

@@ -77,6 +77,35 @@ func TestSharded(t *testing.T) {
 			t.Fatalf("batch row %d: %v, single %v", i, batch[i], one)
 		}
 	}
+	// Two servers holding disjoint subsets: their answers merged equal the whole.
+	a, err := OpenShardedSubset(manifest, []int{0, 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := OpenShardedSubset(manifest, []int{2, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for _, q := range queries {
+		ha, _ := a.Search(q, k, budget)
+		hb, _ := b.Search(q, k, budget)
+		m := append(ha, hb...)
+		sort.Slice(m, func(i, j int) bool {
+			if m[i].Distance != m[j].Distance {
+				return m[i].Distance < m[j].Distance
+			}
+			return m[i].Label < m[j].Label
+		})
+		whole, _ := sx.Search(q, k, budget)
+		if !slices.Equal(m[:k], whole) {
+			t.Fatalf("subsets merged %v, whole %v", m[:k], whole)
+		}
+	}
+	if _, err := OpenShardedSubset(manifest, []int{1, 1}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a shard given twice: %v", err)
+	}
 	if _, err := sx.Search(queries[0][:3], k, 0); !errors.Is(err, ErrDimensionMismatch) {
 		t.Fatalf("short query: %v", err)
 	}

@@ -49,20 +49,60 @@ pub unsafe extern "C" fn panns_sharded_open(
         unsafe { out.write(std::ptr::null_mut()) };
         // SAFETY: forwarded from the caller.
         let path = unsafe { path_arg(manifest_path, "manifest_path") }?;
-        if flags & !crate::PANNS_OPEN_VERIFY != 0 {
-            return Err(FfiError::invalid(format!(
-                "unknown flag bits {:#x} (known: PANNS_OPEN_VERIFY = 1)",
-                flags & !crate::PANNS_OPEN_VERIFY
-            )));
-        }
-        let opts = panns_io::OpenOptions {
-            verify_checksum: flags & crate::PANNS_OPEN_VERIFY != 0,
-        };
+        let opts = open_flags(flags)?;
         let index = ShardedIndex::open(path, &opts)?;
         let handle = Box::into_raw(Box::new(PannsShardedIndex(index)));
         // SAFETY: as above.
         unsafe { out.write(handle) };
         Ok(())
+    })
+}
+
+/// Opens only the shards at positions `shards[0..n_shards]` of the manifest (e.g. the
+/// ones one server of a cluster holds) and stores the handle in `*out` (NULL on
+/// failure). Labels stay global: merging the results of servers holding disjoint
+/// subsets by (distance, label) and keeping k gives exactly the answer of the whole
+/// manifest. `flags` and errors as `panns_sharded_open`; a position out of range or
+/// given twice is `PANNS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `manifest_path` NULL or a NUL-terminated string; `shards` NULL or `n_shards`
+/// readable `size_t`; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_open_subset(
+    manifest_path: *const c_char,
+    shards: *const usize,
+    n_shards: usize,
+    flags: u32,
+    out: *mut *mut PannsShardedIndex,
+) -> PannsStatus {
+    guard(|| {
+        check_ptr(out, 1, "out")?;
+        // SAFETY: checked non-NULL and aligned; the caller guarantees it is writable.
+        unsafe { out.write(std::ptr::null_mut()) };
+        // SAFETY: forwarded from the caller.
+        let path = unsafe { path_arg(manifest_path, "manifest_path") }?;
+        // SAFETY: forwarded from the caller.
+        let which = unsafe { slice(shards, n_shards, "shards") }?;
+        let opts = open_flags(flags)?;
+        let index = ShardedIndex::open_subset(path, which, &opts)?;
+        let handle = Box::into_raw(Box::new(PannsShardedIndex(index)));
+        // SAFETY: as above.
+        unsafe { out.write(handle) };
+        Ok(())
+    })
+}
+
+/// Checks the flags of the open functions.
+fn open_flags(flags: u32) -> FfiResult<panns_io::OpenOptions> {
+    if flags & !crate::PANNS_OPEN_VERIFY != 0 {
+        return Err(FfiError::invalid(format!(
+            "unknown flag bits {:#x} (known: PANNS_OPEN_VERIFY = 1)",
+            flags & !crate::PANNS_OPEN_VERIFY
+        )));
+    }
+    Ok(panns_io::OpenOptions {
+        verify_checksum: flags & crate::PANNS_OPEN_VERIFY != 0,
     })
 }
 

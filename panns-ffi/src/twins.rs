@@ -417,6 +417,30 @@ pub unsafe extern "C" fn panns_sharded_open_e(
     unsafe { report(panns_sharded_open(manifest_path, flags, out), error) }
 }
 
+/// `panns_sharded_open_subset` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_open_subset`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_open_subset_e(
+    manifest_path: *const c_char,
+    shards: *const usize,
+    n_shards: usize,
+    flags: u32,
+    out: *mut *mut PannsShardedIndex,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_open_subset(manifest_path, shards, n_shards, flags, out),
+            error,
+        )
+    }
+}
+
 /// `panns_sharded_write_manifest` with this call's error message in `*error` (NULL on success;
 /// otherwise a NUL-terminated copy of the message that the caller frees with
 /// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
