@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod shard;
+
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use panns_core::{
     BuildParams, Filter, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
@@ -122,10 +124,20 @@ fn raise_memory(py: Python<'_>, message: String) -> PyErr {
 
 /// A `panns-io` error as a Python exception.
 fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
+    if let panns_io::Error::Core(core) = e {
+        return core_err(py, core);
+    }
+    let (kind, status) = io_kind(&e);
+    raise(py, kind, status, e.to_string())
+}
+
+/// The exception class and status of a `panns-io` error (a shard's error: its cause's).
+fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
     use panns_io::Error as E;
-    let (kind, status) = match e {
-        E::Core(core) => return core_err(py, core),
-        E::Io { ref source, .. } => (Kind::Os(source.raw_os_error()), IO),
+    match e {
+        E::Core(_) => (Kind::Value, INVALID_ARGUMENT),
+        E::Shard { source, .. } => io_kind(source),
+        E::Io { source, .. } => (Kind::Os(source.raw_os_error()), IO),
         E::NonFinite { .. } => (Kind::Value, NON_FINITE),
         E::Parse { .. }
         | E::RaggedRow { .. }
@@ -149,8 +161,7 @@ fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
         }
         E::ReadOnly { .. } => return live::unsupported_operation(py, e.to_string()),
         _ => (Kind::Os(None), IO),
-    };
-    raise(py, kind, status, e.to_string())
+    }
 }
 
 /// `ValueError` (status 2) with `message`.
@@ -2087,6 +2098,9 @@ fn _panns(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CorruptIndexError", py.get_type::<CorruptIndexError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add_function(wrap_pyfunction!(build_defaults, m)?)?;
+    m.add_class::<shard::PyShardedIndex>()?;
+    m.add_function(wrap_pyfunction!(shard::build_shard, m)?)?;
+    m.add_function(wrap_pyfunction!(shard::write_manifest, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_COMPONENT", f64::from(panns_core::MAX_COMPONENT))?;
     Ok(())
