@@ -50,6 +50,22 @@
 #define PANNS_OPEN_VERIFY 1
 
 /**
+ * `PannsReadOptions.header`: a header only if no cell of the first line looks like a
+ * number (the default).
+ */
+#define PANNS_HEADER_AUTO 0
+
+/**
+ * `PannsReadOptions.header`: the first non-blank line is a header.
+ */
+#define PANNS_HEADER_YES 1
+
+/**
+ * `PannsReadOptions.header`: there is no header line.
+ */
+#define PANNS_HEADER_NO 2
+
+/**
  * Result of every fallible panns function. `PANNS_OK` (0) is success; on any other
  * value `panns_last_error_message()` (or the `char **error` of the `_e` twin of the
  * function) describes the problem and `panns_status_string()` names the code. In C
@@ -195,6 +211,15 @@ typedef struct PannsBuilder PannsBuilder;
 typedef struct PannsIndex PannsIndex;
 
 /**
+ * A sharded index: the shard files of a manifest, memory-mapped. Opaque; made by
+ * `panns_sharded_open`, freed by `panns_sharded_free`. Every function taking a
+ * `const PannsShardedIndex *` may run on many threads at once. Results carry
+ * 64-bit **labels** (the item's row in the concatenation of the shards, or the label
+ * stored in its shard file), not shard-local ids.
+ */
+typedef struct PannsShardedIndex PannsShardedIndex;
+
+/**
  * Parameters of `panns_builder_build`. Start from `panns_build_options_default()`
  * (the defaults below are those of the current release).
  */
@@ -228,6 +253,36 @@ typedef struct PannsBuildOptions {
    */
   uint64_t seed;
 } PannsBuildOptions;
+
+/**
+ * Options for reading a dataset file: `panns_builder_add_file_with`,
+ * `panns_dataset_probe_with`, `panns_dataset_read_with`. Start from
+ * `panns_read_options_default()` and set the fields you need, so that fields added in
+ * later versions keep their defaults.
+ */
+typedef struct PannsReadOptions {
+  /**
+   * HDF5 only: the dataset to read (NULL = "train"); ignored by other formats.
+   */
+  const char *dataset;
+  /**
+   * The expected dimension (0 = any). Required for raw `.f32` files, which have no
+   * header; for every other format a non-zero value must equal the file's.
+   */
+  size_t dim;
+  /**
+   * CSV/text only: the cell separator, one ASCII character other than a digit, a
+   * double quote or a line end (`' '` means any run of blanks). 0 = `','` (a tab for
+   * `.tsv` files, which cannot take another separator).
+   */
+  char separator;
+  /**
+   * CSV/text only: `PANNS_HEADER_AUTO` (the first non-blank line is a header only
+   * if none of its cells looks like a number), `PANNS_HEADER_YES` or
+   * `PANNS_HEADER_NO`.
+   */
+  uint32_t header;
+} PannsReadOptions;
 
 /**
  * A predicate over item ids: returns > 0 to allow item `id`, 0 to refuse it, < 0 to
@@ -400,6 +455,25 @@ PannsStatus panns_builder_add_file(struct PannsBuilder *b,
                                    size_t *out_added);
 
 /**
+ * `panns_builder_add_file` with read options (`opts` NULL = the defaults; see
+ * `PannsReadOptions`): the CSV separator and header mode, the HDF5 dataset. The file's
+ * dimension must be the builder's (`opts->dim` 0 means the builder's; raw `.f32`
+ * files are read with it). All of the file is added, or on error nothing. Errors: those
+ * of `panns_builder_add_file`; `PANNS_INVALID_ARGUMENT` also for a bad separator or
+ * header code, or CSV options given for a non-text file. Not thread-safe with other
+ * calls on the same builder.
+ *
+ * # Safety
+ * `b` NULL or a live builder; `path` NULL or a NUL-terminated string; `opts` NULL or
+ * a valid `PannsReadOptions` (its `dataset` NULL or NUL-terminated); `out_added` NULL
+ * or writable.
+ */
+PannsStatus panns_builder_add_file_with(struct PannsBuilder *b,
+                                        const char *path,
+                                        const struct PannsReadOptions *opts,
+                                        size_t *out_added);
+
+/**
  * Number of vectors added so far (0 for NULL).
  *
  * # Safety
@@ -432,6 +506,12 @@ PannsStatus panns_builder_build(struct PannsBuilder *b,
  * `b` must be NULL or a live pointer from `panns_builder_new`, not used afterwards.
  */
 void panns_builder_free(struct PannsBuilder *b);
+
+/**
+ * The default read options: HDF5 dataset "train", any dimension, `','` separated,
+ * header detected. Never fails; any thread may call it.
+ */
+struct PannsReadOptions panns_read_options_default(void);
 
 /**
  * The shape of a dataset file in any format panns reads (`.fvecs`, `.bvecs`, `.npy`,
@@ -473,13 +553,47 @@ PannsStatus panns_dataset_read(const char *path,
                                size_t *out_dim);
 
 /**
+ * `panns_dataset_probe` with read options (`opts` NULL = the defaults): the CSV
+ * separator and header mode, the HDF5 dataset, the expected dimension (`opts->dim`;
+ * required for raw `.f32` files). Writes the shape to `*n` and `*dim`. Errors: those of
+ * `panns_dataset_probe`; `PANNS_INVALID_ARGUMENT` also for a separator that is a
+ * digit, quote, line end or non-ASCII, an unknown header code, or CSV options given
+ * for a non-text file. Any thread may call it.
+ *
+ * # Safety
+ * `path` NULL or a NUL-terminated string; `opts` NULL or a valid `PannsReadOptions`
+ * (its `dataset` NULL or NUL-terminated); `n`, `dim` NULL or writable.
+ */
+PannsStatus panns_dataset_probe_with(const char *path,
+                                     const struct PannsReadOptions *opts,
+                                     size_t *n,
+                                     size_t *dim);
+
+/**
+ * `panns_dataset_read` with read options (`opts` NULL = the defaults; see
+ * `panns_dataset_probe_with`). The expected dimension is `opts->dim`. Errors: those
+ * of `panns_dataset_read` and `panns_dataset_probe_with`. Any thread may call it.
+ *
+ * # Safety
+ * As `panns_dataset_probe_with` for `path` and `opts`; `buf` NULL or `cap` writable
+ * floats; `out_n`, `out_dim` NULL or writable.
+ */
+PannsStatus panns_dataset_read_with(const char *path,
+                                    const struct PannsReadOptions *opts,
+                                    float *buf,
+                                    size_t cap,
+                                    size_t *out_n,
+                                    size_t *out_dim);
+
+/**
  * Approximate k nearest neighbours of one query among the items `filter` allows
  * (NULL `filter`: every item), nearest first, ties by id. Arguments and outputs as
  * `panns_index_search`; `*out_count` is `min(k, allowed items)` unless the allowed
  * items are too sparse for the budget to reach (raise the budget). An empty filter
- * gives `*out_count = 0`. The planner scans exactly the allowed items when the budget
- * covers half of them (known for bitmaps and id lists), else walks the trees (and
- * graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
+ * gives `*out_count = 0`. The planner scans exactly the allowed items (known for
+ * bitmaps and id lists) when the budget covers half of them or, with a graph, when
+ * `allowed^2 <= 16 * budget * len` (a filtered walk would score more items than that),
+ * else walks the trees (and graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
  * what the search did (`exact_scan` is 1 for the exact scan over the allowed items).
  * Errors: those of `panns_index_search`, plus `PANNS_INVALID_ARGUMENT` (unknown
  * filter kind, `n_bits` not the item count), `PANNS_NULL_POINTER` (a NULL array or
@@ -789,6 +903,141 @@ PannsStatus panns_index_get_vector(const struct PannsIndex *idx,
                                    size_t dim);
 
 /**
+ * Opens the shard manifest at `manifest_path` (every shard file memory-mapped) and
+ * stores the handle in `*out` (set to NULL on failure). `flags`: 0 or
+ * `PANNS_OPEN_VERIFY` (hash every shard file and check its values). Refused, with a
+ * message naming the shard: a missing or damaged shard, a shard whose metric,
+ * dimension, item count or header checksum differs from the manifest, labels held
+ * twice. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown flag bits,
+ * bad path), `PANNS_IO`, `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`.
+ *
+ * # Safety
+ * `manifest_path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+PannsStatus panns_sharded_open(const char *manifest_path,
+                               uint32_t flags,
+                               struct PannsShardedIndex **out);
+
+/**
+ * Opens only the shards at positions `shards[0..n_shards]` of the manifest (e.g. the
+ * ones one server of a cluster holds) and stores the handle in `*out` (NULL on
+ * failure). Labels stay global: merging the results of servers holding disjoint
+ * subsets by (distance, label) and keeping k gives exactly the answer of the whole
+ * manifest. `flags` and errors as `panns_sharded_open`; a position out of range or
+ * given twice is `PANNS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `manifest_path` NULL or a NUL-terminated string; `shards` NULL or `n_shards`
+ * readable `size_t`; `out` NULL or writable.
+ */
+PannsStatus panns_sharded_open_subset(const char *manifest_path,
+                                      const size_t *shards,
+                                      size_t n_shards,
+                                      uint32_t flags,
+                                      struct PannsShardedIndex **out);
+
+/**
+ * Writes a manifest at `manifest_path` naming the `n_paths` index files `paths` (in
+ * this order; all of one metric and dimension), atomically. Shards with a labels
+ * section are labelled by it, the others by their row in the concatenation. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (no paths, bad path), `PANNS_IO`,
+ * `PANNS_CORRUPT` (a damaged shard, or shards that disagree; the message names it).
+ *
+ * # Safety
+ * `manifest_path` NULL or a NUL-terminated string; `paths` NULL or `n_paths` pointers,
+ * each NULL or a NUL-terminated string.
+ */
+PannsStatus panns_sharded_write_manifest(const char *manifest_path,
+                                         const char *const *paths,
+                                         size_t n_paths);
+
+/**
+ * Frees a sharded index (NULL is a no-op); unmaps its shard files.
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle not used by any thread afterwards.
+ */
+void panns_sharded_free(struct PannsShardedIndex *idx);
+
+/**
+ * Total items over all shards (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+size_t panns_sharded_len(const struct PannsShardedIndex *idx);
+
+/**
+ * Vector dimension (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+uint32_t panns_sharded_dim(const struct PannsShardedIndex *idx);
+
+/**
+ * Metric code (a `PannsMetric` value; `UINT32_MAX` for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+uint32_t panns_sharded_metric(const struct PannsShardedIndex *idx);
+
+/**
+ * Number of shards (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+size_t panns_sharded_n_shards(const struct PannsShardedIndex *idx);
+
+/**
+ * The k nearest items to one query of `dim` floats over all shards, nearest first,
+ * ties by label: exactly the merge of every shard's own top-k, each shard searched
+ * with `budget` (0: the default; see `panns_index_search`) on its own thread. Writes
+ * up to `k` labels to `out_labels[k]` and distances to `out_distances[k]` (may be
+ * NULL), and the count, `min(k, len)`, to `*out_count`. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (k = 0), `PANNS_DIMENSION_MISMATCH`, `PANNS_NON_FINITE`,
+ * `PANNS_ZERO_VECTOR` (angular).
+ *
+ * # Safety
+ * `idx` NULL or a live handle; `query` NULL or `dim` floats; `out_labels` NULL or
+ * room for `k` labels; `out_distances` NULL or room for `k` floats; `out_count` NULL
+ * or writable.
+ */
+PannsStatus panns_sharded_search(const struct PannsShardedIndex *idx,
+                                 const float *query,
+                                 size_t dim,
+                                 size_t k,
+                                 size_t budget,
+                                 uint64_t *out_labels,
+                                 float *out_distances,
+                                 size_t *out_count);
+
+/**
+ * Searches `n_queries` row-major queries of `dim` floats each over all shards, in
+ * parallel. `out_labels` and `out_distances` (may be NULL) hold `n_queries * k`
+ * entries, row `i` at `i * k`; a row with fewer than `k` results is padded with label
+ * `UINT64_MAX` and distance `INFINITY`. `n_queries = 0` is a successful no-op (the
+ * pointers must still be non-NULL). Errors as `panns_sharded_search`; the message
+ * names the first offending query row, and the buffers' contents are then
+ * unspecified.
+ *
+ * # Safety
+ * `idx` NULL or a live handle; `queries` NULL or `n_queries * dim` floats;
+ * `out_labels` NULL or room for `n_queries * k` labels; `out_distances` NULL or room
+ * for `n_queries * k` floats.
+ */
+PannsStatus panns_sharded_search_batch(const struct PannsShardedIndex *idx,
+                                       const float *queries,
+                                       size_t n_queries,
+                                       size_t dim,
+                                       size_t k,
+                                       size_t budget,
+                                       uint64_t *out_labels,
+                                       float *out_distances);
+
+/**
  * `panns_builder_new` with this call's error message in `*error` (NULL on success;
  * otherwise a NUL-terminated copy of the message that the caller frees with
  * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -842,6 +1091,20 @@ PannsStatus panns_builder_add_file_e(struct PannsBuilder *b,
                                      const char *dataset,
                                      size_t *out_added,
                                      char **error);
+
+/**
+ * `panns_builder_add_file_with` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_add_file_with`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_add_file_with_e(struct PannsBuilder *b,
+                                          const char *path,
+                                          const struct PannsReadOptions *opts,
+                                          size_t *out_added,
+                                          char **error);
 
 /**
  * `panns_builder_build` with this call's error message in `*error` (NULL on success;
@@ -1050,6 +1313,36 @@ PannsStatus panns_dataset_read_e(const char *path,
                                  char **error);
 
 /**
+ * `panns_dataset_probe_with` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_dataset_probe_with`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_dataset_probe_with_e(const char *path,
+                                       const struct PannsReadOptions *opts,
+                                       size_t *n,
+                                       size_t *dim,
+                                       char **error);
+
+/**
+ * `panns_dataset_read_with` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_dataset_read_with`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_dataset_read_with_e(const char *path,
+                                      const struct PannsReadOptions *opts,
+                                      float *buf,
+                                      size_t cap,
+                                      size_t *out_n,
+                                      size_t *out_dim,
+                                      char **error);
+
+/**
  * `panns_index_search_filtered` with this call's error message in `*error` (NULL on success;
  * otherwise a NUL-terminated copy of the message that the caller frees with
  * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -1109,6 +1402,83 @@ PannsStatus panns_index_range_search_e(const struct PannsIndex *idx,
                                        size_t *out_count,
                                        uint8_t *out_truncated,
                                        char **error);
+
+/**
+ * `panns_sharded_open` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_open`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_open_e(const char *manifest_path,
+                                 uint32_t flags,
+                                 struct PannsShardedIndex **out,
+                                 char **error);
+
+/**
+ * `panns_sharded_open_subset` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_open_subset`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_open_subset_e(const char *manifest_path,
+                                        const size_t *shards,
+                                        size_t n_shards,
+                                        uint32_t flags,
+                                        struct PannsShardedIndex **out,
+                                        char **error);
+
+/**
+ * `panns_sharded_write_manifest` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_write_manifest`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_write_manifest_e(const char *manifest_path,
+                                           const char *const *paths,
+                                           size_t n_paths,
+                                           char **error);
+
+/**
+ * `panns_sharded_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_search_e(const struct PannsShardedIndex *idx,
+                                   const float *query,
+                                   size_t dim,
+                                   size_t k,
+                                   size_t budget,
+                                   uint64_t *out_labels,
+                                   float *out_distances,
+                                   size_t *out_count,
+                                   char **error);
+
+/**
+ * `panns_sharded_search_batch` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_search_batch`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_search_batch_e(const struct PannsShardedIndex *idx,
+                                         const float *queries,
+                                         size_t n_queries,
+                                         size_t dim,
+                                         size_t k,
+                                         size_t budget,
+                                         uint64_t *out_labels,
+                                         float *out_distances,
+                                         char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

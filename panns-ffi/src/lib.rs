@@ -13,12 +13,15 @@ pub mod dataset;
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod shard;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
+pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use filter::{PannsFilter, PannsFilterFn, PannsFilterKind};
 pub use index::{PannsIndex, PannsSearchStats};
+pub use shard::PannsShardedIndex;
 
 use std::ffi::c_char;
 
