@@ -13,8 +13,8 @@ allowed rows gathered and their norms computed ahead of time (not timed: as if t
 fixed), then one matrix-vector product and an argpartition per query.
 
 panns reports whether its planner took the exact scan over the allowed items (2 * budget >=
-allowed, or with a graph allowed^2 <= 16 * budget * n) or the filtered graph walk. hnswlib's filter is the fastest Python callable we found
-(`list.__getitem__` of the mask as a list of bools).
+allowed, or with a graph allowed^2 <= 16 * budget * n) or the filtered graph walk. hnswlib's
+filter is the fastest Python callable we found (`list.__getitem__` of the mask as a list).
 
     OMP_NUM_THREADS=1 python benches/filter_bench.py DATA.hdf5 [DATA2.hdf5 ...] \\
         [--queries 200] [--target 0.95] [--csv out.csv] [--plot out.svg] [--cache DIR]
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import sys
 import time
@@ -49,7 +50,26 @@ except ImportError:  # pragma: no cover - optional peer
     hnswlib = None
 
 SELECTIVITIES = [0.5, 0.1, 0.01, 0.001]
-PANNS_BUDGETS = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096, 8192, 16384]
+PANNS_BUDGETS = [
+    10,
+    16,
+    24,
+    32,
+    48,
+    64,
+    96,
+    128,
+    192,
+    256,
+    384,
+    512,
+    768,
+    1024,
+    2048,
+    4096,
+    8192,
+    16384,
+]
 HNSW_EFS = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096]
 
 
@@ -141,64 +161,137 @@ def sweep(knobs, run, truth, target):
 
 
 COLOURS = {"panns": "#d62728", "hnswlib": "#1f77b4", "numpy exact scan": "#7f7f7f"}
+PW, PH, M = 330, 220, 55  # plot panel size and margin
+
+
+def svg_panel(out, name, mine, di, pi, label, col, logy):
+    """One panel: column `col` of the rows `mine` (one data set) against selectivity."""
+    sels = sorted({r[1] for r in mine})
+    x0, x1 = math.log10(min(sels)), math.log10(max(sels))
+    ox, oy = M + pi * (PW + M), 40 + di * (PH + M + 25)
+    vals = [r[col] for r in mine]
+    if logy:
+        y0, y1 = math.floor(math.log10(min(vals))), math.ceil(math.log10(max(vals)))
+        ticks = [10**e for e in range(y0, y1 + 1)]
+    else:
+        y0, y1 = min(0.9, math.floor(min(vals) * 20) / 20), 1.0
+        ticks = [round(y0 + i * (y1 - y0) / 4, 3) for i in range(5)]
+
+    def px(s):
+        return ox + (math.log10(s) - x0) / (x1 - x0 or 1) * PW
+
+    def py(v):
+        fv = math.log10(v) if logy else v
+        return oy + PH - (fv - y0) / (y1 - y0 or 1) * PH
+
+    out.append(f'<text x="{ox}" y="{oy - 8}" font-weight="bold">{name}: {label}</text>')
+    out.append(f'<rect x="{ox}" y="{oy}" width="{PW}" height="{PH}" fill="none" stroke="#333"/>')
+    for tv in ticks:
+        y = py(tv)
+        out.append(f'<line x1="{ox}" x2="{ox + PW}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{ox - 4}" y="{y + 4:.1f}" text-anchor="end">{tv:g}</text>')
+    for s in sels:
+        out.append(f'<text x="{px(s):.1f}" y="{oy + PH + 14}" text-anchor="middle">{s:g}</text>')
+    if not logy:
+        y = py(0.95)
+        out.append(
+            f'<line x1="{ox}" x2="{ox + PW}" y1="{y:.1f}" y2="{y:.1f}" stroke="#999" '
+            'stroke-dasharray="4,3"/>'
+        )
+    for li, (method, colour) in enumerate(COLOURS.items()):
+        pts = sorted((r[1], r[col]) for r in mine if r[3] == method)
+        if not pts:
+            continue
+        d = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in pts)
+        out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for s, v in pts:
+            out.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
+        if di == 0 and pi == 0:
+            y = oy + 16 + 14 * li
+            out.append(f'<text x="{ox + 8}" y="{y}" fill="{colour}">{method}</text>')
 
 
 def svg_plot(rows, path: str) -> None:
-    """QPS and recall@10 against selectivity, one pair of panels per data set."""
-    import math
-
+    """QPS and recall@10 against selectivity (log), one pair of panels per data set."""
     names = list(dict.fromkeys(r[0] for r in rows))
-    pw, ph, m = 330, 220, 55  # panel size and margin
-    width, height = 2 * (pw + m) + m, len(names) * (ph + m + 25) + 40
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{height}" fill="white"/>']
+    width, height = 2 * (PW + M) + M, len(names) * (PH + M + 25) + 40
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+    ]
     for di, name in enumerate(names):
         mine = [r for r in rows if r[0] == name]
-        sels = sorted({r[1] for r in mine})
-        lx = lambda s: math.log10(s)
-        x0, x1 = lx(min(sels)), lx(max(sels))
-        for pi, (label, val, logy) in enumerate([("QPS (log)", lambda r: r[6], True),
-                                                 ("recall@10", lambda r: r[5], False)]):
-            ox, oy = m + pi * (pw + m), 40 + di * (ph + m + 25)
-            vals = [val(r) for r in mine]
-            if logy:
-                y0 = math.floor(math.log10(min(vals)))
-                y1 = math.ceil(math.log10(max(vals)))
-                fy = lambda v: math.log10(v)
-                ticks = [10 ** e for e in range(y0, y1 + 1)]
-            else:
-                y0, y1 = min(0.9, math.floor(min(vals) * 20) / 20), 1.0
-                fy = lambda v: v
-                ticks = [round(y0 + i * (y1 - y0) / 4, 3) for i in range(5)]
-            px = lambda s: ox + (lx(s) - x0) / (x1 - x0 or 1) * pw
-            py = lambda v: oy + ph - (fy(v) - y0) / (y1 - y0 or 1) * ph
-            out.append(f'<text x="{ox}" y="{oy - 8}" font-weight="bold">{name}: {label} vs selectivity</text>')
-            out.append(f'<rect x="{ox}" y="{oy}" width="{pw}" height="{ph}" fill="none" stroke="#333"/>')
-            for tv in ticks:
-                y = py(tv)
-                out.append(f'<line x1="{ox}" x2="{ox + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-                out.append(f'<text x="{ox - 4}" y="{y + 4:.1f}" text-anchor="end">{tv:g}</text>')
-            for s in sels:
-                x = px(s)
-                out.append(f'<text x="{x:.1f}" y="{oy + ph + 14}" text-anchor="middle">{s:g}</text>')
-            if not logy:
-                y = py(0.95)
-                out.append(f'<line x1="{ox}" x2="{ox + pw}" y1="{y:.1f}" y2="{y:.1f}" stroke="#999" '
-                           f'stroke-dasharray="4,3"/>')
-            for li, (method, colour) in enumerate(COLOURS.items()):
-                pts = sorted((r[1], val(r)) for r in mine if r[3] == method)
-                if not pts:
-                    continue
-                d = " ".join(f"{px(s):.1f},{py(v):.1f}" for s, v in pts)
-                out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="2"/>')
-                for s, v in pts:
-                    out.append(f'<circle cx="{px(s):.1f}" cy="{py(v):.1f}" r="3" fill="{colour}"/>')
-                if di == 0 and pi == 0:
-                    out.append(f'<text x="{ox + 8}" y="{oy + 16 + 14 * li}" fill="{colour}">{method}</text>')
+        svg_panel(out, name, mine, di, 0, "QPS (log) vs selectivity", 6, True)
+        svg_panel(out, name, mine, di, 1, "recall@10 vs selectivity", 5, False)
     out.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def one_selectivity(a, name, train, test, p, h, s, rng):
+    """The rows of the three methods at selectivity `s` (see the module's docstring)."""
+    n = len(train)
+    queries = list(test)
+    mask = rng.random(n) < s
+    if mask.sum() < a.k:
+        mask[rng.choice(n, a.k, replace=False)] = True
+    allowed = np.flatnonzero(mask)
+    m = len(allowed)
+    truth = exact_allowed(train, test, allowed, a.k)
+
+    def run_panns(budget):
+        def one(q):
+            return [i for i, _ in p.query(q, a.k, budget, filter=mask)]
+
+        return time_queries(one, queries)
+
+    b, r_panns, _ = sweep(PANNS_BUDGETS, run_panns, truth, a.target)
+    eff = p.effective_budget(a.k, b)
+    scans = 2 * eff >= m or (p.graph_degree > 0 and m < n and m * m <= 16 * eff * n)
+    timers = {"panns": lambda: run_panns(b)[1]}
+    settings = {"panns": (f"budget={b} ({'exact scan' if scans else 'walk'})", r_panns)}
+    if h is not None:
+        allow = mask.tolist().__getitem__
+
+        def hnsw_one(q):
+            try:
+                return h.knn_query(q, k=a.k, filter=allow)[0][0].tolist()
+            except RuntimeError:  # fewer than k allowed items reached at this ef
+                return []
+
+        def run_hnsw(ef):
+            h.set_ef(ef)
+            return time_queries(hnsw_one, queries)
+
+        ef, r_hnsw, _ = sweep(HNSW_EFS, run_hnsw, truth, a.target)
+        timers["hnswlib"] = lambda: run_hnsw(ef)[1]
+        settings["hnswlib"] = (f"ef={ef}", r_hnsw)
+    xa = np.ascontiguousarray(train[allowed])
+    norms = (xa * xa).sum(1)
+    kk = min(a.k, m)
+
+    def scan(q):
+        d = norms - 2 * (xa @ q)
+        part = np.argpartition(d, kk - 1)[:kk] if kk < len(d) else np.arange(len(d))
+        return allowed[part[np.argsort(d[part])]].tolist()
+
+    found, _ = time_queries(scan, queries)
+    timers["numpy exact scan"] = lambda: time_queries(scan, queries)[1]
+    settings["numpy exact scan"] = ("-", recall(found, truth))
+    qps = {k: [] for k in timers}
+    for _ in range(a.rounds):
+        for k, timer in timers.items():
+            qps[k].append(timer())
+    rows = [(name, s, m, k, *settings[k], float(np.median(qps[k]))) for k in timers]
+    for row in rows:
+        print(
+            f"  {row[0]} s={row[1]:<6} allowed={row[2]:<6} {row[3]:<17} {row[4]:<22} "
+            f"recall {row[5]:.3f}  {row[6]:9.1f} qps",
+            file=sys.stderr,
+            flush=True,
+        )
+    return rows
 
 
 def main() -> None:
@@ -221,71 +314,19 @@ def main() -> None:
         test = test[: a.queries]
         if metric == "angular":
             train, test = normalize(train), normalize(test)
-        n = len(train)
-        print(f"{name}: {n} x {train.shape[1]} {metric}, {len(test)} queries, k = {a.k}", file=sys.stderr)
+        print(
+            f"{name}: {len(train)} x {train.shape[1]} {metric}, {len(test)} queries, k = {a.k}",
+            file=sys.stderr,
+        )
         p = build_panns(train, metric, a.cache)
         h = build_hnsw(train, metric, a.cache) if hnswlib is not None else None
-        queries = list(test)
         rng = np.random.default_rng(12345)
         for s in (float(x) for x in a.selectivities.split(",")):
-            mask = rng.random(n) < s
-            if mask.sum() < a.k:
-                mask[rng.choice(n, a.k, replace=False)] = True
-            allowed = np.flatnonzero(mask)
-            truth = exact_allowed(train, test, allowed, a.k)
-
-            def run_panns(budget):
-                return time_queries(
-                    lambda q: [i for i, _ in p.query(q, a.k, budget, filter=mask)], queries
-                )
-
-            b, r_panns, _ = sweep(PANNS_BUDGETS, run_panns, truth, a.target)
-            eff = p.effective_budget(a.k, b)
-            m = len(allowed)
-            scans = 2 * eff >= m or (p.graph_degree > 0 and m < n and m * m <= 16 * eff * n)
-            timers = {"panns": lambda: run_panns(b)[1]}
-            settings = {"panns": (f"budget={b} ({'exact scan' if scans else 'walk'})", r_panns)}
-            if h is not None:
-                allow = mask.tolist().__getitem__
-
-                def hnsw_one(q):
-                    try:
-                        return h.knn_query(q, k=a.k, filter=allow)[0][0].tolist()
-                    except RuntimeError:  # fewer than k allowed items reached at this ef
-                        return []
-
-                def run_hnsw(ef):
-                    h.set_ef(ef)
-                    return time_queries(hnsw_one, queries)
-
-                ef, r_hnsw, _ = sweep(HNSW_EFS, run_hnsw, truth, a.target)
-                timers["hnswlib"] = lambda: run_hnsw(ef)[1]
-                settings["hnswlib"] = (f"ef={ef}", r_hnsw)
-            xa = np.ascontiguousarray(train[allowed])
-            norms = (xa * xa).sum(1)
-            kk = min(a.k, len(allowed))
-
-            def scan(q):
-                d = norms - 2 * (xa @ q)
-                part = np.argpartition(d, kk - 1)[:kk] if kk < len(d) else np.arange(len(d))
-                return allowed[part[np.argsort(d[part])]].tolist()
-
-            found, _ = time_queries(scan, queries)
-            timers["numpy exact scan"] = lambda: time_queries(scan, queries)[1]
-            settings["numpy exact scan"] = ("-", recall(found, truth))
-            qps = {k: [] for k in timers}
-            for _ in range(a.rounds):
-                for k, timer in timers.items():
-                    qps[k].append(timer())
-            for k in timers:
-                rows.append((name, s, m, k, settings[k][0], settings[k][1], float(np.median(qps[k]))))
-            for row in rows[-len(timers):]:
-                print(f"  {row[0]} s={row[1]:<6} allowed={row[2]:<6} {row[3]:<17} {row[4]:<22} "
-                      f"recall {row[5]:.3f}  {row[6]:9.1f} qps", file=sys.stderr, flush=True)
+            rows += one_selectivity(a, name, train, test, p, h, s, rng)
     print("| data | selectivity | allowed | method | setting | recall@10 | QPS |")
     print("|---|---|---|---|---|---|---|")
-    for row in rows:
-        print(f"| {row[0]} | {row[1]:g} | {row[2]} | {row[3]} | {row[4]} | {row[5]:.3f} | {row[6]:.0f} |")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]:g} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.3f} | {r[6]:.0f} |")
     if a.plot:
         svg_plot(rows, a.plot)
     if a.csv:

@@ -112,8 +112,12 @@ def test_masks_are_packed_exactly_whatever_their_bytes():
         ids = np.flatnonzero(mask)
         # Budget 1003: an exact scan of exactly the packed bits, compared with the id list.
         for q in data[:5]:
-            assert p.query(q, 10, budget=1003, filter=mask) == p.query(q, 10, budget=1003, filter=ids)
+            assert p.query(q, 10, budget=1003, filter=mask) == p.query(
+                q, 10, budget=1003, filter=ids
+            )
         # Non-0/1 bytes (a view of uint8 data) count as true, as in NumPy.
         raw = mask.astype(np.uint8) * rng.integers(1, 256, 1003).astype(np.uint8)
         odd = raw.view(bool)
-        assert p.query(data[0], 10, budget=1003, filter=odd) == p.query(data[0], 10, budget=1003, filter=ids)
+        assert p.query(data[0], 10, budget=1003, filter=odd) == p.query(
+            data[0], 10, budget=1003, filter=ids
+        )
