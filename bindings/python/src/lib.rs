@@ -1613,8 +1613,10 @@ impl PyIndex {
     /// Every item within `radius` of `v`, nearest first, at most `max_results` of them
     /// (as FAISS' `range_search`): a list of `(id, distance)` pairs, or with
     /// `return_truncated=True` a tuple `(pairs, truncated)` where `truncated` says the
-    /// cap cut the list. Approximate unless `budget` covers half the items.
-    #[pyo3(signature = (v, radius, max_results=None, budget=None, *, return_truncated=false))]
+    /// cap cut the list. Approximate unless `budget` covers half the items. `filter`
+    /// (a boolean mask, ids or a callable, as in :meth:`query`) keeps only allowed items.
+    #[pyo3(signature = (v, radius, max_results=None, budget=None, *, return_truncated=false, filter=None))]
+    #[allow(clippy::too_many_arguments)]
     fn range_search<'py>(
         &self,
         py: Python<'py>,
@@ -1623,13 +1625,40 @@ impl PyIndex {
         max_results: Option<&Bound<'py, PyAny>>,
         budget: Option<&Bound<'py, PyAny>>,
         return_truncated: bool,
+        filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let cap = clamped(opt_count(py, max_results, "max_results")?.unwrap_or(1000));
         if cap == 0 {
             return Err(invalid(py, "max_results must be at least 1, got 0".into()));
         }
         let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
-        let (list, truncated) = if let Some(l) = self.live() {
+        let has_filter = filter.is_some_and(|f| !f.is_none());
+        let (list, truncated) = if has_filter && self.live().is_some() {
+            return Err(invalid(
+                py,
+                "range_search(filter=...) is not supported on a live index yet".into(),
+            ));
+        } else if has_filter {
+            let index = self.index()?;
+            let f = parse_filter(py, filter, index.len())?.expect("a filter was given");
+            let r = radius as f32;
+            if r.is_nan() || r < 0.0 {
+                return Err(invalid(
+                    py,
+                    format!("radius = {radius}: must be a number >= 0"),
+                ));
+            }
+            // One more than the cap tells whether the cap was hit.
+            let params = SearchParams::new(cap.saturating_add(1)).with_budget(budget);
+            let hits = Self::with_vector(py, v, false, |q| {
+                search_filtered(py, &index, q, &params, &f)
+            })?;
+            let hits = hits.map_err(|_| invalid(py, "expected a vector".into()))?;
+            let mut within: Vec<Neighbor> = hits.into_iter().filter(|h| h.distance <= r).collect();
+            let truncated = within.len() > cap;
+            within.truncate(cap);
+            (pairs(py, &within)?, truncated)
+        } else if let Some(l) = self.live() {
             let r = Self::with_vector(py, v, false, |q| {
                 py.detach(|| l.read().range_search(q, radius as f32, cap, budget))
                     .map_err(|e| io_err(py, e))

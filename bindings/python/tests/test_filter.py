@@ -121,3 +121,23 @@ def test_masks_are_packed_exactly_whatever_their_bytes():
         assert p.query(data[0], 10, budget=1003, filter=odd) == p.query(
             data[0], 10, budget=1003, filter=ids
         )
+
+
+def test_range_search_with_a_filter_keeps_only_allowed_items_within_the_radius():
+    p, data = _index(n=3000, graph=24)
+    q = data[5]
+    ranked = p.linear_search(q, 3000)
+    radius = ranked[60][1]
+    mask = np.arange(3000) % 3 == 0
+    want = [(i, d) for i, d in ranked if d <= radius and mask[i]]
+    for f in (mask, np.flatnonzero(mask), lambda i: i % 3 == 0):
+        got = p.range_search(q, radius, max_results=1000, budget=3000, filter=f)
+        assert [i for i, _ in got] == [i for i, _ in want]
+    got, truncated = p.range_search(
+        q, radius, max_results=5, budget=3000, return_truncated=True, filter=mask
+    )
+    assert [i for i, _ in got] == [i for i, _ in want[:5]] and truncated
+    with pytest.raises(ValueError, match="radius"):
+        p.range_search(q, -1.0, filter=mask)
+    with pytest.raises(ValueError, match="one bool per item"):
+        p.range_search(q, radius, filter=mask[:-1])
