@@ -127,6 +127,18 @@ fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
     if let panns_io::Error::Core(core) = e {
         return core_err(py, core);
     }
+    match e {
+        panns_io::Error::Locked { .. } => {
+            // An OSError with errno EAGAIN: another writer holds the lock.
+            let err = pyo3::exceptions::PyBlockingIOError::new_err(e.to_string());
+            let _ = err.value(py).setattr("status", IO);
+            return err;
+        }
+        panns_io::Error::ReadOnly { .. } => {
+            return live::unsupported_operation(py, e.to_string());
+        }
+        _ => {}
+    }
     let (kind, status) = io_kind(&e);
     raise(py, kind, status, e.to_string())
 }
@@ -153,13 +165,7 @@ fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
             (Kind::Value, INVALID_ARGUMENT)
         }
         E::CorruptLog { .. } => (Kind::Corrupt, CORRUPT),
-        E::Locked { .. } => {
-            // An OSError with errno EAGAIN: another writer holds the lock.
-            let err = pyo3::exceptions::PyBlockingIOError::new_err(e.to_string());
-            let _ = err.value(py).setattr("status", IO);
-            return err;
-        }
-        E::ReadOnly { .. } => return live::unsupported_operation(py, e.to_string()),
+        E::ReadOnly { .. } => (Kind::Unsupported, UNSUPPORTED),
         _ => (Kind::Os(None), IO),
     }
 }
