@@ -125,7 +125,13 @@ fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
     use panns_io::Error as E;
     let (kind, status) = match e {
         E::Core(core) => return core_err(py, core),
-        E::Io { ref source, .. } => (Kind::Os(source.raw_os_error()), IO),
+        E::Io { ref source, .. } => {
+            // A NotFound made by the library (no OS error) is still a FileNotFoundError.
+            let errno = source.raw_os_error().or(
+                (source.kind() == std::io::ErrorKind::NotFound).then_some(2), // ENOENT
+            );
+            (Kind::Os(errno), IO)
+        }
         E::NonFinite { .. } => (Kind::Value, NON_FINITE),
         E::Parse { .. }
         | E::RaggedRow { .. }

@@ -206,6 +206,8 @@ def test_one_writer_at_a_time_and_read_only_loads_refuse_changes(tmp_path):
         r.add_items(_rows(1, 3), [9999])
     with pytest.raises(io.UnsupportedOperation, match="read-only"):
         r.remove([1])
+    with pytest.raises(FileNotFoundError, match="no live index here"):
+        PannsIndex.load(tmp_path / "none.idx", writable=True)
     w.close()  # releases the lock
     w2 = PannsIndex.load(path, writable=True)
     w2.add_items(_rows(1, 4), [7])
@@ -267,8 +269,10 @@ def test_methods_a_live_index_does_not_support_say_so():
         p.add_vector(_rows(1, 1)[0])
     with pytest.raises(NotImplementedError, match="compact"):
         p.build(8)
-    # starting over with a new data set still works
+    # starting over with a new data set still works (changes wait for its build)
     p.load_matrix(_rows(50, 2))
+    with pytest.raises(RuntimeError, match="call build\\(\\) first"):
+        p.add_items(_rows(1, 3), [1])
     p.build(4)
     assert not p.is_live and len(p) == 50 and 3 in p
 
