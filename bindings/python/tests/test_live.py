@@ -194,6 +194,27 @@ def test_a_reader_sees_commits_only_after_refresh(tmp_path):
     w.close()
 
 
+def test_a_commit_survives_the_writer_dying_and_uncommitted_changes_do_not(tmp_path):
+    p, model = _built(100)
+    path = tmp_path / "crash.idx"
+    p.save(path)
+    child = (
+        "import os, sys; import numpy as np; from panns import PannsIndex\n"
+        "w = PannsIndex.load(sys.argv[1], writable=True)\n"
+        "w.add_items(np.full((1, 16), 0.5, np.float32), [1000]); w.remove([3]); w.commit()\n"
+        "w.add_items(np.full((1, 16), 0.7, np.float32), [2000]); w.remove([4])\n"
+        "assert w.live_stats()['pending'] == 2\n"
+        "os._exit(0)  # dies without closing: nothing after the commit is written\n"
+    )
+    subprocess.run([sys.executable, "-c", child, str(path)], check=True)
+    r = PannsIndex.load(path)
+    assert 1000 in r and 3 not in r and 2000 not in r and 4 in r and len(r) == 100
+    assert np.allclose(r.get_vector(1000), 0.5)
+    # the lock died with the writer: a new writer opens
+    w = PannsIndex.load(path, writable=True)
+    w.close()
+
+
 def test_one_writer_at_a_time_and_read_only_loads_refuse_changes(tmp_path):
     p, _ = _built(100)
     path = tmp_path / "one.idx"
@@ -201,6 +222,20 @@ def test_one_writer_at_a_time_and_read_only_loads_refuse_changes(tmp_path):
     w = PannsIndex.load(path, writable=True)
     with pytest.raises(BlockingIOError, match="another writer holds this lock"):
         PannsIndex.load(path, writable=True)
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from panns import PannsIndex\n"
+            "try:\n    PannsIndex.load(sys.argv[1], writable=True)\n"
+            "except BlockingIOError as e:\n    print('refused:', e)",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert other.startswith("refused:") and "one writer at a time" in other
     r = PannsIndex.load(path)
     with pytest.raises(io.UnsupportedOperation, match="read-only"):
         r.add_items(_rows(1, 3), [9999])
