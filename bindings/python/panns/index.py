@@ -251,7 +251,9 @@ class PannsIndex(_panns.Index):
     def __reduce__(self) -> Tuple[Any, Tuple[Any, Dict[str, Any]]]:
         """Pickles the index as the bytes of its index file (the same bytes :meth:`save`
         writes), with its metric and dimension. Vectors added since the last :meth:`build`
-        cannot be pickled (``RuntimeError``: build first)."""
+        cannot be pickled (``RuntimeError``: build first). A live index pickles as a compacted
+        copy with its labels (unpickled: a live index in memory); an empty one cannot be pickled
+        (``ValueError``)."""
         dim, metric, _, _, threads = self._settings()
         if self._pending():
             raise RuntimeError(

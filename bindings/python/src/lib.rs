@@ -1304,7 +1304,8 @@ impl PyIndex {
     /// `BlockingIOError` otherwise; changes are durable after `commit()`). A file with a
     /// live-index log or labels beside or in it opens as a live index read-only (ids are
     /// labels; `refresh()` picks up commits). Any other file loaded read-only refuses
-    /// `add_items`/`remove` (`io.UnsupportedOperation`).
+    /// `add_items`/`remove` (`io.UnsupportedOperation`). A live index always maps its
+    /// base file (`mmap` does not apply).
     #[pyo3(signature = (fname, mmap=true, verify=false, writable=false))]
     fn load(
         &self,
