@@ -1822,6 +1822,71 @@ impl PyIndex {
         Ok(Some(d))
     }
 
+    /// The compaction and delta settings of a live index as a dict, after setting those
+    /// given: `auto_compact` (a writer on files compacts after a commit that crosses a
+    /// threshold; default True; an index in memory never compacts by itself),
+    /// `compact_removed_fraction` (removed or replaced base items per base item, default
+    /// 0.2), `compact_delta_fraction` (delta items per base item, default 0.1),
+    /// `delta_index_threshold` (unindexed delta items before the delta gets its own
+    /// forest, default 4096). `RuntimeError` if the index is not live.
+    #[pyo3(signature = (*, auto_compact=None, compact_removed_fraction=None,
+                        compact_delta_fraction=None, delta_index_threshold=None))]
+    fn live_options<'py>(
+        &self,
+        py: Python<'py>,
+        auto_compact: Option<bool>,
+        compact_removed_fraction: Option<f64>,
+        compact_delta_fraction: Option<f64>,
+        delta_index_threshold: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let _data = self.lock_data(py);
+        let Some(l) = self.live() else {
+            return Err(PyRuntimeError::new_err(
+                "not a live index: live_options() applies after add_items()/remove() or \
+                 load(path, writable=True)",
+            ));
+        };
+        for (name, v) in [
+            ("compact_removed_fraction", compact_removed_fraction),
+            ("compact_delta_fraction", compact_delta_fraction),
+        ] {
+            if let Some(x) = v
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(invalid(
+                    py,
+                    format!("{name} must be a finite number >= 0, got {x}"),
+                ));
+            }
+        }
+        let threshold = match opt_count(py, delta_index_threshold, "delta_index_threshold")? {
+            Some(0) => {
+                return Err(invalid(
+                    py,
+                    "delta_index_threshold must be at least 1, got 0".into(),
+                ));
+            }
+            t => t.map(clamped),
+        };
+        let o = py.detach(|| {
+            let mut g = l.write();
+            let mut o = g.options().clone();
+            o.auto_compact = auto_compact.unwrap_or(o.auto_compact);
+            o.compact_removed_fraction =
+                compact_removed_fraction.unwrap_or(o.compact_removed_fraction);
+            o.compact_delta_fraction = compact_delta_fraction.unwrap_or(o.compact_delta_fraction);
+            o.delta_index_threshold = threshold.unwrap_or(o.delta_index_threshold);
+            g.set_options(o.clone());
+            o
+        });
+        let d = PyDict::new(py);
+        d.set_item("auto_compact", o.auto_compact)?;
+        d.set_item("compact_removed_fraction", o.compact_removed_fraction)?;
+        d.set_item("compact_delta_fraction", o.compact_delta_fraction)?;
+        d.set_item("delta_index_threshold", o.delta_index_threshold)?;
+        Ok(d)
+    }
+
     // -- internals for the Python layer ---------------------------------------------------
 
     /// For benchmarks: searches each row of `queries` (2-D float32) once from Rust, one at

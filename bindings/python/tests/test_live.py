@@ -215,6 +215,40 @@ def test_a_commit_survives_the_writer_dying_and_uncommitted_changes_do_not(tmp_p
     w.close()
 
 
+def test_a_writer_compacts_after_a_commit_past_the_thresholds_unless_told_not_to(tmp_path):
+    p, model = _built(200)
+    path = tmp_path / "auto.idx"
+    p.save(path)
+    w = PannsIndex.load(path, writable=True)
+    opts = w.live_options()
+    assert opts == {
+        "auto_compact": True,
+        "compact_removed_fraction": 0.2,
+        "compact_delta_fraction": 0.1,
+        "delta_index_threshold": 4096,
+    }
+    w.live_options(auto_compact=False)
+    assert w.remove(range(50)) == 50  # 25% of the base removed
+    w.commit()
+    assert w.live_stats()["generation"] == 1 and w.live_stats()["tombstones"] == 50
+    w.live_options(auto_compact=True)
+    w.add_items(_rows(1, 3), [777])
+    w.commit()  # crosses the 20% threshold: compacts into generation 2
+    s = w.live_stats()
+    assert (s["generation"], s["tombstones"], s["delta_len"], s["len"]) == (2, 0, 0, 151)
+    for lab in range(50):
+        model.pop(lab)
+    model[777] = _rows(1, 3)[0]
+    _agrees(w, model, n_queries=5)
+    with pytest.raises(ValueError, match="compact_delta_fraction must be a finite number"):
+        w.live_options(compact_delta_fraction=float("nan"))
+    with pytest.raises(ValueError, match="delta_index_threshold must be at least 1"):
+        w.live_options(delta_index_threshold=0)
+    with pytest.raises(RuntimeError, match="not a live index"):
+        _built(10)[0].live_options()
+    w.close()
+
+
 def test_one_writer_at_a_time_and_read_only_loads_refuse_changes(tmp_path):
     p, _ = _built(100)
     path = tmp_path / "one.idx"
