@@ -1339,9 +1339,8 @@ impl PyIndex {
                 }
             })
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, &path.display().to_string())?;
-        self.lock_data(py).source = Some(path);
-        Ok(())
+        let name = path.display().to_string();
+        self.adopt(py, index, &name, Some(path))
     }
 
     /// Replaces this object's index by one parsed from `data` (bytes of an index file, as
@@ -1373,9 +1372,7 @@ impl PyIndex {
         let index = py
             .detach(|| panns_io::index_from_bytes(bytes, &opts))
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, "<bytes>")?;
-        self.lock_data(py).source = None;
-        Ok(())
+        self.adopt(py, index, "<bytes>", None)
     }
 
     /// The index as the bytes of an index file (what `save()` writes).
@@ -1789,7 +1786,6 @@ impl PyIndex {
         if let Some(live) = self.live() {
             return live::read(py, &live).contains(l);
         }
-        let _ = py;
         self.current
             .lock()
             .index
@@ -1942,9 +1938,17 @@ impl PyIndex {
 impl PyIndex {
     /// Makes a freshly opened `index` this object's index (checks the dimension given to
     /// the constructor; warns when it has another metric than the one given).
-    fn adopt(&self, py: Python<'_>, index: Index, source: &str) -> PyResult<()> {
+    /// `file` is the file of a read-only load (then `add_items`/`remove` are refused).
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        index: Index,
+        source: &str,
+        file: Option<PathBuf>,
+    ) -> PyResult<()> {
         let mut data = self.lock_data(py);
         Self::check_adopt(py, &mut data, index.dim(), index.metric(), source)?;
+        data.source = file;
         let old_builder = data.builder.take();
         self.install(index);
         drop(data);
