@@ -28,11 +28,31 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
     Ok(v)
 }
 
+/// The index `panns query` searches: one file, or the shards of a manifest.
+enum Target {
+    One(panns_core::Index),
+    Sharded(panns_io::ShardedIndex),
+}
+
+/// True when `path` starts like a shard manifest.
+fn is_manifest(path: &std::path::Path) -> bool {
+    let mut head = [0u8; 12];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| head == *panns_io::shard::MANIFEST_MAGIC.as_bytes())
+}
+
 /// Runs `panns query`.
 pub fn run(a: &QueryArgs) -> Result<()> {
     let k = a.k as usize;
-    let index = files::open_index(&a.index)?;
-    let view = &index;
+    let target = if is_manifest(&a.index) {
+        Target::Sharded(
+            panns_io::ShardedIndex::open(&a.index, &panns_io::OpenOptions::default())
+                .map_err(|e| files::io_error(e, &a.index))?,
+        )
+    } else {
+        Target::One(files::open_index(&a.index)?)
+    };
     let (queries, qdim, source) = match (&a.vector, &a.queries) {
         (Some(v), _) => {
             let v = parse_vector(v)?;
@@ -49,7 +69,10 @@ pub fn run(a: &QueryArgs) -> Result<()> {
             ));
         }
     };
-    let dim = view.dim();
+    let dim = match &target {
+        Target::One(i) => i.dim(),
+        Target::Sharded(s) => s.dim(),
+    };
     if qdim != dim {
         let e = CliError::new(format!(
             "the queries have {qdim} components but the index has dimension {dim}"
@@ -60,13 +83,34 @@ pub fn run(a: &QueryArgs) -> Result<()> {
         });
     }
     let params = SearchParams::new(k).with_budget(a.budget);
-    let results: Vec<Vec<Neighbor>> = if a.exact {
-        queries
-            .par_chunks(dim)
-            .map(|q| view.linear_search(q, k))
-            .collect::<Result<_, _>>()?
-    } else {
-        view.search_batch(&queries, &params)?
+    let results: Vec<Vec<(u64, f32)>> = match &target {
+        Target::One(view) => {
+            let r: Vec<Vec<Neighbor>> = if a.exact {
+                queries
+                    .par_chunks(dim)
+                    .map(|q| view.linear_search(q, k))
+                    .collect::<Result<_, _>>()?
+            } else {
+                view.search_batch(&queries, &params)?
+            };
+            r.into_iter()
+                .map(|hits| {
+                    hits.into_iter()
+                        .map(|h| (u64::from(h.id), h.distance))
+                        .collect()
+                })
+                .collect()
+        }
+        Target::Sharded(s) => {
+            // --exact: every shard scans exactly once its budget covers half of it.
+            let p = if a.exact {
+                SearchParams::new(k).with_budget(s.len())
+            } else {
+                params
+            };
+            s.search_batch(&queries, &p)
+                .map_err(|e| files::io_error(e, &a.index))?
+        }
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -80,7 +124,7 @@ pub fn run(a: &QueryArgs) -> Result<()> {
 fn write_results(
     w: &mut impl Write,
     fmt: OutputFormat,
-    res: &[Vec<Neighbor>],
+    res: &[Vec<(u64, f32)>],
 ) -> std::io::Result<()> {
     match fmt {
         OutputFormat::Text => {
@@ -90,7 +134,7 @@ fn write_results(
                 }
                 writeln!(w, "{:>6} {:>10} {:>14}", "rank", "id", "distance")?;
                 for (r, h) in hits.iter().enumerate() {
-                    writeln!(w, "{:>6} {:>10} {:>14.6}", r + 1, h.id, h.distance)?;
+                    writeln!(w, "{:>6} {:>10} {:>14.6}", r + 1, h.0, h.1)?;
                 }
             }
         }
@@ -98,7 +142,7 @@ fn write_results(
             writeln!(w, "query,rank,id,distance")?;
             for (q, hits) in res.iter().enumerate() {
                 for (r, h) in hits.iter().enumerate() {
-                    writeln!(w, "{q},{},{},{}", r + 1, h.id, h.distance)?;
+                    writeln!(w, "{q},{},{},{}", r + 1, h.0, h.1)?;
                 }
             }
         }
@@ -109,7 +153,7 @@ fn write_results(
                 .map(|(q, hits)| {
                     let n: Vec<serde_json::Value> = hits
                         .iter()
-                        .map(|h| serde_json::json!({"id": h.id, "distance": h.distance}))
+                        .map(|h| serde_json::json!({"id": h.0, "distance": h.1}))
                         .collect();
                     serde_json::json!({"query": q, "neighbors": n})
                 })

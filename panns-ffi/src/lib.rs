@@ -12,12 +12,14 @@ pub mod builder;
 pub mod dataset;
 pub mod error;
 pub mod index;
+pub mod shard;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use index::{PannsIndex, PannsSearchStats};
+pub use shard::PannsShardedIndex;
 
 use std::ffi::c_char;
 

@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod shard;
+
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use panns_core::{
     BuildParams, Filter, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
@@ -76,6 +78,10 @@ enum Kind {
     Unsupported,
     Index,
     Os(Option<i32>),
+    /// `BlockingIOError` (an `OSError`): another writer holds a live index's lock.
+    Locked,
+    /// `io.UnsupportedOperation`: a change asked of an index opened read-only.
+    ReadOnly,
 }
 
 /// The exception of `kind` with `message`, carrying `status` (the C ABI's code).
@@ -89,6 +95,8 @@ fn raise(py: Python<'_>, kind: Kind, status: i32, message: String) -> PyErr {
         // (FileNotFoundError, PermissionError, IsADirectoryError, ...).
         Kind::Os(Some(errno)) => PyOSError::new_err((errno, message)),
         Kind::Os(None) => PyOSError::new_err(message),
+        Kind::Locked => pyo3::exceptions::PyBlockingIOError::new_err(message),
+        Kind::ReadOnly => live::unsupported_operation(py, message),
     };
     let _ = err.value(py).setattr("status", status);
     err
@@ -122,10 +130,20 @@ fn raise_memory(py: Python<'_>, message: String) -> PyErr {
 
 /// A `panns-io` error as a Python exception.
 fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
+    if let panns_io::Error::Core(core) = e {
+        return core_err(py, core);
+    }
+    let (kind, status) = io_kind(&e);
+    raise(py, kind, status, e.to_string())
+}
+
+/// The exception class and status of a `panns-io` error (a shard's error: its cause's).
+fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
     use panns_io::Error as E;
-    let (kind, status) = match e {
-        E::Core(core) => return core_err(py, core),
-        E::Io { ref source, .. } => {
+    match e {
+        E::Core(_) => (Kind::Value, INVALID_ARGUMENT),
+        E::Shard { source, .. } => io_kind(source),
+        E::Io { source, .. } => {
             // A NotFound made by the library (no OS error) is still a FileNotFoundError.
             let errno = source.raw_os_error().or(
                 (source.kind() == std::io::ErrorKind::NotFound).then_some(2), // ENOENT
@@ -147,16 +165,10 @@ fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
             (Kind::Value, INVALID_ARGUMENT)
         }
         E::CorruptLog { .. } => (Kind::Corrupt, CORRUPT),
-        E::Locked { .. } => {
-            // An OSError with errno EAGAIN: another writer holds the lock.
-            let err = pyo3::exceptions::PyBlockingIOError::new_err(e.to_string());
-            let _ = err.value(py).setattr("status", IO);
-            return err;
-        }
-        E::ReadOnly { .. } => return live::unsupported_operation(py, e.to_string()),
+        E::Locked { .. } => (Kind::Locked, IO),
+        E::ReadOnly { .. } => (Kind::ReadOnly, INVALID_ARGUMENT),
         _ => (Kind::Os(None), IO),
-    };
-    raise(py, kind, status, e.to_string())
+    }
 }
 
 /// `ValueError` (status 2) with `message`.
@@ -2163,6 +2175,9 @@ fn _panns(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CorruptIndexError", py.get_type::<CorruptIndexError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add_function(wrap_pyfunction!(build_defaults, m)?)?;
+    m.add_class::<shard::PyShardedIndex>()?;
+    m.add_function(wrap_pyfunction!(shard::build_shard, m)?)?;
+    m.add_function(wrap_pyfunction!(shard::write_manifest, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_COMPONENT", f64::from(panns_core::MAX_COMPONENT))?;
     Ok(())
