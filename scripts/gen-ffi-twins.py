@@ -20,7 +20,7 @@ FN = re.compile(
 
 def functions():
     out = []
-    for name in ["builder.rs", "index.rs", "dataset.rs"]:
+    for name in ["builder.rs", "index.rs", "dataset.rs", "live.rs"]:
         text = (SRC / name).read_text()
         for m in FN.finditer(text):
             unsafe, fname, args = m.groups()
@@ -42,7 +42,8 @@ def generate():
         "use crate::dataset::*;",
         "use crate::error::{PannsStatus, report};",
         "use crate::index::*;",
-        "use std::ffi::c_char;",
+        "use crate::live::*;",
+        "use std::ffi::{c_char, c_int};",
         "",
     ]
     for fname, params, _mod in functions():

@@ -12,11 +12,13 @@ pub mod builder;
 pub mod dataset;
 pub mod error;
 pub mod index;
+pub mod live;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use error::{FfiError, PannsStatus};
 pub use index::{PannsIndex, PannsSearchStats};
+pub use live::PannsLive;
 
 use std::ffi::c_char;
 
