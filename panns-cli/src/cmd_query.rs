@@ -3,9 +3,20 @@
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::error::{CliError, Context, Result};
 use crate::files;
-use panns_core::{Neighbor, SearchParams};
+use panns_core::SearchParams;
+use panns_io::LiveIndex;
 use rayon::prelude::*;
 use std::io::Write;
+
+/// One hit as printed: the item id (a label for a live index) and the distance.
+type Hit = (u64, f32);
+
+/// What `panns query` searches: a plain index file, or a live index (a log beside the
+/// file: its base without the removed items, plus the added ones, by label).
+enum Target {
+    Plain(panns_core::Index),
+    Live(LiveIndex),
+}
 
 /// Parses `"0.1, 0.2,-3e-2"` into numbers.
 pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
@@ -31,8 +42,14 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
 /// Runs `panns query`.
 pub fn run(a: &QueryArgs) -> Result<()> {
     let k = a.k as usize;
-    let index = files::open_index(&a.index)?;
-    let view = &index;
+    let target = if panns_io::live::log_path(&a.index).exists() {
+        Target::Live(
+            LiveIndex::open(&a.index, false)
+                .map_err(|e| crate::cmd_live::live_error(e, &a.index))?,
+        )
+    } else {
+        Target::Plain(files::open_index(&a.index)?)
+    };
     let (queries, qdim, source) = match (&a.vector, &a.queries) {
         (Some(v), _) => {
             let v = parse_vector(v)?;
@@ -49,7 +66,10 @@ pub fn run(a: &QueryArgs) -> Result<()> {
             ));
         }
     };
-    let dim = view.dim();
+    let dim = match &target {
+        Target::Plain(i) => i.dim(),
+        Target::Live(l) => l.dim(),
+    };
     if qdim != dim {
         let e = CliError::new(format!(
             "the queries have {qdim} components but the index has dimension {dim}"
@@ -60,13 +80,36 @@ pub fn run(a: &QueryArgs) -> Result<()> {
         });
     }
     let params = SearchParams::new(k).with_budget(a.budget);
-    let results: Vec<Vec<Neighbor>> = if a.exact {
-        queries
-            .par_chunks(dim)
-            .map(|q| view.linear_search(q, k))
-            .collect::<Result<_, _>>()?
-    } else {
-        view.search_batch(&queries, &params)?
+    let results: Vec<Vec<Hit>> = match &target {
+        Target::Plain(view) => {
+            let res = if a.exact {
+                queries
+                    .par_chunks(dim)
+                    .map(|q| view.linear_search(q, k))
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                view.search_batch(&queries, &params)?
+            };
+            res.into_iter()
+                .map(|hits| hits.iter().map(|h| (u64::from(h.id), h.distance)).collect())
+                .collect()
+        }
+        Target::Live(live) => {
+            // A budget covering every item makes every part of the search exact.
+            let params = if a.exact {
+                params.with_budget(usize::MAX)
+            } else {
+                params
+            };
+            queries
+                .par_chunks(dim)
+                .enumerate()
+                .map(|(i, q)| {
+                    live.search(q, &params)
+                        .map_err(|e| CliError::new(format!("query {i}: {e}")))
+                })
+                .collect::<Result<_>>()?
+        }
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -77,11 +120,7 @@ pub fn run(a: &QueryArgs) -> Result<()> {
 }
 
 /// Writes the results in the chosen format.
-fn write_results(
-    w: &mut impl Write,
-    fmt: OutputFormat,
-    res: &[Vec<Neighbor>],
-) -> std::io::Result<()> {
+fn write_results(w: &mut impl Write, fmt: OutputFormat, res: &[Vec<Hit>]) -> std::io::Result<()> {
     match fmt {
         OutputFormat::Text => {
             for (q, hits) in res.iter().enumerate() {
@@ -90,7 +129,7 @@ fn write_results(
                 }
                 writeln!(w, "{:>6} {:>10} {:>14}", "rank", "id", "distance")?;
                 for (r, h) in hits.iter().enumerate() {
-                    writeln!(w, "{:>6} {:>10} {:>14.6}", r + 1, h.id, h.distance)?;
+                    writeln!(w, "{:>6} {:>10} {:>14.6}", r + 1, h.0, h.1)?;
                 }
             }
         }
@@ -98,7 +137,7 @@ fn write_results(
             writeln!(w, "query,rank,id,distance")?;
             for (q, hits) in res.iter().enumerate() {
                 for (r, h) in hits.iter().enumerate() {
-                    writeln!(w, "{q},{},{},{}", r + 1, h.id, h.distance)?;
+                    writeln!(w, "{q},{},{},{}", r + 1, h.0, h.1)?;
                 }
             }
         }
@@ -109,7 +148,7 @@ fn write_results(
                 .map(|(q, hits)| {
                     let n: Vec<serde_json::Value> = hits
                         .iter()
-                        .map(|h| serde_json::json!({"id": h.id, "distance": h.distance}))
+                        .map(|h| serde_json::json!({"id": h.0, "distance": h.1}))
                         .collect();
                     serde_json::json!({"query": q, "neighbors": n})
                 })
