@@ -15,7 +15,7 @@ type Hit = (u64, f32);
 /// file: its base without the removed items, plus the added ones, by label).
 enum Target {
     Plain(panns_core::Index),
-    Live(LiveIndex),
+    Live(Box<LiveIndex>),
 }
 
 /// Parses `"0.1, 0.2,-3e-2"` into numbers.
@@ -43,10 +43,10 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
 pub fn run(a: &QueryArgs) -> Result<()> {
     let k = a.k as usize;
     let target = if panns_io::live::log_path(&a.index).exists() {
-        Target::Live(
+        Target::Live(Box::new(
             LiveIndex::open(&a.index, false)
                 .map_err(|e| crate::cmd_live::live_error(e, &a.index))?,
-        )
+        ))
     } else {
         Target::Plain(files::open_index(&a.index)?)
     };
