@@ -122,11 +122,11 @@ enum PannsStatus
    * Another writer (in this or another process) holds a live index's lock file:
    * one writer at a time; open it with writable = 0 to read.
    */
-  PANNS_LOCKED = 14,
+  PANNS_LOCKED = 15,
   /**
    * A change was asked of a live index opened for reading only.
    */
-  PANNS_READ_ONLY = 15
+  PANNS_READ_ONLY = 16
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

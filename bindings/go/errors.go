@@ -21,8 +21,8 @@ const (
 	StatusBufferTooSmall    Status = 11 // an output buffer is shorter than needed
 	StatusPanic             Status = 12 // internal error: a Rust panic was caught
 	StatusOutOfMemory       Status = 13 // memory could not be allocated
-	StatusLocked            Status = 14 // another writer holds a live index's lock
-	StatusReadOnly          Status = 15 // a change asked of a live index opened read-only
+	StatusLocked            Status = 15 // another writer holds a live index's lock
+	StatusReadOnly          Status = 16 // a change asked of a live index opened read-only
 )
 
 var statusNames = map[Status]string{

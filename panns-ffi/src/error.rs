@@ -49,9 +49,9 @@ pub enum PannsStatus {
     PANNS_OUT_OF_MEMORY = 13,
     /// Another writer (in this or another process) holds a live index's lock file:
     /// one writer at a time; open it with writable = 0 to read.
-    PANNS_LOCKED = 14,
+    PANNS_LOCKED = 15,
     /// A change was asked of a live index opened for reading only.
-    PANNS_READ_ONLY = 15,
+    PANNS_READ_ONLY = 16,
 }
 
 /// An error on its way out through the C ABI: a status code and a message.
@@ -167,8 +167,8 @@ impl PannsStatus {
             11 => c"buffer too small",
             12 => c"internal error (caught panic)",
             13 => c"out of memory",
-            14 => c"live index locked by another writer",
-            15 => c"live index open read-only",
+            15 => c"live index locked by another writer",
+            16 => c"live index open read-only",
             _ => c"unknown status code",
         }
     }

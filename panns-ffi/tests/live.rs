@@ -740,3 +740,32 @@ fn from_index_with_labels_and_graph() {
         panns_index_free(plain);
     }
 }
+
+/// The live-index status codes: their values (15 and 16; 14 is left to
+/// `PANNS_CALLBACK_FAILED` of the filtered search, developed in parallel) and descriptions,
+/// and that the io errors map to them.
+#[test]
+fn live_status_codes() {
+    assert_eq!(PANNS_LOCKED as u32, 15);
+    assert_eq!(PANNS_READ_ONLY as u32, 16);
+    let s = |c: u32| {
+        // SAFETY: a static NUL-terminated string.
+        unsafe { CStr::from_ptr(panns_status_string(c)) }
+            .to_str()
+            .unwrap()
+    };
+    assert_eq!(s(15), "live index locked by another writer");
+    assert_eq!(s(16), "live index open read-only");
+    assert_eq!(s(17), "unknown status code");
+    let locked = panns_io::Error::Locked {
+        lock: "x.lock".into(),
+    };
+    assert_eq!(error::FfiError::from(locked).status, PANNS_LOCKED);
+    let corrupt_log = panns_io::Error::CorruptLog {
+        path: "x.log".into(),
+        record: 3,
+        offset: 99,
+        detail: "bad".into(),
+    };
+    assert_eq!(error::FfiError::from(corrupt_log).status, PANNS_CORRUPT);
+}

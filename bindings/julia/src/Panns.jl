@@ -127,8 +127,8 @@ sym(name::Symbol) = SYMBOLS[name]
     PANNS_BUFFER_TOO_SMALL = 11
     PANNS_PANIC = 12
     PANNS_OUT_OF_MEMORY = 13
-    PANNS_LOCKED = 14
-    PANNS_READ_ONLY = 15
+    PANNS_LOCKED = 15
+    PANNS_READ_ONLY = 16
 end
 
 """
@@ -209,7 +209,7 @@ function check(status::UInt32, err::ErrorRef)
         err[] = C_NULL
     end
     status == UInt32(PANNS_OK) && return nothing
-    s = status <= UInt32(typemax(Status)) ? Status(status) : PANNS_PANIC
+    s = any(x -> UInt32(x) == status, instances(Status)) ? Status(status) : PANNS_PANIC
     throw(PannsError(s, msg))
 end
 
