@@ -749,7 +749,9 @@ PannsStatus panns_index_get_vector(const struct PannsIndex *idx,
  * Creates an empty live index at `path` (the log `path.log` and the writer lock
  * `path.lock` go beside it; the base file `path` is written by the first compaction)
  * for `dim`-dimensional vectors under `metric` (a `PannsMetric` code), and stores the
- * writer's handle in `*out` (NULL on failure). `params` (NULL = defaults) are used by
+ * writer's handle in `*out` (NULL on failure). A NULL `path` makes a live index held in
+ * memory only (no file, log or lock: `panns_live_commit` does nothing, `panns_live_compact`
+ * rebuilds the base in memory, `panns_live_save` writes it to a file). `params` (NULL = defaults) are used by
  * every compaction; `graph_degree` > 0 gives each compacted base a neighbour graph of
  * that degree (0: none). Fails if `path` or its log exists. Any thread may call it.
  * Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (dim 0 or too large, unknown
@@ -772,7 +774,8 @@ PannsStatus panns_live_create(const char *path,
  * beside it) and stores the writer's handle in `*out` (NULL on failure). `labels`
  * holds one distinct label per item (`n_labels` must equal the item count), or is
  * NULL for the item ids as labels (`n_labels` is then ignored). The index is only
- * read: free it whenever you like. Fails if `path` or its log exists. Any thread may
+ * read: free it whenever you like. A NULL `path` makes a live index held in memory only
+ * over a copy of `index` (see `panns_live_create`). Fails if `path` or its log exists. Any thread may
  * call it. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (label count,
  * repeated label, existing files, bad path), `PANNS_LOCKED`, `PANNS_IO`.
  *
@@ -839,7 +842,7 @@ PannsStatus panns_live_remove(struct PannsLive *live,
 
 /**
  * Makes every change since the last commit durable (appended to the log and fsynced
- * before it returns), then compacts if the delta or the removals have grown past
+ * before it returns; in memory there is nothing to do), then compacts if the delta or the removals have grown past
  * their thresholds (a tenth of the base added, a fifth removed). On an I/O error the
  * changes stay pending and nothing committed before is lost. Needs the handle to
  * itself. Errors: `PANNS_NULL_POINTER`, `PANNS_READ_ONLY`, `PANNS_IO`,
@@ -1027,12 +1030,37 @@ size_t panns_live_tombstones(const struct PannsLive *live);
 size_t panns_live_pending(const struct PannsLive *live);
 
 /**
- * 1 if this handle is the writer (holds the lock), 0 for a reader or NULL.
+ * 1 if this handle takes changes (the writer, holding the lock, or an index in memory),
+ * 0 for a reader or NULL.
  *
  * # Safety
  * `live` must be NULL or a live handle.
  */
 int panns_live_is_writable(const struct PannsLive *live);
+
+/**
+ * Writes the live items to `path` as one index file with their labels (atomically: a
+ * temporary file, fsync, rename); `panns_live_open` opens it as a live index, and
+ * `panns_index_open` as a plain index. An index held in memory is compacted (in memory)
+ * first if it changed; one on files writes a compacted copy and stays as it is (readers
+ * may save too). Needs the handle to itself. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (no live items, the index's own base file, a path with a
+ * live-index log beside it, bad path), `PANNS_IO`.
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread; `path` NULL or a NUL-terminated
+ * string.
+ */
+PannsStatus panns_live_save(struct PannsLive *live, const char *path);
+
+/**
+ * 1 for a live index held in memory only (made with a NULL path), 0 for one on files or
+ * NULL.
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+int panns_live_is_in_memory(const struct PannsLive *live);
 
 /**
  * Frees a live handle (NULL is a no-op). Uncommitted changes are discarded; a writer
@@ -1519,6 +1547,16 @@ PannsStatus panns_live_get_e(const struct PannsLive *live,
                              float *out,
                              size_t dim,
                              char **error);
+
+/**
+ * `panns_live_save` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_save`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_save_e(struct PannsLive *live, const char *path, char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -102,7 +102,9 @@ fn check_dim(live: &LiveIndex, dim: usize, what: &str) -> FfiResult<()> {
 /// Creates an empty live index at `path` (the log `path.log` and the writer lock
 /// `path.lock` go beside it; the base file `path` is written by the first compaction)
 /// for `dim`-dimensional vectors under `metric` (a `PannsMetric` code), and stores the
-/// writer's handle in `*out` (NULL on failure). `params` (NULL = defaults) are used by
+/// writer's handle in `*out` (NULL on failure). A NULL `path` makes a live index held in
+/// memory only (no file, log or lock: `panns_live_commit` does nothing, `panns_live_compact`
+/// rebuilds the base in memory, `panns_live_save` writes it to a file). `params` (NULL = defaults) are used by
 /// every compaction; `graph_degree` > 0 gives each compacted base a neighbour graph of
 /// that degree (0: none). Fails if `path` or its log exists. Any thread may call it.
 /// Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (dim 0 or too large, unknown
@@ -125,7 +127,11 @@ pub unsafe extern "C" fn panns_live_create(
         // SAFETY: forwarded from the caller.
         unsafe {
             open_into(out, || {
-                let path = path_arg(path, "path")?;
+                let path = if path.is_null() {
+                    None
+                } else {
+                    Some(path_arg(path, "path")?)
+                };
                 let metric = Metric::from_code(metric).ok_or_else(|| {
                     FfiError::invalid(format!(
                         "unknown metric code {metric}: expected 0 (euclidean), 1 (angular) or 2 (dot)"
@@ -146,14 +152,23 @@ pub unsafe extern "C" fn panns_live_create(
                         ..GraphParams::default()
                     }
                 });
-                Ok(LiveIndex::create_with(
-                    path,
-                    dim as usize,
-                    metric,
-                    &params,
-                    graph.as_ref(),
-                    LiveOptions::default(),
-                )?)
+                Ok(match path {
+                    Some(path) => LiveIndex::create_with(
+                        path,
+                        dim as usize,
+                        metric,
+                        &params,
+                        graph.as_ref(),
+                        LiveOptions::default(),
+                    )?,
+                    None => LiveIndex::empty_in_memory(
+                        dim as usize,
+                        metric,
+                        &params,
+                        graph.as_ref(),
+                        LiveOptions::default(),
+                    )?,
+                })
             })
         }
     })
@@ -163,7 +178,8 @@ pub unsafe extern "C" fn panns_live_create(
 /// beside it) and stores the writer's handle in `*out` (NULL on failure). `labels`
 /// holds one distinct label per item (`n_labels` must equal the item count), or is
 /// NULL for the item ids as labels (`n_labels` is then ignored). The index is only
-/// read: free it whenever you like. Fails if `path` or its log exists. Any thread may
+/// read: free it whenever you like. A NULL `path` makes a live index held in memory only
+/// over a copy of `index` (see `panns_live_create`). Fails if `path` or its log exists. Any thread may
 /// call it. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (label count,
 /// repeated label, existing files, bad path), `PANNS_LOCKED`, `PANNS_IO`.
 ///
@@ -183,7 +199,11 @@ pub unsafe extern "C" fn panns_live_from_index(
         unsafe {
             open_into(out, || {
                 let index = &index.as_ref().ok_or_else(|| FfiError::null("index"))?.0;
-                let path = path_arg(path, "path")?;
+                let path = if path.is_null() {
+                    None
+                } else {
+                    Some(path_arg(path, "path")?)
+                };
                 let labels = if labels.is_null() {
                     None
                 } else {
@@ -197,7 +217,11 @@ pub unsafe extern "C" fn panns_live_from_index(
                     }
                     Some(l)
                 };
-                Ok(LiveIndex::from_index(path, index, labels)?)
+                Ok(match path {
+                    Some(path) => LiveIndex::from_index(path, index, labels)?,
+                    // Clones share the index's storage: cheap.
+                    None => LiveIndex::in_memory(index.clone(), labels)?,
+                })
             })
         }
     })
@@ -313,7 +337,7 @@ pub unsafe extern "C" fn panns_live_remove(
 }
 
 /// Makes every change since the last commit durable (appended to the log and fsynced
-/// before it returns), then compacts if the delta or the removals have grown past
+/// before it returns; in memory there is nothing to do), then compacts if the delta or the removals have grown past
 /// their thresholds (a tenth of the base added, a fifth removed). On an I/O error the
 /// changes stay pending and nothing committed before is lost. Needs the handle to
 /// itself. Errors: `PANNS_NULL_POINTER`, `PANNS_READ_ONLY`, `PANNS_IO`,
@@ -761,7 +785,8 @@ pub unsafe extern "C" fn panns_live_pending(live: *const PannsLive) -> usize {
     guard_value(0, || unsafe { live_ref(live) }.map_or(0, |l| l.pending()))
 }
 
-/// 1 if this handle is the writer (holds the lock), 0 for a reader or NULL.
+/// 1 if this handle takes changes (the writer, holding the lock, or an index in memory),
+/// 0 for a reader or NULL.
 ///
 /// # Safety
 /// `live` must be NULL or a live handle.
@@ -770,6 +795,42 @@ pub unsafe extern "C" fn panns_live_is_writable(live: *const PannsLive) -> c_int
     guard_value(0, || {
         // SAFETY: forwarded from the caller.
         unsafe { live_ref(live) }.map_or(0, |l| c_int::from(l.is_writable()))
+    })
+}
+
+/// Writes the live items to `path` as one index file with their labels (atomically: a
+/// temporary file, fsync, rename); `panns_live_open` opens it as a live index, and
+/// `panns_index_open` as a plain index. An index held in memory is compacted (in memory)
+/// first if it changed; one on files writes a compacted copy and stays as it is (readers
+/// may save too). Needs the handle to itself. Errors: `PANNS_NULL_POINTER`,
+/// `PANNS_INVALID_ARGUMENT` (no live items, the index's own base file, a path with a
+/// live-index log beside it, bad path), `PANNS_IO`.
+///
+/// # Safety
+/// `live` NULL or a live handle used by no other thread; `path` NULL or a NUL-terminated
+/// string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_save(live: *mut PannsLive, path: *const c_char) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let live = unsafe { live_mut(live) }?;
+        // SAFETY: forwarded from the caller.
+        let path = unsafe { path_arg(path, "path") }?;
+        live.save(path)?;
+        Ok(())
+    })
+}
+
+/// 1 for a live index held in memory only (made with a NULL path), 0 for one on files or
+/// NULL.
+///
+/// # Safety
+/// `live` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_is_in_memory(live: *const PannsLive) -> c_int {
+    guard_value(0, || {
+        // SAFETY: forwarded from the caller.
+        unsafe { live_ref(live) }.map_or(0, |l| c_int::from(l.is_in_memory()))
     })
 }
 

@@ -737,3 +737,19 @@ pub unsafe extern "C" fn panns_live_get_e(
     // SAFETY: forwarded from the caller.
     unsafe { report(panns_live_get(live, label, out, dim), error) }
 }
+
+/// `panns_live_save` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_save`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_save_e(
+    live: *mut PannsLive,
+    path: *const c_char,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_save(live, path), error) }
+}

@@ -769,3 +769,115 @@ fn live_status_codes() {
     };
     assert_eq!(error::FfiError::from(corrupt_log).status, PANNS_CORRUPT);
 }
+
+/// A NULL path: a live index in memory (over a copy of an index, or empty), changed and
+/// compacted without touching any file, saved to a file that opens as a live index with
+/// the same contents and answers.
+#[test]
+fn in_memory_live_indexes_and_save() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 300;
+    let rows: Vec<f32> = (0..n as u64).flat_map(|i| vec_of(i, 0)).collect();
+    let (mut b, mut idx) = (null_mut(), null_mut());
+    let o = opts();
+    // SAFETY: valid arguments; handles freed at the end.
+    unsafe {
+        expect(panns_builder_new(DIM as u32, 0, &mut b), PANNS_OK, "");
+        expect(
+            panns_builder_add_batch(b, rows.as_ptr(), n, DIM),
+            PANNS_OK,
+            "",
+        );
+        expect(panns_builder_build(b, &o, &mut idx), PANNS_OK, "");
+        panns_builder_free(b);
+        let labels: Vec<u64> = (0..n as u64).map(|i| 10 * i + 3).collect();
+        let mut m = null_mut();
+        expect(
+            panns_live_from_index(idx, null(), labels.as_ptr(), n, &mut m),
+            PANNS_OK,
+            "",
+        );
+        panns_index_free(idx); // the live index holds its own copy
+        assert_eq!(panns_live_is_in_memory(m), 1);
+        assert_eq!(panns_live_is_writable(m), 1);
+        assert_eq!(panns_live_generation(m), 1);
+        let mut model: BTreeMap<u64, Vec<f32>> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (l, vec_of(i as u64, 0)))
+            .collect();
+        assert_holds(m, &model, &[0, 1]);
+        // Changes: remove, replace, add; commit is a no-op, refresh changes nothing.
+        let gone = [labels[0], labels[1]];
+        let mut removed = 0;
+        expect(
+            panns_live_remove(m, gone.as_ptr(), 2, &mut removed),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!(removed, 2);
+        model.remove(&labels[0]);
+        model.remove(&labels[1]);
+        expect(add(m, &[labels[5], 1, 2], 4, &mut model), PANNS_OK, "");
+        expect(panns_live_commit(m), PANNS_OK, "");
+        let mut changed = 1;
+        expect(panns_live_refresh(m, &mut changed), PANNS_OK, "");
+        assert_eq!(changed, 0);
+        assert_holds(m, &model, &gone);
+        for &l in model.keys().step_by(41) {
+            let q = vec_of(l, 4);
+            let got: Vec<u64> = search(m, &q, 5, 0).iter().map(|h| h.0).collect();
+            assert_eq!(got, exact(&model, &q, 5));
+        }
+        // Compact in memory: generation 2, no file anywhere.
+        expect(panns_live_compact(m), PANNS_OK, "");
+        assert_eq!(panns_live_generation(m), 2);
+        assert_eq!((panns_live_delta_len(m), panns_live_tombstones(m)), (0, 0));
+        assert_holds(m, &model, &gone);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        // Save, then open the file as a live index: same contents, same answers.
+        let saved = dir.path().join("saved.panns");
+        expect(panns_live_save(m, cpath(&saved).as_ptr()), PANNS_OK, "");
+        let r = open(&saved, 0);
+        assert_eq!(panns_live_is_in_memory(r), 0);
+        assert_holds(r, &model, &gone);
+        for &l in model.keys().step_by(37) {
+            let q = vec_of(l, 9);
+            assert_eq!(search(r, &q, 7, 0), search(m, &q, 7, 0));
+        }
+        // A file with a live-index log beside it is refused.
+        let w = create(&dir.path().join("files.panns"), 0);
+        expect(
+            panns_live_save(m, cpath(&dir.path().join("files.panns")).as_ptr()),
+            PANNS_INVALID_ARGUMENT,
+            "log beside it",
+        );
+        panns_live_free(w);
+        panns_live_free(r);
+        panns_live_free(m);
+        // Empty in memory: create with a NULL path.
+        let mut e = null_mut();
+        expect(
+            panns_live_create(null(), DIM as u32, 0, &o, 0, &mut e),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!(panns_live_is_in_memory(e), 1);
+        assert_eq!(panns_live_len(e), 0);
+        let empty = dir.path().join("empty.panns");
+        expect(
+            panns_live_save(e, cpath(&empty).as_ptr()),
+            PANNS_INVALID_ARGUMENT,
+            "holds no items",
+        );
+        assert!(!empty.exists());
+        let mut model = BTreeMap::new();
+        expect(add(e, &[7, 8, 9], 0, &mut model), PANNS_OK, "");
+        assert_eq!(search(e, &vec_of(8, 0), 1, 0)[0], (8, 0.0));
+        expect(panns_live_compact(e), PANNS_OK, "");
+        assert_eq!(panns_live_generation(e), 1);
+        assert_holds(e, &model, &[1]);
+        expect(panns_live_save(e, null()), PANNS_NULL_POINTER, "path");
+        panns_live_free(e);
+    }
+}
