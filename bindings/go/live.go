@@ -93,9 +93,47 @@ func OpenLive(path string, writable bool) (*Live, error) {
 	return newLive(ptr), nil
 }
 
+// NewLiveInMemory creates an empty live index held in memory only (no file, log or lock):
+// Commit does nothing, Compact rebuilds the base in memory, Save writes the contents to a
+// file. opts and graphDegree as in CreateLive.
+func NewLiveInMemory(dim int, metric Metric, opts BuildOptions, graphDegree int) (*Live, error) {
+	d, err := u32("dim", dim)
+	if err != nil {
+		return nil, err
+	}
+	g, err := u32("graphDegree", graphDegree)
+	if err != nil {
+		return nil, err
+	}
+	copts, err := opts.toC()
+	if err != nil {
+		return nil, err
+	}
+	var ptr *C.PannsLive
+	if err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_live_create_e(nil, d, C.uint32_t(metric), &copts, g, &ptr, cerr)
+	}); err != nil {
+		return nil, err
+	}
+	return newLive(ptr), nil
+}
+
+// LiveInMemory makes a live index held in memory only over a copy of ix (generation 1),
+// labels as in LiveFromIndex. See NewLiveInMemory.
+func LiveInMemory(ix *Index, labels []uint64) (*Live, error) {
+	return liveFromIndex(ix, nil, labels)
+}
+
 // LiveFromIndex writes ix as generation 1 of a new live index at path and returns its
 // writer. labels holds one distinct label per item of ix, or is nil for the item ids.
 func LiveFromIndex(ix *Index, path string, labels []uint64) (*Live, error) {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return liveFromIndex(ix, cpath, labels)
+}
+
+// liveFromIndex is LiveFromIndex with a C path (nil: in memory).
+func liveFromIndex(ix *Index, cpath *C.char, labels []uint64) (*Live, error) {
 	if labels != nil && len(labels) != ix.Len() {
 		return nil, invalid("%d labels for an index of %d items", len(labels), ix.Len())
 	}
@@ -104,8 +142,6 @@ func LiveFromIndex(ix *Index, path string, labels []uint64) (*Live, error) {
 	if ix.ptr == nil {
 		return nil, ErrClosed
 	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
 	var lp *C.uint64_t
 	if len(labels) > 0 {
 		lp = (*C.uint64_t)(unsafe.Pointer(&labels[0]))
@@ -208,6 +244,16 @@ func (l *Live) Refresh() (bool, error) {
 	var changed C.int
 	err := l.change(func(p *C.PannsLive, e **C.char) C.PannsStatus { return C.panns_live_refresh_e(p, &changed, e) })
 	return changed != 0, err
+}
+
+// Save writes the live items to path as one index file with their labels (atomically);
+// OpenLive opens it as a live index, Open as a plain index. An index in memory is compacted
+// first if it changed. ErrInvalidArgument for an index with no items, its own base file, or
+// a path with a live-index log beside it.
+func (l *Live) Save(path string) error {
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	return l.change(func(p *C.PannsLive, e **C.char) C.PannsStatus { return C.panns_live_save_e(p, cpath, e) })
 }
 
 // Search returns the k approximate nearest live items to q (length Dim), nearest first (ties
@@ -343,7 +389,8 @@ type LiveInfo struct {
 	DeltaLen   int    // live items added since the base was written
 	Tombstones int    // base items removed or replaced since the base was written
 	Pending    int    // uncommitted changes of this handle
-	Writable   bool   // this handle holds the writer lock
+	Writable   bool   // this handle takes changes (the writer, or an index in memory)
+	InMemory   bool   // held in memory only (NewLiveInMemory, LiveInMemory)
 }
 
 // Len returns the number of live items (0 after Close).
@@ -371,6 +418,7 @@ func (l *Live) Info() LiveInfo {
 		Tombstones: int(C.panns_live_tombstones(l.ptr)),
 		Pending:    int(C.panns_live_pending(l.ptr)),
 		Writable:   C.panns_live_is_writable(l.ptr) != 0,
+		InMemory:   C.panns_live_is_in_memory(l.ptr) != 0,
 	}
 }
 

@@ -380,3 +380,65 @@ func TestLiveConcurrentSearchAndChange(t *testing.T) {
 		t.Fatalf("Len() = %d", w.Len())
 	}
 }
+
+func TestLiveInMemoryAndSave(t *testing.T) {
+	rows := gaussian(81, 400, 8)
+	ix := mustBuild(t, rows, Euclidean, BuildOptions{NTrees: 8})
+	labels := seqLabels(400, 500, 2)
+	m, err := LiveInMemory(ix, labels)
+	ix.Close() // the live index holds its own copy
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if info := m.Info(); !info.InMemory || !info.Writable || info.Generation != 1 || info.Len != 400 {
+		t.Fatalf("Info() = %+v", info)
+	}
+	model := liveModel{}
+	for i, l := range labels {
+		model[l] = rows[i]
+	}
+	if n, err := m.Remove(labels[0], labels[1]); n != 2 || err != nil {
+		t.Fatalf("Remove = %d, %v", n, err)
+	}
+	delete(model, labels[0])
+	delete(model, labels[1])
+	model.add(t, m, []uint64{labels[7], 1, 3}, gaussian(82, 3, 8))
+	if err := m.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	model.assertHolds(t, m, labels[0], labels[1])
+	for _, q := range gaussian(83, 10, 8) {
+		got, _ := m.Search(q, 5, 0)
+		want := model.exactLabels(q, 5)
+		for i := range got {
+			if got[i].Label != want[i] {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+		}
+	}
+	if err := m.Compact(); err != nil || m.Info().Generation != 2 {
+		t.Fatalf("Compact: %v, %+v", err, m.Info())
+	}
+	path := filepath.Join(t.TempDir(), "saved.panns")
+	if err := m.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenLive(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Info().InMemory {
+		t.Fatal("a reader of a file is not in memory")
+	}
+	model.assertHolds(t, r, labels[0], labels[1])
+	e, err := NewLiveInMemory(8, Euclidean, BuildOptions{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Save(filepath.Join(t.TempDir(), "empty.panns")); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("saving an empty index: %v", err)
+	}
+}
