@@ -409,6 +409,23 @@ class LiveIndex {
     return LiveIndex(p);
   }
 
+  /// An empty live index held in memory only (no file, log or lock): commit() does nothing,
+  /// compact() rebuilds the base in memory, save() writes the contents to a file.
+  static LiveIndex in_memory(std::uint32_t dim, Metric metric, const BuildOptions& opts = default_build_options(),
+                             std::uint32_t graph_degree = 0) {
+    PannsLive* p = nullptr;
+    detail::check(panns_live_create(nullptr, dim, static_cast<std::uint32_t>(metric), &opts, graph_degree, &p));
+    return LiveIndex(p);
+  }
+  /// A live index held in memory only over a copy of `index` (generation 1), labels as in
+  /// from_index().
+  static LiveIndex in_memory(const Index& index, const std::vector<std::uint64_t>& labels = {}) {
+    PannsLive* p = nullptr;
+    detail::check(panns_live_from_index(index.get(), nullptr, labels.empty() ? nullptr : labels.data(),
+                                        labels.size(), &p));
+    return LiveIndex(p);
+  }
+
   /// Takes ownership of a handle from the C API (NULL gives an empty object).
   explicit LiveIndex(PannsLive* handle) noexcept : ptr_(handle) {}
   LiveIndex(const LiveIndex&) = delete;
@@ -452,6 +469,10 @@ class LiveIndex {
   void commit() { detail::check(panns_live_commit(ptr_)); }
   /// Commits, then writes the live items as the next base generation and starts a fresh log.
   void compact() { detail::check(panns_live_compact(ptr_)); }
+  /// Writes the live items to `path` as one index file with their labels (atomically);
+  /// open() opens it as a live index, Index::open as a plain one. An index in memory is
+  /// compacted first if it changed. Throws PANNS_INVALID_ARGUMENT for an index with no items.
+  void save(const std::string& path) { detail::check(panns_live_save(ptr_, path.c_str())); }
   /// For a reader: picks up the commits made since it opened or last refreshed; true if
   /// anything changed (a writer is always current: false).
   bool refresh() {
@@ -540,8 +561,10 @@ class LiveIndex {
   std::size_t tombstones() const noexcept { return panns_live_tombstones(ptr_); }
   /// Uncommitted changes of this handle.
   std::size_t pending() const noexcept { return panns_live_pending(ptr_); }
-  /// True if this handle is the writer.
+  /// True if this handle takes changes (the writer, or an index in memory).
   bool writable() const noexcept { return panns_live_is_writable(ptr_) != 0; }
+  /// True for an index held in memory only.
+  bool is_in_memory() const noexcept { return panns_live_is_in_memory(ptr_) != 0; }
 
   /// The C handle (still owned by this object).
   PannsLive* get_handle() const noexcept { return ptr_; }

@@ -244,3 +244,42 @@ TEST(Live, BadBatchesApplyNothing) {
   EXPECT_EQ(f.search(q, 1)[0].label, 909u);
   EXPECT_EQ(f.generation(), 1u);
 }
+
+TEST(Live, InMemoryAndSave) {
+  TempDir dir;
+  panns::Builder b(kDim, panns::Metric::Euclidean);
+  const auto rows = RandomRows(300, 8);
+  b.add_batch(rows, kDim);
+  const auto labels = Labels(300, 40, 3);
+  auto m = [&] {
+    panns::Index ix = b.build();
+    return panns::LiveIndex::in_memory(ix, labels);  // the index is freed here: m has a copy
+  }();
+  EXPECT_TRUE(m.is_in_memory() && m.writable());
+  Model model;
+  for (std::size_t i = 0; i < 300; i++) {
+    model[labels[i]] = std::vector<float>(rows.begin() + i * kDim, rows.begin() + (i + 1) * kDim);
+  }
+  EXPECT_EQ(m.remove({labels[0], labels[1]}), 2u);
+  model.erase(labels[0]);
+  model.erase(labels[1]);
+  AddTo(m, model, {labels[9], 1, 2}, RandomRows(3, 9));
+  m.commit();
+  EXPECT_TRUE(Holds(m, model));
+  const auto qs = RandomRows(10, 10);
+  for (std::size_t i = 0; i < 10; i++) {
+    std::vector<float> q(qs.begin() + i * kDim, qs.begin() + (i + 1) * kDim);
+    auto hits = m.search(q, 5);
+    std::vector<std::uint64_t> got;
+    for (const auto& h : hits) got.push_back(h.label);
+    EXPECT_TRUE(got == Exact(model, q, 5));
+  }
+  m.compact();
+  EXPECT_EQ(m.generation(), 2u);
+  m.save(dir / "saved.panns");
+  auto r = panns::LiveIndex::open(dir / "saved.panns", false);
+  EXPECT_FALSE(r.is_in_memory());
+  EXPECT_TRUE(Holds(r, model));
+  auto e = panns::LiveIndex::in_memory(kDim, panns::Metric::Angular);
+  EXPECT_PANNS_ERROR(e.save(dir / "empty.panns"), PANNS_INVALID_ARGUMENT, "no items");
+}
