@@ -66,7 +66,8 @@ const FUNCTIONS = (
     :panns_live_search_with_stats_e, :panns_live_search_batch_e, :panns_live_get_e,
     :panns_live_contains, :panns_live_len, :panns_live_dim, :panns_live_metric,
     :panns_live_generation, :panns_live_base_len, :panns_live_delta_len, :panns_live_tombstones,
-    :panns_live_pending, :panns_live_is_writable, :panns_live_free,
+    :panns_live_pending, :panns_live_is_writable, :panns_live_free, :panns_live_save_e,
+    :panns_live_is_in_memory,
 )
 
 # Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never

@@ -52,21 +52,29 @@ end
 """
     create_live(path, dim, metric = EUCLIDEAN; graph_degree = 0, build options...) -> LiveIndex
 
-Creates an empty live index at `path` and returns its writer. The build options of
+Creates an empty live index at `path` and returns its writer; `path = nothing` makes one
+held in memory only (no file, log or lock: `commit!` does nothing, `compact!` rebuilds the
+base in memory, [`save`](@ref) writes it to a file). The build options of
 [`build`](@ref) (`n_trees`, `leaf_size`, ...) are used by every compaction; `graph_degree > 0`
 gives each compacted base a neighbour graph. Throws `PANNS_INVALID_ARGUMENT` if the files
 exist, `PANNS_LOCKED` if another writer holds the lock.
 """
-function create_live(path::AbstractString, dim::Integer, metric = EUCLIDEAN; graph_degree::Integer = 0,
+function create_live(path::Union{Nothing,AbstractString}, dim::Integer, metric = EUCLIDEAN; graph_degree::Integer = 0,
                      n_trees = nothing, leaf_size = nothing, pool_size = nothing, candidates = nothing,
                      split::Symbol = :mean, threads::Integer = 0, seed = nothing)
     m = to_metric(metric)
     opts = Ref(build_options(n_trees, leaf_size, pool_size, candidates, split, threads, seed))
     out = Ref{Ptr{Cvoid}}(C_NULL)
     err = ErrorRef(C_NULL)
-    check(ccall(sym(:panns_live_create_e), UInt32,
-                (Cstring, UInt32, UInt32, Ptr{BuildOptions}, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
-                path, u32("dim", dim), UInt32(m), opts, u32("graph_degree", graph_degree), out, err), err)
+    if path === nothing   # NULL: in memory
+        check(ccall(sym(:panns_live_create_e), UInt32,
+                    (Ptr{Cvoid}, UInt32, UInt32, Ptr{BuildOptions}, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                    C_NULL, u32("dim", dim), UInt32(m), opts, u32("graph_degree", graph_degree), out, err), err)
+    else
+        check(ccall(sym(:panns_live_create_e), UInt32,
+                    (Cstring, UInt32, UInt32, Ptr{BuildOptions}, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                    path, u32("dim", dim), UInt32(m), opts, u32("graph_degree", graph_degree), out, err), err)
+    end
     return LiveIndex(out[])
 end
 
@@ -88,18 +96,25 @@ end
 """
     live_from_index(ix::Index, path; labels = nothing) -> LiveIndex
 
-Writes `ix` as generation 1 of a new live index at `path` and returns its writer. `labels`
-holds one distinct label per item (`nothing`: the 0-based item ids).
+Writes `ix` as generation 1 of a new live index at `path` and returns its writer (`path =
+nothing`: a live index held in memory only over a copy of `ix`). `labels` holds one distinct
+label per item (`nothing`: the 0-based item ids).
 """
-function live_from_index(ix::Index, path::AbstractString; labels = nothing)
+function live_from_index(ix::Index, path::Union{Nothing,AbstractString}; labels = nothing)
     out = Ref{Ptr{Cvoid}}(C_NULL)
     err = ErrorRef(C_NULL)
     ls = labels === nothing ? UInt64[] : Vector{UInt64}(labels)
+    lp = labels === nothing ? Ptr{UInt64}(C_NULL) : pointer(ls)
     GC.@preserve ix ls begin
-        check(ccall(sym(:panns_live_from_index_e), UInt32,
-                    (Ptr{Cvoid}, Cstring, Ptr{UInt64}, Csize_t, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
-                    live(ix), path, labels === nothing ? Ptr{UInt64}(C_NULL) : pointer(ls), length(ls), out,
-                    err), err)
+        if path === nothing   # NULL: in memory
+            check(ccall(sym(:panns_live_from_index_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{UInt64}, Csize_t, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                        live(ix), C_NULL, lp, length(ls), out, err), err)
+        else
+            check(ccall(sym(:panns_live_from_index_e), UInt32,
+                        (Ptr{Cvoid}, Cstring, Ptr{UInt64}, Csize_t, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                        live(ix), path, lp, length(ls), out, err), err)
+        end
     end
     return LiveIndex(out[])
 end
@@ -172,6 +187,21 @@ function compact!(l::LiveIndex)
         check(ccall(sym(:panns_live_compact_e), UInt32, (Ptr{Cvoid}, Ptr{Ptr{UInt8}}), live(l), err), err)
     end
     return l
+end
+
+"""
+    save(l::LiveIndex, path)
+
+Writes the live items to `path` as one index file with their labels (atomically);
+[`open_live`](@ref) opens it as a live index, [`open_index`](@ref) as a plain one. An index in
+memory is compacted first if it changed. `PANNS_INVALID_ARGUMENT` for an index with no items.
+"""
+function save(l::LiveIndex, path::AbstractString)
+    err = ErrorRef(C_NULL)
+    GC.@preserve l begin
+        check(ccall(sym(:panns_live_save_e), UInt32, (Ptr{Cvoid}, Cstring, Ptr{Ptr{UInt8}}), live(l), path, err), err)
+    end
+    return nothing
 end
 
 """
@@ -303,10 +333,11 @@ metric(l::LiveIndex) = l.metric
 """
     live_info(l::LiveIndex) -> NamedTuple
 
-`(len, generation, base_len, delta_len, tombstones, pending, writable)`: live items, the base
-generation (0 before the first compaction), items in the base file (removed ones included),
-live items added since the base was written, base items removed or replaced since, this
-handle's uncommitted changes, and whether it is the writer.
+`(len, generation, base_len, delta_len, tombstones, pending, writable, in_memory)`: live
+items, the base generation (0 before the first compaction), items in the base file (removed
+ones included), live items added since the base was written, base items removed or replaced
+since, this handle's uncommitted changes, whether it takes changes (the writer, or an index
+in memory), and whether it is held in memory only.
 """
 function live_info(l::LiveIndex)
     info = GC.@preserve l begin
@@ -317,7 +348,8 @@ function live_info(l::LiveIndex)
          delta_len = Int(ccall(sym(:panns_live_delta_len), Csize_t, (Ptr{Cvoid},), p)),
          tombstones = Int(ccall(sym(:panns_live_tombstones), Csize_t, (Ptr{Cvoid},), p)),
          pending = Int(ccall(sym(:panns_live_pending), Csize_t, (Ptr{Cvoid},), p)),
-         writable = ccall(sym(:panns_live_is_writable), Cint, (Ptr{Cvoid},), p) != 0)
+         writable = ccall(sym(:panns_live_is_writable), Cint, (Ptr{Cvoid},), p) != 0,
+         in_memory = ccall(sym(:panns_live_is_in_memory), Cint, (Ptr{Cvoid},), p) != 0)
     end
     return info
 end

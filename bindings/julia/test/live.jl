@@ -102,3 +102,41 @@ end
     close(lf); close(ix); close(b)
     rm(dir; recursive = true)
 end
+
+@testset "live index in memory" begin
+    rng = MersenneTwister(12)
+    X = randn(rng, Float32, 8, 200)
+    b = Builder(8, :euclidean)
+    add_batch!(b, X)
+    ix = build(b; n_trees = 8)
+    labels = UInt64.(100 .+ 2 .* (0:199))
+    m = live_from_index(ix, nothing; labels = labels)
+    close(ix)   # m holds its own copy
+    info = live_info(m)
+    @test info.in_memory && info.writable && info.generation == 1 && info.len == 200
+    model = Dict{UInt64,Vector{Float32}}(labels[j] => X[:, j] for j in 1:200)
+    @test remove!(m, labels[1:2]) == 2
+    delete!(model, labels[1]); delete!(model, labels[2])
+    Y = randn(rng, Float32, 8, 3)
+    add!(m, [labels[9], 1, 3], Y)
+    for (j, l) in enumerate([labels[9], 1, 3])
+        model[l] = Y[:, j]
+    end
+    commit!(m)
+    for _ in 1:10
+        q = randn(rng, Float32, 8)
+        @test search(m, q, 5)[1] == exact_labels(model, q, 5)
+    end
+    compact!(m)
+    @test live_info(m).generation == 2
+    dir = mktempdir()
+    save(m, joinpath(dir, "saved.panns"))
+    r = open_live(joinpath(dir, "saved.panns"))
+    @test !live_info(r).in_memory && length(r) == length(model)
+    @test all(l -> get_vector(r, l) == model[l], keys(model))
+    e = create_live(nothing, 8, :angular)
+    @test live_info(e).in_memory && length(e) == 0
+    @throws_status PANNS_INVALID_ARGUMENT save(e, joinpath(dir, "empty.panns"))
+    close(e); close(r); close(m); close(b)
+    rm(dir; recursive = true)
+end
