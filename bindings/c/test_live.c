@@ -330,7 +330,6 @@ static void test_bad_input(void) {
   PannsLive *w = (PannsLive *)&w;
   CHECK_ERR(panns_live_create(path, DIM, 9, NULL, 0, &w), PANNS_INVALID_ARGUMENT, "metric code 9");
   CHECK(w == NULL);
-  CHECK_ERR(panns_live_create(NULL, DIM, 0, NULL, 0, &w), PANNS_NULL_POINTER, "path");
   CHECK_ERR(panns_live_open(path, 0, &w), PANNS_IO, "no live index here");
   CHECK_ERR(panns_live_open(path, 7, &w), PANNS_INVALID_ARGUMENT, "writable = 7");
   CHECK_OK(panns_live_create(path, DIM, PANNS_ANGULAR, NULL, 0, &w));
@@ -421,6 +420,43 @@ static void test_from_index(void) {
   unlink(aux);
 }
 
+/* A NULL path: a live index in memory, changed, compacted, saved; the file opens as a live index. */
+static void test_in_memory(void) {
+  char path[160];
+  snprintf(path, sizeof path, "%s/saved.panns", tmp_dir);
+  PannsLive *m = NULL, *r = NULL;
+  CHECK_OK(panns_live_create(NULL, DIM, PANNS_EUCLIDEAN, NULL, 0, &m));
+  CHECK(m != NULL && panns_live_is_in_memory(m) == 1 && panns_live_is_writable(m) == 1);
+  uint64_t labels[50];
+  float rows[50 * DIM];
+  for (size_t i = 0; i < 50; i++) labels[i] = 77 + 2 * i;
+  for (size_t i = 0; i < 50 * DIM; i++) rows[i] = uniform();
+  CHECK_OK(panns_live_add(m, labels, rows, 50, DIM));
+  size_t removed = 0;
+  CHECK_OK(panns_live_remove(m, labels + 10, 5, &removed));
+  CHECK(removed == 5 && panns_live_len(m) == 45);
+  CHECK_OK(panns_live_commit(m));
+  CHECK_OK(panns_live_compact(m));
+  CHECK(panns_live_generation(m) == 1 && panns_live_delta_len(m) == 0);
+  CHECK(access(path, F_OK) != 0); /* nothing written so far */
+  CHECK_OK(panns_live_save(m, path));
+  CHECK_OK(panns_live_open(path, 0, &r));
+  CHECK(panns_live_is_in_memory(r) == 0 && panns_live_len(r) == 45);
+  int same = 1;
+  for (size_t i = 0; i < 50; i++) {
+    same &= panns_live_contains(r, labels[i]) == (i < 10 || i >= 15);
+    uint64_t a[3], b[3];
+    size_t na = 0, nb = 0;
+    CHECK_OK(panns_live_search(m, rows + i * DIM, DIM, 3, 0, a, NULL, &na));
+    CHECK_OK(panns_live_search(r, rows + i * DIM, DIM, 3, 0, b, NULL, &nb));
+    same &= na == 3 && nb == 3 && memcmp(a, b, sizeof a) == 0;
+  }
+  CHECK(same);
+  panns_live_free(r);
+  panns_live_free(m);
+  unlink(path);
+}
+
 int main(void) {
   snprintf(tmp_dir, sizeof tmp_dir, "/tmp/panns-c-live-XXXXXX");
   if (!mkdtemp(tmp_dir)) {
@@ -433,6 +469,7 @@ int main(void) {
   test_threads_and_batch();
   test_bad_input();
   test_from_index();
+  test_in_memory();
   char aux[200];
   unlink(index_path);
   snprintf(aux, sizeof aux, "%s.log", index_path);
