@@ -467,7 +467,7 @@ fn refusing_huge_allocations() -> Option<u64> {
 
 #[test]
 fn a_build_too_big_for_memory_is_out_of_memory() {
-    // 4M items x pool 65536 x 4 bytes = 1 TiB of projection table, refused up front.
+    // 4M items x 65536 trees x 4 bytes = 1 TiB of leaves, refused up front.
     let Some(ram) = refusing_huge_allocations() else {
         eprintln!("overcommit mode 1 or no /proc: out-of-memory test skipped");
         return;
@@ -481,8 +481,7 @@ fn a_build_too_big_for_memory_is_out_of_memory() {
     let mut b = null_mut();
     let mut idx = null_mut();
     let opts = PannsBuildOptions {
-        pool_size: 65536,
-        n_trees: 1,
+        n_trees: 65536,
         ..panns_build_options_default()
     };
     let mut err: *mut c_char = null_mut();
@@ -501,8 +500,8 @@ fn a_build_too_big_for_memory_is_out_of_memory() {
             "{msg}"
         );
         panns_error_free(err);
-        // The up-front check refused it: the builder keeps its vectors, and a smaller
-        // pool builds.
+        // The up-front check refused it: the builder keeps its vectors, and fewer
+        // trees build.
         assert_eq!(panns_builder_len(b), n);
         let small = PannsBuildOptions {
             pool_size: 4,

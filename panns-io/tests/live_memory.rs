@@ -291,3 +291,64 @@ fn bad_labels_and_bad_batches_are_refused_and_apply_nothing() {
     .unwrap_err();
     assert!(err.to_string().contains("dimension"), "{err}");
 }
+
+#[test]
+fn filtered_search_returns_only_allowed_labels_and_agrees_with_the_model() {
+    // A delta with its own index (threshold 32) and exact-scanned rows, tombstones in
+    // base and delta: a filter by label applies to every part.
+    let (index, mut model) = built(500);
+    let opts = LiveOptions {
+        delta_index_threshold: 32,
+        ..LiveOptions::default()
+    };
+    let mut ix = LiveIndex::in_memory_with(index, None, opts).unwrap();
+    churn(&mut ix, &mut model);
+    let allow = |l: u64| l.is_multiple_of(3);
+    let allowed: BTreeMap<u64, Vec<f32>> = model
+        .iter()
+        .filter(|(l, _)| allow(**l))
+        .map(|(l, v)| (*l, v.clone()))
+        .collect();
+    let all = SearchParams::new(10).with_budget(1 << 20);
+    for s in 0..20 {
+        let q = gaussian_vector(DIM, false, 700 + s);
+        let (got, _) = ix.search_filtered(&q, &all, &allow).unwrap();
+        let want = exact(&allowed, &q, 10);
+        assert_eq!(
+            got.iter().map(|h| h.0).collect::<Vec<_>>(),
+            want.iter().map(|h| h.0).collect::<Vec<_>>()
+        );
+        // On the approximate path: only allowed labels, and most of the true ones.
+        let (got, stats) = ix
+            .search_filtered(&q, &SearchParams::new(10).with_budget(60), &allow)
+            .unwrap();
+        assert!(!stats.exact_scan);
+        assert!(got.iter().all(|h| allow(h.0) && model.contains_key(&h.0)));
+        assert_eq!(got.len(), 10);
+    }
+    // A filter allowing nothing returns nothing.
+    let (none, _) = ix.search_filtered(&vec_of(1, 0), &all, &|_| false).unwrap();
+    assert!(none.is_empty());
+}
+
+#[test]
+fn range_search_returns_every_live_item_within_the_radius() {
+    let (index, mut model) = built(400);
+    let mut ix = LiveIndex::in_memory(index, None).unwrap();
+    churn(&mut ix, &mut model);
+    let q = gaussian_vector(DIM, false, 4242);
+    let ranked = exact(&model, &q, model.len());
+    let radius = ranked[25].1;
+    let (got, capped) = ix.range_search(&q, radius, 1000, 1 << 20).unwrap();
+    let want: Vec<u64> = ranked
+        .iter()
+        .filter(|h| h.1 <= radius)
+        .map(|h| h.0)
+        .collect();
+    assert!(!capped && want.len() >= 26);
+    assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), want);
+    let (got, capped) = ix.range_search(&q, radius, 10, 1 << 20).unwrap();
+    assert!(capped && got.len() == 10);
+    assert!(ix.range_search(&q, -1.0, 10, 0).is_err());
+    assert!(ix.range_search(&q, 1.0, 0, 0).is_err());
+}

@@ -52,7 +52,9 @@ def as_labels(labels: Any, n: int = -1) -> "np.ndarray":
         import operator
 
         items = arr.tolist()
-        bad_type = [x for x in items if isinstance(x, (bool, np.bool_)) or not hasattr(x, "__index__")]
+        bad_type = [
+            x for x in items if isinstance(x, (bool, np.bool_)) or not hasattr(x, "__index__")
+        ]
         if bad_type:
             raise _bad(f"labels must be integers, got {bad_type[0]!r}")
         vals = [operator.index(x) for x in items]

@@ -78,7 +78,9 @@ class _LoadMethod:
         if obj is not None:
             return native.__get__(obj, cls)
 
-        def load(fname: Any, mmap: bool = True, verify: bool = False, writable: bool = False) -> Any:
+        def load(
+            fname: Any, mmap: bool = True, verify: bool = False, writable: bool = False
+        ) -> Any:
             p = cls()
             native(p, fname, mmap, verify, writable)
             return p
@@ -134,8 +136,9 @@ class PannsIndex(_panns.Index):
     append-only log beside it; ``commit()`` fsyncs). A file loaded read-only refuses them
     (:class:`io.UnsupportedOperation`); a second writer gets :class:`BlockingIOError`. On a
     live index ids are labels: ``query`` returns labels (a matrix of queries returns
-    ``uint64`` label arrays), ``get_vector``/``get_distance``/``get_nns_by_item`` take labels.
-    ``filter=``, :meth:`range_search`, ``build_graph``, ``add_vector`` and ``build()`` raise
+    ``uint64`` label arrays), ``get_vector``/``get_distance``/``get_nns_by_item`` take labels,
+    and ``filter=`` takes allowed labels or a callable taking a label (not a boolean mask).
+    ``build_graph``, ``add_vector`` and ``build()`` raise
     :class:`NotImplementedError` on a live index (``compact()`` rebuilds it; ``load_matrix``
     then ``build()`` starts over). Pickling writes a compacted copy with its labels.
 

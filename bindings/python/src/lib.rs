@@ -1509,13 +1509,22 @@ impl PyIndex {
             return Err(invalid(py, "max_results must be at least 1, got 0".into()));
         }
         let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
-        let index = self.index()?;
-        let r = Self::with_vector(py, v, false, |q| {
-            py.detach(|| index.range_search(q, radius as f32, cap, budget))
-                .map_err(|e| core_err(py, e))
-        })?;
-        let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
-        let list = pairs(py, &hits)?;
+        let (list, truncated) = if let Some(l) = self.live() {
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| l.read().range_search(q, radius as f32, cap, budget))
+                    .map_err(|e| io_err(py, e))
+            })?;
+            let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            (live::label_pairs(py, &hits)?, truncated)
+        } else {
+            let index = self.index()?;
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| index.range_search(q, radius as f32, cap, budget))
+                    .map_err(|e| core_err(py, e))
+            })?;
+            let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            (pairs(py, &hits)?, truncated)
+        };
         if return_truncated {
             Ok(PyTuple::new(
                 py,
@@ -1942,10 +1951,39 @@ impl PyIndex {
         threads: Option<&Bound<'py, PyAny>>,
         filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if filter.is_some_and(|f| !f.is_none()) {
-            return Err(live::unsupported("query(..., filter=...)"));
-        }
         let params = SearchParams::new(args.k).with_budget(args.budget);
+        if let Some(f) = live::parse_live_filter(py, filter)? {
+            let out = |hits: &[(u64, f32)]| -> PyResult<Bound<'py, PyAny>> {
+                if include_distances {
+                    Ok(live::label_pairs(py, hits)?.into_any())
+                } else {
+                    Ok(PyList::new(py, hits.iter().map(|h| h.0))?.into_any())
+                }
+            };
+            let r = Self::with_vector(py, v, true, |q| {
+                live::search_live_filtered(py, l, q, &params, &f)
+            })?;
+            return match r {
+                Ok(hits) => out(&hits),
+                Err(m) => {
+                    let rows = Self::with_matrix(&m, |s, n, d| {
+                        (0..n)
+                            .map(|i| {
+                                live::search_live_filtered(
+                                    py,
+                                    l,
+                                    &s[i * d..(i + 1) * d],
+                                    &params,
+                                    &f,
+                                )
+                            })
+                            .collect::<PyResult<Vec<_>>>()
+                    })?;
+                    let lists = rows.iter().map(|h| out(h)).collect::<PyResult<Vec<_>>>()?;
+                    Ok(PyList::new(py, lists)?.into_any())
+                }
+            };
+        }
         let r = Self::with_vector(py, v, true, |q| {
             py.detach(|| l.read().search(q, &params))
                 .map_err(|e| io_err(py, e))

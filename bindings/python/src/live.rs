@@ -32,8 +32,8 @@ pub(crate) fn unsupported(what: &str) -> PyErr {
     PyNotImplementedError::new_err(format!(
         "{what} is not supported on a live index (one changed by add_items()/remove(), or \
          loaded with writable=True or from a file with a log or labels). A live index \
-         supports query (without filter=), query_with_stats, linear_search, get_vector, \
-         get_nns_by_item, get_distance, `label in index`, add_items, remove, commit, \
+         supports query (filter= by labels or a callable taking a label), query_with_stats, linear_search, get_vector, \
+         get_nns_by_item, get_distance, range_search, `label in index`, add_items, remove, commit, \
          refresh, compact, save, to_bytes and pickling"
     ))
 }
@@ -322,4 +322,83 @@ pub(crate) fn read_only(py: Python<'_>, path: &Path) -> PyErr {
             path.display()
         ),
     )
+}
+
+/// A `filter=` on a live index: a set of allowed labels, or a callable taking a label.
+pub(crate) enum LiveFilter {
+    Labels(std::collections::HashSet<u64>),
+    Call(Py<PyAny>),
+}
+
+/// Parses `filter=` for a live index (`None`: no filter). A boolean mask is refused:
+/// a live index's items are labels, not positions.
+pub(crate) fn parse_live_filter(
+    py: Python<'_>,
+    f: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<LiveFilter>> {
+    let Some(f) = f.filter(|f| !f.is_none()) else {
+        return Ok(None);
+    };
+    if f.is_callable() {
+        return Ok(Some(LiveFilter::Call(f.clone().unbind())));
+    }
+    let kind: Option<String> = py
+        .import("numpy")?
+        .call_method1("asarray", (f,))
+        .and_then(|a| a.getattr("dtype")?.getattr("kind")?.extract())
+        .ok();
+    if kind.as_deref() == Some("b") {
+        return Err(invalid(
+            py,
+            "filter: a boolean mask has no meaning on a live index (its items are labels, not \
+             positions); pass the allowed labels (an array or list) or a callable taking a label"
+                .into(),
+        ));
+    }
+    Ok(Some(LiveFilter::Labels(
+        labels_of(py, f, -1)?.into_iter().collect(),
+    )))
+}
+
+/// One filtered search of a live index. A callable runs with the GIL held (and must not
+/// change the index); its first exception is raised after the search.
+pub(crate) fn search_live_filtered(
+    py: Python<'_>,
+    live: &Live,
+    q: &[f32],
+    params: &SearchParams,
+    filter: &LiveFilter,
+) -> PyResult<Vec<(u64, f32)>> {
+    match filter {
+        LiveFilter::Labels(set) => py
+            .detach(|| {
+                live.read()
+                    .search_filtered(q, params, &|l| set.contains(&l))
+            })
+            .map(|r| r.0)
+            .map_err(|e| io_err(py, e)),
+        LiveFilter::Call(f) => {
+            let failed: parking_lot::Mutex<Option<PyErr>> = parking_lot::Mutex::new(None);
+            let allow = |label: u64| -> bool {
+                Python::attach(|py| {
+                    match f.call1(py, (label,)).and_then(|r| r.bind(py).is_truthy()) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            failed.lock().get_or_insert(e);
+                            false
+                        }
+                    }
+                })
+            };
+            let g = read(py, live);
+            let r = g
+                .search_filtered(q, params, &allow)
+                .map_err(|e| io_err(py, e));
+            drop(g);
+            if let Some(e) = failed.into_inner() {
+                return Err(e);
+            }
+            r.map(|r| r.0)
+        }
+    }
 }

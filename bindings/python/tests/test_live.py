@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import SHARED_DATA
+
 from panns import PannsIndex
 
 DIM = 16
@@ -35,7 +35,7 @@ def _built(n: int = 600, seed: int = 1) -> "tuple[PannsIndex, dict]":
 def _exact(model: dict, q: np.ndarray, k: int) -> "list[tuple[int, float]]":
     """The k nearest (label, distance) of the model by NumPy, ties by label."""
     labels = np.array(sorted(model), dtype=np.uint64)
-    X = np.stack([model[int(l)] for l in labels]).astype(np.float64)
+    X = np.stack([model[int(lab)] for lab in labels]).astype(np.float64)
     d = np.sqrt(((X - q.astype(np.float64)) ** 2).sum(axis=1))
     order = np.lexsort((labels, d))[:k]
     return [(int(labels[i]), float(d[i])) for i in order]
@@ -51,10 +51,10 @@ def _agrees(p: PannsIndex, model: dict, n_queries: int = 15) -> None:
     for i, q in enumerate(Q):
         want = _exact(model, q, 10)
         got = p.query(q, 10, budget=10**9)
-        assert [l for l, _ in got] == [l for l, _ in want]
+        assert [lab for lab, _ in got] == [lab for lab, _ in want]
         assert np.allclose([d for _, d in got], [d for _, d in want], rtol=1e-4, atol=1e-5)
         assert p.linear_search(q, 10) == got
-        assert [int(x) for x in ids[i]] == [l for l, _ in got]
+        assert [int(x) for x in ids[i]] == [lab for lab, _ in got]
         assert np.allclose(dists[i], [d for _, d in got], rtol=1e-6)
     for label in list(model)[:20]:
         assert label in p
@@ -65,15 +65,15 @@ def _churn(p: PannsIndex, model: dict, seed: int = 5) -> None:
     new = np.arange(10**12, 10**12 + 100, dtype=np.uint64)
     rows = _rows(100, seed)
     assert list(p.add_items(rows, new)) == list(new)
-    model.update({int(l): r for l, r in zip(new, rows)})
+    model.update({int(lab): r for lab, r in zip(new, rows)})
     replaced = list(range(0, 200, 2))
     rows = _rows(100, seed + 1)
     p.add_items(rows, replaced)
-    model.update({l: r for l, r in zip(replaced, rows)})
+    model.update({lab: r for lab, r in zip(replaced, rows)})
     gone = list(range(1, 100, 2)) + [7 * 10**15, 10**12 + 5000, 2**64 - 1]
     assert p.remove(gone) == 50
-    for l in gone:
-        model.pop(l, None)
+    for lab in gone:
+        model.pop(lab, None)
 
 
 def test_changes_after_build_answer_like_an_exact_scan():
@@ -84,8 +84,8 @@ def test_changes_after_build_answer_like_an_exact_scan():
     s = p.live_stats()
     assert s["in_memory"] and s["delta_len"] == 200 and s["tombstones"] == 150
     _agrees(p, model)
-    for l in (1, 3, 99):
-        assert l not in p
+    for lab in (1, 3, 99):
+        assert lab not in p
     p.commit()  # nothing to make durable in memory: a no-op
     assert p.live_stats()["delta_len"] == 200
     p.compact()
@@ -93,11 +93,17 @@ def test_changes_after_build_answer_like_an_exact_scan():
     assert (s["delta_len"], s["tombstones"], s["generation"]) == (0, 0, 2)
     _agrees(p, model)
     # the replaced and added vectors are found on the approximate path too
-    for l in (0, 2, 10**12 + 42):
-        (hits, stats) = p.query_with_stats(model[l], 1, budget=40)
-        assert not stats["exact_scan"] and hits[0][0] == l and hits[0][1] == pytest.approx(0, abs=1e-5)
+    for lab in (0, 2, 10**12 + 42):
+        (hits, stats) = p.query_with_stats(model[lab], 1, budget=40)
+        assert (
+            not stats["exact_scan"]
+            and hits[0][0] == lab
+            and hits[0][1] == pytest.approx(0, abs=1e-5)
+        )
     assert np.array_equal(p.get_vector(10**12 + 42), model[10**12 + 42])
-    assert p.get_distance(0, 2) == pytest.approx(float(np.linalg.norm(model[0] - model[2])), rel=1e-5)
+    assert p.get_distance(0, 2) == pytest.approx(
+        float(np.linalg.norm(model[0] - model[2])), rel=1e-5
+    )
     assert p.get_nns_by_item(10**12 + 42, 1, search_k=10**9) == [10**12 + 42]
     with pytest.raises(IndexError, match="label 1 is not in the index"):
         p.get_vector(1)
@@ -113,7 +119,7 @@ def test_default_labels_count_on_from_the_ids_and_a_new_index_starts_empty():
     assert q.remove([1, 2]) == 0
     labels = q.add_items(_rows(30, 11), np.arange(30) * 3)
     assert len(q) == 30 and 87 in q and 86 not in q
-    _agrees(q, {int(l): r for l, r in zip(labels, _rows(30, 11))})
+    _agrees(q, {int(lab): r for lab, r in zip(labels, _rows(30, 11))})
 
 
 def test_labels_round_trip_through_save_load_pickle_and_bytes(tmp_path):
@@ -131,13 +137,16 @@ def test_labels_round_trip_through_save_load_pickle_and_bytes(tmp_path):
     # another process sees the same labels
     code = (
         "import sys; from panns import PannsIndex; import numpy as np\n"
-        "r = PannsIndex.load(sys.argv[1]); v = np.frombuffer(bytes.fromhex(sys.argv[2]), np.float32)\n"
+        "r = PannsIndex.load(sys.argv[1])\n"
+        "v = np.frombuffer(bytes.fromhex(sys.argv[2]), np.float32)\n"
         "print(len(r), r.query(v, 3, budget=10**9))"
     )
     q = model[10**12 + 7]
     out = subprocess.run(
         [sys.executable, "-c", code, str(path), q.tobytes().hex()],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert out == f"{len(model)} {p.query(q, 3, budget=10**9)}"
     # the instance call of load keeps working (panns 0.x) and returns None
@@ -170,10 +179,16 @@ def test_a_reader_sees_commits_only_after_refresh(tmp_path):
     assert r.refresh() and r.live_stats()["generation"] == 2 and len(r) == len(model) + 1
     # another process opening the files sees the committed state
     out = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from panns import PannsIndex; r = PannsIndex.load(sys.argv[1]);"
-         "print(len(r), 5002 in r, 1 in r)", str(path)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from panns import PannsIndex; r = PannsIndex.load(sys.argv[1]);"
+            "print(len(r), 5002 in r, 1 in r)",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     assert out == [str(len(model) + 1), "True", "False"]
     w.close()
@@ -246,10 +261,6 @@ def test_a_bad_batch_applies_nothing(tmp_path, on_file):
 def test_methods_a_live_index_does_not_support_say_so():
     p, _ = _built(100)
     p.remove([3])
-    with pytest.raises(NotImplementedError, match="filter"):
-        p.query(_rows(1, 1)[0], 5, filter=lambda i: True)
-    with pytest.raises(NotImplementedError, match="not supported on a live index"):
-        p.range_search(_rows(1, 1)[0], 1.0)
     with pytest.raises(NotImplementedError, match="not supported on a live index"):
         p.build_graph(8)
     with pytest.raises(NotImplementedError, match="add_items"):
@@ -262,8 +273,52 @@ def test_methods_a_live_index_does_not_support_say_so():
     assert not p.is_live and len(p) == 50 and 3 in p
 
 
+def test_filters_on_a_live_index_take_labels():
+    p, model = _built()
+    _churn(p, model)
+    allowed = {lab: v for lab, v in model.items() if lab % 3 == 0}
+    as_list = sorted(allowed) + [2**64 - 3]  # an unknown label allows nothing more
+    Q = _rows(8, 77)
+    for q in Q:
+        want = [lab for lab, _ in _exact(allowed, q, 10)]
+        by_call = p.query(q, 10, budget=10**9, filter=lambda lab: lab % 3 == 0)
+        by_labels = p.query(q, 10, budget=10**9, filter=np.array(as_list, dtype=np.uint64))
+        assert [lab for lab, _ in by_call] == want == [lab for lab, _ in by_labels]
+        approx = p.query(q, 10, budget=60, filter=as_list, include_distances=False)
+        assert len(approx) == 10 and all(lab in allowed for lab in approx)
+    rows = p.query(Q[:3], 5, budget=10**9, filter=lambda lab: lab % 3 == 0)
+    assert [[lab for lab, _ in r] for r in rows] == [
+        [lab for lab, _ in _exact(allowed, q, 5)] for q in Q[:3]
+    ]
+    with pytest.raises(ValueError, match="boolean mask has no meaning on a live index"):
+        p.query(Q[0], 5, filter=np.ones(len(p), bool))
+
+    def boom(label):
+        raise KeyError(label)
+
+    with pytest.raises(KeyError):
+        p.query(Q[0], 5, filter=boom)
+
+
+def test_range_search_on_a_live_index():
+    p, model = _built()
+    _churn(p, model)
+    q = _rows(1, 5)[0]
+    ranked = _exact(model, q, len(model))
+    radius = ranked[30][1]
+    want = [lab for lab, d in ranked if d <= radius]
+    got = p.range_search(q, radius, 1000, budget=10**9)
+    assert [lab for lab, _ in got] == want and len(want) >= 31
+    got, truncated = p.range_search(q, radius, 12, budget=10**9, return_truncated=True)
+    assert truncated and [lab for lab, _ in got] == want[:12]
+    with pytest.raises(ValueError, match="radius"):
+        p.range_search(q, -1.0)
+
+
 def _recall(got: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(g.tolist()) & set(t.tolist())) / len(t) for g, t in zip(got, truth)]))
+    return float(
+        np.mean([len(set(g.tolist()) & set(t.tolist())) / len(t) for g, t in zip(got, truth)])
+    )
 
 
 def test_recall_after_replacing_half_the_items_matches_a_fresh_build():
@@ -295,15 +350,15 @@ def test_recall_after_replacing_half_the_items_matches_a_fresh_build():
     before = live.query(queries, 10, budget=budget)[0]
     live.compact()
     # the contents, by label, and a fresh build over them
-    contents = {int(l): first[l] for l in range(n)}
-    for l in removed:
-        del contents[int(l)]
-    for i, l in enumerate(replaced):
-        contents[int(l)] = extra[i]
-    for i, l in enumerate(new_labels):
-        contents[int(l)] = train[n + n // 4 + i]
+    contents = {int(lab): first[lab] for lab in range(n)}
+    for lab in removed:
+        del contents[int(lab)]
+    for i, lab in enumerate(replaced):
+        contents[int(lab)] = extra[i]
+    for i, lab in enumerate(new_labels):
+        contents[int(lab)] = train[n + n // 4 + i]
     labels = np.array(sorted(contents), dtype=np.uint64)
-    X = np.stack([contents[int(l)] for l in labels])
+    X = np.stack([contents[int(lab)] for lab in labels])
     assert len(live) == len(X) == n
     fresh = PannsIndex(dimension=128, metric="euclidean")
     fresh.load_matrix(X)
@@ -316,7 +371,10 @@ def test_recall_after_replacing_half_the_items_matches_a_fresh_build():
     got_fresh = labels[fresh.query(queries, 10, budget=budget)[0]]
     r_live, r_fresh = _recall(got_live, truth), _recall(got_fresh, truth)
     r_before = _recall(before, truth)
-    print(f"recall@10 at budget {budget}: churned {r_before:.4f}, compacted {r_live:.4f}, fresh {r_fresh:.4f}")
+    print(
+        f"recall@10 at budget {budget}: churned {r_before:.4f}, "
+        f"compacted {r_live:.4f}, fresh {r_fresh:.4f}"
+    )
     assert r_fresh > 0.5, r_fresh
     assert abs(r_live - r_fresh) <= 0.02, (r_live, r_fresh)
     # before compaction (half the base tombstoned, half the items in the delta) no worse

@@ -24,6 +24,26 @@ impl LiveIndex {
     /// parameters `index` was built with, and [`save`](Self::save) writes the contents
     /// as an index file with labels (which [`open`](Self::open) then opens as a live
     /// index). Cloning `index` first is cheap (clones share storage).
+    ///
+    /// ```
+    /// # fn main() -> panns_io::Result<()> {
+    /// use panns_core::{BuildParams, IndexBuilder, Metric, SearchParams};
+    /// use panns_io::LiveIndex;
+    /// let mut b = IndexBuilder::new(2, Metric::Euclidean)?;
+    /// for i in 0..100 {
+    ///     b.add(&[i as f32, 0.0])?;
+    /// }
+    /// let index = b.build(&BuildParams::default())?;
+    /// let mut live = LiveIndex::in_memory(index, None)?; // labels 0..100
+    /// live.add(1_000_000, &[50.2, 0.0])?;
+    /// assert_eq!(live.remove(&[50, 7, 123_456])?, 2);
+    /// let hits = live.search(&[50.0, 0.0], &SearchParams::new(2))?;
+    /// assert_eq!(hits[0].0, 1_000_000);
+    /// live.commit()?; // nothing to make durable: does nothing
+    /// live.compact()?; // one base again, in memory
+    /// assert_eq!((live.len(), live.delta_len(), live.generation()), (99, 0, 2));
+    /// # Ok(()) }
+    /// ```
     pub fn in_memory(index: Index, labels: Option<&[u64]>) -> Result<LiveIndex> {
         Self::in_memory_with(index, labels, LiveOptions::default())
     }

@@ -49,6 +49,7 @@ use panns_core::{
 
 use self::base::{Base, stored_checksum};
 use self::log::{LOG_HEADER_SIZE, LogHeader, Op};
+pub use self::state::LabelFilter;
 use self::state::State;
 use crate::error::{Error, Result};
 use crate::format::{Extras, OpenOptions, corrupt};
@@ -852,7 +853,49 @@ impl LiveIndex {
     /// The `k` nearest live items to `query` as (label, distance), nearest first
     /// (ties by label): the base searched without its tombstones, merged with the delta.
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<(u64, f32)>> {
-        Ok(self.state.search(query, params)?.0)
+        Ok(self.state.search(query, params, None)?.0)
+    }
+
+    /// Every live item within `radius` of `query`, nearest first, at most `max_results`
+    /// of them, and whether that cap cut the list (as [`Index::range_search`]: the
+    /// nearest `max_results + 1` at `budget`, kept within the radius; approximate unless
+    /// the budget covers half the items).
+    pub fn range_search(
+        &self,
+        query: &[f32],
+        radius: f32,
+        max_results: usize,
+        budget: usize,
+    ) -> Result<(Vec<(u64, f32)>, bool)> {
+        if radius.is_nan() || radius < 0.0 {
+            return Err(
+                panns_core::Error::parameter("radius", radius, "must be a number >= 0").into(),
+            );
+        }
+        if max_results == 0 {
+            return Err(
+                panns_core::Error::parameter("max_results", 0, "must be at least 1").into(),
+            );
+        }
+        let k = max_results.saturating_add(1);
+        let hits = self.search(query, &SearchParams::new(k).with_budget(budget))?;
+        let mut within: Vec<(u64, f32)> = hits.into_iter().filter(|h| h.1 <= radius).collect();
+        let capped = within.len() > max_results;
+        within.truncate(max_results);
+        Ok((within, capped))
+    }
+
+    /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
+    /// label `allow` accepts (called once per candidate, on the searching thread). The
+    /// base is walked with the predicate (no exact scan of the allowed items is planned:
+    /// a selective filter needs a large budget), the delta scanned or searched with it.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        allow: &LabelFilter<'_>,
+    ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
+        self.state.search(query, params, Some(allow))
     }
 
     /// Like [`search`](Self::search), also returning what the base search did (default
@@ -862,7 +905,7 @@ impl LiveIndex {
         query: &[f32],
         params: &SearchParams,
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
-        self.state.search(query, params)
+        self.state.search(query, params, None)
     }
 
     /// The stored vector of `label` (unit length under the angular metric), if held.
