@@ -39,10 +39,23 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
     Ok(v)
 }
 
+/// True if `path` is searched as a live index: it has a log beside it, or the file
+/// carries labels (a compacted base whose log is gone, or a saved live index), whose
+/// labels are then printed as the ids. A file that cannot be read is not: opening it as a
+/// plain index reports the problem.
+fn is_live(path: &std::path::Path) -> bool {
+    panns_io::live::log_path(path).exists()
+        || panns_io::read_header(path, &panns_io::OpenOptions::default()).is_ok_and(|h| {
+            h.used_sections().iter().any(|s| {
+                panns_io::SectionKind::from_code(s.kind()) == Some(panns_io::SectionKind::Labels)
+            })
+        })
+}
+
 /// Runs `panns query`.
 pub fn run(a: &QueryArgs) -> Result<()> {
     let k = a.k as usize;
-    let target = if panns_io::live::log_path(&a.index).exists() {
+    let target = if is_live(&a.index) {
         Target::Live(Box::new(
             LiveIndex::open(&a.index, false)
                 .map_err(|e| crate::cmd_live::live_error(e, &a.index))?,

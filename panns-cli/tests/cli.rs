@@ -871,6 +871,36 @@ fn query_searches_a_live_index_with_its_delta_and_removals() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["results"][0]["neighbors"][0]["id"], 7002);
     assert_eq!(v["results"][0]["neighbors"][0]["distance"], 0.0);
+    // A compacted base copied without its log keeps its labels: still printed as ids.
+    ok(&["compact", s(&idx)]);
+    let copy = dir.path().join("copy.panns");
+    std::fs::copy(&idx, &copy).unwrap();
+    let out = ok(&[
+        "query",
+        s(&copy),
+        "--vector",
+        &vector_arg(&added[2]),
+        "-k",
+        "2",
+        "--output",
+        "csv",
+    ]);
+    assert_eq!(csv_ids(&out, 1)[0][0], 7002, "{out}");
+    let exact_copy = ok(&[
+        "query",
+        s(&copy),
+        "--queries",
+        s(&qfile),
+        "-k",
+        &k.to_string(),
+        "--exact",
+        "--output",
+        "csv",
+    ]);
+    assert_eq!(
+        exact_copy, exact,
+        "the compacted copy answers as the live index did"
+    );
     // A live index with no base file yet (generation 0) is queried too.
     let fresh = dir.path().join("fresh.panns");
     let mut w = panns_io::LiveIndex::create(
