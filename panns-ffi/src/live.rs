@@ -10,6 +10,7 @@ use crate::error::{
 use crate::index::{PannsIndex, PannsSearchStats};
 use panns_core::{GraphParams, Metric, SearchParams};
 use panns_io::{LiveIndex, LiveOptions};
+use rayon::prelude::*;
 use std::ffi::{c_char, c_int};
 
 /// A live index: a base index file `NAME` plus an append-only log `NAME.log` of
@@ -583,64 +584,31 @@ pub unsafe extern "C" fn panns_live_search_batch(
         }
         // SAFETY: forwarded from the caller (room for `n_queries * k` labels).
         let ls = unsafe { slice_mut(labels_out, n_out, "labels_out") }?;
-        let ds = if distances_out.is_null() {
+        let mut ds = if distances_out.is_null() {
             None
         } else {
             // SAFETY: forwarded from the caller (room for `n_queries * k` floats).
             Some(unsafe { slice_mut(distances_out, n_out, "distances_out") }?)
         };
         let params = SearchParams::new(k).with_budget(budget);
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(n_queries);
-        let per = n_queries.div_ceil(threads);
-        let search_rows = |qs: &[f32], ls: &mut [u64], mut ds: Option<&mut [f32]>| {
-            for (i, q) in qs.chunks_exact(dim).enumerate() {
-                let hits = live.search(q, &params)?;
-                let row = &mut ls[i * k..(i + 1) * k];
-                row.fill(u64::MAX);
-                for (o, h) in row.iter_mut().zip(&hits) {
-                    *o = h.0;
-                }
-                if let Some(ds) = ds.as_deref_mut() {
-                    let row = &mut ds[i * k..(i + 1) * k];
-                    row.fill(f32::INFINITY);
-                    for (o, h) in row.iter_mut().zip(&hits) {
-                        *o = h.1;
-                    }
+        // On the library's worker threads (rayon's global pool), as panns_index_search_batch.
+        let hits = qs
+            .par_chunks(dim)
+            .map(|q| live.search(q, &params))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, row_hits) in hits.iter().enumerate() {
+            let row = &mut ls[i * k..(i + 1) * k];
+            row.fill(u64::MAX);
+            for (o, h) in row.iter_mut().zip(row_hits) {
+                *o = h.0;
+            }
+            if let Some(ds) = ds.as_deref_mut() {
+                let row = &mut ds[i * k..(i + 1) * k];
+                row.fill(f32::INFINITY);
+                for (o, h) in row.iter_mut().zip(row_hits) {
+                    *o = h.1;
                 }
             }
-            Ok::<(), panns_io::Error>(())
-        };
-        let results: Vec<Result<(), panns_io::Error>> = std::thread::scope(|s| {
-            let mut handles = Vec::with_capacity(threads);
-            let mut ls_rest = &mut ls[..];
-            let mut ds_rest = ds;
-            for q_chunk in qs.chunks(per * dim) {
-                let rows = q_chunk.len() / dim;
-                let (l_now, l_next) = ls_rest.split_at_mut(rows * k);
-                ls_rest = l_next;
-                let d_now = match ds_rest.take() {
-                    Some(d) => {
-                        let (a, b) = d.split_at_mut(rows * k);
-                        ds_rest = Some(b);
-                        Some(a)
-                    }
-                    None => None,
-                };
-                let f = &search_rows;
-                handles.push(s.spawn(move || f(q_chunk, l_now, d_now)));
-            }
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(r) => r,
-                    Err(p) => std::panic::resume_unwind(p),
-                })
-                .collect()
-        });
-        for r in results {
-            r?;
         }
         Ok(())
     })
