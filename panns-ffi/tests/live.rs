@@ -881,3 +881,76 @@ fn in_memory_live_indexes_and_save() {
         panns_live_free(e);
     }
 }
+
+/// Every `panns_live_*` entry point given a NULL handle: `PANNS_NULL_POINTER` naming
+/// `live` (or the neutral value of an accessor), never a crash; out-handles are cleared.
+#[test]
+fn every_entry_point_refuses_a_null_handle() {
+    let q = [0.5f32; DIM];
+    let (mut l, mut d, mut n, mut c, mut r) = ([0u64; 2], [0f32; 2], 0usize, 0, 0usize);
+    let mut st = PannsSearchStats::default();
+    let mut v = [0f32; DIM];
+    let mut out = std::ptr::dangling_mut::<PannsLive>();
+    let labels = [1u64];
+    // SAFETY: NULL handles are the point; every other pointer is valid.
+    unsafe {
+        let live = null_mut();
+        for status in [
+            panns_live_add(live, labels.as_ptr(), q.as_ptr(), 1, DIM),
+            panns_live_remove(live, labels.as_ptr(), 1, &mut r),
+            panns_live_commit(live),
+            panns_live_compact(live),
+            panns_live_refresh(live, &mut c),
+            panns_live_save(live, c"x.panns".as_ptr()),
+            panns_live_search(
+                live,
+                q.as_ptr(),
+                DIM,
+                2,
+                0,
+                l.as_mut_ptr(),
+                d.as_mut_ptr(),
+                &mut n,
+            ),
+            panns_live_search_with_stats(
+                live,
+                q.as_ptr(),
+                DIM,
+                2,
+                0,
+                l.as_mut_ptr(),
+                d.as_mut_ptr(),
+                &mut n,
+                &mut st,
+            ),
+            panns_live_search_batch(live, q.as_ptr(), 1, DIM, 2, 0, l.as_mut_ptr(), null_mut()),
+            panns_live_get(live, 1, v.as_mut_ptr(), DIM),
+        ] {
+            expect(status, PANNS_NULL_POINTER, "`live`");
+        }
+        expect(
+            panns_live_from_index(null(), c"x.panns".as_ptr(), null(), 0, &mut out),
+            PANNS_NULL_POINTER,
+            "`index`",
+        );
+        assert!(out.is_null(), "out is cleared on failure");
+        expect(
+            panns_live_open(c"x.panns".as_ptr(), 0, null_mut()),
+            PANNS_NULL_POINTER,
+            "`out`",
+        );
+        assert_eq!(panns_live_contains(live, 1), 0);
+        assert_eq!(panns_live_len(live), 0);
+        assert_eq!(panns_live_dim(live), 0);
+        assert_eq!(panns_live_metric(live), u32::MAX);
+        assert_eq!(panns_live_generation(live), 0);
+        assert_eq!(panns_live_base_len(live), 0);
+        assert_eq!(panns_live_delta_len(live), 0);
+        assert_eq!(panns_live_tombstones(live), 0);
+        assert_eq!(panns_live_pending(live), 0);
+        assert_eq!(panns_live_is_writable(live), 0);
+        assert_eq!(panns_live_is_in_memory(live), 0);
+        panns_live_free(live);
+    }
+    assert!(!Path::new("x.panns").exists());
+}
