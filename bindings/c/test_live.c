@@ -2,7 +2,8 @@
  * Tests of the live-index C API (panns_live_*, docs/c-api.md "Live indexes"): build, add,
  * search (checked against an exact scan kept here), remove, commit, a reader in a second
  * handle and in a child process that sees the changes after refresh, compaction, the
- * writer lock across processes, concurrent searches, and bad input.
+ * writer lock across processes, a writer killed with SIGKILL, concurrent searches, the
+ * in-memory kind, and bad input.
  *
  * The last line printed is "N passed, N failed"; the exit status is non-zero on failure.
  */
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -420,6 +422,42 @@ static void test_from_index(void) {
   unlink(aux);
 }
 
+/* A writer killed with SIGKILL: its commits survive, its uncommitted changes do not, and
+ * its lock is released with it. */
+static void test_killed_writer(void) {
+  char path[160];
+  snprintf(path, sizeof path, "%s/killed.panns", tmp_dir);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    PannsLive *w = NULL;
+    float a[DIM], b[DIM];
+    for (size_t j = 0; j < DIM; j++) {
+      a[j] = (float)j;
+      b[j] = -(float)j;
+    }
+    uint64_t la = 1, lb = 2;
+    if (panns_live_create(path, DIM, PANNS_EUCLIDEAN, NULL, 0, &w) != PANNS_OK) _exit(3);
+    if (panns_live_add(w, &la, a, 1, DIM) != PANNS_OK || panns_live_commit(w) != PANNS_OK) _exit(4);
+    if (panns_live_add(w, &lb, b, 1, DIM) != PANNS_OK) _exit(5);
+    kill(getpid(), SIGKILL); /* dies holding the lock, label 2 uncommitted */
+    _exit(6);
+  }
+  int status = 0;
+  CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  PannsLive *w = NULL;
+  CHECK_OK(panns_live_open(path, 1, &w)); /* the lock died with its holder */
+  CHECK(panns_live_len(w) == 1 && panns_live_contains(w, 1) == 1 && panns_live_contains(w, 2) == 0);
+  panns_live_free(w);
+  char aux[200];
+  unlink(path);
+  snprintf(aux, sizeof aux, "%s.log", path);
+  unlink(aux);
+  snprintf(aux, sizeof aux, "%s.lock", path);
+  unlink(aux);
+}
+
 /* A NULL path: a live index in memory, changed, compacted, saved; the file opens as a live index. */
 static void test_in_memory(void) {
   char path[160];
@@ -470,6 +508,7 @@ int main(void) {
   test_bad_input();
   test_from_index();
   test_in_memory();
+  test_killed_writer();
   char aux[200];
   unlink(index_path);
   snprintf(aux, sizeof aux, "%s.log", index_path);
