@@ -577,6 +577,9 @@ fn bad_queries_handles_and_paths() {
             PANNS_NULL_POINTER,
             "n_found",
         );
+        // A huge k: at most the live items are written.
+        expect(s(w, &q, DIM, usize::MAX), PANNS_OK, "");
+        assert_eq!(n, 3);
         // get: a missing label, small and large buffers.
         let mut out = vec![0f32; DIM + 1];
         expect(
