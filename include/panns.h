@@ -923,6 +923,32 @@ PannsStatus panns_live_search_with_stats(const struct PannsLive *live,
                                          struct PannsSearchStats *out_stats);
 
 /**
+ * Every live item within distance `radius` of one query, nearest first (ties by label),
+ * at most `max_results` of them, into the caller's `labels_out[max_results]` and
+ * `distances_out[max_results]` (may be NULL), the count in `*n_found`; `*truncated` (may
+ * be NULL) is set to 1 when more items were within the radius than `max_results` (the
+ * nearest are kept), else 0. Distances are those of the metric (Euclidean: not squared;
+ * angular: `1 - cos`). The candidates are the `max_results + 1` nearest of
+ * `panns_live_search` at `budget` (0: the default), so the answer is approximate unless
+ * the budget covers half the items. Any number of threads may call it at once. Errors:
+ * those of `panns_live_search`, plus `PANNS_INVALID_ARGUMENT` for a negative or NaN
+ * radius or `max_results = 0`.
+ *
+ * # Safety
+ * As `panns_live_search` with `k = max_results`; `truncated` NULL or writable.
+ */
+PannsStatus panns_live_range_search(const struct PannsLive *live,
+                                    const float *query,
+                                    size_t dim,
+                                    float radius,
+                                    size_t max_results,
+                                    size_t budget,
+                                    uint64_t *labels_out,
+                                    float *distances_out,
+                                    size_t *n_found,
+                                    uint8_t *truncated);
+
+/**
  * Searches `n_queries` row-major queries of `dim` floats each, in parallel on all
  * cores. `labels_out` and `distances_out` (may be NULL) hold `n_queries * k` entries,
  * row `i` at `i * k`; a row with fewer than `k` results (fewer live items than `k`) is
@@ -1515,6 +1541,26 @@ PannsStatus panns_live_search_with_stats_e(const struct PannsLive *live,
                                            size_t *n_found,
                                            struct PannsSearchStats *out_stats,
                                            char **error);
+
+/**
+ * `panns_live_range_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_range_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_range_search_e(const struct PannsLive *live,
+                                      const float *query,
+                                      size_t dim,
+                                      float radius,
+                                      size_t max_results,
+                                      size_t budget,
+                                      uint64_t *labels_out,
+                                      float *distances_out,
+                                      size_t *n_found,
+                                      uint8_t *truncated,
+                                      char **error);
 
 /**
  * `panns_live_search_batch` with this call's error message in `*error` (NULL on success;

@@ -537,6 +537,57 @@ pub unsafe extern "C" fn panns_live_search_with_stats(
     })
 }
 
+/// Every live item within distance `radius` of one query, nearest first (ties by label),
+/// at most `max_results` of them, into the caller's `labels_out[max_results]` and
+/// `distances_out[max_results]` (may be NULL), the count in `*n_found`; `*truncated` (may
+/// be NULL) is set to 1 when more items were within the radius than `max_results` (the
+/// nearest are kept), else 0. Distances are those of the metric (Euclidean: not squared;
+/// angular: `1 - cos`). The candidates are the `max_results + 1` nearest of
+/// `panns_live_search` at `budget` (0: the default), so the answer is approximate unless
+/// the budget covers half the items. Any number of threads may call it at once. Errors:
+/// those of `panns_live_search`, plus `PANNS_INVALID_ARGUMENT` for a negative or NaN
+/// radius or `max_results = 0`.
+///
+/// # Safety
+/// As `panns_live_search` with `k = max_results`; `truncated` NULL or writable.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn panns_live_range_search(
+    live: *const PannsLive,
+    query: *const f32,
+    dim: usize,
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    n_found: *mut usize,
+    truncated: *mut u8,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let live = unsafe { live_ref(live) }?;
+        // SAFETY: forwarded from the caller (`max_results` stands for k).
+        let q = unsafe {
+            query_args(
+                live,
+                query,
+                dim,
+                max_results.max(1),
+                labels_out,
+                distances_out,
+                n_found,
+            )
+        }?;
+        check_opt(truncated, "truncated")?;
+        let (hits, capped) = live.range_search(q, radius, max_results, budget)?;
+        // SAFETY: forwarded from the caller; `hits.len() <= max_results`.
+        unsafe { write_hits(&hits, labels_out, distances_out, n_found) }?;
+        // SAFETY: forwarded from the caller.
+        unsafe { write_opt(truncated, u8::from(capped), "truncated") }
+    })
+}
+
 /// Searches `n_queries` row-major queries of `dim` floats each, in parallel on all
 /// cores. `labels_out` and `distances_out` (may be NULL) hold `n_queries * k` entries,
 /// row `i` at `i * k`; a row with fewer than `k` results (fewer live items than `k`) is

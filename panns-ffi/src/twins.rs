@@ -684,6 +684,46 @@ pub unsafe extern "C" fn panns_live_search_with_stats_e(
     }
 }
 
+/// `panns_live_range_search` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_range_search`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_range_search_e(
+    live: *const PannsLive,
+    query: *const f32,
+    dim: usize,
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    n_found: *mut usize,
+    truncated: *mut u8,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_range_search(
+                live,
+                query,
+                dim,
+                radius,
+                max_results,
+                budget,
+                labels_out,
+                distances_out,
+                n_found,
+                truncated,
+            ),
+            error,
+        )
+    }
+}
+
 /// `panns_live_search_batch` with this call's error message in `*error` (NULL on success;
 /// otherwise a NUL-terminated copy of the message that the caller frees with
 /// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.

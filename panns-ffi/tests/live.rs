@@ -928,6 +928,18 @@ fn every_entry_point_refuses_a_null_handle() {
             ),
             panns_live_search_batch(live, q.as_ptr(), 1, DIM, 2, 0, l.as_mut_ptr(), null_mut()),
             panns_live_get(live, 1, v.as_mut_ptr(), DIM),
+            panns_live_range_search(
+                live,
+                q.as_ptr(),
+                DIM,
+                1.0,
+                2,
+                0,
+                l.as_mut_ptr(),
+                null_mut(),
+                &mut n,
+                null_mut(),
+            ),
         ] {
             expect(status, PANNS_NULL_POINTER, "`live`");
         }
@@ -956,4 +968,109 @@ fn every_entry_point_refuses_a_null_handle() {
         panns_live_free(live);
     }
     assert!(!Path::new("x.panns").exists());
+}
+
+/// Range search over base + delta - removed, against the exact distances of the model:
+/// at a budget covering every item it returns exactly the live labels within the radius,
+/// nearest first, and reports truncation by the cap.
+#[test]
+fn range_search_matches_the_exact_ball() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = create(&dir.path().join("range.panns"), 0);
+    let mut model = BTreeMap::new();
+    let labels: Vec<u64> = (0..300).map(|i| 2 * i + 1).collect();
+    expect(add(w, &labels, 0, &mut model), PANNS_OK, "");
+    // SAFETY: live handle; buffers sized below.
+    unsafe {
+        expect(panns_live_compact(w), PANNS_OK, "");
+        expect(
+            panns_live_remove(w, labels[..20].as_ptr(), 20, null_mut()),
+            PANNS_OK,
+            "",
+        );
+    }
+    for l in &labels[..20] {
+        model.remove(l);
+    }
+    expect(add(w, &[1000, 1002, 1004], 0, &mut model), PANNS_OK, "");
+    let q = vec_of(labels[50], 0);
+    // The exact ball: Euclidean distances (not squared) of every live item.
+    let mut all: Vec<(f32, u64)> = model
+        .iter()
+        .map(|(&l, v)| {
+            let d2: f32 = v.iter().zip(&q).map(|(a, b)| (a - b) * (a - b)).sum();
+            (d2.sqrt(), l)
+        })
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    let radius = all[12].0 + 1e-4; // 13 items inside, the 14th a clear step away
+    assert!(all[13].0 > radius);
+    let (mut ls, mut ds, mut n, mut t) = (vec![0u64; 40], vec![0f32; 40], 0usize, 9u8);
+    // SAFETY: buffers of 40 entries.
+    unsafe {
+        expect(
+            panns_live_range_search(
+                w,
+                q.as_ptr(),
+                DIM,
+                radius,
+                40,
+                usize::MAX,
+                ls.as_mut_ptr(),
+                ds.as_mut_ptr(),
+                &mut n,
+                &mut t,
+            ),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!((n, t), (13, 0));
+        let want: Vec<u64> = all[..13].iter().map(|h| h.1).collect();
+        assert_eq!(&ls[..13], &want[..]);
+        for (d, h) in ds[..13].iter().zip(&all) {
+            assert!((d - h.0).abs() < 1e-3, "{d} vs {}", h.0);
+        }
+        // A cap below the ball: the nearest, truncated.
+        expect(
+            panns_live_range_search(
+                w,
+                q.as_ptr(),
+                DIM,
+                radius,
+                5,
+                usize::MAX,
+                ls.as_mut_ptr(),
+                null_mut(),
+                &mut n,
+                &mut t,
+            ),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!((n, t), (5, 1));
+        assert_eq!(&ls[..5], &want[..5]);
+        for (r, m, needle) in [
+            (-1.0, 5, "radius"),
+            (f32::NAN, 5, "radius"),
+            (1.0, 0, "max_results"),
+        ] {
+            expect(
+                panns_live_range_search(
+                    w,
+                    q.as_ptr(),
+                    DIM,
+                    r,
+                    m,
+                    0,
+                    ls.as_mut_ptr(),
+                    null_mut(),
+                    &mut n,
+                    null_mut(),
+                ),
+                PANNS_INVALID_ARGUMENT,
+                needle,
+            );
+        }
+        panns_live_free(w);
+    }
 }
