@@ -308,6 +308,39 @@ func (l *Live) search(q []float32, k, budget int, withStats bool) ([]LiveNeighbo
 	return out, stats, nil
 }
 
+// RangeSearch returns every live item within radius of q, nearest first, at most maxResults
+// of them, and whether that cap cut the list. The candidates are the maxResults+1 nearest
+// at budget (0: the default): approximate unless the budget covers half the items.
+// Distances are those of the metric (Euclidean: not squared).
+func (l *Live) RangeSearch(q []float32, radius float32, maxResults, budget int) ([]LiveNeighbor, bool, error) {
+	if maxResults < 0 || budget < 0 {
+		return nil, false, invalid("maxResults = %d and budget = %d must not be negative", maxResults, budget)
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.ptr == nil {
+		return nil, false, ErrClosed
+	}
+	buf := max(1, min(maxResults, int(C.panns_live_len(l.ptr))))
+	labels := make([]uint64, buf)
+	dists := make([]float32, buf)
+	var n C.size_t
+	var truncated C.uint8_t
+	err := call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_live_range_search_e(l.ptr, fptr(q), C.size_t(len(q)), C.float(radius), C.size_t(maxResults),
+			C.size_t(budget), (*C.uint64_t)(unsafe.Pointer(&labels[0])), fptr(dists), &n, &truncated, cerr)
+	})
+	runtime.KeepAlive(q)
+	if err != nil {
+		return nil, false, err
+	}
+	out := make([]LiveNeighbor, int(n))
+	for i := range out {
+		out[i] = LiveNeighbor{Label: labels[i], Distance: dists[i]}
+	}
+	return out, truncated != 0, nil
+}
+
 // SearchBatch searches many queries (each of length Dim) in parallel on all cores and
 // returns one result list per query, as Search would.
 func (l *Live) SearchBatch(queries [][]float32, k, budget int) ([][]LiveNeighbor, error) {

@@ -179,6 +179,29 @@ func TestLiveRoundTrip(t *testing.T) {
 			t.Fatalf("writer %v and reader %v disagree", a, b)
 		}
 	}
+	// RangeSearch at a budget covering every item: the exact ball, nearest first.
+	q := gaussian(57, 1, 16)[0]
+	want := m.exactLabels(q, 8)
+	d7 := float64(0)
+	for j := range q {
+		x := float64(m[want[6]][j]) - float64(q[j])
+		d7 += x * x
+	}
+	ball, truncated, err := r.RangeSearch(q, float32(math.Sqrt(d7))*1.00001, 100, 1<<30)
+	if err != nil || truncated || len(ball) < 7 {
+		t.Fatalf("RangeSearch = %v, %v, %v", ball, truncated, err)
+	}
+	for i := 0; i < 7; i++ {
+		if ball[i].Label != want[i] {
+			t.Fatalf("RangeSearch %v, exact %v", ball, want)
+		}
+	}
+	if capped, truncated, _ := r.RangeSearch(q, 1e9, 3, 0); len(capped) != 3 || !truncated {
+		t.Fatalf("capped RangeSearch = %v, %v", capped, truncated)
+	}
+	if _, _, err := r.RangeSearch(q, -1, 3, 0); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("negative radius: %v", err)
+	}
 	// SearchBatch agrees with Search, padding dropped.
 	qs := gaussian(56, 9, 16)
 	batch, err := r.SearchBatch(qs, 5, 100)

@@ -502,6 +502,25 @@ class LiveIndex {
     r.stats.exact_scan = st.exact_scan != 0;
     return r;
   }
+  /// Every live item within `radius` of the query, nearest first, at most `max_results`;
+  /// `*truncated` (if given) tells whether the cap cut the list. Candidates are the
+  /// max_results + 1 nearest at `budget`: approximate unless the budget covers half the items.
+  std::vector<LiveNeighbor> range_search(const std::vector<float>& query, float radius, std::size_t max_results,
+                                         std::size_t budget = 0, bool* truncated = nullptr) const {
+    const std::size_t n = size();
+    const std::size_t room = max_results < n ? max_results : n;
+    std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+    std::vector<float> ds(labels.size());
+    std::size_t found = 0;
+    std::uint8_t cut = 0;
+    float q_dummy = 0;
+    detail::check(panns_live_range_search(ptr_, query.empty() ? &q_dummy : query.data(), query.size(), radius,
+                                          max_results, budget, labels.data(), ds.data(), &found, &cut));
+    if (truncated != nullptr) *truncated = cut != 0;
+    std::vector<LiveNeighbor> out(found);
+    for (std::size_t i = 0; i < found; i++) out[i] = LiveNeighbor{labels[i], ds[i]};
+    return out;
+  }
   /// Searches row-major queries of dim() floats in parallel; result `i` holds query `i`'s
   /// neighbours (fewer than k when fewer items are live).
   std::vector<std::vector<LiveNeighbor>> search_batch(const std::vector<float>& queries, std::size_t k,

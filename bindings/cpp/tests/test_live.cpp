@@ -169,6 +169,21 @@ TEST(Live, AddSearchRemoveCommitRefreshCompact) {
   w.commit();
   EXPECT_TRUE(r.refresh());
   EXPECT_TRUE(Holds(r, m));
+  // Range search at a budget covering every item: the exact ball, nearest first.
+  {
+    std::vector<float> q(qs.begin(), qs.begin() + kDim);
+    auto want = Exact(m, q, 6);
+    float d6 = 0;
+    for (std::size_t j = 0; j < kDim; j++) d6 += (m[want[5]][j] - q[j]) * (m[want[5]][j] - q[j]);
+    bool cut = true;
+    auto ball = r.range_search(q, std::sqrt(d6) * 1.00001f, 100, 1u << 30, &cut);
+    EXPECT_FALSE(cut);
+    ASSERT_TRUE(ball.size() >= 6);
+    for (std::size_t i = 0; i < 6; i++) EXPECT_EQ(ball[i].label, want[i]);
+    EXPECT_EQ(r.range_search(q, 1e9f, 3, 0, &cut).size(), 3u);
+    EXPECT_TRUE(cut);
+    EXPECT_PANNS_ERROR(r.range_search(q, -1.0f, 3), PANNS_INVALID_ARGUMENT, "radius");
+  }
   // Batch search agrees with single searches; writer and reader agree.
   auto batch = r.search_batch(qs, 5, 100);
   ASSERT_EQ(batch.size(), 40u);

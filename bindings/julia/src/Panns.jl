@@ -40,7 +40,7 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC,
        PANNS_LOCKED, PANNS_READ_ONLY,
        LiveIndex, create_live, open_live, live_from_index, remove!, commit!, compact!,
-       refresh!, live_info
+       refresh!, live_info, range_search
 
 # ---------------------------------------------------------------------------------------------
 # Library loading
@@ -67,7 +67,7 @@ const FUNCTIONS = (
     :panns_live_contains, :panns_live_len, :panns_live_dim, :panns_live_metric,
     :panns_live_generation, :panns_live_base_len, :panns_live_delta_len, :panns_live_tombstones,
     :panns_live_pending, :panns_live_is_writable, :panns_live_free, :panns_live_save_e,
-    :panns_live_is_in_memory,
+    :panns_live_is_in_memory, :panns_live_range_search_e,
 )
 
 # Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never

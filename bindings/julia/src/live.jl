@@ -257,6 +257,34 @@ function search(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer; budget::Int
 end
 
 """
+    range_search(l::LiveIndex, q, radius, max_results; budget = 0)
+        -> (labels::Vector{UInt64}, distances::Vector{Float32}, truncated::Bool)
+
+Every live item within `radius` of `q`, nearest first, at most `max_results`; `truncated`
+tells whether the cap cut the list. The candidates are the `max_results + 1` nearest at
+`budget`: approximate unless the budget covers half the items.
+"""
+function range_search(l::LiveIndex, q::AbstractVector{<:Real}, radius::Real, max_results::Integer;
+                      budget::Integer = 0)
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
+    cap = max(1, min(max_results, length(l)))
+    labels = Vector{UInt64}(undef, cap)
+    dists = Vector{Float32}(undef, cap)
+    count = Ref{Csize_t}(0)
+    truncated = Ref{UInt8}(0)
+    err = ErrorRef(C_NULL)
+    GC.@preserve l x labels dists begin
+        check(ccall(sym(:panns_live_range_search_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Float32, Csize_t, Csize_t, Ptr{UInt64}, Ptr{Float32},
+                     Ptr{Csize_t}, Ptr{UInt8}, Ptr{Ptr{UInt8}}),
+                    live(l), x, length(x), Float32(radius), csize("max_results", max_results),
+                    csize("budget", budget), labels, dists, count, truncated, err), err)
+    end
+    n = Int(count[])
+    return resize!(labels, n), resize!(dists, n), truncated[] != 0
+end
+
+"""
     search_batch(l::LiveIndex, Q, k; budget = 0) -> (labels::Matrix{UInt64}, distances::Matrix{Float32})
 
 Searches the columns of `Q` (`dim × n`) in parallel; column `j` of the `k × n` results holds

@@ -64,6 +64,15 @@ end
     commit!(w)
     @test refresh!(r)
     @test length(r) == length(model) && !haskey(r, labels[1]) && get_vector(r, new_labels[3]) == Z[:, 3]
+    # range search at a budget covering every item: the exact ball, nearest first
+    q = randn(rng, Float32, 12)
+    want = exact_labels(model, q, 6)
+    radius = sqrt(sum((Float64.(model[want[6]]) .- q) .^ 2)) * 1.00001
+    ball, _, cut = range_search(r, q, radius, 100; budget = 1 << 30)
+    @test !cut && ball[1:6] == want
+    capped, _, cut = range_search(r, q, 1f9, 3)
+    @test length(capped) == 3 && cut
+    @throws_status PANNS_INVALID_ARGUMENT range_search(r, q, -1, 3)
     Q = randn(rng, Float32, 12, 7)
     bl, bd = search_batch(r, Q, 5; budget = 100)
     for j in 1:7
