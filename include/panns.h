@@ -200,6 +200,15 @@ typedef struct PannsIndex PannsIndex;
 typedef struct PannsLive PannsLive;
 
 /**
+ * A sharded index: the shard files of a manifest, memory-mapped. Opaque; made by
+ * `panns_sharded_open`, freed by `panns_sharded_free`. Every function taking a
+ * `const PannsShardedIndex *` may run on many threads at once. Results carry
+ * 64-bit **labels** (the item's row in the concatenation of the shards, or the label
+ * stored in its shard file), not shard-local ids.
+ */
+typedef struct PannsShardedIndex PannsShardedIndex;
+
+/**
  * Parameters of `panns_builder_build`. Start from `panns_build_options_default()`
  * (the defaults below are those of the current release).
  */
@@ -1098,6 +1107,141 @@ int panns_live_is_in_memory(const struct PannsLive *live);
 void panns_live_free(struct PannsLive *live);
 
 /**
+ * Opens the shard manifest at `manifest_path` (every shard file memory-mapped) and
+ * stores the handle in `*out` (set to NULL on failure). `flags`: 0 or
+ * `PANNS_OPEN_VERIFY` (hash every shard file and check its values). Refused, with a
+ * message naming the shard: a missing or damaged shard, a shard whose metric,
+ * dimension, item count or header checksum differs from the manifest, labels held
+ * twice. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown flag bits,
+ * bad path), `PANNS_IO`, `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`.
+ *
+ * # Safety
+ * `manifest_path` must be NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+PannsStatus panns_sharded_open(const char *manifest_path,
+                               uint32_t flags,
+                               struct PannsShardedIndex **out);
+
+/**
+ * Opens only the shards at positions `shards[0..n_shards]` of the manifest (e.g. the
+ * ones one server of a cluster holds) and stores the handle in `*out` (NULL on
+ * failure). Labels stay global: merging the results of servers holding disjoint
+ * subsets by (distance, label) and keeping k gives exactly the answer of the whole
+ * manifest. `flags` and errors as `panns_sharded_open`; a position out of range or
+ * given twice is `PANNS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `manifest_path` NULL or a NUL-terminated string; `shards` NULL or `n_shards`
+ * readable `size_t`; `out` NULL or writable.
+ */
+PannsStatus panns_sharded_open_subset(const char *manifest_path,
+                                      const size_t *shards,
+                                      size_t n_shards,
+                                      uint32_t flags,
+                                      struct PannsShardedIndex **out);
+
+/**
+ * Writes a manifest at `manifest_path` naming the `n_paths` index files `paths` (in
+ * this order; all of one metric and dimension), atomically. Shards with a labels
+ * section are labelled by it, the others by their row in the concatenation. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (no paths, bad path), `PANNS_IO`,
+ * `PANNS_CORRUPT` (a damaged shard, or shards that disagree; the message names it).
+ *
+ * # Safety
+ * `manifest_path` NULL or a NUL-terminated string; `paths` NULL or `n_paths` pointers,
+ * each NULL or a NUL-terminated string.
+ */
+PannsStatus panns_sharded_write_manifest(const char *manifest_path,
+                                         const char *const *paths,
+                                         size_t n_paths);
+
+/**
+ * Frees a sharded index (NULL is a no-op); unmaps its shard files.
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle not used by any thread afterwards.
+ */
+void panns_sharded_free(struct PannsShardedIndex *idx);
+
+/**
+ * Total items over all shards (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+size_t panns_sharded_len(const struct PannsShardedIndex *idx);
+
+/**
+ * Vector dimension (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+uint32_t panns_sharded_dim(const struct PannsShardedIndex *idx);
+
+/**
+ * Metric code (a `PannsMetric` value; `UINT32_MAX` for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+uint32_t panns_sharded_metric(const struct PannsShardedIndex *idx);
+
+/**
+ * Number of shards (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live handle.
+ */
+size_t panns_sharded_n_shards(const struct PannsShardedIndex *idx);
+
+/**
+ * The k nearest items to one query of `dim` floats over all shards, nearest first,
+ * ties by label: exactly the merge of every shard's own top-k, each shard searched
+ * with `budget` (0: the default; see `panns_index_search`) on its own thread. Writes
+ * up to `k` labels to `out_labels[k]` and distances to `out_distances[k]` (may be
+ * NULL), and the count, `min(k, len)`, to `*out_count`. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (k = 0), `PANNS_DIMENSION_MISMATCH`, `PANNS_NON_FINITE`,
+ * `PANNS_ZERO_VECTOR` (angular).
+ *
+ * # Safety
+ * `idx` NULL or a live handle; `query` NULL or `dim` floats; `out_labels` NULL or
+ * room for `k` labels; `out_distances` NULL or room for `k` floats; `out_count` NULL
+ * or writable.
+ */
+PannsStatus panns_sharded_search(const struct PannsShardedIndex *idx,
+                                 const float *query,
+                                 size_t dim,
+                                 size_t k,
+                                 size_t budget,
+                                 uint64_t *out_labels,
+                                 float *out_distances,
+                                 size_t *out_count);
+
+/**
+ * Searches `n_queries` row-major queries of `dim` floats each over all shards, in
+ * parallel. `out_labels` and `out_distances` (may be NULL) hold `n_queries * k`
+ * entries, row `i` at `i * k`; a row with fewer than `k` results is padded with label
+ * `UINT64_MAX` and distance `INFINITY`. `n_queries = 0` is a successful no-op (the
+ * pointers must still be non-NULL). Errors as `panns_sharded_search`; the message
+ * names the first offending query row, and the buffers' contents are then
+ * unspecified.
+ *
+ * # Safety
+ * `idx` NULL or a live handle; `queries` NULL or `n_queries * dim` floats;
+ * `out_labels` NULL or room for `n_queries * k` labels; `out_distances` NULL or room
+ * for `n_queries * k` floats.
+ */
+PannsStatus panns_sharded_search_batch(const struct PannsShardedIndex *idx,
+                                       const float *queries,
+                                       size_t n_queries,
+                                       size_t dim,
+                                       size_t k,
+                                       size_t budget,
+                                       uint64_t *out_labels,
+                                       float *out_distances);
+
+/**
  * `panns_builder_new` with this call's error message in `*error` (NULL on success;
  * otherwise a NUL-terminated copy of the message that the caller frees with
  * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -1401,6 +1545,83 @@ PannsStatus panns_dataset_read_with_e(const char *path,
                                       size_t *out_n,
                                       size_t *out_dim,
                                       char **error);
+
+/**
+ * `panns_sharded_open` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_open`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_open_e(const char *manifest_path,
+                                 uint32_t flags,
+                                 struct PannsShardedIndex **out,
+                                 char **error);
+
+/**
+ * `panns_sharded_open_subset` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_open_subset`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_open_subset_e(const char *manifest_path,
+                                        const size_t *shards,
+                                        size_t n_shards,
+                                        uint32_t flags,
+                                        struct PannsShardedIndex **out,
+                                        char **error);
+
+/**
+ * `panns_sharded_write_manifest` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_write_manifest`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_write_manifest_e(const char *manifest_path,
+                                           const char *const *paths,
+                                           size_t n_paths,
+                                           char **error);
+
+/**
+ * `panns_sharded_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_search_e(const struct PannsShardedIndex *idx,
+                                   const float *query,
+                                   size_t dim,
+                                   size_t k,
+                                   size_t budget,
+                                   uint64_t *out_labels,
+                                   float *out_distances,
+                                   size_t *out_count,
+                                   char **error);
+
+/**
+ * `panns_sharded_search_batch` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_search_batch`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_search_batch_e(const struct PannsShardedIndex *idx,
+                                         const float *queries,
+                                         size_t n_queries,
+                                         size_t dim,
+                                         size_t k,
+                                         size_t budget,
+                                         uint64_t *out_labels,
+                                         float *out_distances,
+                                         char **error);
 
 /**
  * `panns_live_create` with this call's error message in `*error` (NULL on success;

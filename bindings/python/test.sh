@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tests the Python package (bindings/python): installs it into a venv with pip, which builds the
 # native extension module panns._panns with maturin (cargo), then runs pytest on
-# bindings/python/tests.
+# bindings/python/tests (Ray is installed too, for the panns.ray tests).
 #
 #   bindings/python/test.sh [PYTEST ARGS...]
 #
@@ -25,6 +25,12 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 # isolation (no download of maturin on every run); maturin runs cargo, which recompiles only
 # what changed.
 "${PIP[@]}" install --quiet "maturin>=1.16,<2" numpy pytest h5py
+# Ray, for the panns.ray tests (tests/test_ray.py runs a local cluster). Where it cannot be
+# installed (no wheel for this Python or platform) those tests are skipped with the reason.
+if ! "$VENV/bin/python" -c 'import ray, ray.data' >/dev/null 2>&1; then
+    "${PIP[@]}" install --quiet "ray[data]>=2.9" ||
+        echo "bindings/python: Ray could not be installed; the panns.ray tests will be skipped" >&2
+fi
 PATH="$VENV/bin:$PATH" MATURIN_PEP517_ARGS="--profile $PROFILE" \
     "${PIP[@]}" install --quiet --no-build-isolation --force-reinstall --no-deps ./bindings/python
 

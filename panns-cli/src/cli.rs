@@ -37,6 +37,34 @@ pub enum Command {
     Remove(RemoveArgs),
     /// Write a live index's items as a new base generation and start a fresh log.
     Compact(CompactArgs),
+    /// Split a data set into shards, build each, and write their manifest (query it with
+    /// `panns query MANIFEST`).
+    Shard(ShardArgs),
+}
+
+/// `panns shard`.
+#[derive(Debug, Args)]
+pub struct ShardArgs {
+    /// Data file (same formats as `panns build`).
+    pub data: PathBuf,
+    /// Output directory (created): shard-NNNNN.panns files and manifest.panns-shards.
+    #[arg(short, long)]
+    pub output: PathBuf,
+    /// Number of shards (contiguous runs of rows; an item's label is its row).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub shards: u32,
+    /// Distance metric (as `panns build`).
+    #[arg(long, value_enum)]
+    pub metric: Option<MetricArg>,
+    /// Number of trees of every shard.
+    #[arg(long, default_value_t = defaults().n_trees)]
+    pub trees: usize,
+    /// Tree parameters.
+    #[command(flatten)]
+    pub tree: TreeArgs,
+    /// How to read the data file (HDF5 data set defaults to "train").
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 /// `panns add`.
@@ -260,7 +288,7 @@ pub enum OutputFormat {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["vector", "queries"])))]
 pub struct QueryArgs {
-    /// Index file.
+    /// Index file, or a shard manifest (`panns shard`): then the ids printed are labels.
     pub index: PathBuf,
     /// One query vector: comma-separated numbers.
     #[arg(long, conflicts_with = "queries", allow_hyphen_values = true)]

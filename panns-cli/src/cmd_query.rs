@@ -3,20 +3,10 @@
 use crate::cli::{OutputFormat, QueryArgs};
 use crate::error::{CliError, Context, Result};
 use crate::files;
-use panns_core::SearchParams;
+use panns_core::{Neighbor, SearchParams};
 use panns_io::LiveIndex;
 use rayon::prelude::*;
 use std::io::Write;
-
-/// One hit as printed: the item id (a label for a live index) and the distance.
-type Hit = (u64, f32);
-
-/// What `panns query` searches: a plain index file, or a live index (a log beside the
-/// file: its base without the removed items, plus the added ones, by label).
-enum Target {
-    Plain(panns_core::Index),
-    Live(Box<LiveIndex>),
-}
 
 /// Parses `"0.1, 0.2,-3e-2"` into numbers.
 pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
@@ -39,6 +29,15 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
     Ok(v)
 }
 
+/// The index `panns query` searches: one file, a live index (a log beside the file, or
+/// a file with labels: its base without the removed items plus the added ones, by label),
+/// or the shards of a manifest.
+enum Target {
+    One(panns_core::Index),
+    Live(Box<LiveIndex>),
+    Sharded(panns_io::ShardedIndex),
+}
+
 /// True if `path` is searched as a live index: it has a log beside it, or the file
 /// carries labels (a compacted base whose log is gone, or a saved live index), whose
 /// labels are then printed as the ids. A file that cannot be read is not: opening it as a
@@ -52,16 +51,29 @@ fn is_live(path: &std::path::Path) -> bool {
         })
 }
 
+/// True when `path` starts like a shard manifest.
+fn is_manifest(path: &std::path::Path) -> bool {
+    let mut head = [0u8; 12];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| head == *panns_io::shard::MANIFEST_MAGIC.as_bytes())
+}
+
 /// Runs `panns query`.
 pub fn run(a: &QueryArgs) -> Result<()> {
     let k = a.k as usize;
-    let target = if is_live(&a.index) {
+    let target = if is_manifest(&a.index) {
+        Target::Sharded(
+            panns_io::ShardedIndex::open(&a.index, &panns_io::OpenOptions::default())
+                .map_err(|e| files::io_error(e, &a.index))?,
+        )
+    } else if is_live(&a.index) {
         Target::Live(Box::new(
             LiveIndex::open(&a.index, false)
                 .map_err(|e| crate::cmd_live::live_error(e, &a.index))?,
         ))
     } else {
-        Target::Plain(files::open_index(&a.index)?)
+        Target::One(files::open_index(&a.index)?)
     };
     let (queries, qdim, source) = match (&a.vector, &a.queries) {
         (Some(v), _) => {
@@ -80,8 +92,9 @@ pub fn run(a: &QueryArgs) -> Result<()> {
         }
     };
     let dim = match &target {
-        Target::Plain(i) => i.dim(),
+        Target::One(i) => i.dim(),
         Target::Live(l) => l.dim(),
+        Target::Sharded(s) => s.dim(),
     };
     if qdim != dim {
         let e = CliError::new(format!(
@@ -93,18 +106,22 @@ pub fn run(a: &QueryArgs) -> Result<()> {
         });
     }
     let params = SearchParams::new(k).with_budget(a.budget);
-    let results: Vec<Vec<Hit>> = match &target {
-        Target::Plain(view) => {
-            let res = if a.exact {
+    let results: Vec<Vec<(u64, f32)>> = match &target {
+        Target::One(view) => {
+            let r: Vec<Vec<Neighbor>> = if a.exact {
                 queries
                     .par_chunks(dim)
                     .map(|q| view.linear_search(q, k))
-                    .collect::<Result<Vec<_>, _>>()?
+                    .collect::<Result<_, _>>()?
             } else {
                 view.search_batch(&queries, &params)?
             };
-            res.into_iter()
-                .map(|hits| hits.iter().map(|h| (u64::from(h.id), h.distance)).collect())
+            r.into_iter()
+                .map(|hits| {
+                    hits.into_iter()
+                        .map(|h| (u64::from(h.id), h.distance))
+                        .collect()
+                })
                 .collect()
         }
         Target::Live(live) => {
@@ -123,6 +140,16 @@ pub fn run(a: &QueryArgs) -> Result<()> {
                 })
                 .collect::<Result<_>>()?
         }
+        Target::Sharded(s) => {
+            // --exact: every shard scans exactly once its budget covers half of it.
+            let p = if a.exact {
+                SearchParams::new(k).with_budget(s.len())
+            } else {
+                params
+            };
+            s.search_batch(&queries, &p)
+                .map_err(|e| files::io_error(e, &a.index))?
+        }
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -133,7 +160,11 @@ pub fn run(a: &QueryArgs) -> Result<()> {
 }
 
 /// Writes the results in the chosen format.
-fn write_results(w: &mut impl Write, fmt: OutputFormat, res: &[Vec<Hit>]) -> std::io::Result<()> {
+fn write_results(
+    w: &mut impl Write,
+    fmt: OutputFormat,
+    res: &[Vec<(u64, f32)>],
+) -> std::io::Result<()> {
     match fmt {
         OutputFormat::Text => {
             for (q, hits) in res.iter().enumerate() {

@@ -9,6 +9,7 @@ mod cmd_build;
 mod cmd_info;
 mod cmd_live;
 mod cmd_query;
+mod cmd_shard;
 mod demo;
 mod error;
 mod eval;
@@ -32,6 +33,7 @@ fn run(cli: cli::Cli) -> error::Result<()> {
         cli::Command::Add(a) => cmd_live::add(&a),
         cli::Command::Remove(a) => cmd_live::remove(&a),
         cli::Command::Compact(a) => cmd_live::compact(&a),
+        cli::Command::Shard(a) => cmd_shard::run(&a),
         cli::Command::Demo(a) => demo::run(&demo::DemoOptions {
             quick: a.quick,
             seed: a.seed,

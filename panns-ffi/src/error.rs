@@ -118,31 +118,40 @@ impl From<panns_core::Error> for FfiError {
 
 impl From<panns_io::Error> for FfiError {
     fn from(e: panns_io::Error) -> Self {
-        use PannsStatus::*;
-        use panns_io::Error as E;
-        let status = match &e {
-            E::Core(core) => return core.clone().into(),
-            E::Io { .. } => PANNS_IO,
-            E::NonFinite { .. } => PANNS_NON_FINITE,
-            E::Parse { .. }
-            | E::RaggedRow { .. }
-            | E::Malformed { .. }
-            | E::Hdf5 { .. }
-            | E::NotAnIndex { .. }
-            | E::Corrupt { .. }
-            | E::ChecksumMismatch { .. }
-            | E::CorruptLog { .. } => PANNS_CORRUPT,
-            E::Locked { .. } => PANNS_LOCKED,
-            E::ReadOnly { .. } => PANNS_READ_ONLY,
-            E::BadBatch { .. } => PANNS_INVALID_ARGUMENT,
-            E::Unsupported { .. } | E::UnsupportedVersion { .. } | E::WrongEndianness { .. } => {
-                PANNS_UNSUPPORTED
-            }
-            E::DatasetNotFound { .. } | E::InvalidArgument { .. } => PANNS_INVALID_ARGUMENT,
-            // `Error` is non-exhaustive: a variant added later is most likely about the file.
-            _ => PANNS_IO,
-        };
-        FfiError::new(status, e.to_string())
+        if let panns_io::Error::Core(core) = e {
+            return core.into();
+        }
+        FfiError::new(io_status(&e), e.to_string())
+    }
+}
+
+/// The status of a `panns_io` error.
+fn io_status(e: &panns_io::Error) -> PannsStatus {
+    use PannsStatus::*;
+    use panns_io::Error as E;
+    match e {
+        E::Core(core) => FfiError::from(core.clone()).status,
+        // A shard's error keeps the status of its cause (a missing file is PANNS_IO).
+        E::Shard { source, .. } => io_status(source),
+        E::Io { .. } => PANNS_IO,
+        E::NonFinite { .. } => PANNS_NON_FINITE,
+        E::Parse { .. }
+        | E::RaggedRow { .. }
+        | E::Malformed { .. }
+        | E::Hdf5 { .. }
+        | E::NotAnIndex { .. }
+        | E::Corrupt { .. }
+        | E::ChecksumMismatch { .. }
+        | E::CorruptLog { .. } => PANNS_CORRUPT,
+        E::Locked { .. } => PANNS_LOCKED,
+        E::ReadOnly { .. } => PANNS_READ_ONLY,
+        E::BadBatch { .. } => PANNS_INVALID_ARGUMENT,
+        E::Unsupported { .. } | E::UnsupportedVersion { .. } | E::WrongEndianness { .. } => {
+            PANNS_UNSUPPORTED
+        }
+        E::DatasetNotFound { .. } | E::InvalidArgument { .. } => PANNS_INVALID_ARGUMENT,
+        // `Error` is non-exhaustive: a variant added later is most likely about the file.
+        _ => PANNS_IO,
     }
 }
 

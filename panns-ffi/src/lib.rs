@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod error;
 pub mod index;
 pub mod live;
+pub mod shard;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
@@ -20,6 +21,7 @@ pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use index::{PannsIndex, PannsSearchStats};
 pub use live::PannsLive;
+pub use shard::PannsShardedIndex;
 
 use std::ffi::c_char;
 

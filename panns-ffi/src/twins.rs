@@ -10,6 +10,7 @@ use crate::dataset::*;
 use crate::error::{PannsStatus, report};
 use crate::index::*;
 use crate::live::*;
+use crate::shard::*;
 use std::ffi::{c_char, c_int};
 
 /// `panns_builder_new` with this call's error message in `*error` (NULL on success;
@@ -456,6 +457,141 @@ pub unsafe extern "C" fn panns_dataset_read_with_e(
     unsafe {
         report(
             panns_dataset_read_with(path, opts, buf, cap, out_n, out_dim),
+            error,
+        )
+    }
+}
+
+/// `panns_sharded_open` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_open`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_open_e(
+    manifest_path: *const c_char,
+    flags: u32,
+    out: *mut *mut PannsShardedIndex,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_sharded_open(manifest_path, flags, out), error) }
+}
+
+/// `panns_sharded_open_subset` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_open_subset`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_open_subset_e(
+    manifest_path: *const c_char,
+    shards: *const usize,
+    n_shards: usize,
+    flags: u32,
+    out: *mut *mut PannsShardedIndex,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_open_subset(manifest_path, shards, n_shards, flags, out),
+            error,
+        )
+    }
+}
+
+/// `panns_sharded_write_manifest` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_write_manifest`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_write_manifest_e(
+    manifest_path: *const c_char,
+    paths: *const *const c_char,
+    n_paths: usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_write_manifest(manifest_path, paths, n_paths),
+            error,
+        )
+    }
+}
+
+/// `panns_sharded_search` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_search`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_search_e(
+    idx: *const PannsShardedIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_search(
+                idx,
+                query,
+                dim,
+                k,
+                budget,
+                out_labels,
+                out_distances,
+                out_count,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_sharded_search_batch` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_search_batch`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_search_batch_e(
+    idx: *const PannsShardedIndex,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_search_batch(
+                idx,
+                queries,
+                n_queries,
+                dim,
+                k,
+                budget,
+                out_labels,
+                out_distances,
+            ),
             error,
         )
     }

@@ -227,6 +227,19 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// A shard of a sharded index (see [`crate::ShardedIndex`]) could not be opened or
+    /// disagrees with its manifest.
+    #[error("{}: shard {shard}: {source}", manifest.display())]
+    Shard {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// The shard's position in the manifest, from 0.
+        shard: usize,
+        /// What is wrong (names the shard file).
+        #[source]
+        source: Box<Error>,
+    },
+
     /// An error of `panns-core` (building or searching an index).
     #[error(transparent)]
     Core(#[from] panns_core::Error),

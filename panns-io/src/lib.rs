@@ -28,3 +28,8 @@ pub use format::{
 };
 pub mod live;
 pub use live::{LiveIndex, LiveOptions};
+pub mod shard;
+pub use shard::{
+    Manifest, ManifestShard, ShardBuildOptions, ShardLabels, ShardedIndex, build_shards,
+    merge_top_k, write_manifest,
+};

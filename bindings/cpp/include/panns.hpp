@@ -283,6 +283,110 @@ class Index {
   PannsIndex* ptr_;
 };
 
+/// One result of a sharded search.
+struct LabeledNeighbor {
+  std::uint64_t label;  ///< The item's global label (row in the shards' concatenation, or its stored label).
+  float distance;       ///< Distance to the query under the index metric.
+  bool operator==(const LabeledNeighbor& o) const noexcept { return label == o.label && distance == o.distance; }
+  bool operator!=(const LabeledNeighbor& o) const noexcept { return !(*this == o); }
+};
+
+/// The index shards named by a manifest, searched as one: every query goes to every shard
+/// (on the library's threads) and the results are merged exactly by (distance, label).
+/// Move-only; may be searched from many threads at once.
+class ShardedIndex {
+ public:
+  /// Opens the manifest at `path` (every shard memory-mapped; `verify` hashes every shard).
+  /// Throws PANNS_IO / PANNS_CORRUPT naming a missing, damaged, replaced or mismatched shard.
+  static ShardedIndex open(const std::string& path, bool verify = false) {
+    PannsShardedIndex* p = nullptr;
+    detail::check(panns_sharded_open(path.c_str(), verify ? PANNS_OPEN_VERIFY : 0u, &p));
+    return ShardedIndex(p);
+  }
+
+  /// Writes a manifest at `manifest` naming the index files `paths` (in order).
+  static void write_manifest(const std::string& manifest, const std::vector<std::string>& paths) {
+    std::vector<const char*> c;
+    for (const std::string& p : paths) c.push_back(p.c_str());
+    const char* dummy = nullptr;
+    detail::check(panns_sharded_write_manifest(manifest.c_str(), c.empty() ? &dummy : c.data(), c.size()));
+  }
+
+  /// Takes ownership of a handle from the C API.
+  explicit ShardedIndex(PannsShardedIndex* handle) noexcept : ptr_(handle) {}
+  ShardedIndex(const ShardedIndex&) = delete;
+  ShardedIndex& operator=(const ShardedIndex&) = delete;
+  ShardedIndex(ShardedIndex&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)) {}
+  ShardedIndex& operator=(ShardedIndex&& o) noexcept {
+    if (this != &o) {
+      panns_sharded_free(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+    }
+    return *this;
+  }
+  ~ShardedIndex() { panns_sharded_free(ptr_); }
+
+  /// Total items over all shards.
+  std::size_t size() const noexcept { return panns_sharded_len(ptr_); }
+  /// Vector dimension.
+  std::uint32_t dim() const noexcept { return panns_sharded_dim(ptr_); }
+  /// Metric of every shard.
+  Metric metric() const noexcept { return static_cast<Metric>(panns_sharded_metric(ptr_)); }
+  /// Number of shards.
+  std::size_t n_shards() const noexcept { return panns_sharded_n_shards(ptr_); }
+
+  /// The k nearest items over all shards, nearest first, ties by label (each shard searched
+  /// with `budget`; 0 = the default).
+  std::vector<LabeledNeighbor> search(const float* query, std::size_t dim, std::size_t k,
+                                      std::size_t budget = 0) const {
+    const std::size_t room = k < size() ? k : size();
+    std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+    std::vector<float> ds(labels.size());
+    std::size_t n = 0;
+    detail::check(panns_sharded_search(ptr_, query, dim, k, budget, labels.data(), ds.data(), &n));
+    std::vector<LabeledNeighbor> out(n);
+    for (std::size_t i = 0; i < n; i++) out[i] = LabeledNeighbor{labels[i], ds[i]};
+    return out;
+  }
+  /// As above, for a query vector of dim() floats.
+  std::vector<LabeledNeighbor> search(const std::vector<float>& query, std::size_t k, std::size_t budget = 0) const {
+    return search(query.data(), query.size(), k, budget);
+  }
+
+  /// Searches `n_queries` row-major queries of `dim` floats in parallel; one list per query.
+  std::vector<std::vector<LabeledNeighbor>> search_batch(const float* queries, std::size_t n_queries,
+                                                         std::size_t dim, std::size_t k,
+                                                         std::size_t budget = 0) const {
+    const std::size_t n = size();
+    const std::size_t kk = k == 0 ? 0 : (k < n ? k : (n == 0 ? 1 : n));
+    if (kk != 0 && n_queries > std::numeric_limits<std::size_t>::max() / kk) {
+      throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
+    }
+    std::vector<std::uint64_t> labels(n_queries * kk);
+    std::vector<float> ds(n_queries * kk);
+    std::uint64_t l_dummy = 0;
+    float d_dummy = 0;
+    detail::check(panns_sharded_search_batch(ptr_, queries, n_queries, dim, kk, budget,
+                                             labels.empty() ? &l_dummy : labels.data(),
+                                             ds.empty() ? &d_dummy : ds.data()));
+    std::vector<std::vector<LabeledNeighbor>> out(n_queries);
+    for (std::size_t q = 0; q < n_queries; q++) {
+      for (std::size_t i = 0; i < kk && labels[q * kk + i] != UINT64_MAX; i++) {
+        out[q].push_back(LabeledNeighbor{labels[q * kk + i], ds[q * kk + i]});
+      }
+    }
+    return out;
+  }
+
+  /// The C handle (still owned by this object).
+  const PannsShardedIndex* get() const noexcept { return ptr_; }
+  /// True unless moved from.
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  PannsShardedIndex* ptr_;
+};
+
 /// Collects vectors, then builds an Index. Move-only; not for concurrent use.
 class Builder {
  public:

@@ -15,10 +15,12 @@ Quick start::
     n = p2.query(gaussian_vector(100), 10)   # [(id, distance), ...]
 
 See :class:`PannsIndex` for the whole API and :class:`AnnoyIndex` for a drop-in of Annoy's class.
+:class:`ShardedIndex` searches the shard files of a manifest as one index; ``panns.ray``
+builds and serves shards on a Ray cluster.
 """
 
 from . import _panns
-from ._panns import build_defaults
+from ._panns import ShardedIndex, build_defaults, write_manifest
 from .annoy import AnnoyIndex
 from .index import (
     CorruptIndexError,
@@ -32,6 +34,8 @@ from .index import (
 __all__ = [
     "PannsIndex",
     "AnnoyIndex",
+    "ShardedIndex",
+    "write_manifest",
     "CorruptIndexError",
     "UnsupportedError",
     "gaussian_vector",

@@ -20,6 +20,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+mod shard;
+
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use panns_core::{
     BuildParams, Filter, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
@@ -76,6 +78,10 @@ enum Kind {
     Unsupported,
     Index,
     Os(Option<i32>),
+    /// `BlockingIOError` (an `OSError`): another writer holds a live index's lock.
+    Locked,
+    /// `io.UnsupportedOperation`: a change asked of an index opened read-only.
+    ReadOnly,
 }
 
 /// The exception of `kind` with `message`, carrying `status` (the C ABI's code).
@@ -89,6 +95,8 @@ fn raise(py: Python<'_>, kind: Kind, status: i32, message: String) -> PyErr {
         // (FileNotFoundError, PermissionError, IsADirectoryError, ...).
         Kind::Os(Some(errno)) => PyOSError::new_err((errno, message)),
         Kind::Os(None) => PyOSError::new_err(message),
+        Kind::Locked => pyo3::exceptions::PyBlockingIOError::new_err(message),
+        Kind::ReadOnly => live::unsupported_operation(py, message),
     };
     let _ = err.value(py).setattr("status", status);
     err
@@ -122,10 +130,26 @@ fn raise_memory(py: Python<'_>, message: String) -> PyErr {
 
 /// A `panns-io` error as a Python exception.
 fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
+    if let panns_io::Error::Core(core) = e {
+        return core_err(py, core);
+    }
+    let (kind, status) = io_kind(&e);
+    raise(py, kind, status, e.to_string())
+}
+
+/// The exception class and status of a `panns-io` error (a shard's error: its cause's).
+fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
     use panns_io::Error as E;
-    let (kind, status) = match e {
-        E::Core(core) => return core_err(py, core),
-        E::Io { ref source, .. } => (Kind::Os(source.raw_os_error()), IO),
+    match e {
+        E::Core(_) => (Kind::Value, INVALID_ARGUMENT),
+        E::Shard { source, .. } => io_kind(source),
+        E::Io { source, .. } => {
+            // A NotFound made by the library (no OS error) is still a FileNotFoundError.
+            let errno = source.raw_os_error().or(
+                (source.kind() == std::io::ErrorKind::NotFound).then_some(2), // ENOENT
+            );
+            (Kind::Os(errno), IO)
+        }
         E::NonFinite { .. } => (Kind::Value, NON_FINITE),
         E::Parse { .. }
         | E::RaggedRow { .. }
@@ -141,16 +165,10 @@ fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
             (Kind::Value, INVALID_ARGUMENT)
         }
         E::CorruptLog { .. } => (Kind::Corrupt, CORRUPT),
-        E::Locked { .. } => {
-            // An OSError with errno EAGAIN: another writer holds the lock.
-            let err = pyo3::exceptions::PyBlockingIOError::new_err(e.to_string());
-            let _ = err.value(py).setattr("status", IO);
-            return err;
-        }
-        E::ReadOnly { .. } => return live::unsupported_operation(py, e.to_string()),
+        E::Locked { .. } => (Kind::Locked, IO),
+        E::ReadOnly { .. } => (Kind::ReadOnly, INVALID_ARGUMENT),
         _ => (Kind::Os(None), IO),
-    };
-    raise(py, kind, status, e.to_string())
+    }
 }
 
 /// `ValueError` (status 2) with `message`.
@@ -1298,7 +1316,8 @@ impl PyIndex {
     /// `BlockingIOError` otherwise; changes are durable after `commit()`). A file with a
     /// live-index log or labels beside or in it opens as a live index read-only (ids are
     /// labels; `refresh()` picks up commits). Any other file loaded read-only refuses
-    /// `add_items`/`remove` (`io.UnsupportedOperation`).
+    /// `add_items`/`remove` (`io.UnsupportedOperation`). A live index always maps its
+    /// base file (`mmap` does not apply).
     #[pyo3(signature = (fname, mmap=true, verify=false, writable=false))]
     fn load(
         &self,
@@ -1332,9 +1351,8 @@ impl PyIndex {
                 }
             })
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, &path.display().to_string())?;
-        self.lock_data(py).source = Some(path);
-        Ok(())
+        let name = path.display().to_string();
+        self.adopt(py, index, &name, Some(path))
     }
 
     /// Replaces this object's index by one parsed from `data` (bytes of an index file, as
@@ -1366,9 +1384,7 @@ impl PyIndex {
         let index = py
             .detach(|| panns_io::index_from_bytes(bytes, &opts))
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, "<bytes>")?;
-        self.lock_data(py).source = None;
-        Ok(())
+        self.adopt(py, index, "<bytes>", None)
     }
 
     /// The index as the bytes of an index file (what `save()` writes).
@@ -1782,7 +1798,6 @@ impl PyIndex {
         if let Some(live) = self.live() {
             return live::read(py, &live).contains(l);
         }
-        let _ = py;
         self.current
             .lock()
             .index
@@ -1813,6 +1828,71 @@ impl PyIndex {
         d.set_item("writable", g.is_writable())?;
         d.set_item("pending", g.pending())?;
         Ok(Some(d))
+    }
+
+    /// The compaction and delta settings of a live index as a dict, after setting those
+    /// given: `auto_compact` (a writer on files compacts after a commit that crosses a
+    /// threshold; default True; an index in memory never compacts by itself),
+    /// `compact_removed_fraction` (removed or replaced base items per base item, default
+    /// 0.2), `compact_delta_fraction` (delta items per base item, default 0.1),
+    /// `delta_index_threshold` (unindexed delta items before the delta gets its own
+    /// forest, default 4096). `RuntimeError` if the index is not live.
+    #[pyo3(signature = (*, auto_compact=None, compact_removed_fraction=None,
+                        compact_delta_fraction=None, delta_index_threshold=None))]
+    fn live_options<'py>(
+        &self,
+        py: Python<'py>,
+        auto_compact: Option<bool>,
+        compact_removed_fraction: Option<f64>,
+        compact_delta_fraction: Option<f64>,
+        delta_index_threshold: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let _data = self.lock_data(py);
+        let Some(l) = self.live() else {
+            return Err(PyRuntimeError::new_err(
+                "not a live index: live_options() applies after add_items()/remove() or \
+                 load(path, writable=True)",
+            ));
+        };
+        for (name, v) in [
+            ("compact_removed_fraction", compact_removed_fraction),
+            ("compact_delta_fraction", compact_delta_fraction),
+        ] {
+            if let Some(x) = v
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(invalid(
+                    py,
+                    format!("{name} must be a finite number >= 0, got {x}"),
+                ));
+            }
+        }
+        let threshold = match opt_count(py, delta_index_threshold, "delta_index_threshold")? {
+            Some(0) => {
+                return Err(invalid(
+                    py,
+                    "delta_index_threshold must be at least 1, got 0".into(),
+                ));
+            }
+            t => t.map(clamped),
+        };
+        let o = py.detach(|| {
+            let mut g = l.write();
+            let mut o = g.options().clone();
+            o.auto_compact = auto_compact.unwrap_or(o.auto_compact);
+            o.compact_removed_fraction =
+                compact_removed_fraction.unwrap_or(o.compact_removed_fraction);
+            o.compact_delta_fraction = compact_delta_fraction.unwrap_or(o.compact_delta_fraction);
+            o.delta_index_threshold = threshold.unwrap_or(o.delta_index_threshold);
+            g.set_options(o.clone());
+            o
+        });
+        let d = PyDict::new(py);
+        d.set_item("auto_compact", o.auto_compact)?;
+        d.set_item("compact_removed_fraction", o.compact_removed_fraction)?;
+        d.set_item("compact_delta_fraction", o.compact_delta_fraction)?;
+        d.set_item("delta_index_threshold", o.delta_index_threshold)?;
+        Ok(d)
     }
 
     // -- internals for the Python layer ---------------------------------------------------
@@ -1870,9 +1950,17 @@ impl PyIndex {
 impl PyIndex {
     /// Makes a freshly opened `index` this object's index (checks the dimension given to
     /// the constructor; warns when it has another metric than the one given).
-    fn adopt(&self, py: Python<'_>, index: Index, source: &str) -> PyResult<()> {
+    /// `file` is the file of a read-only load (then `add_items`/`remove` are refused).
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        index: Index,
+        source: &str,
+        file: Option<PathBuf>,
+    ) -> PyResult<()> {
         let mut data = self.lock_data(py);
         Self::check_adopt(py, &mut data, index.dim(), index.metric(), source)?;
+        data.source = file;
         let old_builder = data.builder.take();
         self.install(index);
         drop(data);
@@ -2087,6 +2175,9 @@ fn _panns(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CorruptIndexError", py.get_type::<CorruptIndexError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add_function(wrap_pyfunction!(build_defaults, m)?)?;
+    m.add_class::<shard::PyShardedIndex>()?;
+    m.add_function(wrap_pyfunction!(shard::build_shard, m)?)?;
+    m.add_function(wrap_pyfunction!(shard::write_manifest, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("MAX_COMPONENT", f64::from(panns_core::MAX_COMPONENT))?;
     Ok(())

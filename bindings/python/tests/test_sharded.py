@@ -1,0 +1,145 @@
+"""panns.ShardedIndex: the merged answer against an independent merge of each shard searched on
+its own, against brute force, caller labels, batch shapes, and refusals of bad manifests."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import panns
+from panns import PannsIndex, ShardedIndex, _panns
+
+DIM = 16
+PER = 400
+SHARDS = 4
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    return np.random.default_rng(3).standard_normal((SHARDS * PER, DIM)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def shard_dir(tmp_path_factory, data) -> Path:
+    d = tmp_path_factory.mktemp("shards")
+    paths = []
+    for s in range(SHARDS):
+        p = d / f"s{s}.panns"
+        assert _panns.build_shard(p, data[s * PER : (s + 1) * PER], "euclidean", n_trees=8, seed=s) == PER
+        paths.append(p)
+    assert panns.write_manifest(d / "m.shards", paths) == SHARDS * PER
+    return d
+
+
+def independent(shard_dir: Path, q: np.ndarray, k: int, budget: int):
+    """Each shard opened as a plain PannsIndex, searched, ids + row offsets, merged here."""
+    hits = []
+    for s in range(SHARDS):
+        p = PannsIndex(metric="euclidean")
+        p.load(str(shard_dir / f"s{s}.panns"))
+        hits += [(s * PER + i, d) for i, d in p.query(q, k, budget)]
+        p.close()
+    hits.sort(key=lambda h: (np.float32(h[1]), h[0]))
+    return hits[:k]
+
+
+def test_merge_equals_independent_merge_and_batch(shard_dir, data):
+    ix = ShardedIndex(shard_dir / "m.shards")
+    assert (len(ix), ix.dimension, ix.metric, ix.n_shards) == (SHARDS * PER, DIM, "euclidean", SHARDS)
+    Q = np.random.default_rng(9).standard_normal((30, DIM)).astype(np.float32)
+    differs = 0
+    for q in Q:
+        got, stats = ix.query_with_stats(q, 10, budget=30)
+        assert all(not s["exact_scan"] for s in stats) and len(stats) == SHARDS
+        want = independent(shard_dir, q, 10, 30)
+        assert [l for l, _ in got] == [l for l, _ in want]
+        np.testing.assert_allclose([d for _, d in got], [d for _, d in want], rtol=1e-6)
+        exact = np.argsort(((data - q) ** 2).sum(1), kind="stable")[:10]
+        differs += list(exact) != [l for l, _ in got]
+    assert differs > 0  # the approximate path is approximate somewhere
+    labels, dists = ix.query(Q, 10, budget=30)
+    assert labels.shape == dists.shape == (30, 10)
+    assert labels.dtype == np.int64 and dists.dtype == np.float32
+    for r, q in enumerate(Q):
+        one = ix.query(q, 10, budget=30)
+        assert list(labels[r]) == [l for l, _ in one]
+    # k above the item count: clamped like PannsIndex's batch query.
+    small = ShardedIndex(shard_dir / "m.shards", shards=[1])
+    l2, d2 = small.query(Q[:2], PER + 50, budget=0)
+    assert l2.shape == (2, PER) and set(l2[0]) == set(range(PER, 2 * PER))
+
+
+def test_exact_budget_is_brute_force(shard_dir, data):
+    ix = ShardedIndex(shard_dir / "m.shards", verify=True)
+    Q = np.random.default_rng(4).standard_normal((10, DIM)).astype(np.float32)
+    labels, dists = ix.query(Q, 7, budget=PER // 2)
+    for r, q in enumerate(Q):
+        d = np.sqrt(((data - q) ** 2).sum(1))
+        exact = np.argsort(d, kind="stable")[:7]
+        assert list(labels[r]) == list(exact)
+        np.testing.assert_allclose(dists[r], d[exact], rtol=1e-4)
+
+
+def test_subsets_merge_to_the_whole(shard_dir):
+    m = shard_dir / "m.shards"
+    whole = ShardedIndex(m)
+    a, b = ShardedIndex(m, shards=[0, 3]), ShardedIndex(m, shards=[2, 1])
+    assert a.shard_positions == [0, 3] and len(a) + len(b) == len(whole)
+    q = np.random.default_rng(1).standard_normal(DIM).astype(np.float32)
+    merged = sorted(a.query(q, 5, 20) + b.query(q, 5, 20), key=lambda h: (h[1], h[0]))[:5]
+    assert merged == whole.query(q, 5, 20)
+
+
+def test_caller_labels(tmp_path, data):
+    labels = np.arange(len(data), dtype=np.int64)[::-1] * 10 + 5
+    paths = []
+    for s in range(2):
+        p = tmp_path / f"l{s}.panns"
+        half = len(data) // 2
+        _panns.build_shard(p, data[s * half : (s + 1) * half], "euclidean", labels[s * half : (s + 1) * half], n_trees=4)
+        paths.append(p)
+    panns.write_manifest(tmp_path / "m", paths)
+    ix = ShardedIndex(tmp_path / "m")
+    got = ix.query(data[123], 1)
+    assert got[0][0] == labels[123] and got[0][1] == 0.0
+    with pytest.raises(ValueError, match="given twice"):
+        _panns.build_shard(tmp_path / "d.panns", data[:3], "euclidean", [1, 2, 1])
+    with pytest.raises(ValueError, match=">= 0"):
+        _panns.build_shard(tmp_path / "d.panns", data[:3], "euclidean", [1, 2, -1])
+    with pytest.raises(ValueError, match="one label per row"):
+        _panns.build_shard(tmp_path / "d.panns", data[:3], "euclidean", [1, 2])
+
+
+def test_refusals(tmp_path, shard_dir, data):
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(shard_dir, d)
+    m = d / "m.shards"
+    q = data[0]
+    with pytest.raises(ValueError, match="dimension"):
+        ShardedIndex(m).query(q[:5], 3)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        ShardedIndex(m).query(q, 0)
+    # Shards that disagree.
+    _panns.build_shard(d / "ang.panns", data[:50], "angular")
+    with pytest.raises(panns.CorruptIndexError, match="shard 1.*metric angular"):
+        panns.write_manifest(d / "bad", [d / "s0.panns", d / "ang.panns"])
+    # A shard replaced by another index of the same shape.
+    _panns.build_shard(d / "s2.panns", data[:PER], "euclidean", seed=99)
+    with pytest.raises(panns.CorruptIndexError, match=r"shard 2.*s2\.panns.*replaced"):
+        ShardedIndex(m)
+    # Missing: an OSError subclass naming the file.
+    os.remove(d / "s2.panns")
+    with pytest.raises(FileNotFoundError, match=r"s2\.panns"):
+        ShardedIndex(m)
+    # A damaged manifest.
+    text = m.read_text()
+    m.write_text(text.replace("rows:400", "rows:401", 1))
+    with pytest.raises(panns.CorruptIndexError, match="checksum mismatch"):
+        ShardedIndex(m)
+    with pytest.raises(ValueError, match="does not exist"):
+        ShardedIndex(shard_dir / "m.shards", shards=[7])
