@@ -263,4 +263,5 @@ end
             close(ix)
         end
     end
+    include("live.jl")
 end
