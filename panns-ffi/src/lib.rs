@@ -13,6 +13,7 @@ pub mod dataset;
 pub mod error;
 pub mod filter;
 pub mod index;
+pub mod live;
 pub mod shard;
 pub mod twins;
 
@@ -21,6 +22,7 @@ pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use filter::{PannsFilter, PannsFilterFn, PannsFilterKind};
 pub use index::{PannsIndex, PannsSearchStats};
+pub use live::PannsLive;
 pub use shard::PannsShardedIndex;
 
 use std::ffi::c_char;

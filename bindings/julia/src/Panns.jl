@@ -34,10 +34,13 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        add!, add_batch!, add_file!, build, save, open_index, search, search_batch,
        linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree,
        build_options_default, library_version, knn, knn!, search_with_stats, SearchStats,
-       to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY, PANNS_CALLBACK_FAILED, range_search,
+       to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY, PANNS_CALLBACK_FAILED,
        PANNS_OK, PANNS_NULL_POINTER, PANNS_INVALID_ARGUMENT, PANNS_DIMENSION_MISMATCH,
        PANNS_NON_FINITE, PANNS_ZERO_VECTOR, PANNS_EMPTY, PANNS_IO, PANNS_CORRUPT,
-       PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC
+       PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC,
+       PANNS_LOCKED, PANNS_READ_ONLY,
+       LiveIndex, create_live, open_live, live_from_index, remove!, commit!, compact!,
+       refresh!, live_info, range_search
 
 # ---------------------------------------------------------------------------------------------
 # Library loading
@@ -59,6 +62,13 @@ const FUNCTIONS = (
     :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
     :panns_index_get_vector_e,
     :panns_index_search_filtered_e, :panns_index_search_batch_filtered_e, :panns_index_range_search_e,
+    :panns_live_create_e, :panns_live_from_index_e, :panns_live_open_e, :panns_live_add_e,
+    :panns_live_remove_e, :panns_live_commit_e, :panns_live_compact_e, :panns_live_refresh_e,
+    :panns_live_search_with_stats_e, :panns_live_search_batch_e, :panns_live_get_e,
+    :panns_live_contains, :panns_live_len, :panns_live_dim, :panns_live_metric,
+    :panns_live_generation, :panns_live_base_len, :panns_live_delta_len, :panns_live_tombstones,
+    :panns_live_pending, :panns_live_is_writable, :panns_live_free, :panns_live_save_e,
+    :panns_live_is_in_memory, :panns_live_range_search_e,
 )
 
 # Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never
@@ -120,6 +130,8 @@ sym(name::Symbol) = SYMBOLS[name]
     PANNS_PANIC = 12
     PANNS_OUT_OF_MEMORY = 13
     PANNS_CALLBACK_FAILED = 14
+    PANNS_LOCKED = 15
+    PANNS_READ_ONLY = 16
 end
 
 """
@@ -200,7 +212,7 @@ function check(status::UInt32, err::ErrorRef)
         err[] = C_NULL
     end
     status == UInt32(PANNS_OK) && return nothing
-    s = status <= UInt32(PANNS_CALLBACK_FAILED) ? Status(status) : PANNS_PANIC
+    s = any(x -> UInt32(x) == status, instances(Status)) ? Status(status) : PANNS_PANIC
     throw(PannsError(s, msg))
 end
 
@@ -483,6 +495,26 @@ function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0)
 end
 
 """
+    build_options(n_trees, leaf_size, pool_size, candidates, split, threads, seed) -> BuildOptions
+
+The C build options of [`build`](@ref)'s keywords (`nothing`: the library default).
+"""
+function build_options(n_trees, leaf_size, pool_size, candidates, split::Symbol, threads::Integer, seed)
+    d = build_options_default()
+    pick(x, default, name) = x === nothing ? default : u32(name, x)
+    split in (:mean, :median) ||
+        throw(PannsError(PANNS_INVALID_ARGUMENT, "split must be :mean or :median, got :$split"))
+    seed === nothing || seed >= 0 || throw(PannsError(PANNS_INVALID_ARGUMENT, "seed must not be negative"))
+    return BuildOptions(pick(n_trees, d.n_trees, "n_trees"),
+                        pick(leaf_size, d.leaf_size, "leaf_size"),
+                        pick(pool_size, d.pool_size, "pool_size"),
+                        pick(candidates, d.candidates, "candidates"),
+                        split === :mean ? UInt32(0) : UInt32(1),
+                        u32("threads", threads),
+                        seed === nothing ? d.seed : UInt64(seed))
+end
+
+"""
     build(b::Builder; n_trees, leaf_size, pool_size, candidates, split = :mean, threads = 0,
           seed) -> Index
 
@@ -493,18 +525,7 @@ never changes the result.
 """
 function build(b::Builder; n_trees = nothing, leaf_size = nothing, pool_size = nothing,
                candidates = nothing, split::Symbol = :mean, threads::Integer = 0, seed = nothing)
-    d = build_options_default()
-    pick(x, default, name) = x === nothing ? default : u32(name, x)
-    split in (:mean, :median) ||
-        throw(PannsError(PANNS_INVALID_ARGUMENT, "split must be :mean or :median, got :$split"))
-    seed === nothing || seed >= 0 || throw(PannsError(PANNS_INVALID_ARGUMENT, "seed must not be negative"))
-    opts = Ref(BuildOptions(pick(n_trees, d.n_trees, "n_trees"),
-                            pick(leaf_size, d.leaf_size, "leaf_size"),
-                            pick(pool_size, d.pool_size, "pool_size"),
-                            pick(candidates, d.candidates, "candidates"),
-                            split === :mean ? UInt32(0) : UInt32(1),
-                            u32("threads", threads),
-                            seed === nothing ? d.seed : UInt64(seed)))
+    opts = Ref(build_options(n_trees, leaf_size, pool_size, candidates, split, threads, seed))
     out = Ref{Ptr{Cvoid}}(C_NULL)
     err = ErrorRef(C_NULL)
     GC.@preserve b begin
@@ -794,5 +815,6 @@ function get_vector(ix::Index, id::Integer)
 end
 
 include("filter.jl")
+include("live.jl")
 
 end # module

@@ -317,4 +317,5 @@ end
             close(ix)
         end
     end
+    include("live.jl")
 end

@@ -160,7 +160,7 @@ class PannsIndex(_panns.Index):
     split, threads, c, graph_degree, progress)``, ``build_graph(degree=24, threads=None)``,
     ``save(fname)``, ``load(fname, mmap=True, verify=False, writable=False)``,
     ``add_items(vectors, labels=None)``, ``remove(labels)``, ``commit()``, ``refresh()``,
-    ``compact()``, ``live_stats()``, ``query(v, k, budget=0)``,
+    ``compact()``, ``live_stats()``, ``live_options(...)``, ``query(v, k, budget=0)``,
     ``query_with_stats(v, k, budget=0)``, ``effective_budget(k, budget=0)``,
     ``linear_search(v, k)``, ``get_vector(i)``, ``get_nns_by_item(i, n, search_k=-1,
     include_distances=False)``, ``get_distance(i, j)``, ``to_bytes()``, ``close()``; properties
@@ -251,7 +251,9 @@ class PannsIndex(_panns.Index):
     def __reduce__(self) -> Tuple[Any, Tuple[Any, Dict[str, Any]]]:
         """Pickles the index as the bytes of its index file (the same bytes :meth:`save`
         writes), with its metric and dimension. Vectors added since the last :meth:`build`
-        cannot be pickled (``RuntimeError``: build first)."""
+        cannot be pickled (``RuntimeError``: build first). A live index pickles as a compacted
+        copy with its labels (unpickled: a live index in memory); an empty one cannot be pickled
+        (``ValueError``)."""
         dim, metric, _, _, threads = self._settings()
         if self._pending():
             raise RuntimeError(

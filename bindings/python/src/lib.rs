@@ -78,6 +78,10 @@ enum Kind {
     Unsupported,
     Index,
     Os(Option<i32>),
+    /// `BlockingIOError` (an `OSError`): another writer holds a live index's lock.
+    Locked,
+    /// `io.UnsupportedOperation`: a change asked of an index opened read-only.
+    ReadOnly,
 }
 
 /// The exception of `kind` with `message`, carrying `status` (the C ABI's code).
@@ -91,6 +95,8 @@ fn raise(py: Python<'_>, kind: Kind, status: i32, message: String) -> PyErr {
         // (FileNotFoundError, PermissionError, IsADirectoryError, ...).
         Kind::Os(Some(errno)) => PyOSError::new_err((errno, message)),
         Kind::Os(None) => PyOSError::new_err(message),
+        Kind::Locked => pyo3::exceptions::PyBlockingIOError::new_err(message),
+        Kind::ReadOnly => live::unsupported_operation(py, message),
     };
     let _ = err.value(py).setattr("status", status);
     err
@@ -127,18 +133,6 @@ fn io_err(py: Python<'_>, e: panns_io::Error) -> PyErr {
     if let panns_io::Error::Core(core) = e {
         return core_err(py, core);
     }
-    match e {
-        panns_io::Error::Locked { .. } => {
-            // An OSError with errno EAGAIN: another writer holds the lock.
-            let err = pyo3::exceptions::PyBlockingIOError::new_err(e.to_string());
-            let _ = err.value(py).setattr("status", IO);
-            return err;
-        }
-        panns_io::Error::ReadOnly { .. } => {
-            return live::unsupported_operation(py, e.to_string());
-        }
-        _ => {}
-    }
     let (kind, status) = io_kind(&e);
     raise(py, kind, status, e.to_string())
 }
@@ -149,7 +143,13 @@ fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
     match e {
         E::Core(_) => (Kind::Value, INVALID_ARGUMENT),
         E::Shard { source, .. } => io_kind(source),
-        E::Io { source, .. } => (Kind::Os(source.raw_os_error()), IO),
+        E::Io { source, .. } => {
+            // A NotFound made by the library (no OS error) is still a FileNotFoundError.
+            let errno = source.raw_os_error().or(
+                (source.kind() == std::io::ErrorKind::NotFound).then_some(2), // ENOENT
+            );
+            (Kind::Os(errno), IO)
+        }
         E::NonFinite { .. } => (Kind::Value, NON_FINITE),
         E::Parse { .. }
         | E::RaggedRow { .. }
@@ -165,7 +165,8 @@ fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
             (Kind::Value, INVALID_ARGUMENT)
         }
         E::CorruptLog { .. } => (Kind::Corrupt, CORRUPT),
-        E::ReadOnly { .. } => (Kind::Unsupported, UNSUPPORTED),
+        E::Locked { .. } => (Kind::Locked, IO),
+        E::ReadOnly { .. } => (Kind::ReadOnly, INVALID_ARGUMENT),
         _ => (Kind::Os(None), IO),
     }
 }
@@ -1418,7 +1419,8 @@ impl PyIndex {
     /// `BlockingIOError` otherwise; changes are durable after `commit()`). A file with a
     /// live-index log or labels beside or in it opens as a live index read-only (ids are
     /// labels; `refresh()` picks up commits). Any other file loaded read-only refuses
-    /// `add_items`/`remove` (`io.UnsupportedOperation`).
+    /// `add_items`/`remove` (`io.UnsupportedOperation`). A live index always maps its
+    /// base file (`mmap` does not apply).
     #[pyo3(signature = (fname, mmap=true, verify=false, writable=false))]
     fn load(
         &self,
@@ -1452,9 +1454,8 @@ impl PyIndex {
                 }
             })
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, &path.display().to_string())?;
-        self.lock_data(py).source = Some(path);
-        Ok(())
+        let name = path.display().to_string();
+        self.adopt(py, index, &name, Some(path))
     }
 
     /// Replaces this object's index by one parsed from `data` (bytes of an index file, as
@@ -1486,9 +1487,7 @@ impl PyIndex {
         let index = py
             .detach(|| panns_io::index_from_bytes(bytes, &opts))
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, "<bytes>")?;
-        self.lock_data(py).source = None;
-        Ok(())
+        self.adopt(py, index, "<bytes>", None)
     }
 
     /// The index as the bytes of an index file (what `save()` writes).
@@ -1931,7 +1930,6 @@ impl PyIndex {
         if let Some(live) = self.live() {
             return live::read(py, &live).contains(l);
         }
-        let _ = py;
         self.current
             .lock()
             .index
@@ -1962,6 +1960,71 @@ impl PyIndex {
         d.set_item("writable", g.is_writable())?;
         d.set_item("pending", g.pending())?;
         Ok(Some(d))
+    }
+
+    /// The compaction and delta settings of a live index as a dict, after setting those
+    /// given: `auto_compact` (a writer on files compacts after a commit that crosses a
+    /// threshold; default True; an index in memory never compacts by itself),
+    /// `compact_removed_fraction` (removed or replaced base items per base item, default
+    /// 0.2), `compact_delta_fraction` (delta items per base item, default 0.1),
+    /// `delta_index_threshold` (unindexed delta items before the delta gets its own
+    /// forest, default 4096). `RuntimeError` if the index is not live.
+    #[pyo3(signature = (*, auto_compact=None, compact_removed_fraction=None,
+                        compact_delta_fraction=None, delta_index_threshold=None))]
+    fn live_options<'py>(
+        &self,
+        py: Python<'py>,
+        auto_compact: Option<bool>,
+        compact_removed_fraction: Option<f64>,
+        compact_delta_fraction: Option<f64>,
+        delta_index_threshold: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let _data = self.lock_data(py);
+        let Some(l) = self.live() else {
+            return Err(PyRuntimeError::new_err(
+                "not a live index: live_options() applies after add_items()/remove() or \
+                 load(path, writable=True)",
+            ));
+        };
+        for (name, v) in [
+            ("compact_removed_fraction", compact_removed_fraction),
+            ("compact_delta_fraction", compact_delta_fraction),
+        ] {
+            if let Some(x) = v
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(invalid(
+                    py,
+                    format!("{name} must be a finite number >= 0, got {x}"),
+                ));
+            }
+        }
+        let threshold = match opt_count(py, delta_index_threshold, "delta_index_threshold")? {
+            Some(0) => {
+                return Err(invalid(
+                    py,
+                    "delta_index_threshold must be at least 1, got 0".into(),
+                ));
+            }
+            t => t.map(clamped),
+        };
+        let o = py.detach(|| {
+            let mut g = l.write();
+            let mut o = g.options().clone();
+            o.auto_compact = auto_compact.unwrap_or(o.auto_compact);
+            o.compact_removed_fraction =
+                compact_removed_fraction.unwrap_or(o.compact_removed_fraction);
+            o.compact_delta_fraction = compact_delta_fraction.unwrap_or(o.compact_delta_fraction);
+            o.delta_index_threshold = threshold.unwrap_or(o.delta_index_threshold);
+            g.set_options(o.clone());
+            o
+        });
+        let d = PyDict::new(py);
+        d.set_item("auto_compact", o.auto_compact)?;
+        d.set_item("compact_removed_fraction", o.compact_removed_fraction)?;
+        d.set_item("compact_delta_fraction", o.compact_delta_fraction)?;
+        d.set_item("delta_index_threshold", o.delta_index_threshold)?;
+        Ok(d)
     }
 
     // -- internals for the Python layer ---------------------------------------------------
@@ -2019,9 +2082,17 @@ impl PyIndex {
 impl PyIndex {
     /// Makes a freshly opened `index` this object's index (checks the dimension given to
     /// the constructor; warns when it has another metric than the one given).
-    fn adopt(&self, py: Python<'_>, index: Index, source: &str) -> PyResult<()> {
+    /// `file` is the file of a read-only load (then `add_items`/`remove` are refused).
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        index: Index,
+        source: &str,
+        file: Option<PathBuf>,
+    ) -> PyResult<()> {
         let mut data = self.lock_data(py);
         Self::check_adopt(py, &mut data, index.dim(), index.metric(), source)?;
+        data.source = file;
         let old_builder = data.builder.take();
         self.install(index);
         drop(data);

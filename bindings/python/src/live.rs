@@ -157,6 +157,13 @@ impl PyIndex {
         data: &mut Data,
         dim_hint: Option<usize>,
     ) -> PyResult<Live> {
+        if data.builder.is_some() {
+            return Err(PyRuntimeError::new_err(
+                "vectors were added with add_vector()/load_matrix()/load_csv()/load_hdf5() \
+                 since the last build(): call build() first (add_items() then changes the \
+                 built index)",
+            ));
+        }
         let index = {
             let cur = self.current.lock();
             if let Some(l) = &cur.live {
@@ -169,13 +176,6 @@ impl PyIndex {
             }
             cur.index.clone()
         };
-        if data.builder.is_some() {
-            return Err(PyRuntimeError::new_err(
-                "vectors were added with add_vector()/load_matrix()/load_csv()/load_hdf5() \
-                 since the last build(): call build() first (add_items() then changes the \
-                 built index)",
-            ));
-        }
         if let Some(src) = &data.source {
             return Err(read_only(py, src));
         }

@@ -194,6 +194,61 @@ def test_a_reader_sees_commits_only_after_refresh(tmp_path):
     w.close()
 
 
+def test_a_commit_survives_the_writer_dying_and_uncommitted_changes_do_not(tmp_path):
+    p, model = _built(100)
+    path = tmp_path / "crash.idx"
+    p.save(path)
+    child = (
+        "import os, sys; import numpy as np; from panns import PannsIndex\n"
+        "w = PannsIndex.load(sys.argv[1], writable=True)\n"
+        "w.add_items(np.full((1, 16), 0.5, np.float32), [1000]); w.remove([3]); w.commit()\n"
+        "w.add_items(np.full((1, 16), 0.7, np.float32), [2000]); w.remove([4])\n"
+        "assert w.live_stats()['pending'] == 2\n"
+        "os._exit(0)  # dies without closing: nothing after the commit is written\n"
+    )
+    subprocess.run([sys.executable, "-c", child, str(path)], check=True)
+    r = PannsIndex.load(path)
+    assert 1000 in r and 3 not in r and 2000 not in r and 4 in r and len(r) == 100
+    assert np.allclose(r.get_vector(1000), 0.5)
+    # the lock died with the writer: a new writer opens
+    w = PannsIndex.load(path, writable=True)
+    w.close()
+
+
+def test_a_writer_compacts_after_a_commit_past_the_thresholds_unless_told_not_to(tmp_path):
+    p, model = _built(200)
+    path = tmp_path / "auto.idx"
+    p.save(path)
+    w = PannsIndex.load(path, writable=True)
+    opts = w.live_options()
+    assert opts == {
+        "auto_compact": True,
+        "compact_removed_fraction": 0.2,
+        "compact_delta_fraction": 0.1,
+        "delta_index_threshold": 4096,
+    }
+    w.live_options(auto_compact=False)
+    assert w.remove(range(50)) == 50  # 25% of the base removed
+    w.commit()
+    assert w.live_stats()["generation"] == 1 and w.live_stats()["tombstones"] == 50
+    w.live_options(auto_compact=True)
+    w.add_items(_rows(1, 3), [777])
+    w.commit()  # crosses the 20% threshold: compacts into generation 2
+    s = w.live_stats()
+    assert (s["generation"], s["tombstones"], s["delta_len"], s["len"]) == (2, 0, 0, 151)
+    for lab in range(50):
+        model.pop(lab)
+    model[777] = _rows(1, 3)[0]
+    _agrees(w, model, n_queries=5)
+    with pytest.raises(ValueError, match="compact_delta_fraction must be a finite number"):
+        w.live_options(compact_delta_fraction=float("nan"))
+    with pytest.raises(ValueError, match="delta_index_threshold must be at least 1"):
+        w.live_options(delta_index_threshold=0)
+    with pytest.raises(RuntimeError, match="not a live index"):
+        _built(10)[0].live_options()
+    w.close()
+
+
 def test_one_writer_at_a_time_and_read_only_loads_refuse_changes(tmp_path):
     p, _ = _built(100)
     path = tmp_path / "one.idx"
@@ -201,11 +256,27 @@ def test_one_writer_at_a_time_and_read_only_loads_refuse_changes(tmp_path):
     w = PannsIndex.load(path, writable=True)
     with pytest.raises(BlockingIOError, match="another writer holds this lock"):
         PannsIndex.load(path, writable=True)
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from panns import PannsIndex\n"
+            "try:\n    PannsIndex.load(sys.argv[1], writable=True)\n"
+            "except BlockingIOError as e:\n    print('refused:', e)",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert other.startswith("refused:") and "one writer at a time" in other
     r = PannsIndex.load(path)
     with pytest.raises(io.UnsupportedOperation, match="read-only"):
         r.add_items(_rows(1, 3), [9999])
     with pytest.raises(io.UnsupportedOperation, match="read-only"):
         r.remove([1])
+    with pytest.raises(FileNotFoundError, match="no live index here"):
+        PannsIndex.load(tmp_path / "none.idx", writable=True)
     w.close()  # releases the lock
     w2 = PannsIndex.load(path, writable=True)
     w2.add_items(_rows(1, 4), [7])
@@ -267,8 +338,10 @@ def test_methods_a_live_index_does_not_support_say_so():
         p.add_vector(_rows(1, 1)[0])
     with pytest.raises(NotImplementedError, match="compact"):
         p.build(8)
-    # starting over with a new data set still works
+    # starting over with a new data set still works (changes wait for its build)
     p.load_matrix(_rows(50, 2))
+    with pytest.raises(RuntimeError, match="call build\\(\\) first"):
+        p.add_items(_rows(1, 3), [1])
     p.build(4)
     assert not p.is_live and len(p) == 50 and 3 in p
 
