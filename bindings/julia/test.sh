@@ -21,7 +21,7 @@ trap 'rm -rf "$SCRATCH"' EXIT
 SRC=bindings/julia/src/Panns.jl
 mutants=0
 # The other source files, checked beside each broken copy (CFilter lives in filter.jl).
-OTHERS=(bindings/julia/src/filter.jl)
+OTHERS=(bindings/julia/src/filter.jl bindings/julia/src/live.jl)
 python3 scripts/check-julia-ccalls.py "$SRC" "${OTHERS[@]}" >/dev/null ||
     { echo "julia/test.sh: the checker rejects the unbroken sources file by file" >&2; exit 1; }
 mutant() { # mutant NAME SED_EXPRESSION [FILE]: the checker must reject the edited copy of FILE
