@@ -428,6 +428,54 @@ mod tests {
         assert!(!keeps_table(16, &p(17, 1)));
     }
 
+    /// Every item descends to the leaf that holds it by the nodes' documented rule
+    /// (projection below the offset: left; at or above: right), for both split rules;
+    /// the median rule puts an item exactly at the offset, which must go right.
+    #[test]
+    fn every_item_descends_to_its_own_leaf() {
+        let (n, dim, stride) = (500, 6, 16);
+        let mut rng = Rng::new(9);
+        let mut vectors = vec![0f32; n * stride];
+        for row in vectors.chunks_exact_mut(stride) {
+            for x in &mut row[..dim] {
+                *x = rng.gaussian() as f32;
+            }
+        }
+        for split in [SplitRule::Mean, SplitRule::Median] {
+            let params = BuildParams {
+                n_trees: 2,
+                pool_size: 16,
+                leaf_size: 4,
+                split,
+                ..Default::default()
+            };
+            let pool = gaussian_pool(dim, stride, params.pool_size, params.seed);
+            let table = project_all(&vectors, &pool, stride).unwrap();
+            let f = build_forest(&table, n, &params);
+            for &root in &f.roots {
+                for id in 0..n {
+                    let mut c = root;
+                    while c & LEAF_FLAG == 0 {
+                        let node = &f.nodes[c as usize];
+                        let x = table[node.proj as usize * n + id];
+                        c = if x < node.offset {
+                            node.left
+                        } else {
+                            node.right
+                        };
+                    }
+                    let l = (c & !LEAF_FLAG) as usize;
+                    let leaf =
+                        &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize];
+                    assert!(
+                        leaf.contains(&(id as u32)),
+                        "{split:?}: item {id} not in its leaf"
+                    );
+                }
+            }
+        }
+    }
+
     /// The table and on-the-fly projections build the same forest, for both split rules.
     #[test]
     fn table_and_on_the_fly_projections_build_the_same_forest() {
