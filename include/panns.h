@@ -50,6 +50,22 @@
 #define PANNS_OPEN_VERIFY 1
 
 /**
+ * `PannsReadOptions.header`: a header only if no cell of the first line looks like a
+ * number (the default).
+ */
+#define PANNS_HEADER_AUTO 0
+
+/**
+ * `PannsReadOptions.header`: the first non-blank line is a header.
+ */
+#define PANNS_HEADER_YES 1
+
+/**
+ * `PannsReadOptions.header`: there is no header line.
+ */
+#define PANNS_HEADER_NO 2
+
+/**
  * Result of every fallible panns function. `PANNS_OK` (0) is success; on any other
  * value `panns_last_error_message()` (or the `char **error` of the `_e` twin of the
  * function) describes the problem and `panns_status_string()` names the code. In C
@@ -204,6 +220,36 @@ typedef struct PannsBuildOptions {
 } PannsBuildOptions;
 
 /**
+ * Options for reading a dataset file: `panns_builder_add_file_with`,
+ * `panns_dataset_probe_with`, `panns_dataset_read_with`. Start from
+ * `panns_read_options_default()` and set the fields you need, so that fields added in
+ * later versions keep their defaults.
+ */
+typedef struct PannsReadOptions {
+  /**
+   * HDF5 only: the dataset to read (NULL = "train"); ignored by other formats.
+   */
+  const char *dataset;
+  /**
+   * The expected dimension (0 = any). Required for raw `.f32` files, which have no
+   * header; for every other format a non-zero value must equal the file's.
+   */
+  size_t dim;
+  /**
+   * CSV/text only: the cell separator, one ASCII character other than a digit, a
+   * double quote or a line end (`' '` means any run of blanks). 0 = `','` (a tab for
+   * `.tsv` files, which cannot take another separator).
+   */
+  char separator;
+  /**
+   * CSV/text only: `PANNS_HEADER_AUTO` (the first non-blank line is a header only
+   * if none of its cells looks like a number), `PANNS_HEADER_YES` or
+   * `PANNS_HEADER_NO`.
+   */
+  uint32_t header;
+} PannsReadOptions;
+
+/**
  * What one search did (`panns_index_search_with_stats`). Fields may be appended in a
  * later release (never reordered); the size of this version is 24 bytes on 64-bit
  * platforms.
@@ -326,6 +372,25 @@ PannsStatus panns_builder_add_file(struct PannsBuilder *b,
                                    size_t *out_added);
 
 /**
+ * `panns_builder_add_file` with read options (`opts` NULL = the defaults; see
+ * `PannsReadOptions`): the CSV separator and header mode, the HDF5 dataset. The file's
+ * dimension must be the builder's (`opts->dim` 0 means the builder's; raw `.f32`
+ * files are read with it). All of the file is added, or on error nothing. Errors: those
+ * of `panns_builder_add_file`; `PANNS_INVALID_ARGUMENT` also for a bad separator or
+ * header code, or CSV options given for a non-text file. Not thread-safe with other
+ * calls on the same builder.
+ *
+ * # Safety
+ * `b` NULL or a live builder; `path` NULL or a NUL-terminated string; `opts` NULL or
+ * a valid `PannsReadOptions` (its `dataset` NULL or NUL-terminated); `out_added` NULL
+ * or writable.
+ */
+PannsStatus panns_builder_add_file_with(struct PannsBuilder *b,
+                                        const char *path,
+                                        const struct PannsReadOptions *opts,
+                                        size_t *out_added);
+
+/**
  * Number of vectors added so far (0 for NULL).
  *
  * # Safety
@@ -358,6 +423,12 @@ PannsStatus panns_builder_build(struct PannsBuilder *b,
  * `b` must be NULL or a live pointer from `panns_builder_new`, not used afterwards.
  */
 void panns_builder_free(struct PannsBuilder *b);
+
+/**
+ * The default read options: HDF5 dataset "train", any dimension, `','` separated,
+ * header detected. Never fails; any thread may call it.
+ */
+struct PannsReadOptions panns_read_options_default(void);
 
 /**
  * The shape of a dataset file in any format panns reads (`.fvecs`, `.bvecs`, `.npy`,
@@ -397,6 +468,39 @@ PannsStatus panns_dataset_read(const char *path,
                                size_t cap,
                                size_t *out_n,
                                size_t *out_dim);
+
+/**
+ * `panns_dataset_probe` with read options (`opts` NULL = the defaults): the CSV
+ * separator and header mode, the HDF5 dataset, the expected dimension (`opts->dim`;
+ * required for raw `.f32` files). Writes the shape to `*n` and `*dim`. Errors: those of
+ * `panns_dataset_probe`; `PANNS_INVALID_ARGUMENT` also for a separator that is a
+ * digit, quote, line end or non-ASCII, an unknown header code, or CSV options given
+ * for a non-text file. Any thread may call it.
+ *
+ * # Safety
+ * `path` NULL or a NUL-terminated string; `opts` NULL or a valid `PannsReadOptions`
+ * (its `dataset` NULL or NUL-terminated); `n`, `dim` NULL or writable.
+ */
+PannsStatus panns_dataset_probe_with(const char *path,
+                                     const struct PannsReadOptions *opts,
+                                     size_t *n,
+                                     size_t *dim);
+
+/**
+ * `panns_dataset_read` with read options (`opts` NULL = the defaults; see
+ * `panns_dataset_probe_with`). The expected dimension is `opts->dim`. Errors: those
+ * of `panns_dataset_read` and `panns_dataset_probe_with`. Any thread may call it.
+ *
+ * # Safety
+ * As `panns_dataset_probe_with` for `path` and `opts`; `buf` NULL or `cap` writable
+ * floats; `out_n`, `out_dim` NULL or writable.
+ */
+PannsStatus panns_dataset_read_with(const char *path,
+                                    const struct PannsReadOptions *opts,
+                                    float *buf,
+                                    size_t cap,
+                                    size_t *out_n,
+                                    size_t *out_dim);
 
 /**
  * Saves the index to `path` atomically (a temporary file beside it, fsync, rename).
@@ -817,6 +921,20 @@ PannsStatus panns_builder_add_file_e(struct PannsBuilder *b,
                                      char **error);
 
 /**
+ * `panns_builder_add_file_with` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_builder_add_file_with`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_builder_add_file_with_e(struct PannsBuilder *b,
+                                          const char *path,
+                                          const struct PannsReadOptions *opts,
+                                          size_t *out_added,
+                                          char **error);
+
+/**
  * `panns_builder_build` with this call's error message in `*error` (NULL on success;
  * otherwise a NUL-terminated copy of the message that the caller frees with
  * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -1021,6 +1139,36 @@ PannsStatus panns_dataset_read_e(const char *path,
                                  size_t *out_n,
                                  size_t *out_dim,
                                  char **error);
+
+/**
+ * `panns_dataset_probe_with` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_dataset_probe_with`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_dataset_probe_with_e(const char *path,
+                                       const struct PannsReadOptions *opts,
+                                       size_t *n,
+                                       size_t *dim,
+                                       char **error);
+
+/**
+ * `panns_dataset_read_with` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_dataset_read_with`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_dataset_read_with_e(const char *path,
+                                      const struct PannsReadOptions *opts,
+                                      float *buf,
+                                      size_t cap,
+                                      size_t *out_n,
+                                      size_t *out_dim,
+                                      char **error);
 
 /**
  * `panns_sharded_open` with this call's error message in `*error` (NULL on success;

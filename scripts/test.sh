@@ -27,4 +27,8 @@ for lang in c cpp go julia python; do
   fi
 done
 
+# The hostile-file campaign through the CLI, C, Go and Python, kill -9 and a full disk
+# (small here; `scripts/campaign.sh 2500 50` is the long run).
+suite campaign bash scripts/campaign.sh 10 8
+
 summary

@@ -481,6 +481,39 @@ static void test_add_file(void) {
   free(rows);
 }
 
+/* CSV separator and header mode: PannsReadOptions. */
+static void test_csv_options(void) {
+  const char *text = "x;y;z\n1;2;3\n4;5;6\n";
+  write_file(tmp_path("semi.csv"), text, strlen(text));
+  PannsBuilder *b = NULL;
+  CHECK_OK(panns_builder_new(3, PANNS_EUCLIDEAN, &b));
+  size_t added = 0;
+  CHECK_ERR(panns_builder_add_file(b, tmp_path("semi.csv"), NULL, &added), PANNS_CORRUPT, "separator ';'");
+  PannsReadOptions o = panns_read_options_default();
+  CHECK(o.separator == 0 && o.header == PANNS_HEADER_AUTO && o.dim == 0 && o.dataset == NULL);
+  o.separator = ';';
+  CHECK_OK(panns_builder_add_file_with(b, tmp_path("semi.csv"), &o, &added));
+  CHECK(added == 2 && panns_builder_len(b) == 2);
+  o.header = PANNS_HEADER_NO; /* "x;y;z" is now data: an error naming line 1, column 1 */
+  CHECK_ERR(panns_builder_add_file_with(b, tmp_path("semi.csv"), &o, &added), PANNS_CORRUPT, "line 1");
+  o.header = 7;
+  CHECK_ERR(panns_builder_add_file_with(b, tmp_path("semi.csv"), &o, &added), PANNS_INVALID_ARGUMENT, "opts.header");
+  o.header = PANNS_HEADER_AUTO;
+  o.separator = '5';
+  CHECK_ERR(panns_builder_add_file_with(b, tmp_path("semi.csv"), &o, &added), PANNS_INVALID_ARGUMENT, "separator");
+  CHECK(panns_builder_len(b) == 2);
+  size_t n = 0, d = 0;
+  o.separator = ';';
+  o.header = PANNS_HEADER_YES;
+  CHECK_OK(panns_dataset_probe_with(tmp_path("semi.csv"), &o, &n, &d));
+  CHECK(n == 2 && d == 3);
+  float buf[6];
+  char *err = NULL;
+  CHECK(panns_dataset_read_with_e(tmp_path("semi.csv"), &o, buf, 6, &n, &d, &err) == PANNS_OK && err == NULL);
+  CHECK(buf[0] == 1.0f && buf[5] == 6.0f);
+  panns_builder_free(b);
+}
+
 /* The error message is per thread, and a success clears it. */
 static void *other_thread_error(void *arg) {
   (void)arg;
@@ -758,6 +791,7 @@ int main(void) {
   test_angular_and_small_index();
   test_files();
   test_add_file();
+  test_csv_options();
   test_error_messages();
   test_threads();
   test_fixture();

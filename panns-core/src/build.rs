@@ -97,13 +97,23 @@ pub(crate) struct ForestRef<'a> {
     pub(crate) leaf_ids: &'a [u32],
 }
 
-/// Refuses a build whose projection table alone cannot be allocated, before any
-/// work: `n x pool_size` floats, plus one id per item per tree (the leaves).
-pub(crate) fn check_memory(n: usize, params: &BuildParams) -> Result<()> {
-    let table = n
-        .checked_mul(params.pool_size)
+/// Refuses a build whose working memory cannot be allocated, before any work: the
+/// projection table of `n x pool_size` floats when the build keeps one
+/// ([`keeps_table`]), plus one id per item per tree (the leaves) and per-thread node
+/// scratch of `candidates` floats per item.
+pub(crate) fn check_memory(n: usize, stride: usize, params: &BuildParams) -> Result<()> {
+    let table = if keeps_table(stride, params) {
+        n.checked_mul(params.pool_size)
+            .and_then(|x| x.checked_mul(4))
+    } else {
+        Some(0)
+    };
+    let per_tree = params
+        .n_trees
+        .checked_add(params.candidates.saturating_add(1));
+    let leaves = per_tree
+        .and_then(|t| n.checked_mul(t))
         .and_then(|x| x.checked_mul(4));
-    let leaves = n.checked_mul(params.n_trees).and_then(|x| x.checked_mul(4));
     let (Some(table), Some(leaves)) = (table, leaves) else {
         return Err(Error::OutOfMemory {
             what: "projection table",
@@ -166,14 +176,91 @@ pub(crate) fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Resul
     Ok(table)
 }
 
-/// Builds `params.n_trees` trees over the `n` items whose projections are in `table`.
-pub fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
-    build_forest_with(table, n, params, &crate::progress::silent)
+/// Where the tree builder gets the items' projections on the pool vectors. Both give
+/// the same numbers (the same dot-product kernel, the same operands), so the same
+/// forest: the table trades `n x pool_size` floats of memory for computing each
+/// projection once instead of at every tree level.
+#[derive(Clone, Copy)]
+pub(crate) enum Projections<'a> {
+    /// The table of [`project_all`]: `table[p * n + i]` is item `i` on pool vector `p`.
+    Table {
+        /// The column-major table.
+        table: &'a [f32],
+        /// Items (the column length).
+        n: usize,
+    },
+    /// Computed when a node needs them, from the padded rows and the padded pool.
+    OnTheFly {
+        /// Row-major, `stride` floats per item.
+        vectors: &'a [f32],
+        /// Row-major, `stride` floats per pool vector.
+        pool: &'a [f32],
+        /// Floats per row.
+        stride: usize,
+    },
 }
 
-/// [`build_forest`], reporting each finished tree to `progress`.
+impl Projections<'_> {
+    /// Writes the projections of `items` on each pool vector of `cand` to `out`, one
+    /// run of `items.len()` values per candidate.
+    fn gather(&self, cand: &[usize], items: &[u32], out: &mut Vec<f32>) {
+        let m = items.len();
+        out.clear();
+        out.resize(cand.len() * m, 0.0);
+        match *self {
+            Projections::Table { table, n } => {
+                for (run, &p) in out.chunks_exact_mut(m).zip(cand) {
+                    let col = &table[p * n..(p + 1) * n];
+                    for (o, &i) in run.iter_mut().zip(items) {
+                        *o = col[i as usize];
+                    }
+                }
+            }
+            Projections::OnTheFly {
+                vectors,
+                pool,
+                stride,
+            } => {
+                // Item by item, so each row is read from memory once for all candidates.
+                for (j, &i) in items.iter().enumerate() {
+                    let at = i as usize * stride;
+                    let row = &vectors[at..at + stride];
+                    for (k, &p) in cand.iter().enumerate() {
+                        out[k * m + j] = kernels::dot(row, &pool[p * stride..(p + 1) * stride]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Forests of at most this many trees compute projections per level instead of
+/// keeping a table larger than the vectors.
+pub(crate) const FEW_TREES: usize = 8;
+
+/// Whether a build keeps the projection table: when it is no larger than the vectors
+/// (`pool_size <= stride`), or when the forest has more than [`FEW_TREES`] trees (the
+/// table's one pass then costs far less arithmetic than projecting at every level of
+/// every tree). A small forest (as under a neighbour graph) over low-dimensional
+/// vectors projects per level instead: the same forest without `n x pool_size` floats
+/// of table (at 128 dimensions and the default pool, twice the vectors' memory).
+pub(crate) fn keeps_table(stride: usize, params: &BuildParams) -> bool {
+    params.pool_size <= stride || params.n_trees > FEW_TREES
+}
+
+/// Builds `params.n_trees` trees over the `n` items whose projections are in `table`.
+pub fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
+    build_forest_with(
+        Projections::Table { table, n },
+        n,
+        params,
+        &crate::progress::silent,
+    )
+}
+
+/// [`build_forest`] from `proj`, reporting each finished tree to `progress`.
 pub(crate) fn build_forest_with(
-    table: &[f32],
+    proj: Projections<'_>,
     n: usize,
     params: &BuildParams,
     progress: crate::ProgressFn<'_>,
@@ -184,7 +271,7 @@ pub(crate) fn build_forest_with(
     let trees: Vec<Forest> = (0..params.n_trees)
         .into_par_iter()
         .map(|t| {
-            let tree = build_tree(table, n, params, Rng::derive(params.seed, t as u64));
+            let tree = build_tree(proj, n, params, Rng::derive(params.seed, t as u64));
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             report(progress, Stage::Trees, d, params.n_trees);
             tree
@@ -222,7 +309,7 @@ pub(crate) fn build_forest_with(
 type Pending = (usize, usize, Option<(usize, bool)>);
 
 /// One tree, its nodes in pre-order (a child's index is always above its parent's).
-fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Forest {
+fn build_tree(proj: Projections<'_>, n: usize, params: &BuildParams, mut rng: Rng) -> Forest {
     let pool_size = params.pool_size;
     let mut ids: Vec<u32> = (0..n as u32).collect();
     let mut f = Forest {
@@ -233,7 +320,9 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
     // than a thread's call stack allows.
     let mut stack: Vec<Pending> = vec![(0, n, None)];
     let mut cand = vec![0usize; params.candidates.min(pool_size)];
+    // The node's items projected on each candidate, candidate after candidate.
     let mut vals: Vec<f32> = Vec::new();
+    let mut scratch: Vec<f32> = Vec::new();
     let mut right: Vec<u32> = Vec::new();
     while let Some((s, e, parent)) = stack.pop() {
         let child = if e - s <= params.leaf_size {
@@ -245,15 +334,17 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
             for c in cand.iter_mut() {
                 *c = rng.below(pool_size);
             }
-            let (proj, offset) = choose_split(table, n, items, &cand, params.split, &mut vals);
+            proj.gather(&cand, items, &mut vals);
+            let (best, offset) = choose_split(&vals, items.len(), params.split, &mut scratch);
+            let chosen = cand[best];
+            let col = &vals[best * items.len()..(best + 1) * items.len()];
             // Stable partition (projections below the offset go left), so both halves
             // keep ascending ids and later column reads run front to back.
-            let col = &table[proj * n..(proj + 1) * n];
             right.clear();
             let mut mid = 0;
             for i in 0..items.len() {
                 let id = items[i];
-                if col[id as usize] < offset {
+                if col[i] < offset {
                     items[mid] = id;
                     mid += 1;
                 } else {
@@ -267,7 +358,7 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
             }
             let me = f.nodes.len();
             f.nodes.push(Node {
-                proj: proj as u32,
+                proj: chosen as u32,
                 offset,
                 left: 0,
                 right: 0,
@@ -285,42 +376,76 @@ fn build_tree(table: &[f32], n: usize, params: &BuildParams, mut rng: Rng) -> Fo
     f
 }
 
-/// Among the candidate pool vectors, the one with the largest variance of the items'
-/// projections, and the split offset along it.
-fn choose_split(
-    table: &[f32],
-    n: usize,
-    items: &[u32],
-    cand: &[usize],
-    rule: SplitRule,
-    vals: &mut Vec<f32>,
-) -> (usize, f32) {
-    let mut best = (cand[0], f64::NEG_INFINITY, 0f64);
-    for &c in cand {
-        let col = &table[c * n..(c + 1) * n];
+/// Among the candidates, whose projections of the node's `m` items are the
+/// consecutive runs of `vals`, the one with the largest variance (the first on ties):
+/// its position, and the split offset along it.
+fn choose_split(vals: &[f32], m: usize, rule: SplitRule, scratch: &mut Vec<f32>) -> (usize, f32) {
+    let mut best = (0, f64::NEG_INFINITY, 0f64);
+    for (k, col) in vals.chunks_exact(m).enumerate() {
         let (mut sum, mut sq) = (0f64, 0f64);
-        for &i in items {
-            let v = col[i as usize] as f64;
+        for &v in col {
+            let v = v as f64;
             sum += v;
             sq += v * v;
         }
-        let mean = sum / items.len() as f64;
-        let var = sq / items.len() as f64 - mean * mean;
+        let mean = sum / m as f64;
+        let var = sq / m as f64 - mean * mean;
         if var > best.1 {
-            best = (c, var, mean);
+            best = (k, var, mean);
         }
     }
-    let (proj, _, mean) = best;
+    let (k, _, mean) = best;
     let offset = match rule {
         SplitRule::Mean => mean as f32,
         SplitRule::Median => {
-            let col = &table[proj * n..(proj + 1) * n];
-            vals.clear();
-            vals.extend(items.iter().map(|&i| col[i as usize]));
-            let mid = vals.len() / 2;
-            let (_, m, _) = vals.select_nth_unstable_by(mid, f32::total_cmp);
-            *m
+            scratch.clear();
+            scratch.extend_from_slice(&vals[k * m..(k + 1) * m]);
+            let mid = m / 2;
+            let (_, x, _) = scratch.select_nth_unstable_by(mid, f32::total_cmp);
+            *x
         }
     };
-    (proj, offset)
+    (k, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table and on-the-fly projections build the same forest, for both split rules.
+    #[test]
+    fn table_and_on_the_fly_projections_build_the_same_forest() {
+        let (n, dim, stride) = (700, 5, 16);
+        let mut rng = Rng::new(3);
+        let mut vectors = vec![0f32; n * stride];
+        for row in vectors.chunks_exact_mut(stride) {
+            for x in &mut row[..dim] {
+                *x = rng.gaussian() as f32;
+            }
+        }
+        for split in [SplitRule::Mean, SplitRule::Median] {
+            let params = BuildParams {
+                n_trees: FEW_TREES,
+                pool_size: 40,
+                leaf_size: 5,
+                split,
+                ..Default::default()
+            };
+            assert!(!keeps_table(stride, &params));
+            let pool = gaussian_pool(dim, stride, params.pool_size, params.seed);
+            let table = project_all(&vectors, &pool, stride).unwrap();
+            let a = build_forest(&table, n, &params);
+            let fly = Projections::OnTheFly {
+                vectors: &vectors,
+                pool: &pool,
+                stride,
+            };
+            let b = build_forest_with(fly, n, &params, &crate::progress::silent);
+            assert!(a.nodes.len() > 50, "{}", a.nodes.len());
+            assert_eq!(a.nodes, b.nodes, "{split:?}");
+            assert_eq!(a.roots, b.roots);
+            assert_eq!(a.leaf_offsets, b.leaf_offsets);
+            assert_eq!(a.leaf_ids, b.leaf_ids);
+        }
+    }
 }

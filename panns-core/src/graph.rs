@@ -95,17 +95,47 @@ impl Space<'_> {
             }
             let d = self.metric.distance(q, self.row(v));
             if d < limit {
-                out.push((d, v, true));
+                out.push(Entry::new(d, v, true));
             }
         }
     }
 }
 
-/// A neighbour list entry: (distance, id, is new since the last round).
-type Entry = (f32, u32, bool);
+/// A neighbour list entry: the distance, and the id with NN-descent's "new since the
+/// last round" flag in its top bit (ids are below 2^31). Eight bytes, not the twelve of
+/// a `(f32, u32, bool)`: the lists are most of a graph build's memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Entry {
+    d: f32,
+    tagged: u32,
+}
+
+/// The "new" flag of [`Entry::tagged`].
+const NEW: u32 = 1 << 31;
+
+impl Entry {
+    #[inline]
+    fn new(d: f32, id: u32, new: bool) -> Entry {
+        debug_assert!(id < NEW);
+        Entry {
+            d,
+            tagged: id | if new { NEW } else { 0 },
+        }
+    }
+
+    #[inline]
+    fn id(self) -> u32 {
+        self.tagged & !NEW
+    }
+
+    #[inline]
+    fn is_new(self) -> bool {
+        self.tagged & NEW != 0
+    }
+}
 
 fn by_dist(a: &Entry, b: &Entry) -> std::cmp::Ordering {
-    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+    a.d.total_cmp(&b.d).then(a.id().cmp(&b.id()))
 }
 
 /// One short list per point, all in one flat array (no allocation per point): point
@@ -222,7 +252,7 @@ pub(crate) fn build_graph(
     }
     report(progress, Stage::GraphRounds, p.max_rounds, p.max_rounds);
     report(progress, Stage::GraphPruning, 0, 1);
-    let graph = diversify(&sp, &lists, n, p.degree);
+    let graph = diversify(&sp, lists, n, p.degree);
     report(progress, Stage::GraphPruning, 1, 1);
     graph
 }
@@ -273,8 +303,9 @@ const SAMPLE: usize = 10;
 /// Adds to `cands` the entries of a hub's list not stamped yet: all of them when the
 /// hub is new to us, else only its new entries (old×old pairs were compared before).
 fn pull(list: &[Entry], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32>) {
-    for &(_, w, w_new) in list {
-        if (all || w_new) && stamp[w as usize] != ep {
+    for &e in list {
+        let w = e.id();
+        if (all || e.is_new()) && stamp[w as usize] != ep {
             stamp[w as usize] = ep;
             cands.push(w);
         }
@@ -291,24 +322,28 @@ fn reverse_sample(lists: &Lists, n: usize, cap: usize, round: u64) -> Flat<(u32,
     // Counting sort by listed point: keyed[start[v]..start[v + 1]] are v's listers.
     let mut start = vec![0usize; n + 1];
     for u in 0..n {
-        for &(_, v, _) in lists.row(u) {
-            start[v as usize + 1] += 1;
+        for e in lists.row(u) {
+            start[e.id() as usize + 1] += 1;
         }
     }
     for v in 0..n {
         start[v + 1] += start[v];
     }
-    let mut keyed = vec![(0u64, 0u32, false); start[n]];
+    // (the top 32 bits of the hash, the lister with the entry's "new" flag in its top
+    // bit): 8 bytes per entry. Ties of the 32-bit key fall back to the lister's id.
+    let mut keyed = vec![(0u32, 0u32); start[n]];
     let mut next = start.clone();
     for u in 0..n {
-        for &(_, v, new) in lists.row(u) {
+        for e in lists.row(u) {
+            let v = e.id();
             let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
-            keyed[next[v as usize]] = (key, u as u32, new);
+            keyed[next[v as usize]] = ((key >> 32) as u32, u as u32 | (e.tagged & NEW));
             next[v as usize] += 1;
         }
     }
+    drop(next);
     let mut rest = keyed.as_mut_slice();
-    let mut per_point: Vec<&mut [(u64, u32, bool)]> = Vec::with_capacity(n);
+    let mut per_point: Vec<&mut [(u32, u32)]> = Vec::with_capacity(n);
     for v in 0..n {
         let (head, tail) = rest.split_at_mut(start[v + 1] - start[v]);
         per_point.push(head);
@@ -329,8 +364,8 @@ fn reverse_sample(lists: &Lists, n: usize, cap: usize, round: u64) -> Flat<(u32,
             }
             let m = r.len().min(cap);
             r[..m].sort_unstable();
-            for (o, &(_, u, new)) in row.iter_mut().zip(&r[..m]) {
-                *o = (u, new);
+            for (o, &(_, u)) in row.iter_mut().zip(&r[..m]) {
+                *o = (u & !NEW, u & NEW != 0);
             }
             *l = m as u32;
         });
@@ -350,15 +385,16 @@ fn descent_round(sp: &Space, lists: &Lists, n: usize, k: usize, round: u64) -> (
         let ep = *epoch;
         let mine = lists.row(u);
         stamp[u] = ep;
-        for &(_, v, _) in mine {
-            stamp[v as usize] = ep;
+        for e in mine {
+            stamp[e.id() as usize] = ep;
         }
         cands.clear();
         // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
         // neighbours per round; other new entries stay new for the next round.
         let mut sampled = 0;
         let mut used = [false; 1024];
-        for (i, &(_, v, new)) in mine.iter().enumerate() {
+        for (i, &e) in mine.iter().enumerate() {
+            let (v, new) = (e.id(), e.is_new());
             let expand_all = new && sampled < SAMPLE;
             if expand_all {
                 sampled += 1;
@@ -375,13 +411,13 @@ fn descent_round(sp: &Space, lists: &Lists, n: usize, k: usize, round: u64) -> (
         merged.extend(
             mine.iter()
                 .enumerate()
-                .map(|(i, &(d, v, new))| (d, v, new && !used[i])),
+                .map(|(i, &e)| Entry::new(e.d, e.id(), e.is_new() && !used[i])),
         );
         // Only candidates nearer than the current k-th can enter the list.
         let limit = if merged.len() < k {
             f32::INFINITY
         } else {
-            merged.iter().map(|e| e.0).fold(f32::NEG_INFINITY, f32::max)
+            merged.iter().map(|e| e.d).fold(f32::NEG_INFINITY, f32::max)
         };
         sp.entries_below(u as u32, cands, limit, merged);
         merged.sort_unstable_by(by_dist);
@@ -389,7 +425,7 @@ fn descent_round(sp: &Space, lists: &Lists, n: usize, k: usize, round: u64) -> (
         out[..m].copy_from_slice(&merged[..m]);
         let changed = merged[..m]
             .iter()
-            .filter(|e| !mine.iter().any(|o| o.1 == e.1))
+            .filter(|e| !mine.iter().any(|o| o.id() == e.id()))
             .count();
         (m, changed)
     })
@@ -458,38 +494,54 @@ fn prune(
 }
 
 /// Keeps at most `degree` diverse neighbours per point ([`prune`]), then adds reverse
-/// edges and prunes again. Rows are padded with `u32::MAX`.
-fn diversify(sp: &Space, lists: &Lists, n: usize, degree: usize) -> Vec<u32> {
+/// edges and prunes again. Rows are padded with `u32::MAX`. Takes the lists by value
+/// and frees them after the first pass; the pruned lists and the reverse edges are flat
+/// arrays (no allocation per point), so this stage needs about `n x degree x 20` bytes
+/// besides the vectors.
+fn diversify(sp: &Space, lists: Lists, n: usize, degree: usize) -> Vec<u32> {
     let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |a, b| sp.dist(a, b));
-    let first: Vec<Vec<(f32, u32)>> = (0..n)
-        .into_par_iter()
-        .map(|u| {
-            let c: Vec<(f32, u32)> = lists.row(u).iter().map(|&(d, v, _)| (d, v)).collect();
-            prune(u as u32, &c)
-        })
-        .collect();
-    let mut incoming: Vec<Vec<(f32, u32)>> = vec![Vec::new(); n];
-    for (u, l) in first.iter().enumerate() {
-        for &(d, v) in l {
-            incoming[v as usize].push((d, u as u32));
+    let (first, _) = Flat::<(f32, u32)>::fill(n, degree, Vec::new, |c, u, out| {
+        c.clear();
+        c.extend(lists.row(u).iter().map(|e| (e.d, e.id())));
+        let kept = prune(u as u32, c);
+        out[..kept.len()].copy_from_slice(&kept);
+        (kept.len(), 0)
+    });
+    drop(lists);
+    // Reverse edges by counting sort: `incoming[start[v]..start[v + 1]]` are the
+    // (distance, u) of every u whose pruned list holds v, in ascending u.
+    let mut start = vec![0usize; n + 1];
+    for u in 0..n {
+        for &(_, v) in first.row(u) {
+            start[v as usize + 1] += 1;
         }
     }
-    let rows: Vec<Vec<(f32, u32)>> = (0..n)
-        .into_par_iter()
-        .map(|v| {
-            let mut c = first[v].clone();
-            c.extend_from_slice(&incoming[v]);
+    for v in 0..n {
+        start[v + 1] += start[v];
+    }
+    let mut incoming = vec![(0f32, 0u32); start[n]];
+    let mut next = start.clone();
+    for u in 0..n {
+        for &(d, v) in first.row(u) {
+            incoming[next[v as usize]] = (d, u as u32);
+            next[v as usize] += 1;
+        }
+    }
+    drop(next);
+    let mut g = vec![u32::MAX; n * degree];
+    g.par_chunks_mut(degree.max(1)).enumerate().for_each_init(
+        Vec::new,
+        |c: &mut Vec<(f32, u32)>, (v, row)| {
+            c.clear();
+            c.extend_from_slice(first.row(v));
+            c.extend_from_slice(&incoming[start[v]..start[v + 1]]);
             c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             c.dedup_by_key(|e| e.1);
-            prune(v as u32, &c)
-        })
-        .collect();
-    let mut g = vec![u32::MAX; n * degree];
-    for (row, l) in g.chunks_exact_mut(degree).zip(&rows) {
-        for (slot, &(_, v)) in row.iter_mut().zip(l) {
-            *slot = v;
-        }
-    }
+            for (slot, &(_, w)) in row.iter_mut().zip(&prune(v as u32, c)) {
+                *slot = w;
+            }
+        },
+    );
     g
 }
 
@@ -562,7 +614,7 @@ mod tests {
                 if u < hubs {
                     vec![]
                 } else {
-                    (0..hubs).map(|v| (1.0, v, u % 2 == 0)).collect()
+                    (0..hubs).map(|v| Entry::new(1.0, v, u % 2 == 0)).collect()
                 }
             })
             .collect();
@@ -598,10 +650,11 @@ mod tests {
 
     #[test]
     fn reverse_lists_under_the_cap_are_complete() {
+        let e = Entry::new;
         let lists: Vec<Vec<Entry>> = vec![
-            vec![(1.0, 1, true), (2.0, 2, false)],
-            vec![(1.0, 0, false)],
-            vec![(1.0, 1, true)],
+            vec![e(1.0, 1, true), e(2.0, 2, false)],
+            vec![e(1.0, 0, false)],
+            vec![e(1.0, 1, true)],
         ];
         let rev = reverse_sample(&Lists::from_rows(&lists, 2), 3, SAMPLE, 7);
         let mut rev: Vec<Vec<(u32, bool)>> = (0..3).map(|v| rev.row(v).to_vec()).collect();

@@ -117,7 +117,7 @@ impl IndexBuilder {
         if self.is_empty() {
             return Err(Error::Empty);
         }
-        build::check_memory(self.len(), params)
+        build::check_memory(self.len(), self.stride, params)
     }
 
     /// [`build`](Self::build), reporting each stage (projection, then every tree) to
@@ -132,13 +132,27 @@ impl IndexBuilder {
             return Err(Error::Empty);
         }
         let n_items = self.len();
-        build::check_memory(n_items, params)?;
+        build::check_memory(n_items, self.stride, params)?;
         let run = || -> Result<_> {
             let pool = build::gaussian_pool(self.dim, self.stride, params.pool_size, params.seed);
             report(progress, Stage::Projecting, 0, 1);
-            let table = build::project_all(&self.vectors, &pool, self.stride)?;
-            report(progress, Stage::Projecting, 1, 1);
-            let forest = build::build_forest_with(&table, n_items, params, progress);
+            let forest = if build::keeps_table(self.stride, params) {
+                let table = build::project_all(&self.vectors, &pool, self.stride)?;
+                report(progress, Stage::Projecting, 1, 1);
+                let proj = build::Projections::Table {
+                    table: &table,
+                    n: n_items,
+                };
+                build::build_forest_with(proj, n_items, params, progress)
+            } else {
+                report(progress, Stage::Projecting, 1, 1);
+                let proj = build::Projections::OnTheFly {
+                    vectors: &self.vectors,
+                    pool: &pool,
+                    stride: self.stride,
+                };
+                build::build_forest_with(proj, n_items, params, progress)
+            };
             Ok((pool, forest))
         };
         let (pool, forest) = with_threads(params.threads, run)??;

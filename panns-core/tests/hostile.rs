@@ -300,9 +300,9 @@ fn scratch_belongs_to_the_index_not_the_thread() {
 
 #[test]
 fn an_impossible_build_is_an_error_not_an_abort() {
-    // The projection table of 300,000 items x 65,536 pool vectors is 78 GB: with the
-    // kernel's default (heuristic) overcommit the allocator refuses it and the build
-    // must say so. Under "always overcommit" the probe could succeed, so skip there.
+    // The leaves of 300,000 items x 65,536 trees are 78 GB: with the kernel's default
+    // (heuristic) overcommit the allocator refuses them and the build must say so.
+    // Under "always overcommit" the probe could succeed, so skip there.
     let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap_or_default();
     if mode.trim() != "0" {
         eprintln!("skipped: vm.overcommit_memory is {:?}, not 0", mode.trim());
@@ -313,8 +313,7 @@ fn an_impossible_build_is_an_error_not_an_abort() {
     b.add_batch(&data).unwrap();
     let e = b
         .build(&BuildParams {
-            pool_size: 65_536,
-            n_trees: 1,
+            n_trees: 65_536,
             ..Default::default()
         })
         .unwrap_err();

@@ -1,5 +1,6 @@
 //! `PannsBuilder`: collecting vectors and building an index.
 
+use crate::dataset::PannsReadOptions;
 use crate::error::{
     FfiError, FfiResult, PannsStatus, check_opt, check_ptr, guard, guard_value, mul, path_arg,
     slice, write_opt,
@@ -253,6 +254,57 @@ pub unsafe extern "C" fn panns_builder_add_file(
         let added = crate::index::add_file(&mut b.inner, path, dataset)?;
         // SAFETY: forwarded from the caller.
         unsafe { write_opt(out_added, added, "out_added") }
+    })
+}
+
+/// `panns_builder_add_file` with read options (`opts` NULL = the defaults; see
+/// `PannsReadOptions`): the CSV separator and header mode, the HDF5 dataset. The file's
+/// dimension must be the builder's (`opts->dim` 0 means the builder's; raw `.f32`
+/// files are read with it). All of the file is added, or on error nothing. Errors: those
+/// of `panns_builder_add_file`; `PANNS_INVALID_ARGUMENT` also for a bad separator or
+/// header code, or CSV options given for a non-text file. Not thread-safe with other
+/// calls on the same builder.
+///
+/// # Safety
+/// `b` NULL or a live builder; `path` NULL or a NUL-terminated string; `opts` NULL or
+/// a valid `PannsReadOptions` (its `dataset` NULL or NUL-terminated); `out_added` NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_builder_add_file_with(
+    b: *mut PannsBuilder,
+    path: *const c_char,
+    opts: *const PannsReadOptions,
+    out_added: *mut usize,
+) -> PannsStatus {
+    guard(|| {
+        // SAFETY: forwarded from the caller.
+        let b = unsafe { builder_mut(b) }?;
+        check_opt(out_added, "out_added")?;
+        let mut o = if opts.is_null() {
+            PannsReadOptions::default()
+        } else {
+            check_ptr(opts, 1, "opts")?;
+            // SAFETY: non-NULL and aligned (checked); the caller guarantees it is readable.
+            unsafe { opts.read() }
+        };
+        if o.dim == 0 {
+            o.dim = b.inner.dim();
+        } else if o.dim != b.inner.dim() {
+            return Err(FfiError::from(panns_core::Error::DimensionMismatch {
+                expected: b.inner.dim(),
+                got: o.dim,
+            })
+            .context("opts.dim is not the builder's dimension"));
+        }
+        // SAFETY: forwarded from the caller; `o` is a valid local copy.
+        let data = unsafe { crate::dataset::read_with(path, &o) }?;
+        // SAFETY: `read_with` accepted `path`, so it is a NUL-terminated UTF-8 string.
+        let name = unsafe { path_arg(path, "path") }?;
+        b.inner
+            .add_batch(&data.data)
+            .map_err(|e| FfiError::from(e).context(name))?;
+        // SAFETY: forwarded from the caller.
+        unsafe { write_opt(out_added, data.n, "out_added") }
     })
 }
 

@@ -16,6 +16,7 @@ pub mod shard;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
+pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use index::{PannsIndex, PannsSearchStats};
 pub use shard::PannsShardedIndex;

@@ -83,6 +83,24 @@ pub unsafe extern "C" fn panns_builder_add_file_e(
     unsafe { report(panns_builder_add_file(b, path, dataset, out_added), error) }
 }
 
+/// `panns_builder_add_file_with` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_builder_add_file_with`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_builder_add_file_with_e(
+    b: *mut PannsBuilder,
+    path: *const c_char,
+    opts: *const PannsReadOptions,
+    out_added: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_builder_add_file_with(b, path, opts, out_added), error) }
+}
+
 /// `panns_builder_build` with this call's error message in `*error` (NULL on success;
 /// otherwise a NUL-terminated copy of the message that the caller frees with
 /// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -395,6 +413,49 @@ pub unsafe extern "C" fn panns_dataset_read_e(
     unsafe {
         report(
             panns_dataset_read(path, dataset, dim, buf, cap, out_n, out_dim),
+            error,
+        )
+    }
+}
+
+/// `panns_dataset_probe_with` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_dataset_probe_with`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_dataset_probe_with_e(
+    path: *const c_char,
+    opts: *const PannsReadOptions,
+    n: *mut usize,
+    dim: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_dataset_probe_with(path, opts, n, dim), error) }
+}
+
+/// `panns_dataset_read_with` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_dataset_read_with`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_dataset_read_with_e(
+    path: *const c_char,
+    opts: *const PannsReadOptions,
+    buf: *mut f32,
+    cap: usize,
+    out_n: *mut usize,
+    out_dim: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_dataset_read_with(path, opts, buf, cap, out_n, out_dim),
             error,
         )
     }

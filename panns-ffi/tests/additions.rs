@@ -467,7 +467,7 @@ fn refusing_huge_allocations() -> Option<u64> {
 
 #[test]
 fn a_build_too_big_for_memory_is_out_of_memory() {
-    // 4M items x pool 65536 x 4 bytes = 1 TiB of projection table, refused up front.
+    // 4M items x 65536 trees x 4 bytes = 1 TiB of leaves, refused up front.
     let Some(ram) = refusing_huge_allocations() else {
         eprintln!("overcommit mode 1 or no /proc: out-of-memory test skipped");
         return;
@@ -481,8 +481,7 @@ fn a_build_too_big_for_memory_is_out_of_memory() {
     let mut b = null_mut();
     let mut idx = null_mut();
     let opts = PannsBuildOptions {
-        pool_size: 65536,
-        n_trees: 1,
+        n_trees: 65536,
         ..panns_build_options_default()
     };
     let mut err: *mut c_char = null_mut();
@@ -501,8 +500,8 @@ fn a_build_too_big_for_memory_is_out_of_memory() {
             "{msg}"
         );
         panns_error_free(err);
-        // The up-front check refused it: the builder keeps its vectors, and a smaller
-        // pool builds.
+        // The up-front check refused it: the builder keeps its vectors, and fewer
+        // trees build.
         assert_eq!(panns_builder_len(b), n);
         let small = PannsBuildOptions {
             pool_size: 4,
@@ -512,6 +511,102 @@ fn a_build_too_big_for_memory_is_out_of_memory() {
         ok(panns_builder_build(b, &small, &mut idx));
         assert_eq!(panns_index_len(idx), n);
         panns_index_free(idx);
+        panns_builder_free(b);
+    }
+}
+
+/// CSV separator and header mode through the C API (`PannsReadOptions`): a `;` file is
+/// only readable with `separator = ';'`, a numeric first line is data or skipped as
+/// the header mode says, and bad options are refused before the file is read.
+#[test]
+fn csv_options_reach_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("v.csv");
+    std::fs::write(&p, "1;2;3\n4;5;6\n7;8;9\n").unwrap();
+    let path = CString::new(p.to_str().unwrap()).unwrap();
+    let (mut n, mut d) = (0usize, 0usize);
+    // SAFETY: valid pointers and buffers throughout.
+    unsafe {
+        // The default separator is ',': one cell per line that is not a number.
+        assert_eq!(
+            panns_dataset_probe_with(path.as_ptr(), null(), &mut n, &mut d),
+            PANNS_CORRUPT,
+            "{}",
+            last_error()
+        );
+        assert!(last_error().contains("separator ';'"), "{}", last_error());
+        let mut o = panns_read_options_default();
+        o.separator = b';' as c_char;
+        ok(panns_dataset_probe_with(path.as_ptr(), &o, &mut n, &mut d));
+        assert_eq!((n, d), (3, 3));
+        o.header = PANNS_HEADER_YES;
+        let mut buf = [0f32; 9];
+        ok(panns_dataset_read_with(
+            path.as_ptr(),
+            &o,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut n,
+            &mut d,
+        ));
+        assert_eq!((n, d), (2, 3));
+        assert_eq!(&buf[..6], &[4.0, 5.0, 6.0, 7.0, 8.0, 9.0]);
+        o.header = PANNS_HEADER_NO;
+        o.dim = 4;
+        assert_eq!(
+            panns_dataset_probe_with(path.as_ptr(), &o, &mut n, &mut d),
+            PANNS_DIMENSION_MISMATCH
+        );
+        o.dim = 0;
+        for (sep, header) in [(b'7', 0), (b'"', 0), (b'\n', 0), (0xE9, 0), (b';', 3)] {
+            o.separator = sep as c_char;
+            o.header = header;
+            assert_eq!(
+                panns_dataset_probe_with(path.as_ptr(), &o, &mut n, &mut d),
+                PANNS_INVALID_ARGUMENT,
+                "separator {sep:#x}, header {header}"
+            );
+        }
+        // CSV options on a non-text file are a mistake, not ignored.
+        let fv = dir.path().join("v.fvecs");
+        fvecs(&fv, &data(2, 1), DIM);
+        let fv = CString::new(fv.to_str().unwrap()).unwrap();
+        o.separator = b';' as c_char;
+        o.header = PANNS_HEADER_AUTO;
+        assert_eq!(
+            panns_dataset_probe_with(fv.as_ptr(), &o, &mut n, &mut d),
+            PANNS_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("CSV/text"), "{}", last_error());
+
+        // The builder takes the same options; its dimension is the default `dim`.
+        let mut b = null_mut();
+        ok(panns_builder_new(
+            3,
+            PannsMetric::PANNS_EUCLIDEAN as u32,
+            &mut b,
+        ));
+        let mut added = 0usize;
+        o.separator = b';' as c_char;
+        o.header = PANNS_HEADER_NO;
+        ok(panns_builder_add_file_with(
+            b,
+            path.as_ptr(),
+            &o,
+            &mut added,
+        ));
+        assert_eq!((added, panns_builder_len(b)), (3, 3));
+        o.separator = 0;
+        assert_eq!(
+            panns_builder_add_file_with(b, path.as_ptr(), &o, &mut added),
+            PANNS_CORRUPT
+        );
+        assert_eq!(panns_builder_len(b), 3, "a failed file adds nothing");
+        o.dim = 2;
+        assert_eq!(
+            panns_builder_add_file_with(b, path.as_ptr(), &o, &mut added),
+            PANNS_DIMENSION_MISMATCH
+        );
         panns_builder_free(b);
     }
 }

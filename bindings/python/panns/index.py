@@ -68,6 +68,27 @@ Pairs = List[Tuple[int, float]]
 _T = TypeVar("_T", bound="PannsIndex")
 
 
+class _LoadMethod:
+    """``load`` callable on an instance (``p.load(path)``, the panns 0.x call; returns
+    ``None``) or on the class (``PannsIndex.load(path, writable=True)``; returns a new
+    index)."""
+
+    def __get__(self, obj: Any, cls: Any) -> Any:
+        native = _panns.Index.load
+        if obj is not None:
+            return native.__get__(obj, cls)
+
+        def load(
+            fname: Any, mmap: bool = True, verify: bool = False, writable: bool = False
+        ) -> Any:
+            p = cls()
+            native(p, fname, mmap, verify, writable)
+            return p
+
+        load.__doc__ = native.__doc__
+        return load
+
+
 def _restore(cls: "Type[_T]", state: Dict[str, Any]) -> _T:
     """Rebuilds a pickled :class:`PannsIndex` (see :meth:`PannsIndex.__reduce__`)."""
     p = cls(dimension=state["dimension"], metric=state["metric"])
@@ -98,6 +119,29 @@ class PannsIndex(_panns.Index):
     :meth:`build`; adding vectors after a build (or a load) starts a new data set holding the
     indexed vectors plus the new ones, searched once :meth:`build` is called again.
 
+    Live indexes (add and remove items by label while searching)::
+
+        p.add_items(vectors, labels=None)   # adds or replaces; returns the labels
+        p.remove(labels)                    # returns how many were removed
+        label in p                          # __contains__
+        p.query(v, 10)                      # [(label, distance), ...]
+        p.compact()                         # one base again, without removed items
+        w = PannsIndex.load('items.idx', writable=True)   # on files: one writer ...
+        w.add_items(vectors, labels); w.commit()          # ... durable when commit returns
+        r = PannsIndex.load('items.idx'); r.refresh()     # readers pick up commits
+
+    ``add_items``/``remove`` on a built index (or a new one) change it in memory (``commit()``
+    does nothing there; :meth:`save` writes a file with the labels, which ``load`` opens as a
+    live index again); on a file loaded with ``writable=True`` they change the file (an
+    append-only log beside it; ``commit()`` fsyncs). A file loaded read-only refuses them
+    (:class:`io.UnsupportedOperation`); a second writer gets :class:`BlockingIOError`. On a
+    live index ids are labels: ``query`` returns labels (a matrix of queries returns
+    ``uint64`` label arrays), ``get_vector``/``get_distance``/``get_nns_by_item`` take labels,
+    and ``filter=`` takes allowed labels or a callable taking a label (not a boolean mask).
+    ``build_graph``, ``add_vector`` and ``build()`` raise
+    :class:`NotImplementedError` on a live index (``compact()`` rebuilds it; ``load_matrix``
+    then ``build()`` starts over). Pickling writes a compacted copy with its labels.
+
     Thread safety: every method may be called from any thread. Searches (:meth:`query`,
     :meth:`linear_search`, ...) run in parallel without the GIL; :meth:`close`,
     :meth:`build` and :meth:`build_graph` never wait for them (a search finishes on the index it
@@ -114,15 +158,19 @@ class PannsIndex(_panns.Index):
     ``load_csv(fname, sep=',', header='auto')``, ``load_hdf5(fname, dataset='panns')``,
     ``parallelize(enable)``, ``build(n_trees=None, *, leaf_size, pool_size, seed, candidates,
     split, threads, c, graph_degree, progress)``, ``build_graph(degree=24, threads=None)``,
-    ``save(fname)``, ``load(fname, mmap=True, verify=False)``, ``query(v, k, budget=0)``,
+    ``save(fname)``, ``load(fname, mmap=True, verify=False, writable=False)``,
+    ``add_items(vectors, labels=None)``, ``remove(labels)``, ``commit()``, ``refresh()``,
+    ``compact()``, ``live_stats()``, ``live_options(...)``, ``query(v, k, budget=0)``,
     ``query_with_stats(v, k, budget=0)``, ``effective_budget(k, budget=0)``,
     ``linear_search(v, k)``, ``get_vector(i)``, ``get_nns_by_item(i, n, search_k=-1,
     include_distances=False)``, ``get_distance(i, j)``, ``to_bytes()``, ``close()``; properties
     ``dimension``, ``metric``, ``n_trees``, ``graph_degree``, ``build_params``, ``is_built``,
-    ``closed``. ``build()`` without arguments uses the library defaults
+    ``closed``, ``is_live``. ``build()`` without arguments uses the library defaults
     (:data:`panns.BUILD_DEFAULTS`: 32 trees, leaf size 16, pool 256, 8 candidates, seed 42, all
     cores).
     """
+
+    load = _LoadMethod()
 
     if TYPE_CHECKING:
 
@@ -203,7 +251,9 @@ class PannsIndex(_panns.Index):
     def __reduce__(self) -> Tuple[Any, Tuple[Any, Dict[str, Any]]]:
         """Pickles the index as the bytes of its index file (the same bytes :meth:`save`
         writes), with its metric and dimension. Vectors added since the last :meth:`build`
-        cannot be pickled (``RuntimeError``: build first)."""
+        cannot be pickled (``RuntimeError``: build first). A live index pickles as a compacted
+        copy with its labels (unpickled: a live index in memory); an empty one cannot be pickled
+        (``ValueError``)."""
         dim, metric, _, _, threads = self._settings()
         if self._pending():
             raise RuntimeError(

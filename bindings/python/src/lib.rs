@@ -14,6 +14,8 @@
 //! released (whoever holds it may wait for the GIL; nobody waits for it while holding
 //! the GIL), so they cannot deadlock against Python threads.
 
+mod live;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -76,6 +78,10 @@ enum Kind {
     Unsupported,
     Index,
     Os(Option<i32>),
+    /// `BlockingIOError` (an `OSError`): another writer holds a live index's lock.
+    Locked,
+    /// `io.UnsupportedOperation`: a change asked of an index opened read-only.
+    ReadOnly,
 }
 
 /// The exception of `kind` with `message`, carrying `status` (the C ABI's code).
@@ -89,6 +95,8 @@ fn raise(py: Python<'_>, kind: Kind, status: i32, message: String) -> PyErr {
         // (FileNotFoundError, PermissionError, IsADirectoryError, ...).
         Kind::Os(Some(errno)) => PyOSError::new_err((errno, message)),
         Kind::Os(None) => PyOSError::new_err(message),
+        Kind::Locked => pyo3::exceptions::PyBlockingIOError::new_err(message),
+        Kind::ReadOnly => live::unsupported_operation(py, message),
     };
     let _ = err.value(py).setattr("status", status);
     err
@@ -135,7 +143,13 @@ fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
     match e {
         E::Core(_) => (Kind::Value, INVALID_ARGUMENT),
         E::Shard { source, .. } => io_kind(source),
-        E::Io { source, .. } => (Kind::Os(source.raw_os_error()), IO),
+        E::Io { source, .. } => {
+            // A NotFound made by the library (no OS error) is still a FileNotFoundError.
+            let errno = source.raw_os_error().or(
+                (source.kind() == std::io::ErrorKind::NotFound).then_some(2), // ENOENT
+            );
+            (Kind::Os(errno), IO)
+        }
         E::NonFinite { .. } => (Kind::Value, NON_FINITE),
         E::Parse { .. }
         | E::RaggedRow { .. }
@@ -147,7 +161,12 @@ fn io_kind(e: &panns_io::Error) -> (Kind, i32) {
         E::Unsupported { .. } | E::UnsupportedVersion { .. } | E::WrongEndianness { .. } => {
             (Kind::Unsupported, UNSUPPORTED)
         }
-        E::DatasetNotFound { .. } | E::InvalidArgument { .. } => (Kind::Value, INVALID_ARGUMENT),
+        E::DatasetNotFound { .. } | E::InvalidArgument { .. } | E::BadBatch { .. } => {
+            (Kind::Value, INVALID_ARGUMENT)
+        }
+        E::CorruptLog { .. } => (Kind::Corrupt, CORRUPT),
+        E::Locked { .. } => (Kind::Locked, IO),
+        E::ReadOnly { .. } => (Kind::ReadOnly, INVALID_ARGUMENT),
         _ => (Kind::Os(None), IO),
     }
 }
@@ -382,6 +401,8 @@ fn stats_dict<'py>(py: Python<'py>, s: &SearchStats) -> PyResult<Bound<'py, PyDi
 #[derive(Default)]
 struct Current {
     index: Option<Arc<Index>>,
+    /// A live index (then `index` is `None`): see `live.rs`.
+    live: Option<live::Live>,
     closed: bool,
 }
 
@@ -395,6 +416,10 @@ struct Data {
     threads: Option<usize>,
     /// The data set of the next build: `None` after build()/load() until vectors are added.
     builder: Option<IndexBuilder>,
+    /// The file of a read-only `load()` (such an index refuses add_items/remove).
+    source: Option<PathBuf>,
+    /// The next free label of the live index (cached; `None`: ask the index).
+    next_label: Option<u64>,
 }
 
 /// Query arguments shared by the search methods.
@@ -419,6 +444,7 @@ impl PyIndex {
         let cur = self.current.lock();
         match &cur.index {
             Some(i) => Ok(Arc::clone(i)),
+            None if cur.live.is_some() => Err(live::unsupported("this method")),
             None if cur.closed => Err(PyRuntimeError::new_err(
                 "the index is closed: close() was called (build() or load() to use it again)",
             )),
@@ -441,7 +467,7 @@ impl PyIndex {
         let old = {
             let mut cur = self.current.lock();
             cur.closed = false;
-            cur.index.replace(Arc::new(index))
+            (cur.index.replace(Arc::new(index)), cur.live.take())
         };
         drop(old);
     }
@@ -656,6 +682,11 @@ impl PyIndex {
     /// The staging builder of `data`: created on first use after a build or load,
     /// holding the vectors of the current index (adding to a built index extends it).
     fn staging<'a>(&self, py: Python<'_>, data: &'a mut Data) -> PyResult<&'a mut IndexBuilder> {
+        if data.builder.is_none() && self.current.lock().live.is_some() {
+            return Err(live::unsupported(
+                "add_vector()/load_csv() (use add_items()) or build() (use compact())",
+            ));
+        }
         if data.builder.is_none() {
             let dim = data.dim.ok_or_else(|| {
                 invalid(
@@ -786,6 +817,8 @@ impl PyIndex {
                 metric_explicit,
                 threads: None,
                 builder: None,
+                source: None,
+                next_label: None,
             }),
             pool: Mutex::new(None),
         })
@@ -807,35 +840,31 @@ impl PyIndex {
 
     /// The number of trees of the built or loaded index (0 before).
     #[getter]
-    fn n_trees(&self) -> usize {
-        self.current
-            .lock()
-            .index
-            .as_ref()
-            .map_or(0, |i| i.n_trees())
+    fn n_trees(&self, py: Python<'_>) -> usize {
+        self.any_index(py).map_or(0, |i| i.n_trees())
     }
 
     /// Neighbours per item of the neighbour graph (0 without a graph, or before build()/load()).
     #[getter]
-    fn graph_degree(&self) -> usize {
-        self.current
-            .lock()
-            .index
-            .as_ref()
-            .map_or(0, |i| i.graph_degree())
+    fn graph_degree(&self, py: Python<'_>) -> usize {
+        self.any_index(py).map_or(0, |i| i.graph_degree())
     }
 
     /// The parameters the index was built with (as recorded in the file for a loaded index).
     #[getter]
     fn build_params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let index = self.index()?;
+        let index = match self.any_index(py) {
+            Some(i) => i,
+            None => self.index().map(|i| (*i).clone())?,
+        };
         params_dict(py, index.params(), index.pool_size())
     }
 
     /// True once build() or load() has made an index to search.
     #[getter]
     fn is_built(&self) -> bool {
-        self.current.lock().index.is_some()
+        let cur = self.current.lock();
+        cur.index.is_some() || cur.live.is_some()
     }
 
     /// True after close() (until the next build() or load()).
@@ -849,6 +878,9 @@ impl PyIndex {
     fn __len__(&self, py: Python<'_>) -> usize {
         if let Some(b) = &self.lock_data(py).builder {
             return b.len();
+        }
+        if let Some(l) = self.live() {
+            return live::read(py, &l).len();
         }
         self.current.lock().index.as_ref().map_or(0, |i| i.len())
     }
@@ -868,7 +900,9 @@ impl PyIndex {
         };
         let state = {
             let c = me.current.lock();
-            if c.index.is_some() {
+            if c.live.is_some() {
+                "live"
+            } else if c.index.is_some() {
                 "built"
             } else if c.closed {
                 "closed"
@@ -895,7 +929,7 @@ impl PyIndex {
         let old = {
             let mut cur = self.current.lock();
             cur.closed = true;
-            cur.index.take()
+            (cur.index.take(), cur.live.take())
         };
         *self.pool.lock() = None;
         py.detach(move || {
@@ -1147,7 +1181,7 @@ impl PyIndex {
 
         let mut data = self.lock_data(py);
         params.threads = explicit_threads.or(data.threads).unwrap_or(0);
-        if data.builder.is_none() && self.current.lock().index.is_none() {
+        if data.builder.is_none() && !self.is_built() {
             return Err(core_err(py, panns_core::Error::Empty));
         }
         let builder = self.staging(py, &mut data)?;
@@ -1155,6 +1189,7 @@ impl PyIndex {
             return Err(core_err(py, panns_core::Error::Empty));
         }
         let builder = data.builder.take().expect("staged above");
+        data.source = None;
         let n = builder.len();
         Self::progress(
             py,
@@ -1246,10 +1281,13 @@ impl PyIndex {
     /// Writes the index to `fname` (one file, written to a temporary file and renamed, so
     /// readers never see a partial index). `mmap` is accepted for panns 0.x compatibility.
     #[pyo3(signature = (fname=None, mmap=true))]
+    ///
+    /// A live index is written with its labels (compacted first when held in memory; a
+    /// live index on files writes a compacted copy and refuses its own base file, which
+    /// `compact()` rewrites); `load()` opens such a file as a live index again.
     fn save(&self, py: Python<'_>, fname: Option<&Bound<'_, PyAny>>, mmap: bool) -> PyResult<()> {
         let _ = mmap;
         let data = self.lock_data(py);
-        let index = self.index()?;
         if data.builder.is_some() {
             return Err(PyRuntimeError::new_err(
                 "vectors were added since the last build(): call build() first",
@@ -1259,6 +1297,12 @@ impl PyIndex {
             Some(f) if !f.is_none() => path_of(py, f)?,
             _ => PathBuf::from("panns.idx"),
         };
+        if let Some(l) = self.live() {
+            return py
+                .detach(|| l.write().save(&path))
+                .map_err(|e| io_err(py, e));
+        }
+        let index = self.index()?;
         py.detach(|| panns_io::save_index(&index, &path))
             .map_err(|e| io_err(py, e))
     }
@@ -1266,15 +1310,35 @@ impl PyIndex {
     /// Opens an index file: memory-mapped when `mmap` (pages shared by every process
     /// opening the file; the file must then be replaced by renaming a new file over it,
     /// never modified in place), else read into memory. `verify` checks the checksum.
-    #[pyo3(signature = (fname, mmap=true, verify=false))]
+    ///
+    /// `writable=True` opens the file as a live index taking `add_items`/`remove`
+    /// (holding the writer lock `fname.lock` until closed: one writer at a time,
+    /// `BlockingIOError` otherwise; changes are durable after `commit()`). A file with a
+    /// live-index log or labels beside or in it opens as a live index read-only (ids are
+    /// labels; `refresh()` picks up commits). Any other file loaded read-only refuses
+    /// `add_items`/`remove` (`io.UnsupportedOperation`). A live index always maps its
+    /// base file (`mmap` does not apply).
+    #[pyo3(signature = (fname, mmap=true, verify=false, writable=false))]
     fn load(
         &self,
         py: Python<'_>,
         fname: &Bound<'_, PyAny>,
         mmap: bool,
         verify: bool,
+        writable: bool,
     ) -> PyResult<()> {
         let path = path_of(py, fname)?;
+        if writable || live::is_live_file(&path) {
+            let opts = panns_io::LiveOptions {
+                verify,
+                ..Default::default()
+            };
+            let l = py
+                .detach(|| panns_io::LiveIndex::open_with(&path, writable, opts))
+                .map_err(|e| io_err(py, e))?;
+            let source = (!writable).then(|| path.clone());
+            return self.adopt_live(py, l, &path.display().to_string(), source);
+        }
         let opts = panns_io::OpenOptions {
             verify_checksum: verify,
         };
@@ -1287,7 +1351,8 @@ impl PyIndex {
                 }
             })
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, &path.display().to_string())
+        let name = path.display().to_string();
+        self.adopt(py, index, &name, Some(path))
     }
 
     /// Replaces this object's index by one parsed from `data` (bytes of an index file, as
@@ -1303,24 +1368,43 @@ impl PyIndex {
                 .as_bytes()
                 .to_vec()
         };
+        if live::bytes_have_labels(&bytes) {
+            let opts = panns_io::LiveOptions {
+                verify,
+                ..Default::default()
+            };
+            let l = py
+                .detach(|| panns_io::LiveIndex::from_bytes(bytes, opts))
+                .map_err(|e| io_err(py, e))?;
+            return self.adopt_live(py, l, "<bytes>", None);
+        }
         let opts = panns_io::OpenOptions {
             verify_checksum: verify,
         };
         let index = py
             .detach(|| panns_io::index_from_bytes(bytes, &opts))
             .map_err(|e| io_err(py, e))?;
-        self.adopt(py, index, "<bytes>")
+        self.adopt(py, index, "<bytes>", None)
     }
 
     /// The index as the bytes of an index file (what `save()` writes).
+    /// A live index gives the bytes of a compacted copy with its labels (the index itself
+    /// is not changed).
     fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let data = self.lock_data(py);
-        let index = self.index()?;
         if data.builder.is_some() {
             return Err(PyRuntimeError::new_err(
                 "vectors were added since the last build(): call build() first",
             ));
         }
+        if let Some(l) = self.live() {
+            drop(data);
+            let bytes = py
+                .detach(|| l.read().to_bytes())
+                .map_err(|e| io_err(py, e))?;
+            return Ok(PyBytes::new(py, &bytes));
+        }
+        let index = self.index()?;
         drop(data);
         let bytes = py
             .detach(|| panns_io::index_to_bytes(&index))
@@ -1345,6 +1429,9 @@ impl PyIndex {
         filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let args = Self::query_args(py, k, c, budget)?;
+        if let Some(l) = self.live() {
+            return self.query_live(py, &l, v, &args, include_distances, threads, filter);
+        }
         let index = self.index()?;
         let params = SearchParams::new(args.k).with_budget(args.budget);
         if let Some(f) = parse_filter(py, filter, index.len())? {
@@ -1380,8 +1467,16 @@ impl PyIndex {
         budget: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
         let args = Self::query_args(py, Some(k), None, budget)?;
-        let index = self.index()?;
         let params = SearchParams::new(args.k).with_budget(args.budget);
+        if let Some(l) = self.live() {
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| l.read().search_with_stats(q, &params))
+                    .map_err(|e| io_err(py, e))
+            })?;
+            let (hits, stats) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            return Ok((live::label_pairs(py, &hits)?, stats_dict(py, &stats)?));
+        }
+        let index = self.index()?;
         let r = Self::with_vector(py, v, false, |q| {
             py.detach(|| index.search_with_stats(q, &params))
                 .map_err(|e| core_err(py, e))
@@ -1400,8 +1495,15 @@ impl PyIndex {
         budget: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<usize> {
         let args = Self::query_args(py, Some(k), None, budget)?;
+        let params = SearchParams::new(args.k).with_budget(args.budget);
+        if self.live().is_some() {
+            // The base's budget (the delta is searched apart).
+            return Ok(self
+                .any_index(py)
+                .map_or(args.k, |i| i.effective_budget(&params)));
+        }
         let index = self.index()?;
-        Ok(index.effective_budget(&SearchParams::new(args.k).with_budget(args.budget)))
+        Ok(index.effective_budget(&params))
     }
 
     /// Every item within `radius` of `v`, nearest first, at most `max_results` of them
@@ -1423,13 +1525,22 @@ impl PyIndex {
             return Err(invalid(py, "max_results must be at least 1, got 0".into()));
         }
         let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
-        let index = self.index()?;
-        let r = Self::with_vector(py, v, false, |q| {
-            py.detach(|| index.range_search(q, radius as f32, cap, budget))
-                .map_err(|e| core_err(py, e))
-        })?;
-        let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
-        let list = pairs(py, &hits)?;
+        let (list, truncated) = if let Some(l) = self.live() {
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| l.read().range_search(q, radius as f32, cap, budget))
+                    .map_err(|e| io_err(py, e))
+            })?;
+            let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            (live::label_pairs(py, &hits)?, truncated)
+        } else {
+            let index = self.index()?;
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| index.range_search(q, radius as f32, cap, budget))
+                    .map_err(|e| core_err(py, e))
+            })?;
+            let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            (pairs(py, &hits)?, truncated)
+        };
         if return_truncated {
             Ok(PyTuple::new(
                 py,
@@ -1454,6 +1565,16 @@ impl PyIndex {
         c: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let args = Self::query_args(py, k, c, None)?;
+        if let Some(l) = self.live() {
+            // A budget covering every item: exact scans of the base and the delta.
+            let params = SearchParams::new(args.k).with_budget(usize::MAX);
+            let r = Self::with_vector(py, v, false, |q| {
+                py.detach(|| l.read().search(q, &params))
+                    .map_err(|e| io_err(py, e))
+            })?;
+            let hits = r.map_err(|_| invalid(py, "expected a vector".into()))?;
+            return live::label_pairs(py, &hits);
+        }
         let index = self.index()?;
         let r = Self::with_vector(py, v, false, |q| {
             py.detach(|| index.linear_search(q, args.k))
@@ -1469,6 +1590,9 @@ impl PyIndex {
         py: Python<'py>,
         i: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        if let Some(l) = self.live() {
+            return Ok(PyArray1::from_vec(py, live::vector_of(py, &l, i)?));
+        }
         let index = self.index()?;
         let id = item_id(py, i, &index)?;
         let v = index.vector(id).map_err(|e| core_err(py, e))?;
@@ -1487,10 +1611,24 @@ impl PyIndex {
         search_k: i64,
         include_distances: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let budget = if search_k < 0 { 0 } else { search_k as usize };
+        if let Some(l) = self.live() {
+            let q = live::vector_of(py, &l, i)?;
+            let args = Self::query_args(py, Some(n), None, None)?;
+            let params = SearchParams::new(args.k).with_budget(budget);
+            let hits = py
+                .detach(|| l.read().search(&q, &params))
+                .map_err(|e| io_err(py, e))?;
+            let ids = PyList::new(py, hits.iter().map(|h| h.0))?;
+            if include_distances {
+                let d = PyList::new(py, hits.iter().map(|h| f64::from(h.1)))?;
+                return Ok(PyTuple::new(py, [ids.into_any(), d.into_any()])?.into_any());
+            }
+            return Ok(ids.into_any());
+        }
         let index = self.index()?;
         let id = item_id(py, i, &index)?;
         let args = Self::query_args(py, Some(n), None, None)?;
-        let budget = if search_k < 0 { 0 } else { search_k as usize };
         let q = index.vector(id).map_err(|e| core_err(py, e))?;
         let params = SearchParams::new(args.k).with_budget(budget);
         let hits = py
@@ -1512,11 +1650,249 @@ impl PyIndex {
         i: &Bound<'_, PyAny>,
         j: &Bound<'_, PyAny>,
     ) -> PyResult<f64> {
+        if let Some(l) = self.live() {
+            let (va, vb) = (live::vector_of(py, &l, i)?, live::vector_of(py, &l, j)?);
+            let metric = live::read(py, &l).metric();
+            return Ok(f64::from(metric.distance(&va, &vb)));
+        }
         let index = self.index()?;
         let (a, b) = (item_id(py, i, &index)?, item_id(py, j, &index)?);
         let va = index.vector(a).map_err(|e| core_err(py, e))?;
         let vb = index.vector(b).map_err(|e| core_err(py, e))?;
         Ok(f64::from(index.metric().distance(va, vb)))
+    }
+
+    // -- live index (issue #13) ------------------------------------------------------------
+
+    /// Adds `vectors` (one vector, or a matrix of rows) under `labels` (one non-negative
+    /// integer each; `None`: the next free labels, counting on from the largest label
+    /// held, i.e. from `len()` on an index built from vectors). An existing label is
+    /// replaced. Nothing of the batch is applied if a row has the wrong dimension, a
+    /// NaN/inf or too large value, is zero under the angular metric, or a label repeats
+    /// in the batch (`ValueError` naming the row). Makes the index live: after
+    /// `build()` (or on a new index) it changes in memory; after
+    /// `load(path, writable=True)` it changes the files, durably after `commit()`.
+    /// Returns the labels (a uint64 array).
+    #[pyo3(signature = (vectors, labels=None))]
+    fn add_items<'py>(
+        &self,
+        py: Python<'py>,
+        vectors: &Bound<'py, PyAny>,
+        labels: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyArray1<u64>>> {
+        let m = Self::rows_of(py, vectors)?;
+        let shape = shape_of(&m);
+        let (n, d) = (shape[0], shape[1]);
+        let given = match labels {
+            Some(l) if !l.is_none() => Some(live::labels_of(py, l, n as i64)?),
+            _ => None,
+        };
+        let mut data = self.lock_data(py);
+        let l = self.make_live(py, &mut data, Some(d))?;
+        let dim = live::read(py, &l).dim();
+        if d != dim {
+            return Err(raise(
+                py,
+                Kind::Value,
+                DIMENSION_MISMATCH,
+                format!(
+                    "the vectors have {d} components, the index dimension is {dim}; nothing of \
+                     the batch was applied"
+                ),
+            ));
+        }
+        // The next free label: cached, or asked of the index (O(items)) when needed.
+        let mut next = data.next_label;
+        let labels = match given {
+            Some(v) => v,
+            None => {
+                let first = *next.get_or_insert_with(|| live::read(py, &l).next_label());
+                if first.checked_add(n as u64).is_none() {
+                    return Err(invalid(py, "no free labels left below 2**64".into()));
+                }
+                (first..first + n as u64).collect()
+            }
+        };
+        if n > 0 {
+            Self::with_matrix(&m, |rows, _, _| {
+                py.detach(|| l.write().add_batch(&labels, rows))
+                    .map_err(|e| io_err(py, e))
+            })?;
+            let top = labels.iter().copied().max().unwrap_or(0);
+            next = next.map(|x| x.max(top.saturating_add(1)));
+        }
+        data.next_label = next;
+        Ok(PyArray1::from_vec(py, labels))
+    }
+
+    /// Removes the items of `labels` (an integer or a sequence of them); labels not
+    /// held are ignored. Returns how many items were removed. Makes a built index live
+    /// (see `add_items`).
+    fn remove(&self, py: Python<'_>, labels: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let labels = live::labels_of(py, labels, -1)?;
+        let mut data = self.lock_data(py);
+        if !self.is_built() && data.builder.is_none() {
+            return Ok(0);
+        }
+        let l = self.make_live(py, &mut data, None)?;
+        py.detach(|| l.write().remove(&labels))
+            .map_err(|e| io_err(py, e))
+    }
+
+    /// Makes every change since the last commit durable (appended to the log and
+    /// fsynced before it returns) for a live index opened with `load(path,
+    /// writable=True)`; may then compact (see `compact`). In memory (an index changed
+    /// after `build()`) there is nothing to make durable: it does nothing (`save()`
+    /// writes a file). Does nothing on an index that is not live.
+    fn commit(&self, py: Python<'_>) -> PyResult<()> {
+        let _data = self.lock_data(py);
+        match self.live() {
+            Some(l) => py.detach(|| l.write().commit()).map_err(|e| io_err(py, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// For an index loaded read-only: picks up the changes committed (and compactions
+    /// made) by the writer since it was loaded or last refreshed. Returns True if
+    /// anything changed. A writer or an index in memory is always current (False).
+    fn refresh(&self, py: Python<'_>) -> PyResult<bool> {
+        let data = self.lock_data(py);
+        if let Some(l) = self.live() {
+            return py.detach(|| l.write().refresh()).map_err(|e| io_err(py, e));
+        }
+        // A plain file loaded before any writer opened it: switch to its live view
+        // once a writer has made a log.
+        match data.source.clone() {
+            Some(path) if panns_io::live::log_path(&path).exists() => {
+                drop(data);
+                let opts = panns_io::LiveOptions::default();
+                let l = py
+                    .detach(|| panns_io::LiveIndex::open_with(&path, false, opts))
+                    .map_err(|e| io_err(py, e))?;
+                self.adopt_live(py, l, &path.display().to_string(), Some(path.clone()))?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Rebuilds a live index as one base without removed items (a new forest, with a
+    /// graph if it had one): in memory for an index changed after `build()`, or as the
+    /// next base file generation (atomically) for one loaded with `writable=True`,
+    /// after committing. Searches stay fast after heavy churn. Does nothing on an index
+    /// that is not live.
+    fn compact(&self, py: Python<'_>) -> PyResult<()> {
+        let _data = self.lock_data(py);
+        match self.live() {
+            Some(l) => py.detach(|| l.write().compact()).map_err(|e| io_err(py, e)),
+            None => Ok(()),
+        }
+    }
+
+    /// `label in index`: True if an item holds `label` (on an index that is not live,
+    /// labels are the ids `0..len`). False for anything that is not an integer.
+    fn __contains__(&self, py: Python<'_>, label: &Bound<'_, PyAny>) -> bool {
+        let Ok(Some(l)) = live::label_arg(label) else {
+            return false;
+        };
+        if let Some(live) = self.live() {
+            return live::read(py, &live).contains(l);
+        }
+        self.current
+            .lock()
+            .index
+            .as_ref()
+            .is_some_and(|i| l < i.len() as u64)
+    }
+
+    /// True when the index is live (see `add_items`); `writable` and `in_memory` say how.
+    #[getter]
+    fn is_live(&self) -> bool {
+        self.live().is_some()
+    }
+
+    /// What a live index holds: `{'len', 'base_len', 'delta_len', 'tombstones',
+    /// 'generation', 'in_memory', 'writable', 'pending'}` (`None` if not live).
+    fn live_stats<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(l) = self.live() else {
+            return Ok(None);
+        };
+        let g = live::read(py, &l);
+        let d = PyDict::new(py);
+        d.set_item("len", g.len())?;
+        d.set_item("base_len", g.base_len())?;
+        d.set_item("delta_len", g.delta_len())?;
+        d.set_item("tombstones", g.tombstones())?;
+        d.set_item("generation", g.generation())?;
+        d.set_item("in_memory", g.is_in_memory())?;
+        d.set_item("writable", g.is_writable())?;
+        d.set_item("pending", g.pending())?;
+        Ok(Some(d))
+    }
+
+    /// The compaction and delta settings of a live index as a dict, after setting those
+    /// given: `auto_compact` (a writer on files compacts after a commit that crosses a
+    /// threshold; default True; an index in memory never compacts by itself),
+    /// `compact_removed_fraction` (removed or replaced base items per base item, default
+    /// 0.2), `compact_delta_fraction` (delta items per base item, default 0.1),
+    /// `delta_index_threshold` (unindexed delta items before the delta gets its own
+    /// forest, default 4096). `RuntimeError` if the index is not live.
+    #[pyo3(signature = (*, auto_compact=None, compact_removed_fraction=None,
+                        compact_delta_fraction=None, delta_index_threshold=None))]
+    fn live_options<'py>(
+        &self,
+        py: Python<'py>,
+        auto_compact: Option<bool>,
+        compact_removed_fraction: Option<f64>,
+        compact_delta_fraction: Option<f64>,
+        delta_index_threshold: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let _data = self.lock_data(py);
+        let Some(l) = self.live() else {
+            return Err(PyRuntimeError::new_err(
+                "not a live index: live_options() applies after add_items()/remove() or \
+                 load(path, writable=True)",
+            ));
+        };
+        for (name, v) in [
+            ("compact_removed_fraction", compact_removed_fraction),
+            ("compact_delta_fraction", compact_delta_fraction),
+        ] {
+            if let Some(x) = v
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(invalid(
+                    py,
+                    format!("{name} must be a finite number >= 0, got {x}"),
+                ));
+            }
+        }
+        let threshold = match opt_count(py, delta_index_threshold, "delta_index_threshold")? {
+            Some(0) => {
+                return Err(invalid(
+                    py,
+                    "delta_index_threshold must be at least 1, got 0".into(),
+                ));
+            }
+            t => t.map(clamped),
+        };
+        let o = py.detach(|| {
+            let mut g = l.write();
+            let mut o = g.options().clone();
+            o.auto_compact = auto_compact.unwrap_or(o.auto_compact);
+            o.compact_removed_fraction =
+                compact_removed_fraction.unwrap_or(o.compact_removed_fraction);
+            o.compact_delta_fraction = compact_delta_fraction.unwrap_or(o.compact_delta_fraction);
+            o.delta_index_threshold = threshold.unwrap_or(o.delta_index_threshold);
+            g.set_options(o.clone());
+            o
+        });
+        let d = PyDict::new(py);
+        d.set_item("auto_compact", o.auto_compact)?;
+        d.set_item("compact_removed_fraction", o.compact_removed_fraction)?;
+        d.set_item("compact_delta_fraction", o.compact_delta_fraction)?;
+        d.set_item("delta_index_threshold", o.delta_index_threshold)?;
+        Ok(d)
     }
 
     // -- internals for the Python layer ---------------------------------------------------
@@ -1574,29 +1950,70 @@ impl PyIndex {
 impl PyIndex {
     /// Makes a freshly opened `index` this object's index (checks the dimension given to
     /// the constructor; warns when it has another metric than the one given).
-    fn adopt(&self, py: Python<'_>, index: Index, source: &str) -> PyResult<()> {
+    /// `file` is the file of a read-only load (then `add_items`/`remove` are refused).
+    fn adopt(
+        &self,
+        py: Python<'_>,
+        index: Index,
+        source: &str,
+        file: Option<PathBuf>,
+    ) -> PyResult<()> {
         let mut data = self.lock_data(py);
-        if data.dim_explicit && data.dim != Some(index.dim()) {
+        Self::check_adopt(py, &mut data, index.dim(), index.metric(), source)?;
+        data.source = file;
+        let old_builder = data.builder.take();
+        self.install(index);
+        drop(data);
+        drop(old_builder);
+        Ok(())
+    }
+
+    /// [`adopt`](Self::adopt) for a live index; `source` is the file of a read-only load.
+    fn adopt_live(
+        &self,
+        py: Python<'_>,
+        live: panns_io::LiveIndex,
+        what: &str,
+        source: Option<PathBuf>,
+    ) -> PyResult<()> {
+        let mut data = self.lock_data(py);
+        Self::check_adopt(py, &mut data, live.dim(), live.metric(), what)?;
+        let old_builder = data.builder.take();
+        data.source = source;
+        self.install_live(&mut data, live);
+        drop(data);
+        drop(old_builder);
+        Ok(())
+    }
+
+    /// Checks an opened index of `dim` and `metric` against the constructor's arguments
+    /// (a dimension mismatch is an error, another metric a warning) and takes them.
+    fn check_adopt(
+        py: Python<'_>,
+        data: &mut Data,
+        dim: usize,
+        metric: Metric,
+        source: &str,
+    ) -> PyResult<()> {
+        if data.dim_explicit && data.dim != Some(dim) {
             return Err(raise(
                 py,
                 Kind::Value,
                 DIMENSION_MISMATCH,
                 format!(
-                    "{source}: the index has dimension {}, this object was created with \
+                    "{source}: the index has dimension {dim}, this object was created with \
                      dimension={}",
-                    index.dim(),
                     data.dim.unwrap_or(0)
                 ),
             ));
         }
-        if data.metric_explicit && data.metric != index.metric() {
+        if data.metric_explicit && data.metric != metric {
             let warnings = py.import("warnings")?;
             warnings.call_method1(
                 "warn",
                 (
                     format!(
-                        "{source}: the index uses the {} metric, not {}; using the file's metric",
-                        index.metric(),
+                        "{source}: the index uses the {metric} metric, not {}; using the file's metric",
                         data.metric
                     ),
                     py.get_type::<PyUserWarning>(),
@@ -1604,14 +2021,75 @@ impl PyIndex {
                 ),
             )?;
         }
-        data.metric = index.metric();
+        data.metric = metric;
         data.metric_explicit = true;
-        data.dim = Some(index.dim());
-        let old_builder = data.builder.take();
-        self.install(index);
-        drop(data);
-        drop(old_builder);
+        data.dim = Some(dim);
         Ok(())
+    }
+
+    /// `query(...)` on a live index.
+    #[allow(clippy::too_many_arguments)]
+    fn query_live<'py>(
+        &self,
+        py: Python<'py>,
+        l: &live::Live,
+        v: &Bound<'py, PyAny>,
+        args: &QueryArgs,
+        include_distances: bool,
+        threads: Option<&Bound<'py, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let params = SearchParams::new(args.k).with_budget(args.budget);
+        if let Some(f) = live::parse_live_filter(py, filter)? {
+            let out = |hits: &[(u64, f32)]| -> PyResult<Bound<'py, PyAny>> {
+                if include_distances {
+                    Ok(live::label_pairs(py, hits)?.into_any())
+                } else {
+                    Ok(PyList::new(py, hits.iter().map(|h| h.0))?.into_any())
+                }
+            };
+            let r = Self::with_vector(py, v, true, |q| {
+                live::search_live_filtered(py, l, q, &params, &f)
+            })?;
+            return match r {
+                Ok(hits) => out(&hits),
+                Err(m) => {
+                    let rows = Self::with_matrix(&m, |s, n, d| {
+                        (0..n)
+                            .map(|i| {
+                                live::search_live_filtered(
+                                    py,
+                                    l,
+                                    &s[i * d..(i + 1) * d],
+                                    &params,
+                                    &f,
+                                )
+                            })
+                            .collect::<PyResult<Vec<_>>>()
+                    })?;
+                    let lists = rows.iter().map(|h| out(h)).collect::<PyResult<Vec<_>>>()?;
+                    Ok(PyList::new(py, lists)?.into_any())
+                }
+            };
+        }
+        let r = Self::with_vector(py, v, true, |q| {
+            py.detach(|| l.read().search(q, &params))
+                .map_err(|e| io_err(py, e))
+        })?;
+        match r {
+            Ok(hits) if include_distances => Ok(live::label_pairs(py, &hits)?.into_any()),
+            Ok(hits) => Ok(PyList::new(py, hits.iter().map(|h| h.0))?.into_any()),
+            Err(m) => {
+                let pool = match threads {
+                    Some(t) if !t.is_none() => match bounded(py, t, "threads", MAX_THREADS)? {
+                        0 => None,
+                        n => Some(self.pool(py, n)?),
+                    },
+                    _ => None,
+                };
+                self.live_matrix(py, l, &m, args, include_distances, pool)
+            }
+        }
     }
 }
 

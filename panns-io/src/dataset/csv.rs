@@ -28,6 +28,21 @@ pub struct CsvOptions {
     pub header: HeaderMode,
 }
 
+impl CsvOptions {
+    /// Checks the separator: one ASCII byte other than a digit, a double quote or a line
+    /// end (a space means any run of blanks). [`read_csv`] calls it first.
+    pub fn check(&self) -> Result<()> {
+        let s = self.separator;
+        if s.is_ascii() && !s.is_ascii_digit() && !matches!(s, b'"' | b'\n' | b'\r' | 0) {
+            return Ok(());
+        }
+        Err(Error::invalid(format!(
+            "separator byte {s:#04x} is not allowed: give one ASCII character other than a \
+             digit, a double quote, a line end or NUL"
+        )))
+    }
+}
+
 impl Default for CsvOptions {
     fn default() -> Self {
         CsvOptions {
@@ -51,6 +66,9 @@ impl Default for CsvOptions {
 /// The file is streamed line by line; only the parsed values are kept.
 pub fn read_csv(path: impl AsRef<Path>, options: &CsvOptions) -> Result<Dataset> {
     let path = path.as_ref();
+    if let Err(Error::InvalidArgument { message }) = options.check() {
+        return Err(Error::invalid(format!("{}: {message}", path.display())));
+    }
     let (mut reader, _) = super::open_stream(path)?;
     let mut state = State {
         path,

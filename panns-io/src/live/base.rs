@@ -26,25 +26,47 @@ pub(crate) enum Labels {
 impl Labels {
     /// From a labels section (or none), checking labels are distinct.
     pub(crate) fn new(list: Option<&[u64]>, n: usize, path: &Path) -> Result<Labels> {
+        Labels::checked(list, n).map_err(|d| corrupt(path, d))
+    }
+
+    /// From labels given by a caller (one per item of `n`, distinct); the error says
+    /// what is wrong.
+    pub(crate) fn checked(list: Option<&[u64]>, n: usize) -> std::result::Result<Labels, String> {
         let Some(list) = list else {
             return Ok(Labels::Identity(n));
         };
-        if list.iter().enumerate().all(|(i, &l)| l == i as u64) {
-            return Ok(Labels::Identity(n));
-        }
-        let mut ids = HashMap::with_capacity(list.len());
-        for (i, &l) in list.iter().enumerate() {
-            if let Some(first) = ids.insert(l, i as u32) {
-                return Err(corrupt(
-                    path,
-                    format!("label {l} is held by items {first} and {i} (labels must be distinct)"),
-                ));
+        let identity = list.iter().enumerate().all(|(i, &l)| l == i as u64);
+        let mut ids = HashMap::with_capacity(if identity { 0 } else { list.len() });
+        if !identity {
+            for (i, &l) in list.iter().enumerate() {
+                if let Some(first) = ids.insert(l, i as u32) {
+                    return Err(format!(
+                        "label {l} is held by items {first} and {i} (labels must be distinct)"
+                    ));
+                }
             }
+        }
+        if list.len() != n {
+            return Err(format!(
+                "{} labels for {n} items (one label per item)",
+                list.len()
+            ));
+        }
+        if identity {
+            return Ok(Labels::Identity(n));
         }
         Ok(Labels::Explicit {
             list: list.to_vec(),
             ids,
         })
+    }
+
+    /// The explicit list (`None` for identity labels).
+    pub(crate) fn as_slice(&self) -> Option<&[u64]> {
+        match self {
+            Labels::Identity(_) => None,
+            Labels::Explicit { list, .. } => Some(list),
+        }
     }
 
     /// The label of item `id`.
@@ -65,12 +87,12 @@ impl Labels {
     }
 }
 
-/// A shared memory map (the index and the labels read the same pages).
-struct SharedMap(Arc<Mmap>);
+/// Shared bytes (the index and the labels read the same pages of a map or buffer).
+struct Shared<B>(Arc<B>);
 
-impl AsRef<[u8]> for SharedMap {
+impl<B: AsRef<[u8]>> AsRef<[u8]> for Shared<B> {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        (*self.0).as_ref()
     }
 }
 
@@ -97,26 +119,52 @@ impl Base {
         // SAFETY: read-only map of a file that is only ever replaced by rename, never
         // written in place (docs/format.md, "Live indexes").
         let map = Arc::new(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?);
-        let index = crate::format::index_from_source(
-            SharedMap(Arc::clone(&map)),
-            path.to_path_buf(),
-            opts,
-        )?;
-        let layout = crate::format::parse(&map, path, &OpenOptions::default())?;
-        let labels = Labels::new(layout.labels(&map, path)?, index.len(), path)?;
-        let generation = layout.generation(&map).unwrap_or(1);
+        Base::from_shared(map, path, opts).map(Some)
+    }
+
+    /// A base over the bytes of an index file held in memory (labels and generation
+    /// from its sections); its checksum is 0 (it has no file identity).
+    pub(crate) fn from_bytes(bytes: Vec<u8>, opts: &OpenOptions) -> Result<Base> {
+        let mut b = Base::from_shared(Arc::new(bytes), Path::new("<bytes>"), opts)?;
+        b.checksum = 0;
+        Ok(b)
+    }
+
+    fn from_shared<B: AsRef<[u8]> + Send + Sync + 'static>(
+        bytes: Arc<B>,
+        path: &Path,
+        opts: &OpenOptions,
+    ) -> Result<Base> {
+        let index =
+            crate::format::index_from_source(Shared(Arc::clone(&bytes)), path.to_path_buf(), opts)?;
+        let raw = (*bytes).as_ref();
+        let layout = crate::format::parse(raw, path, &OpenOptions::default())?;
+        let labels = Labels::new(layout.labels(raw, path)?, index.len(), path)?;
+        let generation = layout.generation(raw).unwrap_or(1);
         if generation == 0 {
             return Err(corrupt(
                 path,
                 "generation 0 in a base file (must be 1 or more)",
             ));
         }
-        Ok(Some(Base {
+        Ok(Base {
             index,
             labels,
             generation,
             checksum: layout.header.checksum(),
-        }))
+        })
+    }
+
+    /// A base held in memory only (no file; checksum 0): `index` with `labels` (one per
+    /// item, distinct; `None`: the item ids) as generation `generation`.
+    pub(crate) fn in_memory(index: Index, labels: Option<&[u64]>, generation: u64) -> Result<Base> {
+        let labels = Labels::checked(labels, index.len()).map_err(Error::invalid)?;
+        Ok(Base {
+            index,
+            labels,
+            generation,
+            checksum: 0,
+        })
     }
 }
 

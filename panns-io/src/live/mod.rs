@@ -11,6 +11,12 @@
 //! files read-only and pick up committed changes with [`LiveIndex::refresh`].
 //! File layouts and the generation rules: `docs/format.md`, "Live indexes".
 //!
+//! A live index can also be held **in memory only** ([`LiveIndex::in_memory`] over a
+//! built [`Index`], [`LiveIndex::empty_in_memory`], [`LiveIndex::from_bytes`]): the same
+//! base + tombstones + delta, with no file, log or lock; `commit` does nothing (nothing
+//! to make durable), `compact` rebuilds the base in memory, and [`LiveIndex::save`]
+//! writes the contents as a base file with labels, which `open` opens as a live index.
+//!
 //! ```no_run
 //! # fn main() -> panns_io::Result<()> {
 //! use panns_core::{BuildParams, Metric, SearchParams};
@@ -29,6 +35,7 @@
 
 mod base;
 mod log;
+mod memory;
 mod state;
 
 use std::collections::HashMap;
@@ -42,6 +49,7 @@ use panns_core::{
 
 use self::base::{Base, stored_checksum};
 use self::log::{LOG_HEADER_SIZE, LogHeader, Op};
+pub use self::state::LabelFilter;
 use self::state::State;
 use crate::error::{Error, Result};
 use crate::format::{Extras, OpenOptions, corrupt};
@@ -140,13 +148,16 @@ pub struct LiveIndex {
     records: u64,
     commits: u64,
     writer: Option<Writer>,
+    /// True for an index held in memory only (no files, no lock, no log).
+    memory: bool,
 }
 
 impl std::fmt::Debug for LiveIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LiveIndex")
             .field("path", &self.path)
-            .field("writable", &self.writer.is_some())
+            .field("in_memory", &self.memory)
+            .field("writable", &self.is_writable())
             .field("generation", &self.generation())
             .field("len", &self.len())
             .field("delta_len", &self.delta_len())
@@ -452,8 +463,7 @@ impl LiveIndex {
         }
         if let Some(l) = labels {
             // Checks the count and distinctness before anything is written.
-            base::Labels::new(Some(l), l.len(), path)
-                .map_err(|e| Error::invalid(e.to_string().replace("corrupt index file: ", "")))?;
+            base::Labels::checked(Some(l), index.len()).map_err(Error::invalid)?;
         }
         let extras = Extras {
             labels,
@@ -497,6 +507,7 @@ impl LiveIndex {
             records: l.records,
             commits: l.commits,
             writer: None,
+            memory: false,
         };
         if let Some(lock) = lock {
             if l.needs_new_log {
@@ -551,6 +562,17 @@ impl LiveIndex {
             .ok_or_else(|| Error::ReadOnly { path: path.clone() })
     }
 
+    /// `Ok` if changes are allowed: in memory, or holding the writer lock.
+    fn check_writable(&self) -> Result<()> {
+        if self.is_writable() {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly {
+                path: self.path.clone(),
+            })
+        }
+    }
+
     /// Adds (or replaces) the item `label`; see [`add_batch`](Self::add_batch).
     pub fn add(&mut self, label: u64, vector: &[f32]) -> Result<()> {
         self.add_batch(&[label], vector)
@@ -562,7 +584,7 @@ impl LiveIndex {
     /// metric, or repeats a label of the batch ([`Error::BadBatch`] names the row).
     /// Visible to this index's searches at once; durable after [`commit`](Self::commit).
     pub fn add_batch(&mut self, labels: &[u64], rows: &[f32]) -> Result<()> {
-        self.writer()?;
+        self.check_writable()?;
         let dim = self.state.dim;
         if rows.len() != labels.len() * dim {
             return Err(Error::invalid(format!(
@@ -594,33 +616,38 @@ impl LiveIndex {
             prepared.extend_from_slice(&row);
         }
         let stride = panns_core::padded_dim(dim);
-        let w = self.writer.as_mut().expect("checked");
         for (i, &label) in labels.iter().enumerate() {
-            log::encode_add(&mut w.pending, label, &rows[i * dim..(i + 1) * dim]);
+            if let Some(w) = self.writer.as_mut() {
+                log::encode_add(&mut w.pending, label, &rows[i * dim..(i + 1) * dim]);
+            }
             self.state
                 .add(label, &prepared[i * stride..(i + 1) * stride]);
         }
-        w.pending_changes += labels.len();
+        if let Some(w) = self.writer.as_mut() {
+            w.pending_changes += labels.len();
+        }
         self.state.settle(self.options.delta_index_threshold)
     }
 
     /// Removes the items of `labels` (tombstones); labels not held are ignored.
     /// Returns how many were removed. Durable after [`commit`](Self::commit).
     pub fn remove(&mut self, labels: &[u64]) -> Result<usize> {
-        self.writer()?;
+        self.check_writable()?;
         let mut n = 0;
         for &label in labels {
             if self.state.remove(label) {
-                let w = self.writer.as_mut().expect("checked");
-                log::encode_remove(&mut w.pending, label);
-                w.pending_changes += 1;
+                if let Some(w) = self.writer.as_mut() {
+                    log::encode_remove(&mut w.pending, label);
+                    w.pending_changes += 1;
+                }
                 n += 1;
             }
         }
         Ok(n)
     }
 
-    /// Changes made since the last commit.
+    /// Changes made since the last commit (always 0 in memory, where there is nothing
+    /// to commit).
     pub fn pending(&self) -> usize {
         self.writer.as_ref().map_or(0, |w| w.pending_changes)
     }
@@ -631,7 +658,14 @@ impl LiveIndex {
     /// and the changes stay pending (commit again, or drop the index to discard them).
     /// Then compacts if a threshold of [`LiveOptions`] is crossed (an error of that
     /// compaction is returned, but the commit is durable already).
+    ///
+    /// In memory ([`in_memory`](Self::in_memory)) there is nothing to make durable:
+    /// `commit` succeeds and does nothing (no automatic compaction either); write the
+    /// index to a file with [`save`](Self::save).
     pub fn commit(&mut self) -> Result<()> {
+        if self.memory {
+            return Ok(());
+        }
         self.commit_only()?;
         if self.options.auto_compact && self.needs_compaction() {
             self.compact()?;
@@ -640,6 +674,9 @@ impl LiveIndex {
     }
 
     fn commit_only(&mut self) -> Result<()> {
+        if self.memory {
+            return Ok(());
+        }
         let (log_end, seq) = (self.log_end, self.commits + 1);
         let log_path = self.log_path.clone();
         let w = self.writer()?;
@@ -696,11 +733,45 @@ impl LiveIndex {
     /// every commit. Readers of the old generation keep their mapped file; their
     /// [`refresh`](Self::refresh) moves them to the new one. Nothing is done when
     /// the index is empty.
+    ///
+    /// In memory the new base is built in memory and replaces the old one (no file is
+    /// written; the generation still counts up).
     pub fn compact(&mut self) -> Result<()> {
         self.commit_only()?;
         if self.state.len() == 0 {
             return Ok(());
         }
+        let (dim, metric) = (self.state.dim, self.state.metric);
+        let (index, labels) = self.rebuilt()?;
+        let generation = self.generation() + 1;
+        let identity = labels.iter().enumerate().all(|(i, &l)| l == i as u64);
+        if self.memory {
+            let base = Base::in_memory(index, (!identity).then_some(&labels[..]), generation)?;
+            self.header.base_generation = generation;
+            let params = self.header.params.clone();
+            self.state = State::new(dim, metric, Some(base), &params);
+            return Ok(());
+        }
+        let extras = Extras {
+            labels: (!identity).then_some(labels.as_slice()),
+            generation: Some(generation),
+        };
+        crate::format::save_index_with(&index, &extras, &self.path)?;
+        drop(index);
+        // The new base is durable: from here a crash leaves a stale log, ignored.
+        let opts = OpenOptions {
+            verify_checksum: false,
+        };
+        let base = Base::open(&self.path, &opts)?
+            .ok_or_else(|| corrupt(&self.path, "vanished right after it was written"))?;
+        let params = self.header.params.clone();
+        self.state = State::new(dim, metric, Some(base), &params);
+        self.reset_log()
+    }
+
+    /// A new index over the live items (base items first, then the delta) built with
+    /// the recorded parameters (and graph degree), and the label of each of its items.
+    fn rebuilt(&self) -> Result<(Index, Vec<u64>)> {
         let (dim, metric) = (self.state.dim, self.state.metric);
         let n = self.state.len();
         let mut labels = Vec::with_capacity(n);
@@ -721,30 +792,15 @@ impl LiveIndex {
                 ..GraphParams::default()
             })?;
         }
-        let generation = self.generation() + 1;
-        let identity = labels.iter().enumerate().all(|(i, &l)| l == i as u64);
-        let extras = Extras {
-            labels: (!identity).then_some(labels.as_slice()),
-            generation: Some(generation),
-        };
-        crate::format::save_index_with(&index, &extras, &self.path)?;
-        drop(index);
-        // The new base is durable: from here a crash leaves a stale log, ignored.
-        let opts = OpenOptions {
-            verify_checksum: false,
-        };
-        let base = Base::open(&self.path, &opts)?
-            .ok_or_else(|| corrupt(&self.path, "vanished right after it was written"))?;
-        let params = self.header.params.clone();
-        self.state = State::new(dim, metric, Some(base), &params);
-        self.reset_log()
+        Ok((index, labels))
     }
 
     /// For a reader: picks up the commits made since it opened or last refreshed,
     /// reopening the base if a compaction replaced it (the old one stays valid until
-    /// then). Returns true if anything changed. A writer is always current: false.
+    /// then). Returns true if anything changed. A writer (or an index in memory) is
+    /// always current: false.
     pub fn refresh(&mut self) -> Result<bool> {
-        if self.writer.is_some() {
+        if self.is_writable() {
             return Ok(false);
         }
         let base_now = stored_checksum(&self.path)?;
@@ -797,7 +853,49 @@ impl LiveIndex {
     /// The `k` nearest live items to `query` as (label, distance), nearest first
     /// (ties by label): the base searched without its tombstones, merged with the delta.
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<Vec<(u64, f32)>> {
-        Ok(self.state.search(query, params)?.0)
+        Ok(self.state.search(query, params, None)?.0)
+    }
+
+    /// Every live item within `radius` of `query`, nearest first, at most `max_results`
+    /// of them, and whether that cap cut the list (as [`Index::range_search`]: the
+    /// nearest `max_results + 1` at `budget`, kept within the radius; approximate unless
+    /// the budget covers half the items).
+    pub fn range_search(
+        &self,
+        query: &[f32],
+        radius: f32,
+        max_results: usize,
+        budget: usize,
+    ) -> Result<(Vec<(u64, f32)>, bool)> {
+        if radius.is_nan() || radius < 0.0 {
+            return Err(
+                panns_core::Error::parameter("radius", radius, "must be a number >= 0").into(),
+            );
+        }
+        if max_results == 0 {
+            return Err(
+                panns_core::Error::parameter("max_results", 0, "must be at least 1").into(),
+            );
+        }
+        let k = max_results.saturating_add(1);
+        let hits = self.search(query, &SearchParams::new(k).with_budget(budget))?;
+        let mut within: Vec<(u64, f32)> = hits.into_iter().filter(|h| h.1 <= radius).collect();
+        let capped = within.len() > max_results;
+        within.truncate(max_results);
+        Ok((within, capped))
+    }
+
+    /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
+    /// label `allow` accepts (called once per candidate, on the searching thread). The
+    /// base is walked with the predicate (no exact scan of the allowed items is planned:
+    /// a selective filter needs a large budget), the delta scanned or searched with it.
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        allow: &LabelFilter<'_>,
+    ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
+        self.state.search(query, params, Some(allow))
     }
 
     /// Like [`search`](Self::search), also returning what the base search did (default
@@ -807,7 +905,7 @@ impl LiveIndex {
         query: &[f32],
         params: &SearchParams,
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
-        self.state.search(query, params)
+        self.state.search(query, params, None)
     }
 
     /// The stored vector of `label` (unit length under the angular metric), if held.
@@ -871,12 +969,18 @@ impl LiveIndex {
         self.commits
     }
 
-    /// True if this index holds the writer lock.
+    /// True if this index takes changes: it holds the writer lock, or it is in memory.
     pub fn is_writable(&self) -> bool {
-        self.writer.is_some()
+        self.memory || self.writer.is_some()
     }
 
-    /// The base file's path.
+    /// True for an index held in memory only ([`in_memory`](Self::in_memory),
+    /// [`empty_in_memory`](Self::empty_in_memory), [`from_bytes`](Self::from_bytes)).
+    pub fn is_in_memory(&self) -> bool {
+        self.memory
+    }
+
+    /// The base file's path (empty for an index in memory).
     pub fn path(&self) -> &Path {
         &self.path
     }

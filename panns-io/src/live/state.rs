@@ -94,12 +94,26 @@ impl Delta {
         Ok(())
     }
 
-    /// The `k` nearest live rows to the prepared query `q` as (distance, label).
-    fn search(&self, query: &[f32], q: &[f32], params: &SearchParams) -> Result<Vec<(f32, u64)>> {
+    /// The `k` nearest live rows to the prepared query `q` as (distance, label), only
+    /// labels `allow` accepts when given.
+    fn search(
+        &self,
+        query: &[f32],
+        q: &[f32],
+        params: &SearchParams,
+        allow: Option<&LabelFilter<'_>>,
+    ) -> Result<Vec<(f32, u64)>> {
         let mut out: Vec<(f32, u64)> = Vec::new();
         let covered = match &self.index {
             Some((index, covered)) => {
-                let (hits, _) = index.search_filtered(query, params, &Filter::Deny(&self.dead))?;
+                let pred = |r: u32| {
+                    !self.is_dead(r as usize) && allow.is_none_or(|f| f(self.labels[r as usize]))
+                };
+                let filter = match allow {
+                    None => Filter::Deny(&self.dead),
+                    Some(_) => Filter::Predicate(&pred),
+                };
+                let (hits, _) = index.search_filtered(query, params, &filter)?;
                 out.extend(
                     hits.iter()
                         .map(|h| (h.distance, self.labels[h.id as usize])),
@@ -109,7 +123,7 @@ impl Delta {
             None => 0,
         };
         for r in covered..self.labels.len() {
-            if !self.is_dead(r) {
+            if !self.is_dead(r) && allow.is_none_or(|f| f(self.labels[r])) {
                 let d = self.metric.distance(q, self.row(r));
                 out.push((if d.is_nan() { f32::INFINITY } else { d }, self.labels[r]));
             }
@@ -118,6 +132,9 @@ impl Delta {
         Ok(out)
     }
 }
+
+/// A predicate on labels: true for the items a filtered search may return.
+pub type LabelFilter<'a> = dyn Fn(u64) -> bool + Sync + 'a;
 
 fn sort_truncate(v: &mut Vec<(f32, u64)>, k: usize) {
     v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -289,6 +306,7 @@ impl State {
         &self,
         query: &[f32],
         params: &SearchParams,
+        allow: Option<&LabelFilter<'_>>,
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
         if params.k == 0 {
             return Err(panns_core::Error::InvalidK(0).into());
@@ -301,7 +319,14 @@ impl State {
         if let Some(b) = &self.base
             && self.n_tombs < b.index.len()
         {
-            let (hits, s) = if self.n_tombs == 0 {
+            let pred = |id: u32| {
+                self.tombs[id as usize / 64] >> (id % 64) & 1 == 0
+                    && allow.is_some_and(|f| f(b.labels.label(id)))
+            };
+            let (hits, s) = if allow.is_some() {
+                b.index
+                    .search_filtered(query, params, &Filter::Predicate(&pred))?
+            } else if self.n_tombs == 0 {
                 b.index.search_with_stats(query, params)?
             } else {
                 b.index
@@ -311,7 +336,7 @@ impl State {
             all.extend(hits.iter().map(|h| (h.distance, b.labels.label(h.id))));
         }
         if self.delta.len() > 0 {
-            all.extend(self.delta.search(query, &q, params)?);
+            all.extend(self.delta.search(query, &q, params, allow)?);
         }
         sort_truncate(&mut all, params.k);
         Ok((all.into_iter().map(|(d, l)| (l, d)).collect(), stats))

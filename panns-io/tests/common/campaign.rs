@@ -244,3 +244,28 @@ pub fn run(per_base: usize, seed: u64) -> Totals {
     std::panic::set_hook(hook);
     t
 }
+
+/// Writes the four clean base files and `per_base` mutants of each into `dir` (named
+/// `BASE-NNNNN.panns`, base 0 to 3), for the campaign through other entry points
+/// (`scripts/campaign.sh`: the CLI, C, Go and Python). Returns the number of files.
+#[allow(dead_code)]
+pub fn write_files(dir: &std::path::Path, per_base: usize, seed: u64) -> std::io::Result<usize> {
+    std::fs::create_dir_all(dir)?;
+    let mut r = Rng::new(seed);
+    let bases = [
+        base(Metric::Euclidean, false, 1),
+        base(Metric::Angular, true, 2),
+        base(Metric::Dot, true, 3),
+        base(Metric::Euclidean, true, 4),
+    ];
+    let mut count = 0;
+    for (i, b) in bases.iter().enumerate() {
+        std::fs::write(dir.join(format!("{i}-clean.panns")), b)?;
+        count += 1;
+        for j in 0..per_base {
+            std::fs::write(dir.join(format!("{i}-{j:05}.panns")), mutate(b, &mut r))?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
