@@ -35,7 +35,7 @@ SCALARS = {
 }
 # C structs mirrored in Julia (layout checked below) and opaque handles (only behind pointers).
 MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats"}
-OPAQUE = {"PannsIndex", "PannsBuilder"}
+OPAQUE = {"PannsIndex", "PannsBuilder", "PannsShardedIndex"}
 
 
 def strip_comments(text):
