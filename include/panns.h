@@ -12,17 +12,19 @@
  *    valid until the next status-returning panns call on that thread.
  * NULL pointers, wrong lengths and out-of-range values give an error status, never a
  * crash; a Rust panic is caught (silently: nothing is printed) and reported as
- * PANNS_PANIC. Output handles (PannsBuilder **, PannsIndex **) are set to NULL on
- * failure.
+ * PANNS_PANIC. Output handles (PannsBuilder **, PannsIndex **, PannsLive **) are set to
+ * NULL on failure.
  *
  * Threads: any thread may call any function. A PannsIndex may be used from many threads
  * at once through every function taking a const PannsIndex * (searches, accessors,
  * save, serialize); panns_index_build_graph (PannsIndex *) needs the index to itself.
+ * A PannsLive (a live index) is searched through const PannsLive * from many threads at
+ * once; its changes (add, remove, commit, compact, refresh) need the handle to themselves.
  * A PannsBuilder must not be used from two threads at once. Freeing a handle while
  * another thread uses it is the caller's bug.
  *
- * Memory: handles are freed with panns_builder_free / panns_index_free, *error messages
- * with panns_error_free; every other buffer is owned by the caller and only borrowed for
+ * Memory: handles are freed with panns_builder_free / panns_index_free / panns_live_free,
+ * *error messages with panns_error_free; every other buffer is owned by the caller and only borrowed for
  * the duration of the call (panns_index_open_buffer copies its bytes). Static strings
  * (panns_version, panns_status_string) are never freed.
  *
@@ -117,7 +119,7 @@ enum PannsStatus
    */
   PANNS_UNSUPPORTED = 9,
   /**
-   * An item id beyond the index.
+   * An item id beyond the index, or a label a live index does not hold.
    */
   PANNS_OUT_OF_RANGE = 10,
   /**
@@ -131,7 +133,16 @@ enum PannsStatus
   /**
    * Memory could not be allocated (the message names what and how much).
    */
-  PANNS_OUT_OF_MEMORY = 13
+  PANNS_OUT_OF_MEMORY = 13,
+  /**
+   * Another writer (in this or another process) holds a live index's lock file:
+   * one writer at a time; open it with writable = 0 to read.
+   */
+  PANNS_LOCKED = 15,
+  /**
+   * A change was asked of a live index opened for reading only.
+   */
+  PANNS_READ_ONLY = 16
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -174,6 +185,19 @@ typedef struct PannsBuilder PannsBuilder;
  * `const PannsIndex *` may run on many threads at once.
  */
 typedef struct PannsIndex PannsIndex;
+
+/**
+ * A live index: a base index file `NAME` plus an append-only log `NAME.log` of
+ * additions and removals by 64-bit label. Opaque; made by `panns_live_create`,
+ * `panns_live_from_index` or `panns_live_open`, freed by `panns_live_free`.
+ *
+ * Threads: the functions taking a `const PannsLive *` (searches, `get`, `contains`
+ * and the accessors) may run on many threads at once; those taking a `PannsLive *`
+ * (`add`, `remove`, `commit`, `compact`, `refresh`) need the handle to themselves
+ * (guard a shared handle with a reader-writer lock). Different handles are
+ * independent, in one process or several.
+ */
+typedef struct PannsLive PannsLive;
 
 /**
  * A sharded index: the shard files of a manifest, memory-mapped. Opaque; made by
@@ -731,6 +755,358 @@ PannsStatus panns_index_get_vector(const struct PannsIndex *idx,
                                    size_t dim);
 
 /**
+ * Creates an empty live index at `path` (the log `path.log` and the writer lock
+ * `path.lock` go beside it; the base file `path` is written by the first compaction)
+ * for `dim`-dimensional vectors under `metric` (a `PannsMetric` code), and stores the
+ * writer's handle in `*out` (NULL on failure). A NULL `path` makes a live index held in
+ * memory only (no file, log or lock: `panns_live_commit` does nothing, `panns_live_compact`
+ * rebuilds the base in memory, `panns_live_save` writes it to a file). `params` (NULL = defaults) are used by
+ * every compaction; `graph_degree` > 0 gives each compacted base a neighbour graph of
+ * that degree (0: none). Fails if `path` or its log exists. Any thread may call it.
+ * Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (dim 0 or too large, unknown
+ * metric, bad parameter, existing files, bad path), `PANNS_LOCKED` (another writer
+ * holds `path.lock`), `PANNS_IO`.
+ *
+ * # Safety
+ * `path` NULL or a NUL-terminated string; `params` NULL or a readable
+ * `PannsBuildOptions`; `out` NULL or writable.
+ */
+PannsStatus panns_live_create(const char *path,
+                              uint32_t dim,
+                              uint32_t metric,
+                              const struct PannsBuildOptions *params,
+                              uint32_t graph_degree,
+                              struct PannsLive **out);
+
+/**
+ * Writes `index` as generation 1 of a new live index at `path` (with the log and lock
+ * beside it) and stores the writer's handle in `*out` (NULL on failure). `labels`
+ * holds one distinct label per item (`n_labels` must equal the item count), or is
+ * NULL for the item ids as labels (`n_labels` is then ignored). The index is only
+ * read: free it whenever you like. A NULL `path` makes a live index held in memory only
+ * over a copy of `index` (see `panns_live_create`). Fails if `path` or its log exists. Any thread may
+ * call it. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (label count,
+ * repeated label, existing files, bad path), `PANNS_LOCKED`, `PANNS_IO`.
+ *
+ * # Safety
+ * `index` NULL or a live index; `path` NULL or a NUL-terminated string; `labels` NULL
+ * or `n_labels` readable labels; `out` NULL or writable.
+ */
+PannsStatus panns_live_from_index(const struct PannsIndex *index,
+                                  const char *path,
+                                  const uint64_t *labels,
+                                  size_t n_labels,
+                                  struct PannsLive **out);
+
+/**
+ * Opens the live index at `path` (a base file, its log, or both; any panns index file
+ * opens as generation 1 with its item ids as labels) and stores the handle in `*out`
+ * (NULL on failure). `writable` = 1 takes the writer lock `path.lock` (one writer at a
+ * time, across processes); 0 opens a reader, which sees the last commit made before it
+ * opened and later ones after `panns_live_refresh`. Any thread may call it. Errors:
+ * `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (writable not 0 or 1, bad path),
+ * `PANNS_LOCKED` (another writer holds the lock), `PANNS_IO` (no such index),
+ * `PANNS_CORRUPT`, `PANNS_UNSUPPORTED`.
+ *
+ * # Safety
+ * `path` NULL or a NUL-terminated string; `out` NULL or writable.
+ */
+PannsStatus panns_live_open(const char *path, uint32_t writable, struct PannsLive **out);
+
+/**
+ * Adds `n` items: `labels[i]` with the vector `vectors[i * dim .. (i + 1) * dim]`
+ * (row-major). A label already held is replaced. Either the whole batch is applied or,
+ * on an error (whose message names the row and label), nothing. Visible to this
+ * handle's searches at once; durable after `panns_live_commit`. `n = 0` is a
+ * successful no-op (the pointers must still be non-NULL). Needs the handle to itself.
+ * Errors: `PANNS_NULL_POINTER`, `PANNS_DIMENSION_MISMATCH` (dim is not the index
+ * dimension), `PANNS_NON_FINITE`, `PANNS_ZERO_VECTOR` (angular),
+ * `PANNS_INVALID_ARGUMENT` (a label twice in the batch, a value too large),
+ * `PANNS_READ_ONLY` (a reader).
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread; `labels` NULL or `n` labels;
+ * `vectors` NULL or `n * dim` floats.
+ */
+PannsStatus panns_live_add(struct PannsLive *live,
+                           const uint64_t *labels,
+                           const float *vectors,
+                           size_t n,
+                           size_t dim);
+
+/**
+ * Removes the items of the `n` labels (labels not held are ignored) and writes how
+ * many were removed to `*removed` unless it is NULL. Durable after
+ * `panns_live_commit`. Needs the handle to itself. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_READ_ONLY`.
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread; `labels` NULL or `n` labels;
+ * `removed` NULL or writable.
+ */
+PannsStatus panns_live_remove(struct PannsLive *live,
+                              const uint64_t *labels,
+                              size_t n,
+                              size_t *removed);
+
+/**
+ * Makes every change since the last commit durable (appended to the log and fsynced
+ * before it returns; in memory there is nothing to do), then compacts if the delta or the removals have grown past
+ * their thresholds (a tenth of the base added, a fifth removed). On an I/O error the
+ * changes stay pending and nothing committed before is lost. Needs the handle to
+ * itself. Errors: `PANNS_NULL_POINTER`, `PANNS_READ_ONLY`, `PANNS_IO`,
+ * `PANNS_OUT_OF_MEMORY`.
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread.
+ */
+PannsStatus panns_live_commit(struct PannsLive *live);
+
+/**
+ * Commits, then writes the live items as the next base generation (a new index built
+ * with the creation parameters, written to a temporary file, fsynced and renamed over
+ * `path`) and starts a fresh log. Readers keep their mapped generation until their
+ * next `panns_live_refresh`. Nothing is done for an empty index. Needs the handle to
+ * itself. Errors: `PANNS_NULL_POINTER`, `PANNS_READ_ONLY`, `PANNS_IO`,
+ * `PANNS_OUT_OF_MEMORY`.
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread.
+ */
+PannsStatus panns_live_compact(struct PannsLive *live);
+
+/**
+ * For a reader: picks up the commits made (by the writer, in any process) since it
+ * opened or last refreshed, moving to a new base generation if a compaction wrote
+ * one. Writes 1 to `*changed` if anything changed, else 0 (a writer is always current:
+ * 0); `changed` may be NULL. Needs the handle to itself. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_IO`, `PANNS_CORRUPT`.
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread; `changed` NULL or writable.
+ */
+PannsStatus panns_live_refresh(struct PannsLive *live, int *changed);
+
+/**
+ * Approximate k nearest live items to one query of `dim` floats, nearest first (ties
+ * by label): the base searched without its removed items, merged with the delta
+ * (scanned exactly while small). `budget` as in `panns_index_search` (0 = default).
+ * Writes up to `k` labels to `labels_out[k]`, their distances to `distances_out[k]`
+ * (may be NULL) and the number written, `min(k, live items)`, to `*n_found`. Any
+ * number of threads may search one handle at once. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (k = 0), `PANNS_DIMENSION_MISMATCH`, `PANNS_NON_FINITE`,
+ * `PANNS_ZERO_VECTOR` (angular).
+ *
+ * # Safety
+ * `live` NULL or a live handle; `query` NULL or `dim` floats; `labels_out` NULL or
+ * room for `k` labels; `distances_out` NULL or room for `k` floats; `n_found` NULL or
+ * writable.
+ */
+PannsStatus panns_live_search(const struct PannsLive *live,
+                              const float *query,
+                              size_t dim,
+                              size_t k,
+                              size_t budget,
+                              uint64_t *labels_out,
+                              float *distances_out,
+                              size_t *n_found);
+
+/**
+ * `panns_live_search` that also reports what the search of the base did in
+ * `*out_stats` (all zero when there is no base yet): whether it scanned the base
+ * exactly (`exact_scan`), the effective budget and how many items were scored. Same
+ * arguments, output contract, errors and thread safety as `panns_live_search`;
+ * `out_stats` must not be NULL.
+ *
+ * # Safety
+ * As `panns_live_search`; `out_stats` NULL or writable.
+ */
+PannsStatus panns_live_search_with_stats(const struct PannsLive *live,
+                                         const float *query,
+                                         size_t dim,
+                                         size_t k,
+                                         size_t budget,
+                                         uint64_t *labels_out,
+                                         float *distances_out,
+                                         size_t *n_found,
+                                         struct PannsSearchStats *out_stats);
+
+/**
+ * Every live item within distance `radius` of one query, nearest first (ties by label),
+ * at most `max_results` of them, into the caller's `labels_out[max_results]` and
+ * `distances_out[max_results]` (may be NULL), the count in `*n_found`; `*truncated` (may
+ * be NULL) is set to 1 when more items were within the radius than `max_results` (the
+ * nearest are kept), else 0. Distances are those of the metric (Euclidean: not squared;
+ * angular: `1 - cos`). The candidates are the `max_results + 1` nearest of
+ * `panns_live_search` at `budget` (0: the default), so the answer is approximate unless
+ * the budget covers half the items. Any number of threads may call it at once. Errors:
+ * those of `panns_live_search`, plus `PANNS_INVALID_ARGUMENT` for a negative or NaN
+ * radius or `max_results = 0`.
+ *
+ * # Safety
+ * As `panns_live_search` with `k = max_results`; `truncated` NULL or writable.
+ */
+PannsStatus panns_live_range_search(const struct PannsLive *live,
+                                    const float *query,
+                                    size_t dim,
+                                    float radius,
+                                    size_t max_results,
+                                    size_t budget,
+                                    uint64_t *labels_out,
+                                    float *distances_out,
+                                    size_t *n_found,
+                                    uint8_t *truncated);
+
+/**
+ * Searches `n_queries` row-major queries of `dim` floats each, in parallel on all
+ * cores. `labels_out` and `distances_out` (may be NULL) hold `n_queries * k` entries,
+ * row `i` at `i * k`; a row with fewer than `k` results (fewer live items than `k`) is
+ * padded with label `UINT64_MAX` and distance `INFINITY`. `n_queries = 0` is a
+ * successful no-op (the pointers must still be non-NULL). Errors as
+ * `panns_live_search`; every query is checked before any is searched, and the
+ * message names the first offending row (the outputs are then untouched).
+ *
+ * # Safety
+ * `live` NULL or a live handle; `queries` NULL or `n_queries * dim` floats;
+ * `labels_out` NULL or room for `n_queries * k` labels; `distances_out` NULL or room
+ * for `n_queries * k` floats.
+ */
+PannsStatus panns_live_search_batch(const struct PannsLive *live,
+                                    const float *queries,
+                                    size_t n_queries,
+                                    size_t dim,
+                                    size_t k,
+                                    size_t budget,
+                                    uint64_t *labels_out,
+                                    float *distances_out);
+
+/**
+ * Copies the stored vector of `label` (unit length under the angular metric) into
+ * `out[dim]`; `dim` must equal the index dimension. Any number of threads may call it
+ * at once. Errors: `PANNS_NULL_POINTER`, `PANNS_OUT_OF_RANGE` (the label is not held),
+ * `PANNS_BUFFER_TOO_SMALL` (dim below the index dimension), `PANNS_DIMENSION_MISMATCH`
+ * (dim above it).
+ *
+ * # Safety
+ * `live` NULL or a live handle; `out` NULL or room for `dim` floats.
+ */
+PannsStatus panns_live_get(const struct PannsLive *live, uint64_t label, float *out, size_t dim);
+
+/**
+ * 1 if the live index holds `label`, else 0 (0 for NULL). Any thread, any time.
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+int panns_live_contains(const struct PannsLive *live, uint64_t label);
+
+/**
+ * Live items: the base minus removed items plus the delta (0 for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+size_t panns_live_len(const struct PannsLive *live);
+
+/**
+ * Vector dimension (0 for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+uint32_t panns_live_dim(const struct PannsLive *live);
+
+/**
+ * Metric code (a `PannsMetric` value; `UINT32_MAX` for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+uint32_t panns_live_metric(const struct PannsLive *live);
+
+/**
+ * Generation of the base file (0 before the first compaction, or for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+uint64_t panns_live_generation(const struct PannsLive *live);
+
+/**
+ * Items in the base file, removed ones included (0 for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+size_t panns_live_base_len(const struct PannsLive *live);
+
+/**
+ * Live items added since the base was written (the delta; 0 for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+size_t panns_live_delta_len(const struct PannsLive *live);
+
+/**
+ * Base items removed or replaced since the base was written (0 for NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+size_t panns_live_tombstones(const struct PannsLive *live);
+
+/**
+ * Changes made through this handle and not yet committed (0 for a reader or NULL).
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+size_t panns_live_pending(const struct PannsLive *live);
+
+/**
+ * 1 if this handle takes changes (the writer, holding the lock, or an index in memory),
+ * 0 for a reader or NULL.
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+int panns_live_is_writable(const struct PannsLive *live);
+
+/**
+ * Writes the live items to `path` as one index file with their labels (atomically: a
+ * temporary file, fsync, rename); `panns_live_open` opens it as a live index, and
+ * `panns_index_open` as a plain index. An index held in memory is compacted (in memory)
+ * first if it changed; one on files writes a compacted copy and stays as it is (readers
+ * may save too). Needs the handle to itself. Errors: `PANNS_NULL_POINTER`,
+ * `PANNS_INVALID_ARGUMENT` (no live items, the index's own base file, a path with a
+ * live-index log beside it, bad path), `PANNS_IO`.
+ *
+ * # Safety
+ * `live` NULL or a live handle used by no other thread; `path` NULL or a NUL-terminated
+ * string.
+ */
+PannsStatus panns_live_save(struct PannsLive *live, const char *path);
+
+/**
+ * 1 for a live index held in memory only (made with a NULL path), 0 for one on files or
+ * NULL.
+ *
+ * # Safety
+ * `live` must be NULL or a live handle.
+ */
+int panns_live_is_in_memory(const struct PannsLive *live);
+
+/**
+ * Frees a live handle (NULL is a no-op). Uncommitted changes are discarded; a writer
+ * releases its lock.
+ *
+ * # Safety
+ * `live` must be NULL or a live handle not used by any thread afterwards.
+ */
+void panns_live_free(struct PannsLive *live);
+
+/**
  * Opens the shard manifest at `manifest_path` (every shard file memory-mapped) and
  * stores the handle in `*out` (set to NULL on failure). `flags`: 0 or
  * `PANNS_OPEN_VERIFY` (hash every shard file and check its values). Refused, with a
@@ -1246,6 +1622,208 @@ PannsStatus panns_sharded_search_batch_e(const struct PannsShardedIndex *idx,
                                          uint64_t *out_labels,
                                          float *out_distances,
                                          char **error);
+
+/**
+ * `panns_live_create` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_create`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_create_e(const char *path,
+                                uint32_t dim,
+                                uint32_t metric,
+                                const struct PannsBuildOptions *params,
+                                uint32_t graph_degree,
+                                struct PannsLive **out,
+                                char **error);
+
+/**
+ * `panns_live_from_index` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_from_index`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_from_index_e(const struct PannsIndex *index,
+                                    const char *path,
+                                    const uint64_t *labels,
+                                    size_t n_labels,
+                                    struct PannsLive **out,
+                                    char **error);
+
+/**
+ * `panns_live_open` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_open`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_open_e(const char *path,
+                              uint32_t writable,
+                              struct PannsLive **out,
+                              char **error);
+
+/**
+ * `panns_live_add` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_add`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_add_e(struct PannsLive *live,
+                             const uint64_t *labels,
+                             const float *vectors,
+                             size_t n,
+                             size_t dim,
+                             char **error);
+
+/**
+ * `panns_live_remove` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_remove`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_remove_e(struct PannsLive *live,
+                                const uint64_t *labels,
+                                size_t n,
+                                size_t *removed,
+                                char **error);
+
+/**
+ * `panns_live_commit` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_commit`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_commit_e(struct PannsLive *live, char **error);
+
+/**
+ * `panns_live_compact` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_compact`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_compact_e(struct PannsLive *live, char **error);
+
+/**
+ * `panns_live_refresh` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_refresh`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_refresh_e(struct PannsLive *live, int *changed, char **error);
+
+/**
+ * `panns_live_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_search_e(const struct PannsLive *live,
+                                const float *query,
+                                size_t dim,
+                                size_t k,
+                                size_t budget,
+                                uint64_t *labels_out,
+                                float *distances_out,
+                                size_t *n_found,
+                                char **error);
+
+/**
+ * `panns_live_search_with_stats` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_search_with_stats`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_search_with_stats_e(const struct PannsLive *live,
+                                           const float *query,
+                                           size_t dim,
+                                           size_t k,
+                                           size_t budget,
+                                           uint64_t *labels_out,
+                                           float *distances_out,
+                                           size_t *n_found,
+                                           struct PannsSearchStats *out_stats,
+                                           char **error);
+
+/**
+ * `panns_live_range_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_range_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_range_search_e(const struct PannsLive *live,
+                                      const float *query,
+                                      size_t dim,
+                                      float radius,
+                                      size_t max_results,
+                                      size_t budget,
+                                      uint64_t *labels_out,
+                                      float *distances_out,
+                                      size_t *n_found,
+                                      uint8_t *truncated,
+                                      char **error);
+
+/**
+ * `panns_live_search_batch` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_search_batch`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_search_batch_e(const struct PannsLive *live,
+                                      const float *queries,
+                                      size_t n_queries,
+                                      size_t dim,
+                                      size_t k,
+                                      size_t budget,
+                                      uint64_t *labels_out,
+                                      float *distances_out,
+                                      char **error);
+
+/**
+ * `panns_live_get` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_get`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_get_e(const struct PannsLive *live,
+                             uint64_t label,
+                             float *out,
+                             size_t dim,
+                             char **error);
+
+/**
+ * `panns_live_save` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_save`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_save_e(struct PannsLive *live, const char *path, char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

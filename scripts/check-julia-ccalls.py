@@ -25,6 +25,7 @@ SCALARS = {
     "PannsStatus": {"UInt32", "Cuint"},
     "uint32_t": {"UInt32", "Cuint"},
     "int32_t": {"Int32", "Cint"},
+    "int": {"Cint", "Int32"},
     "uint64_t": {"UInt64", "Culonglong"},
     "int64_t": {"Int64", "Clonglong"},
     "size_t": {"Csize_t", "UInt"},
@@ -35,7 +36,7 @@ SCALARS = {
 }
 # C structs mirrored in Julia (layout checked below) and opaque handles (only behind pointers).
 MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats"}
-OPAQUE = {"PannsIndex", "PannsBuilder", "PannsShardedIndex"}
+OPAQUE = {"PannsIndex", "PannsBuilder", "PannsLive", "PannsShardedIndex"}
 
 
 def strip_comments(text):

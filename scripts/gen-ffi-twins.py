@@ -20,7 +20,7 @@ FN = re.compile(
 
 def functions():
     out = []
-    for name in ["builder.rs", "index.rs", "dataset.rs", "shard.rs"]:
+    for name in ["builder.rs", "index.rs", "dataset.rs", "shard.rs", "live.rs"]:
         text = (SRC / name).read_text()
         for m in FN.finditer(text):
             unsafe, fname, args = m.groups()
@@ -42,8 +42,9 @@ def generate():
         "use crate::dataset::*;",
         "use crate::error::{PannsStatus, report};",
         "use crate::index::*;",
+        "use crate::live::*;",
         "use crate::shard::*;",
-        "use std::ffi::c_char;",
+        "use std::ffi::{c_char, c_int};",
         "",
     ]
     for fname, params, _mod in functions():

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Tests the C API from C: builds and installs libpanns with scripts/build-lib.sh (release),
 # checks the installed files (SONAME libpanns.so.1, versioned names and symlinks, licenses,
-# a header that compiles as C89), compiles example.c, test_panns.c and test_sharded.c with pkg-config
-# (against libpanns.so, and test_panns.c once more statically against libpanns.a), runs
-# them, and with PANNS_VALGRIND=1 runs the test once under valgrind memcheck.
+# a header that compiles as C89), compiles example.c, test_panns.c, test_sharded.c and
+# test_live.c with pkg-config (against libpanns.so, and test_panns.c once more statically
+# against libpanns.a), runs them, and with PANNS_VALGRIND=1 runs the test once under
+# valgrind memcheck.
 #
 #   bindings/c/test.sh
 #
@@ -78,6 +79,8 @@ run $CC $CFLAGS -o "$BUILD/example" bindings/c/example.c $(pkg-config --cflags -
 run $CC $CFLAGS -o "$BUILD/test_panns" bindings/c/test_panns.c $(pkg-config --cflags --libs panns) -lpthread -lm
 # shellcheck disable=SC2046
 run $CC $CFLAGS -o "$BUILD/test_sharded" bindings/c/test_sharded.c $(pkg-config --cflags --libs panns) -lm
+# shellcheck disable=SC2046
+run $CC $CFLAGS -o "$BUILD/test_live" bindings/c/test_live.c $(pkg-config --cflags --libs panns) -lpthread -lm
 # Static: the archive itself plus the system libraries of `pkg-config --static`.
 static_libs=$(pkg-config --static --libs panns | sed 's/-lpanns//')
 # shellcheck disable=SC2046,SC2086
@@ -134,6 +137,7 @@ rm -f "$BUILD/example.panns"
 run_test "$BUILD/test_panns"
 run_test "$BUILD/test_panns_static"
 run_test "$BUILD/test_sharded"
+run_test "$BUILD/test_live"
 
 if [ "${PANNS_VALGRIND:-}" = 1 ]; then
     if command -v valgrind >/dev/null; then

@@ -17,10 +17,12 @@ const (
 	StatusIO                Status = 7  // a file could not be read or written
 	StatusCorrupt           Status = 8  // not a valid panns index or dataset
 	StatusUnsupported       Status = 9  // future format version, other endianness, unsupported type
-	StatusOutOfRange        Status = 10 // item id beyond the index
+	StatusOutOfRange        Status = 10 // item id beyond the index, or a label a live index lacks
 	StatusBufferTooSmall    Status = 11 // an output buffer is shorter than needed
 	StatusPanic             Status = 12 // internal error: a Rust panic was caught
 	StatusOutOfMemory       Status = 13 // memory could not be allocated
+	StatusLocked            Status = 15 // another writer holds a live index's lock
+	StatusReadOnly          Status = 16 // a change asked of a live index opened read-only
 )
 
 var statusNames = map[Status]string{
@@ -38,6 +40,8 @@ var statusNames = map[Status]string{
 	StatusBufferTooSmall:    "PANNS_BUFFER_TOO_SMALL",
 	StatusPanic:             "PANNS_PANIC",
 	StatusOutOfMemory:       "PANNS_OUT_OF_MEMORY",
+	StatusLocked:            "PANNS_LOCKED",
+	StatusReadOnly:          "PANNS_READ_ONLY",
 }
 
 // String returns the C name of the status, e.g. "PANNS_IO".
@@ -85,7 +89,9 @@ var (
 	ErrBufferTooSmall    = &Error{Status: StatusBufferTooSmall}
 	ErrPanic             = &Error{Status: StatusPanic}
 	ErrOutOfMemory       = &Error{Status: StatusOutOfMemory}
+	ErrLocked            = &Error{Status: StatusLocked}
+	ErrReadOnly          = &Error{Status: StatusReadOnly}
 )
 
-// ErrClosed is returned by every method called on a Builder or Index after Close.
+// ErrClosed is returned by every method called on a Builder, Index or Live after Close.
 var ErrClosed = &Error{Status: StatusNullPointer, Message: "use of a closed panns handle"}

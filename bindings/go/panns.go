@@ -307,9 +307,8 @@ func (b *Builder) Len() int {
 	return int(C.panns_builder_len(b.ptr))
 }
 
-// Build builds an index over the builder's vectors, which move into the index: afterwards the
-// builder is empty but usable. It fails with ErrEmpty if there are no vectors.
-func (b *Builder) Build(opts BuildOptions) (*Index, error) {
+// toC is the PannsBuildOptions of opts, zero fields replaced by the library's defaults.
+func (opts BuildOptions) toC() (C.PannsBuildOptions, error) {
 	def := DefaultBuildOptions()
 	fill := func(v, d int) int {
 		if v == 0 {
@@ -330,15 +329,21 @@ func (b *Builder) Build(opts BuildOptions) (*Index, error) {
 	set(&copts.candidates, "Candidates", fill(opts.Candidates, def.Candidates))
 	set(&copts.split, "Split", int(opts.Split))
 	set(&copts.threads, "Threads", opts.Threads)
-	if err != nil {
-		return nil, err
-	}
 	seed := opts.Seed
 	if seed == 0 {
 		seed = def.Seed
 	}
 	copts.seed = C.uint64_t(seed)
+	return copts, err
+}
 
+// Build builds an index over the builder's vectors, which move into the index: afterwards the
+// builder is empty but usable. It fails with ErrEmpty if there are no vectors.
+func (b *Builder) Build(opts BuildOptions) (*Index, error) {
+	copts, err := opts.toC()
+	if err != nil {
+		return nil, err
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.ptr == nil {

@@ -44,6 +44,23 @@ mutant struct-layout 's/^    leaf_size::UInt32/    leaf_size::UInt64/'
 mutant error-pointer 's/(Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}})/(Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{UInt8})/'
 mutant thread-local-error 's/sym(:panns_index_open_e)/sym(:panns_index_open)/'
 echo "julia ccall checker: passes on the sources, rejects $mutants broken copies"
+# The live-index calls (src/live.jl): broken copies of it, checked beside the other sources.
+live_mutant() { # live_mutant NAME SED_EXPRESSION
+    rm -rf "$SCRATCH/src" && cp -r bindings/julia/src "$SCRATCH/src"
+    sed -e "$2" bindings/julia/src/live.jl >"$SCRATCH/src/live.jl"
+    if cmp -s bindings/julia/src/live.jl "$SCRATCH/src/live.jl"; then
+        echo "julia/test.sh: mutation '$1' changed nothing (update it)" >&2
+        exit 1
+    fi
+    if python3 scripts/check-julia-ccalls.py "$SCRATCH/src" >/dev/null; then
+        echo "julia/test.sh: check-julia-ccalls.py accepted a broken copy of live.jl ($1)" >&2
+        exit 1
+    fi
+}
+live_mutant label-width '0,/(Ptr{Cvoid}, Ptr{UInt64}, Ptr{Float32}, Csize_t, Csize_t,/s//(Ptr{Cvoid}, Ptr{UInt32}, Ptr{Float32}, Csize_t, Csize_t,/'
+live_mutant changed-flag 's/(Ptr{Cvoid}, Ptr{Cint}, Ptr{Ptr{UInt8}})/(Ptr{Cvoid}, Ptr{UInt64}, Ptr{Ptr{UInt8}})/'
+live_mutant generation-width 's/sym(:panns_live_generation), UInt64,/sym(:panns_live_generation), UInt32,/'
+echo "julia ccall checker: rejects 3 broken copies of live.jl"
 
 if ! command -v julia >/dev/null 2>&1; then
     echo "SKIPPED: julia not found on PATH (bindings/julia tests not run; the ccall check above ran)"

@@ -22,7 +22,8 @@ pub struct Cli {
 pub enum Command {
     /// Build an index from a data set file and save it.
     Build(BuildArgs),
-    /// Search an index for the nearest neighbours of one or more vectors.
+    /// Search an index for the nearest neighbours of one or more vectors (a live index:
+    /// its last commit, ids are labels).
     Query(QueryArgs),
     /// Describe an index file; --verify checks its checksum and structure.
     Info(InfoArgs),

@@ -17,7 +17,7 @@ fn open_writer(path: &Path, auto_compact: bool) -> Result<LiveIndex> {
 }
 
 /// A live-index error as a one-line CLI error naming the right file.
-fn live_error(e: panns_io::Error, index: &Path) -> CliError {
+pub(crate) fn live_error(e: panns_io::Error, index: &Path) -> CliError {
     match &e {
         panns_io::Error::Locked { lock } => {
             let lock = lock.clone();

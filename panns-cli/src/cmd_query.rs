@@ -4,6 +4,7 @@ use crate::cli::{OutputFormat, QueryArgs};
 use crate::error::{CliError, Context, Result};
 use crate::files;
 use panns_core::{Neighbor, SearchParams};
+use panns_io::LiveIndex;
 use rayon::prelude::*;
 use std::io::Write;
 
@@ -28,10 +29,26 @@ pub fn parse_vector(s: &str) -> Result<Vec<f32>> {
     Ok(v)
 }
 
-/// The index `panns query` searches: one file, or the shards of a manifest.
+/// The index `panns query` searches: one file, a live index (a log beside the file, or
+/// a file with labels: its base without the removed items plus the added ones, by label),
+/// or the shards of a manifest.
 enum Target {
     One(panns_core::Index),
+    Live(Box<LiveIndex>),
     Sharded(panns_io::ShardedIndex),
+}
+
+/// True if `path` is searched as a live index: it has a log beside it, or the file
+/// carries labels (a compacted base whose log is gone, or a saved live index), whose
+/// labels are then printed as the ids. A file that cannot be read is not: opening it as a
+/// plain index reports the problem.
+fn is_live(path: &std::path::Path) -> bool {
+    panns_io::live::log_path(path).exists()
+        || panns_io::read_header(path, &panns_io::OpenOptions::default()).is_ok_and(|h| {
+            h.used_sections().iter().any(|s| {
+                panns_io::SectionKind::from_code(s.kind()) == Some(panns_io::SectionKind::Labels)
+            })
+        })
 }
 
 /// True when `path` starts like a shard manifest.
@@ -50,6 +67,11 @@ pub fn run(a: &QueryArgs) -> Result<()> {
             panns_io::ShardedIndex::open(&a.index, &panns_io::OpenOptions::default())
                 .map_err(|e| files::io_error(e, &a.index))?,
         )
+    } else if is_live(&a.index) {
+        Target::Live(Box::new(
+            LiveIndex::open(&a.index, false)
+                .map_err(|e| crate::cmd_live::live_error(e, &a.index))?,
+        ))
     } else {
         Target::One(files::open_index(&a.index)?)
     };
@@ -71,6 +93,7 @@ pub fn run(a: &QueryArgs) -> Result<()> {
     };
     let dim = match &target {
         Target::One(i) => i.dim(),
+        Target::Live(l) => l.dim(),
         Target::Sharded(s) => s.dim(),
     };
     if qdim != dim {
@@ -100,6 +123,22 @@ pub fn run(a: &QueryArgs) -> Result<()> {
                         .collect()
                 })
                 .collect()
+        }
+        Target::Live(live) => {
+            // A budget covering every item makes every part of the search exact.
+            let params = if a.exact {
+                params.with_budget(usize::MAX)
+            } else {
+                params
+            };
+            queries
+                .par_chunks(dim)
+                .enumerate()
+                .map(|(i, q)| {
+                    live.search(q, &params)
+                        .map_err(|e| CliError::new(format!("query {i}: {e}")))
+                })
+                .collect::<Result<_>>()?
         }
         Target::Sharded(s) => {
             // --exact: every shard scans exactly once its budget covers half of it.

@@ -751,3 +751,183 @@ fn live_add_remove_compact_and_info() {
         &["none.panns"],
     );
 }
+
+/// The ids of `panns query ... --output csv` for query 0..n, in rank order.
+fn csv_ids(out: &str, n_queries: usize) -> Vec<Vec<u64>> {
+    let mut res = vec![Vec::new(); n_queries];
+    for line in out.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        res[cells[0].parse::<usize>().unwrap()].push(cells[2].parse().unwrap());
+    }
+    res
+}
+
+/// The exact k nearest labels of `q` among `items` (Euclidean; ties by label).
+fn exact_labels(items: &[(u64, Vec<f32>)], q: &[f32], k: usize) -> Vec<u64> {
+    let mut all: Vec<(f32, u64)> = items
+        .iter()
+        .map(|(l, v)| (v.iter().zip(q).map(|(a, b)| (a - b) * (a - b)).sum(), *l))
+        .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|(_, l)| l).collect()
+}
+
+#[test]
+fn query_searches_a_live_index_with_its_delta_and_removals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (dim, k) = (12, 5);
+    let base = rows(400, dim, 11);
+    let csv = dir.path().join("base.csv");
+    write_csv(&csv, &base);
+    let idx = dir.path().join("q.panns");
+    ok(&["build", s(&csv), "-o", s(&idx), "--trees", "8"]);
+    let added = rows(30, dim, 12);
+    let more = dir.path().join("more.csv");
+    write_csv(&more, &added);
+    ok(&[
+        "add",
+        s(&idx),
+        "--data",
+        s(&more),
+        "--labels",
+        "7000..",
+        "--no-compact",
+    ]);
+    ok(&["remove", s(&idx), "3", "4", "7001"]);
+    // The model: base ids minus removed, plus the added labels.
+    let mut items: Vec<(u64, Vec<f32>)> = base
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(i, v)| (i as u64, v.clone()))
+        .collect();
+    items.extend(
+        added
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != 1)
+            .map(|(i, v)| (7000 + i as u64, v.clone())),
+    );
+    // Queries: an added item, a removed base item, a removed added item, others.
+    let queries: Vec<Vec<f32>> = vec![
+        added[0].clone(),
+        base[3].clone(),
+        added[1].clone(),
+        base[50].clone(),
+        rows(1, dim, 99)[0].clone(),
+    ];
+    let qfile = dir.path().join("queries.csv");
+    write_csv(&qfile, &queries);
+    let exact = ok(&[
+        "query",
+        s(&idx),
+        "--queries",
+        s(&qfile),
+        "-k",
+        &k.to_string(),
+        "--exact",
+        "--output",
+        "csv",
+    ]);
+    let got = csv_ids(&exact, queries.len());
+    for (i, q) in queries.iter().enumerate() {
+        assert_eq!(got[i], exact_labels(&items, q, k), "query {i}");
+    }
+    assert_eq!(got[0][0], 7000);
+    assert_eq!(got[3][0], 50);
+    // The approximate path (budget well below n/2) returns live labels only, and
+    // finds the added item itself.
+    let approx = ok(&[
+        "query",
+        s(&idx),
+        "--queries",
+        s(&qfile),
+        "-k",
+        &k.to_string(),
+        "--budget",
+        "60",
+        "--output",
+        "csv",
+    ]);
+    let got = csv_ids(&approx, queries.len());
+    assert_eq!(got[0][0], 7000);
+    for row in &got {
+        assert_eq!(row.len(), k);
+        for l in row {
+            assert!(items.iter().any(|(m, _)| m == l), "label {l} is not live");
+        }
+    }
+    // One vector, JSON: the added item at distance 0 under its label.
+    let json = ok(&[
+        "query",
+        s(&idx),
+        "--vector",
+        &vector_arg(&added[2]),
+        "-k",
+        "1",
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["results"][0]["neighbors"][0]["id"], 7002);
+    assert_eq!(v["results"][0]["neighbors"][0]["distance"], 0.0);
+    // A compacted base copied without its log keeps its labels: still printed as ids.
+    ok(&["compact", s(&idx)]);
+    let copy = dir.path().join("copy.panns");
+    std::fs::copy(&idx, &copy).unwrap();
+    let out = ok(&[
+        "query",
+        s(&copy),
+        "--vector",
+        &vector_arg(&added[2]),
+        "-k",
+        "2",
+        "--output",
+        "csv",
+    ]);
+    assert_eq!(csv_ids(&out, 1)[0][0], 7002, "{out}");
+    let exact_copy = ok(&[
+        "query",
+        s(&copy),
+        "--queries",
+        s(&qfile),
+        "-k",
+        &k.to_string(),
+        "--exact",
+        "--output",
+        "csv",
+    ]);
+    assert_eq!(
+        exact_copy, exact,
+        "the compacted copy answers as the live index did"
+    );
+    // A live index with no base file yet (generation 0) is queried too.
+    let fresh = dir.path().join("fresh.panns");
+    let mut w = panns_io::LiveIndex::create(
+        &fresh,
+        dim,
+        panns_core::Metric::Euclidean,
+        &panns_core::BuildParams::default(),
+    )
+    .unwrap();
+    w.add(77, &added[5]).unwrap();
+    w.add(78, &added[6]).unwrap();
+    w.commit().unwrap();
+    let out = ok(&[
+        "query",
+        s(&fresh),
+        "--vector",
+        &vector_arg(&added[6]),
+        "-k",
+        "3",
+        "--output",
+        "csv",
+    ]);
+    assert_eq!(csv_ids(&out, 1)[0], [78, 77]);
+    // The wrong dimension names the index.
+    fails(
+        &["query", s(&fresh), "--vector", "1,2,3"],
+        1,
+        &["3 components but the index has dimension 12", "fresh.panns"],
+    );
+}

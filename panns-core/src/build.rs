@@ -412,6 +412,22 @@ fn choose_split(vals: &[f32], m: usize, rule: SplitRule, scratch: &mut Vec<f32>)
 mod tests {
     use super::*;
 
+    /// The table is kept exactly when it is no larger than the vectors or the forest
+    /// has more than `FEW_TREES` trees.
+    #[test]
+    fn the_table_is_kept_when_small_or_worth_it() {
+        let p = |pool_size, n_trees| BuildParams {
+            pool_size,
+            n_trees,
+            ..Default::default()
+        };
+        assert!(keeps_table(256, &p(256, 1)));
+        assert!(keeps_table(512, &p(256, 1)));
+        assert!(!keeps_table(128, &p(256, FEW_TREES)));
+        assert!(keeps_table(128, &p(256, FEW_TREES + 1)));
+        assert!(!keeps_table(16, &p(17, 1)));
+    }
+
     /// The table and on-the-fly projections build the same forest, for both split rules.
     #[test]
     fn table_and_on_the_fly_projections_build_the_same_forest() {

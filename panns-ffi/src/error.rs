@@ -39,7 +39,7 @@ pub enum PannsStatus {
     PANNS_CORRUPT = 8,
     /// A future format version, the other endianness, an unsupported dataset type.
     PANNS_UNSUPPORTED = 9,
-    /// An item id beyond the index.
+    /// An item id beyond the index, or a label a live index does not hold.
     PANNS_OUT_OF_RANGE = 10,
     /// An output buffer is shorter than needed.
     PANNS_BUFFER_TOO_SMALL = 11,
@@ -47,6 +47,11 @@ pub enum PannsStatus {
     PANNS_PANIC = 12,
     /// Memory could not be allocated (the message names what and how much).
     PANNS_OUT_OF_MEMORY = 13,
+    /// Another writer (in this or another process) holds a live index's lock file:
+    /// one writer at a time; open it with writable = 0 to read.
+    PANNS_LOCKED = 15,
+    /// A change was asked of a live index opened for reading only.
+    PANNS_READ_ONLY = 16,
 }
 
 /// An error on its way out through the C ABI: a status code and a message.
@@ -136,7 +141,11 @@ fn io_status(e: &panns_io::Error) -> PannsStatus {
         | E::Hdf5 { .. }
         | E::NotAnIndex { .. }
         | E::Corrupt { .. }
-        | E::ChecksumMismatch { .. } => PANNS_CORRUPT,
+        | E::ChecksumMismatch { .. }
+        | E::CorruptLog { .. } => PANNS_CORRUPT,
+        E::Locked { .. } => PANNS_LOCKED,
+        E::ReadOnly { .. } => PANNS_READ_ONLY,
+        E::BadBatch { .. } => PANNS_INVALID_ARGUMENT,
         E::Unsupported { .. } | E::UnsupportedVersion { .. } | E::WrongEndianness { .. } => {
             PANNS_UNSUPPORTED
         }
@@ -167,6 +176,8 @@ impl PannsStatus {
             11 => c"buffer too small",
             12 => c"internal error (caught panic)",
             13 => c"out of memory",
+            15 => c"live index locked by another writer",
+            16 => c"live index open read-only",
             _ => c"unknown status code",
         }
     }

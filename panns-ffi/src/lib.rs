@@ -12,6 +12,7 @@ pub mod builder;
 pub mod dataset;
 pub mod error;
 pub mod index;
+pub mod live;
 pub mod shard;
 pub mod twins;
 
@@ -19,6 +20,7 @@ pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use dataset::PannsReadOptions;
 pub use error::{FfiError, PannsStatus};
 pub use index::{PannsIndex, PannsSearchStats};
+pub use live::PannsLive;
 pub use shard::PannsShardedIndex;
 
 use std::ffi::c_char;

@@ -9,8 +9,9 @@ use crate::builder::*;
 use crate::dataset::*;
 use crate::error::{PannsStatus, report};
 use crate::index::*;
+use crate::live::*;
 use crate::shard::*;
-use std::ffi::c_char;
+use std::ffi::{c_char, c_int};
 
 /// `panns_builder_new` with this call's error message in `*error` (NULL on success;
 /// otherwise a NUL-terminated copy of the message that the caller frees with
@@ -594,4 +595,337 @@ pub unsafe extern "C" fn panns_sharded_search_batch_e(
             error,
         )
     }
+}
+
+/// `panns_live_create` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_create`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_create_e(
+    path: *const c_char,
+    dim: u32,
+    metric: u32,
+    params: *const PannsBuildOptions,
+    graph_degree: u32,
+    out: *mut *mut PannsLive,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_create(path, dim, metric, params, graph_degree, out),
+            error,
+        )
+    }
+}
+
+/// `panns_live_from_index` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_from_index`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_from_index_e(
+    index: *const PannsIndex,
+    path: *const c_char,
+    labels: *const u64,
+    n_labels: usize,
+    out: *mut *mut PannsLive,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_from_index(index, path, labels, n_labels, out),
+            error,
+        )
+    }
+}
+
+/// `panns_live_open` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_open`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_open_e(
+    path: *const c_char,
+    writable: u32,
+    out: *mut *mut PannsLive,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_open(path, writable, out), error) }
+}
+
+/// `panns_live_add` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_add`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_add_e(
+    live: *mut PannsLive,
+    labels: *const u64,
+    vectors: *const f32,
+    n: usize,
+    dim: usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_add(live, labels, vectors, n, dim), error) }
+}
+
+/// `panns_live_remove` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_remove`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_remove_e(
+    live: *mut PannsLive,
+    labels: *const u64,
+    n: usize,
+    removed: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_remove(live, labels, n, removed), error) }
+}
+
+/// `panns_live_commit` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_commit`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_commit_e(
+    live: *mut PannsLive,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_commit(live), error) }
+}
+
+/// `panns_live_compact` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_compact`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_compact_e(
+    live: *mut PannsLive,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_compact(live), error) }
+}
+
+/// `panns_live_refresh` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_refresh`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_refresh_e(
+    live: *mut PannsLive,
+    changed: *mut c_int,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_refresh(live, changed), error) }
+}
+
+/// `panns_live_search` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_search`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_search_e(
+    live: *const PannsLive,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    n_found: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_search(
+                live,
+                query,
+                dim,
+                k,
+                budget,
+                labels_out,
+                distances_out,
+                n_found,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_live_search_with_stats` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_search_with_stats`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_search_with_stats_e(
+    live: *const PannsLive,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    n_found: *mut usize,
+    out_stats: *mut PannsSearchStats,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_search_with_stats(
+                live,
+                query,
+                dim,
+                k,
+                budget,
+                labels_out,
+                distances_out,
+                n_found,
+                out_stats,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_live_range_search` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_range_search`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_range_search_e(
+    live: *const PannsLive,
+    query: *const f32,
+    dim: usize,
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    n_found: *mut usize,
+    truncated: *mut u8,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_range_search(
+                live,
+                query,
+                dim,
+                radius,
+                max_results,
+                budget,
+                labels_out,
+                distances_out,
+                n_found,
+                truncated,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_live_search_batch` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_search_batch`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_search_batch_e(
+    live: *const PannsLive,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_search_batch(
+                live,
+                queries,
+                n_queries,
+                dim,
+                k,
+                budget,
+                labels_out,
+                distances_out,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_live_get` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_get`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_get_e(
+    live: *const PannsLive,
+    label: u64,
+    out: *mut f32,
+    dim: usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_get(live, label, out, dim), error) }
+}
+
+/// `panns_live_save` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_save`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_save_e(
+    live: *mut PannsLive,
+    path: *const c_char,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_live_save(live, path), error) }
 }

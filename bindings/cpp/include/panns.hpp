@@ -1,6 +1,6 @@
 // panns.hpp: header-only C++17 wrapper of the panns C API (panns.h).
 //
-// RAII, move-only handles (panns::Builder, panns::Index); every failure of the C API is
+// RAII, move-only handles (panns::Builder, panns::Index, panns::LiveIndex); every failure of the C API is
 // thrown as panns::Error carrying the PannsStatus and the library's message. A
 // panns::Index may be searched from many threads at once; a panns::Builder may not.
 //
@@ -455,6 +455,263 @@ class Builder {
 
  private:
   PannsBuilder* ptr_;
+};
+
+
+/// One result of a live-index search.
+struct LiveNeighbor {
+  std::uint64_t label;  ///< The item's label.
+  float distance;       ///< Distance to the query under the index metric.
+  bool operator==(const LiveNeighbor& o) const noexcept { return label == o.label && distance == o.distance; }
+  bool operator!=(const LiveNeighbor& o) const noexcept { return !(*this == o); }
+};
+
+/// Live-index search results plus what the search of the base did.
+struct LiveSearchResult {
+  std::vector<LiveNeighbor> neighbors;  ///< Nearest first, ties by label.
+  SearchStats stats;                    ///< Of the base search (all zero without a base).
+};
+
+/// A live index (panns_live_*): items added, replaced and removed by 64-bit label while it is
+/// searched; a base index file PATH plus an append-only log PATH.log. One writer at a time
+/// holds PATH.lock (across processes); readers pick up the writer's commits with refresh().
+/// Move-only. The const members (searches, get, contains, accessors) may run on many threads
+/// at once; the others (add, remove, commit, compact, refresh) need the object to themselves.
+///
+///   auto w = panns::LiveIndex::create("items.panns", 3, panns::Metric::Euclidean);
+///   w.add({1001}, {1.0f, 2.0f, 3.0f});
+///   w.commit();                                         // durable when it returns
+///   auto r = panns::LiveIndex::open("items.panns", false);  // a reader, anywhere
+///   r.search({1.0f, 2.0f, 3.0f}, 1)[0].label;             // 1001
+class LiveIndex {
+ public:
+  /// Creates an empty live index at `path` and returns its writer. `opts` are used by every
+  /// compaction; `graph_degree` > 0 gives each compacted base a neighbour graph. Throws
+  /// PANNS_INVALID_ARGUMENT if the files exist, PANNS_LOCKED if another writer holds the lock.
+  static LiveIndex create(const std::string& path, std::uint32_t dim, Metric metric,
+                          const BuildOptions& opts = default_build_options(), std::uint32_t graph_degree = 0) {
+    PannsLive* p = nullptr;
+    detail::check(
+        panns_live_create(path.c_str(), dim, static_cast<std::uint32_t>(metric), &opts, graph_degree, &p));
+    return LiveIndex(p);
+  }
+  /// Opens the live index at `path` (any index file opens as generation 1, ids as labels):
+  /// `writable` takes the writer lock (PANNS_LOCKED if held); a reader sees the last commit
+  /// made before it opened, later ones after refresh().
+  static LiveIndex open(const std::string& path, bool writable) {
+    PannsLive* p = nullptr;
+    detail::check(panns_live_open(path.c_str(), writable ? 1u : 0u, &p));
+    return LiveIndex(p);
+  }
+  /// Writes `index` as generation 1 of a new live index at `path` with one distinct label
+  /// per item (empty `labels`: the item ids) and returns its writer.
+  static LiveIndex from_index(const Index& index, const std::string& path,
+                              const std::vector<std::uint64_t>& labels = {}) {
+    PannsLive* p = nullptr;
+    detail::check(panns_live_from_index(index.get(), path.c_str(), labels.empty() ? nullptr : labels.data(),
+                                        labels.size(), &p));
+    return LiveIndex(p);
+  }
+
+  /// An empty live index held in memory only (no file, log or lock): commit() does nothing,
+  /// compact() rebuilds the base in memory, save() writes the contents to a file.
+  static LiveIndex in_memory(std::uint32_t dim, Metric metric, const BuildOptions& opts = default_build_options(),
+                             std::uint32_t graph_degree = 0) {
+    PannsLive* p = nullptr;
+    detail::check(panns_live_create(nullptr, dim, static_cast<std::uint32_t>(metric), &opts, graph_degree, &p));
+    return LiveIndex(p);
+  }
+  /// A live index held in memory only over a copy of `index` (generation 1), labels as in
+  /// from_index().
+  static LiveIndex in_memory(const Index& index, const std::vector<std::uint64_t>& labels = {}) {
+    PannsLive* p = nullptr;
+    detail::check(panns_live_from_index(index.get(), nullptr, labels.empty() ? nullptr : labels.data(),
+                                        labels.size(), &p));
+    return LiveIndex(p);
+  }
+
+  /// Takes ownership of a handle from the C API (NULL gives an empty object).
+  explicit LiveIndex(PannsLive* handle) noexcept : ptr_(handle) {}
+  LiveIndex(const LiveIndex&) = delete;
+  LiveIndex& operator=(const LiveIndex&) = delete;
+  LiveIndex(LiveIndex&& o) noexcept : ptr_(std::exchange(o.ptr_, nullptr)) {}
+  LiveIndex& operator=(LiveIndex&& o) noexcept {
+    if (this != &o) {
+      panns_live_free(ptr_);
+      ptr_ = std::exchange(o.ptr_, nullptr);
+    }
+    return *this;
+  }
+  /// Frees the handle: uncommitted changes are discarded, a writer releases its lock.
+  ~LiveIndex() { panns_live_free(ptr_); }
+
+  /// Adds `n` items, `labels[i]` with the `dim` floats at `vectors + i * dim`; a held label is
+  /// replaced. All or nothing: NaN, a zero vector (angular), a wrong `dim` or a label twice
+  /// in the batch throw and apply nothing. Durable after commit().
+  void add(const std::uint64_t* labels, const float* vectors, std::size_t n, std::size_t dim) {
+    detail::check(panns_live_add(ptr_, labels, vectors, n, dim));
+  }
+  /// As above, `vectors` holding labels.size() rows of dim() floats.
+  void add(const std::vector<std::uint64_t>& labels, const std::vector<float>& vectors) {
+    const std::size_t n = labels.size();
+    if (n == 0 || vectors.size() % n != 0) {
+      if (n == 0 && vectors.empty()) return;
+      throw Error(PANNS_DIMENSION_MISMATCH, std::to_string(n) + " labels for " + std::to_string(vectors.size()) +
+                                                " floats: not a whole number of floats per label");
+    }
+    add(labels.data(), vectors.data(), n, vectors.size() / n);
+  }
+  /// Removes the items of `labels` (labels not held are ignored); returns how many were removed.
+  std::size_t remove(const std::vector<std::uint64_t>& labels) {
+    std::size_t removed = 0;
+    static const std::uint64_t none = 0;
+    detail::check(panns_live_remove(ptr_, labels.empty() ? &none : labels.data(), labels.size(), &removed));
+    return removed;
+  }
+  /// Makes every change since the last commit durable (fsynced), then compacts if the delta or
+  /// the removals have grown past their thresholds.
+  void commit() { detail::check(panns_live_commit(ptr_)); }
+  /// Commits, then writes the live items as the next base generation and starts a fresh log.
+  void compact() { detail::check(panns_live_compact(ptr_)); }
+  /// Writes the live items to `path` as one index file with their labels (atomically);
+  /// open() opens it as a live index, Index::open as a plain one. An index in memory is
+  /// compacted first if it changed. Throws PANNS_INVALID_ARGUMENT for an index with no items.
+  void save(const std::string& path) { detail::check(panns_live_save(ptr_, path.c_str())); }
+  /// For a reader: picks up the commits made since it opened or last refreshed; true if
+  /// anything changed (a writer is always current: false).
+  bool refresh() {
+    int changed = 0;
+    detail::check(panns_live_refresh(ptr_, &changed));
+    return changed != 0;
+  }
+
+  /// Approximate k nearest live items, nearest first (ties by label); `budget` as in
+  /// Index::search (0 = default).
+  std::vector<LiveNeighbor> search(const float* query, std::size_t dim, std::size_t k,
+                                   std::size_t budget = 0) const {
+    return search_impl(query, dim, k, budget, nullptr);
+  }
+  /// As above, for a query vector of dim() floats.
+  std::vector<LiveNeighbor> search(const std::vector<float>& query, std::size_t k, std::size_t budget = 0) const {
+    return search(query.data(), query.size(), k, budget);
+  }
+  /// search() that also reports what the search of the base did (exact scan or not).
+  LiveSearchResult search_with_stats(const std::vector<float>& query, std::size_t k,
+                                     std::size_t budget = 0) const {
+    PannsSearchStats st{};
+    LiveSearchResult r;
+    r.neighbors = search_impl(query.data(), query.size(), k, budget, &st);
+    r.stats.scored = st.scored;
+    r.stats.budget = st.budget;
+    r.stats.exact_scan = st.exact_scan != 0;
+    return r;
+  }
+  /// Every live item within `radius` of the query, nearest first, at most `max_results`;
+  /// `*truncated` (if given) tells whether the cap cut the list. Candidates are the
+  /// max_results + 1 nearest at `budget`: approximate unless the budget covers half the items.
+  std::vector<LiveNeighbor> range_search(const std::vector<float>& query, float radius, std::size_t max_results,
+                                         std::size_t budget = 0, bool* truncated = nullptr) const {
+    const std::size_t n = size();
+    const std::size_t room = max_results < n ? max_results : n;
+    std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+    std::vector<float> ds(labels.size());
+    std::size_t found = 0;
+    std::uint8_t cut = 0;
+    float q_dummy = 0;
+    detail::check(panns_live_range_search(ptr_, query.empty() ? &q_dummy : query.data(), query.size(), radius,
+                                          max_results, budget, labels.data(), ds.data(), &found, &cut));
+    if (truncated != nullptr) *truncated = cut != 0;
+    std::vector<LiveNeighbor> out(found);
+    for (std::size_t i = 0; i < found; i++) out[i] = LiveNeighbor{labels[i], ds[i]};
+    return out;
+  }
+  /// Searches row-major queries of dim() floats in parallel; result `i` holds query `i`'s
+  /// neighbours (fewer than k when fewer items are live).
+  std::vector<std::vector<LiveNeighbor>> search_batch(const std::vector<float>& queries, std::size_t k,
+                                                      std::size_t budget = 0) const {
+    const std::size_t d = dim();
+    if (d == 0 || queries.size() % d != 0) {
+      throw Error(d == 0 ? PANNS_NULL_POINTER : PANNS_DIMENSION_MISMATCH,
+                  d == 0 ? "the live index is empty (moved from)"
+                         : "query buffer of " + std::to_string(queries.size()) +
+                               " floats is not a multiple of the dimension " + std::to_string(d));
+    }
+    const std::size_t nq = queries.size() / d, n = size();
+    const std::size_t kk = k == 0 ? 0 : (k < n ? k : (n == 0 ? 1 : n));
+    if (kk != 0 && nq > std::numeric_limits<std::size_t>::max() / kk) {
+      throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
+    }
+    std::vector<std::uint64_t> labels(nq * kk);
+    std::vector<float> ds(nq * kk);
+    std::uint64_t l_dummy = 0;
+    float d_dummy = 0, q_dummy = 0;
+    detail::check(panns_live_search_batch(ptr_, queries.empty() ? &q_dummy : queries.data(), nq, d, kk, budget,
+                                          labels.empty() ? &l_dummy : labels.data(),
+                                          ds.empty() ? &d_dummy : ds.data()));
+    std::vector<std::vector<LiveNeighbor>> out(nq);
+    for (std::size_t q = 0; q < nq; q++) {
+      for (std::size_t i = 0; i < kk && labels[q * kk + i] != UINT64_MAX; i++) {
+        out[q].push_back(LiveNeighbor{labels[q * kk + i], ds[q * kk + i]});
+      }
+    }
+    return out;
+  }
+
+  /// True if `label` is held.
+  bool contains(std::uint64_t label) const noexcept { return panns_live_contains(ptr_, label) != 0; }
+  /// The stored vector of `label` (unit length under the angular metric); throws
+  /// PANNS_OUT_OF_RANGE if the label is not held.
+  std::vector<float> get(std::uint64_t label) const {
+    std::vector<float> v(dim());
+    float dummy = 0;
+    detail::check(panns_live_get(ptr_, label, v.empty() ? &dummy : v.data(), v.size()));
+    return v;
+  }
+
+  /// Live items (0 for a moved-from object).
+  std::size_t size() const noexcept { return panns_live_len(ptr_); }
+  /// Vector dimension.
+  std::uint32_t dim() const noexcept { return panns_live_dim(ptr_); }
+  /// Distance metric.
+  Metric metric() const noexcept { return static_cast<Metric>(panns_live_metric(ptr_)); }
+  /// Base generation (0 before the first compaction).
+  std::uint64_t generation() const noexcept { return panns_live_generation(ptr_); }
+  /// Items in the base file, removed ones included.
+  std::size_t base_size() const noexcept { return panns_live_base_len(ptr_); }
+  /// Live items added since the base was written.
+  std::size_t delta_size() const noexcept { return panns_live_delta_len(ptr_); }
+  /// Base items removed or replaced since the base was written.
+  std::size_t tombstones() const noexcept { return panns_live_tombstones(ptr_); }
+  /// Uncommitted changes of this handle.
+  std::size_t pending() const noexcept { return panns_live_pending(ptr_); }
+  /// True if this handle takes changes (the writer, or an index in memory).
+  bool writable() const noexcept { return panns_live_is_writable(ptr_) != 0; }
+  /// True for an index held in memory only.
+  bool is_in_memory() const noexcept { return panns_live_is_in_memory(ptr_) != 0; }
+
+  /// The C handle (still owned by this object).
+  PannsLive* get_handle() const noexcept { return ptr_; }
+  /// True unless moved from.
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  std::vector<LiveNeighbor> search_impl(const float* query, std::size_t dim, std::size_t k, std::size_t budget,
+                                        PannsSearchStats* stats) const {
+    const std::size_t n = size();
+    const std::size_t room = k < n ? k : n;
+    std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+    std::vector<float> ds(labels.size());
+    std::size_t found = 0;
+    detail::check(stats != nullptr
+                      ? panns_live_search_with_stats(ptr_, query, dim, k, budget, labels.data(), ds.data(), &found,
+                                                     stats)
+                      : panns_live_search(ptr_, query, dim, k, budget, labels.data(), ds.data(), &found));
+    std::vector<LiveNeighbor> out(found);
+    for (std::size_t i = 0; i < found; i++) out[i] = LiveNeighbor{labels[i], ds[i]};
+    return out;
+  }
+
+  PannsLive* ptr_;
 };
 
 }  // namespace panns

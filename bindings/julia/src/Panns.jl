@@ -38,7 +38,10 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        ShardedIndex, open_sharded, write_manifest, n_shards,
        PANNS_OK, PANNS_NULL_POINTER, PANNS_INVALID_ARGUMENT, PANNS_DIMENSION_MISMATCH,
        PANNS_NON_FINITE, PANNS_ZERO_VECTOR, PANNS_EMPTY, PANNS_IO, PANNS_CORRUPT,
-       PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC
+       PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC,
+       PANNS_LOCKED, PANNS_READ_ONLY,
+       LiveIndex, create_live, open_live, live_from_index, remove!, commit!, compact!,
+       refresh!, live_info, range_search
 
 # ---------------------------------------------------------------------------------------------
 # Library loading
@@ -62,6 +65,13 @@ const FUNCTIONS = (
     :panns_sharded_open_e, :panns_sharded_open_subset_e, :panns_sharded_write_manifest_e,
     :panns_sharded_search_e, :panns_sharded_len, :panns_sharded_dim, :panns_sharded_metric,
     :panns_sharded_n_shards, :panns_sharded_free,
+    :panns_live_create_e, :panns_live_from_index_e, :panns_live_open_e, :panns_live_add_e,
+    :panns_live_remove_e, :panns_live_commit_e, :panns_live_compact_e, :panns_live_refresh_e,
+    :panns_live_search_with_stats_e, :panns_live_search_batch_e, :panns_live_get_e,
+    :panns_live_contains, :panns_live_len, :panns_live_dim, :panns_live_metric,
+    :panns_live_generation, :panns_live_base_len, :panns_live_delta_len, :panns_live_tombstones,
+    :panns_live_pending, :panns_live_is_writable, :panns_live_free, :panns_live_save_e,
+    :panns_live_is_in_memory, :panns_live_range_search_e,
 )
 
 # Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never
@@ -122,6 +132,8 @@ sym(name::Symbol) = SYMBOLS[name]
     PANNS_BUFFER_TOO_SMALL = 11
     PANNS_PANIC = 12
     PANNS_OUT_OF_MEMORY = 13
+    PANNS_LOCKED = 15
+    PANNS_READ_ONLY = 16
 end
 
 """
@@ -202,7 +214,7 @@ function check(status::UInt32, err::ErrorRef)
         err[] = C_NULL
     end
     status == UInt32(PANNS_OK) && return nothing
-    s = status <= UInt32(PANNS_OUT_OF_MEMORY) ? Status(status) : PANNS_PANIC
+    s = any(x -> UInt32(x) == status, instances(Status)) ? Status(status) : PANNS_PANIC
     throw(PannsError(s, msg))
 end
 
@@ -485,6 +497,26 @@ function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0)
 end
 
 """
+    build_options(n_trees, leaf_size, pool_size, candidates, split, threads, seed) -> BuildOptions
+
+The C build options of [`build`](@ref)'s keywords (`nothing`: the library default).
+"""
+function build_options(n_trees, leaf_size, pool_size, candidates, split::Symbol, threads::Integer, seed)
+    d = build_options_default()
+    pick(x, default, name) = x === nothing ? default : u32(name, x)
+    split in (:mean, :median) ||
+        throw(PannsError(PANNS_INVALID_ARGUMENT, "split must be :mean or :median, got :$split"))
+    seed === nothing || seed >= 0 || throw(PannsError(PANNS_INVALID_ARGUMENT, "seed must not be negative"))
+    return BuildOptions(pick(n_trees, d.n_trees, "n_trees"),
+                        pick(leaf_size, d.leaf_size, "leaf_size"),
+                        pick(pool_size, d.pool_size, "pool_size"),
+                        pick(candidates, d.candidates, "candidates"),
+                        split === :mean ? UInt32(0) : UInt32(1),
+                        u32("threads", threads),
+                        seed === nothing ? d.seed : UInt64(seed))
+end
+
+"""
     build(b::Builder; n_trees, leaf_size, pool_size, candidates, split = :mean, threads = 0,
           seed) -> Index
 
@@ -495,18 +527,7 @@ never changes the result.
 """
 function build(b::Builder; n_trees = nothing, leaf_size = nothing, pool_size = nothing,
                candidates = nothing, split::Symbol = :mean, threads::Integer = 0, seed = nothing)
-    d = build_options_default()
-    pick(x, default, name) = x === nothing ? default : u32(name, x)
-    split in (:mean, :median) ||
-        throw(PannsError(PANNS_INVALID_ARGUMENT, "split must be :mean or :median, got :$split"))
-    seed === nothing || seed >= 0 || throw(PannsError(PANNS_INVALID_ARGUMENT, "seed must not be negative"))
-    opts = Ref(BuildOptions(pick(n_trees, d.n_trees, "n_trees"),
-                            pick(leaf_size, d.leaf_size, "leaf_size"),
-                            pick(pool_size, d.pool_size, "pool_size"),
-                            pick(candidates, d.candidates, "candidates"),
-                            split === :mean ? UInt32(0) : UInt32(1),
-                            u32("threads", threads),
-                            seed === nothing ? d.seed : UInt64(seed)))
+    opts = Ref(build_options(n_trees, leaf_size, pool_size, candidates, split, threads, seed))
     out = Ref{Ptr{Cvoid}}(C_NULL)
     err = ErrorRef(C_NULL)
     GC.@preserve b begin
@@ -896,5 +917,7 @@ function search(sx::ShardedIndex, q::AbstractVector{<:Real}, k::Integer; budget:
     n = Int(count[])
     return resize!(labels, n), resize!(dists, n)
 end
+
+include("live.jl")
 
 end # module

@@ -312,4 +312,5 @@ end
             close(ix)
         end
     end
+    include("live.jl")
 end
