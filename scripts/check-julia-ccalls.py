@@ -38,7 +38,7 @@ SCALARS = {
 }
 # C structs mirrored in Julia (layout checked below) and opaque handles (only behind pointers).
 MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats", "PannsFilter": "CFilter"}
-OPAQUE = {"PannsIndex", "PannsBuilder", "PannsLive"}
+OPAQUE = {"PannsIndex", "PannsBuilder", "PannsLive", "PannsShardedIndex"}
 
 
 def strip_comments(text):

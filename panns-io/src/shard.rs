@@ -693,11 +693,39 @@ impl ShardedIndex {
             }
             .into());
         }
-        queries
-            .par_chunks(self.dim)
-            .enumerate()
-            .map(|(r, q)| self.search(q, params).map_err(|e| with_row(e, r)))
-            .collect()
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        // Shard by shard (each batch parallel over the queries: one shard's pages stay hot),
+        // then every query's lists merged.
+        let per_shard = self
+            .shards
+            .iter()
+            .map(|s| {
+                let hits = s.index.search_batch(queries, params)?;
+                Ok(hits
+                    .into_iter()
+                    .map(|h| {
+                        h.into_iter()
+                            .map(|n| (s.labels.label(n.id), n.distance))
+                            .collect::<Hits>()
+                    })
+                    .collect::<Vec<Hits>>())
+            })
+            .collect::<Result<Vec<Vec<Hits>>>>()?;
+        let nq = queries.len() / self.dim;
+        Ok((0..nq)
+            .into_par_iter()
+            .map(|r| {
+                let mut all: Hits = per_shard
+                    .iter()
+                    .flat_map(|s| s[r].iter().copied())
+                    .collect();
+                all.sort_unstable_by(cmp_hit);
+                all.truncate(params.k);
+                all
+            })
+            .collect())
     }
 
     /// Like [`search_batch`](Self::search_batch), writing `k` results per query into the
@@ -742,6 +770,7 @@ impl ShardedIndex {
             }
             .into());
         }
+        let results = self.search_batch(queries, params)?;
         let fill = |hits: &[(u64, f32)], l: &mut [u64], d: Option<&mut [f32]>| {
             for (i, o) in l.iter_mut().enumerate() {
                 *o = hits.get(i).map_or(NO_LABEL, |h| h.0);
@@ -753,34 +782,17 @@ impl ShardedIndex {
             }
         };
         match distances {
-            Some(ds) => queries
-                .par_chunks(self.dim)
+            Some(ds) => results
+                .par_iter()
                 .zip(labels.par_chunks_mut(k))
                 .zip(ds.par_chunks_mut(k))
-                .enumerate()
-                .try_for_each(|(r, ((q, l), d))| {
-                    let hits = self.search(q, params).map_err(|e| with_row(e, r))?;
-                    fill(&hits, l, Some(d));
-                    Ok(())
-                }),
-            None => queries
-                .par_chunks(self.dim)
+                .for_each(|((h, l), d)| fill(h, l, Some(d))),
+            None => results
+                .par_iter()
                 .zip(labels.par_chunks_mut(k))
-                .enumerate()
-                .try_for_each(|(r, (q, l))| {
-                    let hits = self.search(q, params).map_err(|e| with_row(e, r))?;
-                    fill(&hits, l, None);
-                    Ok(())
-                }),
+                .for_each(|(h, l)| fill(h, l, None)),
         }
-    }
-}
-
-/// Names the query row of a core error (non-finite values, zero vectors).
-fn with_row(e: Error, row: usize) -> Error {
-    match e {
-        Error::Core(c) => Error::Core(c.with_item(row)),
-        other => other,
+        Ok(())
     }
 }
 

@@ -421,3 +421,48 @@ fn labels_held_twice_across_shards_are_refused() {
     let e = refusal(&dir.path().join("x").join("overlap"), false);
     assert!(e.contains("overlapping label ranges"), "{e}");
 }
+
+#[test]
+fn angular_and_dot_shards_merge_like_their_parts() {
+    for metric in [Metric::Angular, Metric::Dot] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = data();
+        let m = build_shards(&d, DIM, metric, None, dir.path(), &opts(SHARDS)).unwrap();
+        let ix = ShardedIndex::open(
+            &m,
+            &OpenOptions {
+                verify_checksum: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(ix.metric(), metric);
+        let p = SearchParams::new(10).with_budget(40);
+        for q in gaussian_vector(10 * DIM, false, 21).chunks(DIM) {
+            assert_eq!(
+                ix.search(q, &p).unwrap(),
+                independent(dir.path(), q, &p, &|r| r as u64),
+                "{metric}"
+            );
+        }
+        // Exact budgets: the smallest distance under the metric, computed here.
+        let q = &d[17 * DIM..18 * DIM];
+        let best = ix.search(q, &SearchParams::new(1).with_budget(N)).unwrap()[0];
+        let score = |r: &[f32]| -> f32 {
+            let dot: f32 = r.iter().zip(q).map(|(a, b)| a * b).sum();
+            match metric {
+                Metric::Angular => {
+                    let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    1.0 - dot / (n(r) * n(q))
+                }
+                _ => -dot,
+            }
+        };
+        let want = d
+            .chunks(DIM)
+            .enumerate()
+            .min_by(|a, b| score(a.1).partial_cmp(&score(b.1)).unwrap())
+            .unwrap()
+            .0;
+        assert_eq!(best.0, want as u64, "{metric}");
+    }
+}

@@ -35,6 +35,7 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree,
        build_options_default, library_version, knn, knn!, search_with_stats, SearchStats,
        to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY, PANNS_CALLBACK_FAILED,
+       ShardedIndex, open_sharded, write_manifest, n_shards,
        PANNS_OK, PANNS_NULL_POINTER, PANNS_INVALID_ARGUMENT, PANNS_DIMENSION_MISMATCH,
        PANNS_NON_FINITE, PANNS_ZERO_VECTOR, PANNS_EMPTY, PANNS_IO, PANNS_CORRUPT,
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC,
@@ -62,6 +63,9 @@ const FUNCTIONS = (
     :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
     :panns_index_get_vector_e,
     :panns_index_search_filtered_e, :panns_index_search_batch_filtered_e, :panns_index_range_search_e,
+    :panns_sharded_open_e, :panns_sharded_open_subset_e, :panns_sharded_write_manifest_e,
+    :panns_sharded_search_e, :panns_sharded_len, :panns_sharded_dim, :panns_sharded_metric,
+    :panns_sharded_n_shards, :panns_sharded_free,
     :panns_live_create_e, :panns_live_from_index_e, :panns_live_open_e, :panns_live_add_e,
     :panns_live_remove_e, :panns_live_commit_e, :panns_live_compact_e, :panns_live_refresh_e,
     :panns_live_search_with_stats_e, :panns_live_search_batch_e, :panns_live_get_e,
@@ -815,6 +819,127 @@ function get_vector(ix::Index, id::Integer)
 end
 
 include("filter.jl")
+
+# ---------------------------------------------------------------------------------------------
+# Sharded indexes (docs/format.md, "Sharded indexes"; docs/scaling.md)
+
+"""
+    ShardedIndex
+
+The index shards named by a manifest, memory-mapped and searched as one: every query goes to
+every shard (on the library's threads) and the answers are merged exactly by (distance, label).
+Made by [`open_sharded`](@ref); free it with `close` (a finalizer does it otherwise).
+"""
+mutable struct ShardedIndex
+    ptr::Ptr{Cvoid}
+    len::Int
+    dim::Int
+    metric::Metric
+    n_shards::Int
+
+    function ShardedIndex(ptr::Ptr{Cvoid})
+        sx = new(ptr,
+                 Int(ccall(sym(:panns_sharded_len), Csize_t, (Ptr{Cvoid},), ptr)),
+                 Int(ccall(sym(:panns_sharded_dim), UInt32, (Ptr{Cvoid},), ptr)),
+                 Metric(ccall(sym(:panns_sharded_metric), UInt32, (Ptr{Cvoid},), ptr)),
+                 Int(ccall(sym(:panns_sharded_n_shards), Csize_t, (Ptr{Cvoid},), ptr)))
+        finalizer(close, sx)
+        return sx
+    end
+end
+
+"""
+    close(sx::ShardedIndex)
+
+Unmaps the shards; idempotent. Also the finalizer.
+"""
+function Base.close(sx::ShardedIndex)
+    p = sx.ptr
+    if p != C_NULL
+        sx.ptr = C_NULL
+        ccall(sym(:panns_sharded_free), Cvoid, (Ptr{Cvoid},), p)
+    end
+    return nothing
+end
+
+Base.length(sx::ShardedIndex) = sx.len
+dim(sx::ShardedIndex) = sx.dim
+metric(sx::ShardedIndex) = sx.metric
+
+"""
+    n_shards(sx::ShardedIndex) -> Int
+"""
+n_shards(sx::ShardedIndex) = sx.n_shards
+
+"""
+    write_manifest(manifest, paths)
+
+Writes a manifest naming the index files `paths` (in order; one metric and dimension). Files
+with a labels section are labelled by it, the others by their row in the concatenation.
+"""
+function write_manifest(manifest::AbstractString, paths::AbstractVector{<:AbstractString})
+    strs = [String(p) for p in paths]
+    ptrs = isempty(strs) ? [Ptr{UInt8}(C_NULL)] : [pointer(p) for p in strs]
+    err = ErrorRef(C_NULL)
+    GC.@preserve strs ptrs begin
+        check(ccall(sym(:panns_sharded_write_manifest_e), UInt32,
+                    (Cstring, Ptr{Ptr{UInt8}}, Csize_t, Ptr{Ptr{UInt8}}),
+                    manifest, ptrs, length(strs), err), err)
+    end
+    return nothing
+end
+
+"""
+    open_sharded(manifest; verify = false, shards = nothing) -> ShardedIndex
+
+Opens the shards of a manifest (or only those at the 0-based positions `shards`: one server's
+share; labels stay global). A missing, damaged or replaced shard (its checksum differs from the
+manifest's), or one of another metric or dimension, throws a `PannsError` naming it.
+"""
+function open_sharded(manifest::AbstractString; verify::Bool = false,
+                      shards::Union{Nothing,AbstractVector{<:Integer}} = nothing)
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    err = ErrorRef(C_NULL)
+    flags = verify ? UInt32(1) : UInt32(0)
+    if shards === nothing
+        check(ccall(sym(:panns_sharded_open_e), UInt32, (Cstring, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                    manifest, flags, out, err), err)
+    else
+        which = isempty(shards) ? Csize_t[0] : Csize_t[csize("shard", s) for s in shards]
+        GC.@preserve which begin
+            check(ccall(sym(:panns_sharded_open_subset_e), UInt32,
+                        (Cstring, Ptr{Csize_t}, Csize_t, UInt32, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                        manifest, which, length(shards), flags, out, err), err)
+        end
+    end
+    return ShardedIndex(out[])
+end
+
+"""
+    search(sx::ShardedIndex, q, k; budget = 0) -> (labels::Vector{UInt64}, distances::Vector{Float32})
+
+The `k` nearest items of `q` over all shards, nearest first, ties by label (labels are not
+shifted to 1-based: they are the manifest's global labels). `budget` applies to each shard.
+"""
+function search(sx::ShardedIndex, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
+    cap = max(1, min(k, sx.len))
+    labels = Vector{UInt64}(undef, cap)
+    dists = Vector{Float32}(undef, cap)
+    count = Ref{Csize_t}(0)
+    err = ErrorRef(C_NULL)
+    sx.ptr == C_NULL && throw(PannsError(PANNS_NULL_POINTER, "use of a closed ShardedIndex"))
+    GC.@preserve sx x begin
+        check(ccall(sym(:panns_sharded_search_e), UInt32,
+                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Ptr{UInt64}, Ptr{Float32},
+                     Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                    sx.ptr, x, length(x), csize("k", k), csize("budget", budget), labels, dists, count,
+                    err), err)
+    end
+    n = Int(count[])
+    return resize!(labels, n), resize!(dists, n)
+end
+
 include("live.jl")
 
 end # module

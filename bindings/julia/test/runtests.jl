@@ -284,6 +284,54 @@ end
         @throws_status PANNS_INVALID_ARGUMENT range_search(ix, q, -1.0)
         @throws_status PANNS_INVALID_ARGUMENT range_search(ix, q, NaN)
         close(ix)
+
+    @testset "sharded index" begin
+        dir = mktempdir()
+        parts = Index[]
+        paths = String[]
+        for s in 0:3   # 4 shards of 100 columns of X
+            b = Builder(16, :euclidean)
+            add_batch!(b, X[:, s*100+1:(s+1)*100])
+            push!(parts, build(b; n_trees = 8, seed = 3))
+            close(b)
+            push!(paths, joinpath(dir, "s$s.panns"))
+            save(parts[end], paths[end])
+        end
+        m = joinpath(dir, "m.shards")
+        write_manifest(m, paths)
+        sx = open_sharded(m; verify = true)
+        @test length(sx) == 400 && dim(sx) == 16 && n_shards(sx) == 4 && metric(sx) == EUCLIDEAN
+        for j in 1:10
+            q = randn(rng, Float32, 16)
+            labels, dists = search(sx, q, 6; budget = 20)   # 20 << 50: the trees are walked
+            # the merge computed here: each shard on its own, ids + row offsets, sorted
+            want = Tuple{Float32,UInt64}[]
+            for (s, ix) in enumerate(parts)
+                ids, d = search(ix, q, 6; budget = 20)
+                append!(want, [(d[i], UInt64((s - 1) * 100 + ids[i])) for i in eachindex(ids)])
+            end
+            sort!(want)
+            @test labels == [w[2] for w in want[1:6]]
+            @test dists == [w[1] for w in want[1:6]]
+            # two servers' shares merged equal the whole
+            a = open_sharded(m; shards = [0, 2])
+            c = open_sharded(m; shards = [3, 1])
+            la, da = search(a, q, 6; budget = 20)
+            lc, dc = search(c, q, 6; budget = 20)
+            merged = sort!(collect(zip(vcat(da, dc), vcat(la, lc))))[1:6]
+            @test [x[2] for x in merged] == labels
+            close(a)
+            close(c)
+        end
+        # a replaced shard is refused, naming it
+        b = Builder(16, :euclidean)
+        add_batch!(b, X[:, 1:100])
+        save(build(b; n_trees = 8, seed = 99), paths[3])
+        @throws_status PANNS_CORRUPT open_sharded(m)
+        err = try open_sharded(m); nothing catch e; e end
+        @test occursin("s2.panns", err.message)
+        close(sx)
+        foreach(close, parts)
     end
 
     @testset "fixture" begin

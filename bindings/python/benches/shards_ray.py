@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--gt", type=int, default=200)
     ap.add_argument("--budgets", default="100,400,1600")
     ap.add_argument("--dir", default=None)
+    ap.add_argument("--reuse", action="store_true", help="query the files of an earlier run in --dir")
     args = ap.parse_args()
 
     import ray
@@ -78,18 +79,24 @@ def main() -> None:
     work = args.dir or tempfile.mkdtemp(prefix="panns-shards-bench-")
     os.makedirs(work, exist_ok=True)
     one_path = os.path.join(work, "one.panns")
-    t = time.perf_counter()
-    _panns.build_shard(one_path, data, "euclidean", n_trees=args.trees, threads=0)
-    one_build = time.perf_counter() - t
-    print(f"one index: build {one_build:.1f} s ({args.cpus} threads)")
-
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
-    t = time.perf_counter()
-    manifest = pray.build_shards(
-        data, args.shards, os.path.join(work, "shards"), metric="euclidean", n_trees=args.trees
-    )
-    shard_build = time.perf_counter() - t
-    print(f"{args.shards} shards: build {shard_build:.1f} s (Ray tasks, 1 thread each, {args.cpus} CPUs)")
+    manifest = os.path.join(work, "shards", pray.MANIFEST_NAME)
+    if args.reuse:
+        print("reusing the files of an earlier run")
+    else:
+        t = time.perf_counter()
+        _panns.build_shard(one_path, data, "euclidean", n_trees=args.trees, threads=0)
+        one_build = time.perf_counter() - t
+        print(f"one index: build {one_build:.1f} s ({args.cpus} threads)")
+        t = time.perf_counter()
+        manifest = pray.build_shards(
+            data, args.shards, os.path.join(work, "shards"), metric="euclidean", n_trees=args.trees
+        )
+        shard_build = time.perf_counter() - t
+        print(f"{args.shards} shards: build {shard_build:.1f} s (Ray tasks, 1 thread each, {args.cpus} CPUs)")
+    one_mb = os.path.getsize(one_path) / 2**20
+    shard_mb = sum(os.path.getsize(p) for p in panns.ShardedIndex(manifest).shard_paths) / 2**20
+    print(f"files: one index {one_mb:.1f} MiB, {args.shards} shards {shard_mb:.1f} MiB in all")
 
     one = panns.PannsIndex(metric="euclidean")
     one.load(one_path)

@@ -40,6 +40,13 @@ __all__ = ["build_shards", "ShardedSearcher", "BatchKnn", "ShardUnavailableError
 
 MANIFEST_NAME = "manifest.panns-shards"
 
+# Errors of a call whose actor died or is restarting (ActorUnavailableError is Ray >= 2.30).
+_ACTOR_GONE = tuple(
+    getattr(_ray.exceptions, n)
+    for n in ("RayActorError", "ActorUnavailableError", "ActorDiedError")
+    if hasattr(_ray.exceptions, n)
+)
+
 
 class ShardUnavailableError(RuntimeError):
     """No actor of a shard could answer (all replicas dead and out of restarts): the query
@@ -292,7 +299,7 @@ class ShardedSearcher:
             try:
                 out[s] = _ray.get(ref)
                 del pending[s]
-            except (_ray.exceptions.RayActorError, _ray.exceptions.ActorUnavailableError) as e:
+            except _ACTOR_GONE as e:
                 if tried[s] >= replicas:
                     raise ShardUnavailableError(
                         f"{self.manifest}: shard {s}: no replica answered ({replicas} tried, "

@@ -149,3 +149,15 @@ def test_bad_manifest_is_refused(tmp_path, manifest):
     os.remove(d / "shard-00001.panns")
     with pytest.raises(Exception, match=r"shard-00001\.panns"):
         pray.ShardedSearcher(str(d / os.path.basename(manifest)), max_restarts=0)
+
+
+def test_ray_dataset_with_a_label_column(tmp_path, data):
+    items = [{"vec": data[i], "id": 10_000 + 7 * i} for i in range(600)]
+    ds = ray.data.from_items(items).repartition(3)
+    m = pray.build_shards(ds, 2, tmp_path / "lab", column="vec", label_column="id", n_trees=4)
+    ix = ShardedIndex(m)
+    assert len(ix) == 600
+    for i in (0, 123, 599):
+        assert ix.query(data[i], 1)[0][0] == 10_000 + 7 * i
+    with pytest.raises(ValueError, match="label_column"):
+        pray.build_shards(ds, 2, tmp_path / "x", labels=np.arange(600))
