@@ -210,3 +210,23 @@ fn range_search_returns_what_lies_within_the_radius() {
         assert!(e.to_string().contains("radius"), "{e}");
     }
 }
+
+/// The planner's scan rule is about refused items: a bitmap that allows every item
+/// walks the graph like no filter, even where a budget this size would scan a filter
+/// that refused a few (n = 1000, budget 100: 2 x 100 < 1000 but 1000^2 <= 16 x 100 x 1000).
+#[test]
+fn a_filter_allowing_everything_walks_like_no_filter() {
+    let dim = 8;
+    let data = clustered(1000, dim, 5);
+    let ix = index(&data, dim, true);
+    let q = &data[..dim];
+    let p = SearchParams::new(10).with_budget(100);
+    let all = bitmap(1000, 0..1000);
+    let (hits, stats) = ix.search_filtered(q, &p, &Filter::Allow(&all)).unwrap();
+    assert!(!stats.exact_scan, "{stats:?}");
+    assert_eq!(hits, ix.search(q, &p).unwrap());
+    // One refused item: the filtered walk would score more than the allowed items, so it scans.
+    let most = bitmap(1000, (0..1000).filter(|&i| i != 7));
+    let (_, stats) = ix.search_filtered(q, &p, &Filter::Allow(&most)).unwrap();
+    assert!(stats.exact_scan, "{stats:?}");
+}
