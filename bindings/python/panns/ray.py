@@ -220,9 +220,14 @@ class _ShardActor:
 
     def search(self, q: np.ndarray, k: int, budget: Optional[int]):
         if self.die_file and os.path.exists(self.die_file):
-            # Test hook: die in the middle of a query, once.
-            os.remove(self.die_file)
-            os._exit(1)
+            # Test hook: die in the middle of a query, once. Several actors may see the file;
+            # the one whose remove succeeds dies, the others go on.
+            try:
+                os.remove(self.die_file)
+            except FileNotFoundError:
+                pass
+            else:
+                os._exit(1)
         return self.index.query(q, k, budget)
 
 
