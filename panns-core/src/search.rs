@@ -370,20 +370,7 @@ impl IndexView<'_> {
             // walk would score: an exact scan is cheaper and gives the exact answer.
             s.cands.clear();
             match known {
-                // A bitmap: its set (or clear) bits, a word at a time.
-                Some((_, bits, deny)) => {
-                    let n = self.len();
-                    for (w, &word) in bits[..n.div_ceil(64)].iter().enumerate() {
-                        let mut x = if deny { !word } else { word };
-                        if (w + 1) * 64 > n {
-                            x &= u64::MAX >> ((w + 1) * 64 - n);
-                        }
-                        while x != 0 {
-                            s.cands.push((w * 64) as u32 + x.trailing_zeros());
-                            x &= x - 1;
-                        }
-                    }
-                }
+                Some((_, bits, deny)) => bitmap_ids(bits, self.len(), deny, &mut s.cands),
                 None => s.cands.extend((0..self.len() as u32).filter(|&i| ok(i))),
             }
             self.score_candidates(s);
@@ -584,6 +571,22 @@ pub(crate) fn neighbors(s: &Scratch, n: usize) -> Vec<Neighbor> {
         .iter()
         .map(|&(distance, id)| Neighbor { id, distance })
         .collect()
+}
+
+/// Appends to `out` the ids below `n` whose bit is set in `bits` (clear, when `deny`),
+/// in ascending order, a word at a time.
+fn bitmap_ids(bits: &[u64], n: usize, deny: bool, out: &mut Vec<u32>) {
+    for (w, &word) in bits[..n.div_ceil(64)].iter().enumerate() {
+        let mut x = if deny { !word } else { word };
+        if (w + 1) * 64 > n {
+            // The last word's bits at or above n are not items (a deny map sets them).
+            x &= u64::MAX >> ((w + 1) * 64 - n);
+        }
+        while x != 0 {
+            out.push((w * 64) as u32 + x.trailing_zeros());
+            x &= x - 1;
+        }
+    }
 }
 
 #[cfg(test)]
