@@ -14,44 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int n_passed, n_failed;
-
-#define CHECK(cond)                                                                        \
-  do {                                                                                     \
-    if (cond) {                                                                            \
-      n_passed++;                                                                          \
-    } else {                                                                               \
-      n_failed++;                                                                          \
-      fprintf(stderr, "%s:%d: CHECK failed: %s (last error: \"%s\")\n", __FILE__, __LINE__, \
-              #cond, panns_last_error_message());                                          \
-    }                                                                                      \
-  } while (0)
-
-/* A call must return `want` and leave a message containing `needle` (case-insensitive). */
-#define CHECK_ERR(call, want, needle) check_err((call), (want), (needle), #call, __LINE__)
-#define CHECK_OK(call) check_err((call), PANNS_OK, "", #call, __LINE__)
-
-static int contains_nocase(const char *hay, const char *needle) {
-  size_t n = strlen(needle);
-  for (; *hay; hay++) {
-    size_t i = 0;
-    while (i < n && hay[i] && tolower((unsigned char)hay[i]) == tolower((unsigned char)needle[i])) i++;
-    if (i == n) return 1;
-  }
-  return n == 0;
-}
-
-static void check_err(PannsStatus got, PannsStatus want, const char *needle, const char *call, int line) {
-  const char *msg = panns_last_error_message();
-  int ok = got == want && (want == PANNS_OK ? msg[0] == '\0' : contains_nocase(msg, needle));
-  if (ok) {
-    n_passed++;
-  } else {
-    n_failed++;
-    fprintf(stderr, "test_filter.c:%d: %s returned %d (want %d), message \"%s\" (want \"%s\")\n", line, call,
-            (int)got, (int)want, msg, needle);
-  }
-}
+#include "check.h"
 
 #define DIM 12
 #define N 4000
