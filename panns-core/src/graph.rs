@@ -648,6 +648,25 @@ mod tests {
         );
     }
 
+    /// The "new" flag travels in the id's top bit, and `pull` takes a known hub's new
+    /// entries only (old x old pairs were compared in an earlier round), every entry of
+    /// a hub new to us, and never one already stamped.
+    #[test]
+    fn entries_keep_their_flag_and_pull_takes_only_new_ones() {
+        let e = Entry::new;
+        assert!(e(1.0, 5, true).is_new() && !e(1.0, 5, false).is_new());
+        assert_eq!(e(1.0, (1 << 31) - 1, true).id(), (1 << 31) - 1);
+        let list = [e(1.0, 1, true), e(2.0, 2, false), e(3.0, 3, true)];
+        let mut stamp = vec![0u32; 4];
+        let mut cands = Vec::new();
+        pull(&list, false, &mut stamp, 1, &mut cands);
+        assert_eq!(cands, [1, 3]);
+        cands.clear();
+        stamp[3] = 2;
+        pull(&list, true, &mut stamp, 2, &mut cands);
+        assert_eq!(cands, [1, 2]);
+    }
+
     #[test]
     fn reverse_lists_under_the_cap_are_complete() {
         let e = Entry::new;
