@@ -667,6 +667,41 @@ mod tests {
         assert_eq!(cands, [1, 2]);
     }
 
+    /// A round expands at most SAMPLE new entries per point, nearest first, and marks
+    /// exactly those old; new entries it did not expand stay new for the next round.
+    #[test]
+    fn a_round_expands_and_ages_at_most_sample_new_entries() {
+        let (n, stride) = (40usize, 16usize);
+        let mut vectors = vec![0f32; n * stride];
+        for i in 0..n {
+            vectors[i * stride] = i as f32;
+        }
+        let sp = Space {
+            vectors: &vectors,
+            stride,
+            metric: Metric::Euclidean,
+        };
+        // Point 0 lists points 1..=12 as new; the others list nothing.
+        let rows: Vec<Vec<Entry>> = (0..n)
+            .map(|u| {
+                if u == 0 {
+                    (1..=12)
+                        .map(|v| Entry::new(v as f32 * v as f32, v, true))
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
+        let lists = Lists::from_rows(&rows, 16);
+        let (next, _) = descent_round(&sp, &lists, n, 16, 0);
+        let row = next.row(0);
+        for v in 1..=12u32 {
+            let e = row.iter().find(|e| e.id() == v).expect("kept");
+            assert_eq!(e.is_new(), v > SAMPLE as u32, "entry {v}");
+        }
+    }
+
     #[test]
     fn reverse_lists_under_the_cap_are_complete() {
         let e = Entry::new;
