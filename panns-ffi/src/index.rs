@@ -423,20 +423,41 @@ pub(crate) unsafe fn write_hits(
     out_distances: *mut f32,
     out_count: *mut usize,
 ) -> FfiResult<()> {
+    let names = ["out_ids", "out_distances", "out_count"];
+    let split = |h: &Neighbor| (h.id, h.distance);
+    // SAFETY: forwarded from the caller.
+    unsafe { write_pairs(hits, split, out_ids, out_distances, out_count, names) }
+}
+
+/// Writes results, each split by `split` into `(key, distance)`: the keys to `keys_out`, the distances to
+/// `distances_out` unless NULL, and their number to `count_out`; `names` are those
+/// three arguments' names for error messages.
+///
+/// # Safety
+/// `keys_out` (and `distances_out` unless NULL) must hold `pairs.len()` elements;
+/// `count_out` must be NULL or writable.
+pub(crate) unsafe fn write_pairs<H, T>(
+    pairs: &[H],
+    split: impl Fn(&H) -> (T, f32),
+    keys_out: *mut T,
+    distances_out: *mut f32,
+    count_out: *mut usize,
+    names: [&str; 3],
+) -> FfiResult<()> {
     // SAFETY: the caller guarantees room for the results.
-    let ids = unsafe { slice_mut(out_ids, hits.len(), "out_ids") }?;
-    for (o, h) in ids.iter_mut().zip(hits) {
-        *o = h.id;
+    let ks = unsafe { slice_mut(keys_out, pairs.len(), names[0]) }?;
+    for (o, h) in ks.iter_mut().zip(pairs) {
+        *o = split(h).0;
     }
-    if !out_distances.is_null() {
+    if !distances_out.is_null() {
         // SAFETY: as above.
-        let ds = unsafe { slice_mut(out_distances, hits.len(), "out_distances") }?;
-        for (o, h) in ds.iter_mut().zip(hits) {
-            *o = h.distance;
+        let ds = unsafe { slice_mut(distances_out, pairs.len(), names[1]) }?;
+        for (o, h) in ds.iter_mut().zip(pairs) {
+            *o = split(h).1;
         }
     }
     // SAFETY: as above.
-    unsafe { write_out(out_count, hits.len(), "out_count") }
+    unsafe { write_out(count_out, pairs.len(), names[2]) }
 }
 
 /// Approximate k nearest neighbours of one query of `dim` floats, nearest first, ties

@@ -445,20 +445,9 @@ unsafe fn write_hits(
     distances_out: *mut f32,
     n_found: *mut usize,
 ) -> FfiResult<()> {
-    // SAFETY: the caller guarantees room for the hits.
-    let ls = unsafe { slice_mut(labels_out, hits.len(), "labels_out") }?;
-    for (o, h) in ls.iter_mut().zip(hits) {
-        *o = h.0;
-    }
-    if !distances_out.is_null() {
-        // SAFETY: as above.
-        let ds = unsafe { slice_mut(distances_out, hits.len(), "distances_out") }?;
-        for (o, h) in ds.iter_mut().zip(hits) {
-            *o = h.1;
-        }
-    }
-    // SAFETY: as above.
-    unsafe { write_out(n_found, hits.len(), "n_found") }
+    let names = ["labels_out", "distances_out", "n_found"];
+    // SAFETY: forwarded from the caller.
+    unsafe { crate::index::write_pairs(hits, |&h| h, labels_out, distances_out, n_found, names) }
 }
 
 /// Approximate k nearest live items to one query of `dim` floats, nearest first (ties
