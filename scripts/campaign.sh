@@ -22,9 +22,13 @@ trap 'rm -rf "$WORK"' EXIT
 VENV=${PANNS_PYVENV:-${TMPDIR:-/tmp}/panns-pyvenv}
 fail=0
 
-cargo build -q --release -p panns-cli -p panns-io --example campaign || exit 1
+# Two builds: with `--example` given, cargo builds only that target, not the CLI binary.
+die() { echo "campaign: $*" >&2; echo "campaign: FAILED"; exit 1; }
+cargo build -q --release -p panns-cli --bin panns || die "cannot build the panns CLI"
+cargo build -q --release -p panns-io --example campaign || die "cannot build the campaign example"
 PANNS=$CARGO_TARGET_DIR/release/panns
-"$CARGO_TARGET_DIR/release/examples/campaign" "$PER" --write "$WORK/files" || exit 1
+[ -x "$PANNS" ] || die "no CLI binary at $PANNS"
+"$CARGO_TARGET_DIR/release/examples/campaign" "$PER" --write "$WORK/files" || die "cannot write the mutated files"
 FILES=("$WORK"/files/*.panns)
 
 # crashed STATUS STDERR_FILE: a signal, or a panic message, is a crash.
@@ -51,18 +55,20 @@ for f in "${FILES[@]}"; do
 done
 echo "cli: ${#FILES[@]} files, $cli_runs runs ($cli_refused refused with a message), $cli_crashes crashes or bad answers"
 [ "$cli_crashes" -eq 0 ] || fail=1
+# The unmutated base files are among them: a CLI that refuses everything is broken.
+[ "$cli_refused" -lt "$cli_runs" ] || { echo "CLI: every run was refused"; fail=1; }
 
 # 2. The C API.
-bash scripts/build-lib.sh "$WORK/prefix" > /dev/null || exit 1
+bash scripts/build-lib.sh "$WORK/prefix" > /dev/null || die "cannot build libpanns"
 cc -O2 -std=c11 -I"$WORK/prefix/include" scripts/campaign/campaign.c -o "$WORK/c-campaign" \
-    -L"$WORK/prefix/lib" -lpanns -lm -Wl,-rpath,"$WORK/prefix/lib" || exit 1
+    -L"$WORK/prefix/lib" -lpanns -lm -Wl,-rpath,"$WORK/prefix/lib" || die "cannot compile campaign.c"
 "$WORK/c-campaign" "${FILES[@]}" 2> "$WORK/err"; st=$?
 crashed "$st" "$WORK/err" && { echo "C: crashed ($st)"; head -3 "$WORK/err"; }
 [ "$st" -eq 0 ] || fail=1
 
 # 3. Go.
 (cd bindings/go && PKG_CONFIG_PATH="$WORK/prefix/lib/pkgconfig" CGO_LDFLAGS="-Wl,-rpath,$WORK/prefix/lib" \
-    go build -o "$WORK/go-campaign" ./cmd/campaign) || exit 1
+    go build -o "$WORK/go-campaign" ./cmd/campaign) || die "cannot build the Go campaign"
 "$WORK/go-campaign" "${FILES[@]}" 2> "$WORK/err"; st=$?
 crashed "$st" "$WORK/err" && { echo "Go: crashed ($st)"; head -3 "$WORK/err"; }
 [ "$st" -eq 0 ] || fail=1
@@ -87,7 +93,7 @@ with open(sys.argv[1], "w") as f:
 PY
 target=$WORK/kill.panns
 t0=$(date +%s%N)
-"$PANNS" build --trees 4 --threads 1 -o "$target" "$WORK/data.csv" > /dev/null 2>&1 || exit 1
+"$PANNS" build --trees 4 --threads 1 -o "$target" "$WORK/data.csv" > /dev/null 2> "$WORK/err" || { cat "$WORK/err"; die "the first build for the kill -9 runs failed"; }
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))   # one build's time: kills land anywhere in it
 kills=0 kill_bad=0
 for i in $(seq 1 "$KILLS"); do

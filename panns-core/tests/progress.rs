@@ -58,3 +58,56 @@ fn stages_are_reported_in_order_from_zero_to_total() {
     sorted.sort_unstable();
     assert_eq!(sorted, (0..=6).collect::<Vec<_>>());
 }
+
+/// The `done` values of the NN-descent round reports: 0, then one per finished round
+/// that did not converge, then `total`.
+fn round_reports(n: usize, max_rounds: usize) -> (Vec<usize>, usize) {
+    let dim = 8;
+    let mut r = Rng::new(7);
+    let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
+    let mut b = IndexBuilder::new(dim, Metric::Euclidean).unwrap();
+    b.add_batch(&data).unwrap();
+    let mut ix = b
+        .build(&BuildParams {
+            n_trees: 4,
+            ..Default::default()
+        })
+        .unwrap();
+    let seen = Mutex::new(Vec::new());
+    let log = |p: Progress| {
+        if p.stage == Stage::GraphRounds {
+            seen.lock().unwrap().push(p)
+        }
+    };
+    let gp = GraphParams {
+        max_rounds,
+        threads: 1,
+        ..Default::default()
+    };
+    ix.build_graph_with_progress(&gp, &log).unwrap();
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.iter().all(|p| p.total == max_rounds));
+    (seen.iter().map(|p| p.done).collect(), max_rounds)
+}
+
+#[test]
+fn nn_descent_stops_when_few_lists_change_and_reports_each_round_once() {
+    // Seeded from 4 trees, the lists of 2000 random 8-d points need several rounds, and
+    // converge (fewer than n * k / 500 changes in a round) long before 40 rounds.
+    let (done, total) = round_reports(2000, 40);
+    let (last, rounds) = done.split_last().unwrap();
+    assert_eq!(*last, total, "the last report says the stage is complete");
+    assert_eq!(
+        rounds,
+        (0..rounds.len()).collect::<Vec<_>>(),
+        "one report per round, in order, none twice: {done:?}"
+    );
+    // `rounds` = 0 plus one report per round that did not converge: the round that
+    // converged is not reported, so rounds.len() rounds ran.
+    assert!(rounds.len() >= 3, "NN-descent stopped too early: {done:?}");
+    assert!(rounds.len() < 12, "NN-descent did not stop: {done:?}");
+
+    // With a cap below convergence every round is reported, and the cap is never passed.
+    let (done, total) = round_reports(2000, 2);
+    assert_eq!(done, [0, 1, 2], "total {total}");
+}
