@@ -243,7 +243,7 @@ pub(crate) fn build_graph(
     for round in 0..p.max_rounds {
         let (next, changed) = descent_round(&sp, &lists, n, k, round as u64);
         lists = next;
-        if changed * 500 < n * k {
+        if converged(changed, n, k) {
             break;
         }
         if round + 1 < p.max_rounds {
@@ -255,6 +255,12 @@ pub(crate) fn build_graph(
     let graph = diversify(&sp, lists, n, p.degree);
     report(progress, Stage::GraphPruning, 1, 1);
     graph
+}
+
+/// NN-descent has converged when a round changed fewer than 0.2% of the `n * k` list
+/// entries (the original paper's delta = 0.002).
+fn converged(changed: usize, n: usize, k: usize) -> bool {
+    changed.saturating_mul(500) < n.saturating_mul(k)
 }
 
 /// Each point's nearest leaf-mates over the first `trees` trees.
@@ -547,6 +553,20 @@ fn diversify(sp: &Space, lists: Lists, n: usize, degree: usize) -> Vec<u32> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn descent_converges_below_a_fifth_of_a_percent_of_changed_entries() {
+        // 1000 points x 32 entries: 64 changes is exactly 0.2%, 63 is below it.
+        assert!(converged(63, 1000, 32));
+        assert!(!converged(64, 1000, 32));
+        assert!(!converged(1000, 1000, 32));
+        assert!(converged(0, 1000, 32));
+        assert!(
+            !converged(0, 0, 32),
+            "an empty round over no lists is not progress"
+        );
+        assert!(!converged(usize::MAX, usize::MAX, 32));
+    }
+
     use super::*;
 
     #[test]
