@@ -230,3 +230,58 @@ fn a_filter_allowing_everything_walks_like_no_filter() {
     let (_, stats) = ix.search_filtered(q, &p, &Filter::Allow(&most)).unwrap();
     assert!(stats.exact_scan, "{stats:?}");
 }
+
+#[test]
+fn selective_bitmaps_on_long_vectors_walk_two_hops_scoring_only_allowed_items() {
+    // 1 item in 7 allowed on 256-d vectors: the graph walk steps over refused
+    // neighbours to their allowed neighbours, so it scores allowed items only.
+    let (n, dim) = (6000, 256);
+    let data = clustered(n, dim, 4);
+    let ix = index(&data, dim, true);
+    let allowed = |i: u32| (i.wrapping_mul(2_654_435_761) >> 9).is_multiple_of(7);
+    let ids: Vec<u32> = (0..n as u32).filter(|&i| allowed(i)).collect();
+    let count = ids.len();
+    assert!(count * 6 <= n && count > 80 * 10, "{count} allowed");
+    let bits = bitmap(n, ids.iter().copied());
+    let filter = Filter::Allow(&bits);
+    let (mut hits, mut total, mut max_scored) = (0, 0, 0);
+    for qi in 0..30 {
+        let q: Vec<f32> = data[qi * 97 * dim..][..dim]
+            .iter()
+            .map(|x| x + 0.3)
+            .collect();
+        let (got, st) = ix
+            .search_filtered(&q, &SearchParams::new(10).with_budget(10), &filter)
+            .unwrap();
+        assert!(
+            !st.exact_scan,
+            "budget 10 walks ({count} > 80 x 10 allowed)"
+        );
+        assert!(
+            got.iter().all(|h| allowed(h.id)),
+            "a refused item came back"
+        );
+        max_scored = max_scored.max(st.scored);
+        let want = exact(&ix, &q, 10, &allowed);
+        hits += got.iter().filter(|h| want.contains(&h.id)).count();
+        total += want.len();
+        // With a budget of 80 x allowed or more the planner scans the allowed items.
+        let (all, st) = ix
+            .search_filtered(
+                &q,
+                &SearchParams::new(10).with_budget(count / 80 + 1),
+                &filter,
+            )
+            .unwrap();
+        assert!(st.exact_scan && st.scored == count);
+        assert_eq!(all.iter().map(|h| h.id).collect::<Vec<_>>(), want);
+    }
+    let recall = hits as f64 / total as f64;
+    eprintln!(
+        "two-hop walk: recall@10 {recall:.3}, at most {max_scored} of {count} allowed scored"
+    );
+    assert!(recall >= 0.9, "recall {recall}");
+    // Two hops scored at most 32 items per query here; the one-hop walk, which scores
+    // refused neighbours too, 150.
+    assert!(max_scored <= 80, "{max_scored} items scored");
+}

@@ -13,7 +13,8 @@ allowed rows gathered and their norms computed ahead of time (not timed: as if t
 fixed), then one matrix-vector product and an argpartition per query.
 
 panns reports whether its planner took the exact scan over the allowed items (2 * budget >=
-allowed, or with a graph allowed^2 <= 16 * budget * n) or the filtered graph walk. hnswlib's
+allowed, or with a graph allowed^2 <= 16 * budget * n, or allowed <= 80 * budget for a
+two-hop walk: at most 1 in 6 allowed on 256-d or longer vectors) or the filtered graph walk. hnswlib's
 filter is the fastest Python callable we found (`list.__getitem__` of the mask as a list).
 
     OMP_NUM_THREADS=1 python benches/filter_bench.py DATA.hdf5 [DATA2.hdf5 ...] \\
