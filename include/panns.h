@@ -616,8 +616,9 @@ PannsStatus panns_dataset_read_with(const char *path,
  * items are too sparse for the budget to reach (raise the budget). An empty filter
  * gives `*out_count = 0`. The planner scans exactly the allowed items (known for
  * bitmaps and id lists) when the budget covers half of them or, with a graph, when
- * `allowed^2 <= 16 * budget * len` (a filtered walk would score more items than that),
- * else walks the trees (and graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
+ * a filtered walk would cost more (`allowed^2 <= 16 * budget * len`; with at most 1 item
+ * in 6 allowed on 256-d or longer vectors, where the walk steps two hops over refused
+ * items, `allowed <= 80 * budget`), else walks the trees (and graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
  * what the search did (`exact_scan` is 1 for the exact scan over the allowed items).
  * Errors: those of `panns_index_search`, plus `PANNS_INVALID_ARGUMENT` (unknown
  * filter kind, `n_bits` not the item count), `PANNS_NULL_POINTER` (a NULL array or
