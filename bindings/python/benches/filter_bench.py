@@ -12,9 +12,10 @@ per-call wall times). The exact scan gets the
 allowed rows gathered and their norms computed ahead of time (not timed: as if the filter were
 fixed), then one matrix-vector product and an argpartition per query.
 
-panns reports whether its planner took the exact scan over the allowed items (2 * budget >=
-allowed, or with a graph allowed^2 <= 16 * budget * n, or allowed <= 80 * budget for a
-two-hop walk: at most 1 in 6 allowed on 256-d or longer vectors) or the filtered graph walk. hnswlib's
+panns reports (from `query_with_stats(..., filter=mask)`) whether its planner took the exact
+scan over the allowed items (2 * budget >= allowed, or with a graph allowed^2 <= 16 * budget *
+n, or allowed <= 80 * budget for a two-hop walk: at most 1 in 6 allowed on 256-d or longer
+vectors) or the filtered graph walk. hnswlib's
 filter is the fastest Python callable we found (`list.__getitem__` of the mask as a list).
 
     OMP_NUM_THREADS=1 python benches/filter_bench.py DATA.hdf5 [DATA2.hdf5 ...] \\
@@ -248,8 +249,9 @@ def one_selectivity(a, name, train, test, p, h, s, rng):
         return time_queries(one, queries)
 
     b, r_panns, _ = sweep(PANNS_BUDGETS, run_panns, truth, a.target)
-    eff = p.effective_budget(a.k, b)
-    scans = 2 * eff >= m or (p.graph_degree > 0 and m < n and m * m <= 16 * eff * n)
+    # The planner's choice, as the search reports it (the same for every query here:
+    # it depends only on the budget and the allowed count).
+    scans = p.query_with_stats(queries[0], a.k, b, filter=mask)[1]["exact_scan"]
     timers = {"panns": lambda: run_panns(b)[1]}
     settings = {"panns": (f"budget={b} ({'exact scan' if scans else 'walk'})", r_panns)}
     if h is not None:

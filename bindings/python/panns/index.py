@@ -161,7 +161,7 @@ class PannsIndex(_panns.Index):
     ``save(fname)``, ``load(fname, mmap=True, verify=False, writable=False)``,
     ``add_items(vectors, labels=None)``, ``remove(labels)``, ``commit()``, ``refresh()``,
     ``compact()``, ``live_stats()``, ``live_options(...)``, ``query(v, k, budget=0)``,
-    ``query_with_stats(v, k, budget=0)``, ``effective_budget(k, budget=0)``,
+    ``query_with_stats(v, k, budget=0, filter=None)``, ``effective_budget(k, budget=0)``,
     ``linear_search(v, k)``, ``get_vector(i)``, ``get_nns_by_item(i, n, search_k=-1,
     include_distances=False)``, ``get_distance(i, j)``, ``to_bytes()``, ``close()``; properties
     ``dimension``, ``metric``, ``n_trees``, ``graph_degree``, ``build_params``, ``is_built``,

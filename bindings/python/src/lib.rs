@@ -454,11 +454,10 @@ fn search_filtered(
     q: &[f32],
     params: &SearchParams,
     filter: &PyFilter,
-) -> PyResult<Vec<Neighbor>> {
+) -> PyResult<(Vec<Neighbor>, SearchStats)> {
     match filter {
         PyFilter::Bits(bits) => py
             .detach(|| index.search_filtered(q, params, &Filter::Allow(bits)))
-            .map(|r| r.0)
             .map_err(|e| core_err(py, e)),
         PyFilter::Call(f) => {
             let failed: Mutex<Option<PyErr>> = Mutex::new(None);
@@ -479,7 +478,7 @@ fn search_filtered(
             if let Some(e) = failed.into_inner() {
                 return Err(e);
             }
-            r.map(|r| r.0)
+            r
         }
     }
 }
@@ -683,14 +682,17 @@ impl PyIndex {
             }
         };
         let r = Self::with_vector(py, v, true, |q| {
-            search_filtered(py, index, q, params, filter)
+            search_filtered(py, index, q, params, filter).map(|r| r.0)
         })?;
         match r {
             Ok(hits) => out(&hits),
             Err(m) => {
                 let rows = Self::with_matrix(&m, |s, n, d| {
                     (0..n)
-                        .map(|i| search_filtered(py, index, &s[i * d..(i + 1) * d], params, filter))
+                        .map(|i| {
+                            search_filtered(py, index, &s[i * d..(i + 1) * d], params, filter)
+                                .map(|r| r.0)
+                        })
                         .collect::<PyResult<Vec<_>>>()
                 })?;
                 let lists = rows.iter().map(|h| out(h)).collect::<PyResult<Vec<_>>>()?;
@@ -1557,21 +1559,30 @@ impl PyIndex {
         }
     }
 
-    /// `(pairs, stats)`: the result of `query(v, k, budget)` and what the search did:
-    /// `{'scored': distinct items whose exact distance was computed, 'exact_scan': True
-    /// when the budget covered half the items or more and every item was scanned,
-    /// 'budget': the effective budget}`.
-    #[pyo3(signature = (v, k, budget=None))]
+    /// `(pairs, stats)`: the result of `query(v, k, budget, filter=filter)` and what the
+    /// search did: `{'scored': distinct items whose exact distance was computed,
+    /// 'exact_scan': True when every (allowed) item was scanned exactly instead of
+    /// walking the trees or graph, 'budget': the effective budget}`.
+    #[pyo3(signature = (v, k, budget=None, *, filter=None))]
     fn query_with_stats<'py>(
         &self,
         py: Python<'py>,
         v: &Bound<'py, PyAny>,
         k: &Bound<'py, PyAny>,
         budget: Option<&Bound<'py, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyDict>)> {
         let args = Self::query_args(py, Some(k), None, budget)?;
         let params = SearchParams::new(args.k).with_budget(args.budget);
+        let vector = |py| invalid(py, "expected a vector".into());
         if let Some(l) = self.live() {
+            if let Some(f) = live::parse_live_filter(py, filter)? {
+                let r = Self::with_vector(py, v, false, |q| {
+                    live::search_live_filtered(py, &l, q, &params, &f)
+                })?;
+                let (hits, stats) = r.map_err(|_| vector(py))?;
+                return Ok((live::label_pairs(py, &hits)?, stats_dict(py, &stats)?));
+            }
             let r = Self::with_vector(py, v, false, |q| {
                 py.detach(|| l.read().search_with_stats(q, &params))
                     .map_err(|e| io_err(py, e))
@@ -1580,6 +1591,13 @@ impl PyIndex {
             return Ok((live::label_pairs(py, &hits)?, stats_dict(py, &stats)?));
         }
         let index = self.index()?;
+        if let Some(f) = parse_filter(py, filter, index.len())? {
+            let r = Self::with_vector(py, v, false, |q| {
+                search_filtered(py, &index, q, &params, &f)
+            })?;
+            let (hits, stats) = r.map_err(|_| vector(py))?;
+            return Ok((pairs(py, &hits)?, stats_dict(py, &stats)?));
+        }
         let r = Self::with_vector(py, v, false, |q| {
             py.detach(|| index.search_with_stats(q, &params))
                 .map_err(|e| core_err(py, e))
@@ -1650,7 +1668,7 @@ impl PyIndex {
             // One more than the cap tells whether the cap was hit.
             let params = SearchParams::new(cap.saturating_add(1)).with_budget(budget);
             let hits = Self::with_vector(py, v, false, |q| {
-                search_filtered(py, &index, q, &params, &f)
+                search_filtered(py, &index, q, &params, &f).map(|r| r.0)
             })?;
             let hits = hits.map_err(|_| invalid(py, "expected a vector".into()))?;
             let mut within: Vec<Neighbor> = hits.into_iter().filter(|h| h.distance <= r).collect();
@@ -2181,7 +2199,7 @@ impl PyIndex {
                 }
             };
             let r = Self::with_vector(py, v, true, |q| {
-                live::search_live_filtered(py, l, q, &params, &f)
+                live::search_live_filtered(py, l, q, &params, &f).map(|r| r.0)
             })?;
             return match r {
                 Ok(hits) => out(&hits),
@@ -2196,6 +2214,7 @@ impl PyIndex {
                                     &params,
                                     &f,
                                 )
+                                .map(|r| r.0)
                             })
                             .collect::<PyResult<Vec<_>>>()
                     })?;

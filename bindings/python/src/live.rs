@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
-use panns_core::{BuildParams, Index, SearchParams};
+use panns_core::{BuildParams, Index, SearchParams, SearchStats};
 use panns_io::{LiveIndex, LiveOptions, SectionKind};
 use parking_lot::{RwLock, RwLockReadGuard};
 use pyo3::exceptions::{PyNotImplementedError, PyRuntimeError, PyTypeError};
@@ -368,14 +368,13 @@ pub(crate) fn search_live_filtered(
     q: &[f32],
     params: &SearchParams,
     filter: &LiveFilter,
-) -> PyResult<Vec<(u64, f32)>> {
+) -> PyResult<(Vec<(u64, f32)>, SearchStats)> {
     match filter {
         LiveFilter::Labels(set) => py
             .detach(|| {
                 live.read()
                     .search_filtered(q, params, &|l| set.contains(&l))
             })
-            .map(|r| r.0)
             .map_err(|e| io_err(py, e)),
         LiveFilter::Call(f) => {
             let failed: parking_lot::Mutex<Option<PyErr>> = parking_lot::Mutex::new(None);
@@ -398,7 +397,7 @@ pub(crate) fn search_live_filtered(
             if let Some(e) = failed.into_inner() {
                 return Err(e);
             }
-            r.map(|r| r.0)
+            r
         }
     }
 }

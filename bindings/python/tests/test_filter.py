@@ -142,3 +142,35 @@ def test_range_search_with_a_filter_keeps_only_allowed_items_within_the_radius()
         p.range_search(q, -1.0, filter=mask)
     with pytest.raises(ValueError, match="one bool per item"):
         p.range_search(q, radius, filter=mask[:-1])
+
+
+def test_query_with_stats_reports_the_filtered_plan():
+    p, data = _index(graph=24)
+    n = len(p)
+    q = data[5] + 0.3
+    broad = (np.arange(n) * 2654435761 >> 7) % 2 == 0
+    got, st = p.query_with_stats(q, 10, 40, filter=broad)
+    assert not st["exact_scan"] and 0 < st["scored"] < n, st
+    assert got == p.query(q, 10, budget=40, filter=broad)
+    assert all(broad[i] for i, _ in got)
+    selective = np.zeros(n, dtype=bool)
+    selective[::100] = True
+    got, st = p.query_with_stats(q, 10, 40, filter=selective)
+    assert st["exact_scan"] and st["scored"] == selective.sum(), st
+    assert [i for i, _ in got] == _exact_allowed(p, q, 10, selective)
+    # A callable: the count is unknown, so the walk runs.
+    got, st = p.query_with_stats(q, 10, 40, filter=lambda i: i % 2 == 0)
+    assert not st["exact_scan"] and all(i % 2 == 0 for i, _ in got)
+
+
+def test_query_with_stats_filters_a_live_index_by_label():
+    _, data = _index(n=1000)
+    live = panns.PannsIndex(data.shape[1], "euclidean")
+    live.add_items(data, labels=np.arange(1000) + 10_000)
+    live.commit()
+    q = data[7]
+    allowed = np.arange(10_000, 10_500, 5)
+    got, st = live.query_with_stats(q, 5, 50, filter=allowed)
+    d = ((data[allowed - 10_000] - q) ** 2).sum(1)
+    assert [label for label, _ in got] == list(allowed[np.argsort(d, kind="stable")[:5]])
+    assert set(st) == {"scored", "exact_scan", "budget"}  # of the base: none here
