@@ -332,6 +332,69 @@ fn filtered_search_returns_only_allowed_labels_and_agrees_with_the_model() {
 }
 
 #[test]
+fn a_label_list_filter_is_planned_exact_when_selective_and_ignores_unknown_labels() {
+    // Base tombstones, replaced items and a delta (partly indexed): a list of labels is
+    // an allow-list over all of it; removed and unknown labels match nothing.
+    let (index, mut model) = built(600);
+    let opts = LiveOptions {
+        delta_index_threshold: 32,
+        ..LiveOptions::default()
+    };
+    let mut ix = LiveIndex::in_memory_with(index, None, opts).unwrap();
+    churn(&mut ix, &mut model);
+    let removed: Vec<u64> = (0..700).filter(|l| !model.contains_key(l)).collect();
+    assert!(!removed.is_empty());
+    let check = |labels: &[u64], budget: usize| {
+        let listed: BTreeMap<u64, Vec<f32>> = model
+            .iter()
+            .filter(|(l, _)| labels.contains(l))
+            .map(|(l, v)| (*l, v.clone()))
+            .collect();
+        for s in 0..10 {
+            let q = gaussian_vector(DIM, false, 900 + s);
+            let p = SearchParams::new(10).with_budget(budget);
+            let (got, stats) = ix.search_labels(&q, &p, labels).unwrap();
+            let want = exact(&listed, &q, 10);
+            assert_eq!(
+                got.iter().map(|h| h.0).collect::<Vec<_>>(),
+                want.iter().map(|h| h.0).collect::<Vec<_>>(),
+                "{} labels listed, budget {budget}",
+                labels.len()
+            );
+            // The same labels through a predicate agree at a full budget.
+            let all = SearchParams::new(10).with_budget(1 << 20);
+            let (pred, _) = ix
+                .search_filtered(&q, &all, &|l| labels.contains(&l))
+                .unwrap();
+            assert_eq!(pred, got);
+            if labels.len() < 100 {
+                assert!(stats.exact_scan, "a short list is scanned exactly");
+            }
+        }
+    };
+    // A short list (with a removed label, an unknown one and a duplicate): exact scan.
+    let mut short: Vec<u64> = (0..600).step_by(23).collect();
+    short.extend([removed[0], 1 << 40, 46]);
+    check(&short, 20);
+    // Half of the labels: the walk, still only listed labels (exact at this budget).
+    let half: Vec<u64> = (0..700).filter(|l| l % 2 == 0).collect();
+    check(&half, 1 << 20);
+    let q = gaussian_vector(DIM, false, 5);
+    let p = SearchParams::new(10).with_budget(40);
+    let (got, stats) = ix.search_labels(&q, &p, &half).unwrap();
+    assert!(!stats.exact_scan && got.len() == 10);
+    assert!(got.iter().all(|h| h.0 % 2 == 0 && model.contains_key(&h.0)));
+    // Nothing listed, or only labels not held: no results.
+    assert!(ix.search_labels(&q, &p, &[]).unwrap().0.is_empty());
+    assert!(
+        ix.search_labels(&q, &p, &[removed[0], 1 << 50])
+            .unwrap()
+            .0
+            .is_empty()
+    );
+}
+
+#[test]
 fn range_search_returns_every_live_item_within_the_radius() {
     let (index, mut model) = built(400);
     let mut ix = LiveIndex::in_memory(index, None).unwrap();

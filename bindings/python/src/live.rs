@@ -324,9 +324,9 @@ pub(crate) fn read_only(py: Python<'_>, path: &Path) -> PyErr {
     )
 }
 
-/// A `filter=` on a live index: a set of allowed labels, or a callable taking a label.
+/// A `filter=` on a live index: the allowed labels, or a callable taking a label.
 pub(crate) enum LiveFilter {
-    Labels(std::collections::HashSet<u64>),
+    Labels(Vec<u64>),
     Call(Py<PyAny>),
 }
 
@@ -355,9 +355,7 @@ pub(crate) fn parse_live_filter(
                 .into(),
         ));
     }
-    Ok(Some(LiveFilter::Labels(
-        labels_of(py, f, -1)?.into_iter().collect(),
-    )))
+    Ok(Some(LiveFilter::Labels(labels_of(py, f, -1)?)))
 }
 
 /// One filtered search of a live index. A callable runs with the GIL held (and must not
@@ -370,11 +368,9 @@ pub(crate) fn search_live_filtered(
     filter: &LiveFilter,
 ) -> PyResult<(Vec<(u64, f32)>, SearchStats)> {
     match filter {
-        LiveFilter::Labels(set) => py
-            .detach(|| {
-                live.read()
-                    .search_filtered(q, params, &|l| set.contains(&l))
-            })
+        // A list tells the planner how many items pass (an exact scan when few do).
+        LiveFilter::Labels(labels) => py
+            .detach(|| live.read().search_labels(q, params, labels))
             .map_err(|e| io_err(py, e)),
         LiveFilter::Call(f) => {
             let failed: parking_lot::Mutex<Option<PyErr>> = parking_lot::Mutex::new(None);

@@ -174,3 +174,19 @@ def test_query_with_stats_filters_a_live_index_by_label():
     d = ((data[allowed - 10_000] - q) ** 2).sum(1)
     assert [label for label, _ in got] == list(allowed[np.argsort(d, kind="stable")[:5]])
     assert set(st) == {"scored", "exact_scan", "budget"}  # of the base: none here
+
+
+def test_a_short_label_list_on_a_live_index_is_scanned_exactly():
+    p, data = _index(n=3000, graph=24)
+    extra = np.random.default_rng(9).normal(0, 3, (50, data.shape[1])).astype(np.float32)
+    p.add_items(extra, labels=np.arange(50) + 5000)  # the built index becomes live
+    p.remove([0, 3])
+    listed = np.array([0, 3, 30, 60, 90, 120, 5001, 5007, 9_999_999])
+    q = data[30] + 0.1
+    got, st = p.query_with_stats(q, 5, 20, filter=listed)
+    assert st["exact_scan"], st  # the base's listed items, counted, so scanned
+    held = [30, 60, 90, 120, 5001, 5007]  # 0 and 3 removed, 9_999_999 unknown
+    rows = np.vstack([data[[30, 60, 90, 120]], extra[[1, 7]]])
+    d = ((rows - q) ** 2).sum(1)
+    assert [label for label, _ in got] == [held[i] for i in np.argsort(d, kind="stable")[:5]]
+    assert p.query(q, 5, budget=20, filter=[]) == []

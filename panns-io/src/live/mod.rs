@@ -886,9 +886,25 @@ impl LiveIndex {
     }
 
     /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
+    /// label is in `labels` (an allow-list: unknown or removed labels match nothing, and
+    /// an empty list gives no results). Unlike a predicate, the list tells the planner
+    /// how many items pass, so a selective list is answered by an exact scan of just
+    /// those items, and a broad one by a filtered walk (see
+    /// [`panns_core::Filter`]); listed items added since the base are scored exactly.
+    pub fn search_labels(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        labels: &[u64],
+    ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
+        self.state.search_labels(query, params, labels)
+    }
+
+    /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
     /// label `allow` accepts (called once per candidate, on the searching thread). The
     /// base is walked with the predicate (no exact scan of the allowed items is planned:
-    /// a selective filter needs a large budget), the delta scanned or searched with it.
+    /// a selective predicate needs a large budget; pass the labels to
+    /// [`search_labels`](Self::search_labels) instead), the delta scanned or searched with it.
     pub fn search_filtered(
         &self,
         query: &[f32],

@@ -133,6 +133,25 @@ impl Delta {
     }
 }
 
+impl Delta {
+    /// The `k` nearest live rows among those holding one of `labels` (exact: only the
+    /// listed rows are scored), as (distance, label).
+    fn search_labels(&self, q: &[f32], labels: &[u64], k: usize) -> Vec<(f32, u64)> {
+        let mut out: Vec<(f32, u64)> = labels
+            .iter()
+            .filter_map(|l| self.live.get(l).map(|&r| (r, *l)))
+            .map(|(r, l)| {
+                let d = self.metric.distance(q, self.row(r as usize));
+                (if d.is_nan() { f32::INFINITY } else { d }, l)
+            })
+            .collect();
+        out.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        out.dedup_by_key(|e| e.1);
+        sort_truncate(&mut out, k);
+        out
+    }
+}
+
 /// A predicate on labels: true for the items a filtered search may return.
 pub type LabelFilter<'a> = dyn Fn(u64) -> bool + Sync + 'a;
 
@@ -298,6 +317,44 @@ impl State {
             .filter(move |&r| !self.delta.is_dead(r))
             .map(move |r| (self.delta.labels[r], &self.delta.row(r)[..self.dim]));
         base.chain(delta)
+    }
+
+    /// The `k` nearest live items whose label is listed in `labels` (unknown and removed
+    /// labels match nothing; duplicates are allowed). The base is searched with an
+    /// allow-bitmap of its listed live items, so the core's planner sees how many pass
+    /// (an exact scan of them when few do); the listed delta rows are scored exactly.
+    pub(crate) fn search_labels(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        labels: &[u64],
+    ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        let mut q = Vec::new();
+        prepare(query, self.dim, self.metric, &mut q)
+            .map_err(|detail| Error::invalid(format!("query: {detail}")))?;
+        let mut all: Vec<(f32, u64)> = Vec::new();
+        let mut stats = SearchStats::default();
+        if let Some(b) = &self.base {
+            let mut bits = vec![0u64; b.index.len().div_ceil(64)];
+            let mut any = false;
+            for id in labels.iter().filter_map(|&l| self.base_id(l)) {
+                bits[id as usize / 64] |= 1 << (id % 64);
+                any = true;
+            }
+            if any {
+                let (hits, s) = b
+                    .index
+                    .search_filtered(query, params, &Filter::Allow(&bits))?;
+                stats = s;
+                all.extend(hits.iter().map(|h| (h.distance, b.labels.label(h.id))));
+            }
+        }
+        all.extend(self.delta.search_labels(&q, labels, params.k));
+        sort_truncate(&mut all, params.k);
+        Ok((all.into_iter().map(|(d, l)| (l, d)).collect(), stats))
     }
 
     /// The `k` nearest live items: the base searched with its tombstones denied, merged
