@@ -1650,11 +1650,25 @@ impl PyIndex {
         }
         let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
         let has_filter = filter.is_some_and(|f| !f.is_none());
-        let (list, truncated) = if has_filter && self.live().is_some() {
-            return Err(invalid(
-                py,
-                "range_search(filter=...) is not supported on a live index yet".into(),
-            ));
+        let (list, truncated) = if let Some(l) = self.live().filter(|_| has_filter) {
+            let f = live::parse_live_filter(py, filter)?.expect("a filter was given");
+            let r = radius as f32;
+            if r.is_nan() || r < 0.0 {
+                return Err(invalid(
+                    py,
+                    format!("radius = {radius}: must be a number >= 0"),
+                ));
+            }
+            // One more than the cap tells whether the cap was hit.
+            let params = SearchParams::new(cap.saturating_add(1)).with_budget(budget);
+            let hits = Self::with_vector(py, v, false, |q| {
+                live::search_live_filtered(py, &l, q, &params, &f).map(|r| r.0)
+            })?;
+            let hits = hits.map_err(|_| invalid(py, "expected a vector".into()))?;
+            let mut within: Vec<(u64, f32)> = hits.into_iter().filter(|h| h.1 <= r).collect();
+            let truncated = within.len() > cap;
+            within.truncate(cap);
+            (live::label_pairs(py, &within)?, truncated)
         } else if has_filter {
             let index = self.index()?;
             let f = parse_filter(py, filter, index.len())?.expect("a filter was given");

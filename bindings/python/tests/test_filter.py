@@ -190,3 +190,22 @@ def test_a_short_label_list_on_a_live_index_is_scanned_exactly():
     d = ((rows - q) ** 2).sum(1)
     assert [label for label, _ in got] == [held[i] for i in np.argsort(d, kind="stable")[:5]]
     assert p.query(q, 5, budget=20, filter=[]) == []
+
+
+def test_range_search_with_labels_on_a_live_index():
+    _, data = _index(n=800)
+    live = panns.PannsIndex(data.shape[1], "euclidean")
+    live.add_items(data, labels=np.arange(800) * 10)
+    q = data[4]
+    d = np.sqrt(((data.astype(np.float64) - q) ** 2).sum(1))  # Euclidean distance
+    radius = float(np.sort(d)[40:42].mean())  # not on a boundary
+    listed = np.arange(0, 8000, 20)  # even rows
+    got = live.range_search(q, radius, max_results=1000, budget=800, filter=listed)
+    want = sorted((i * 10 for i in range(0, 800, 2) if d[i] <= radius), key=lambda l: (d[l // 10], l))
+    assert [label for label, _ in got] == want and len(want) > 5
+    got, truncated = live.range_search(
+        q, radius, max_results=3, budget=800, return_truncated=True, filter=lambda l: l % 20 == 0
+    )
+    assert truncated and [label for label, _ in got] == want[:3]
+    with pytest.raises(ValueError, match="radius"):
+        live.range_search(q, float("nan"), filter=listed)
