@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use memmap2::Mmap;
 use panns_core::{
-    BuildParams, GraphParams, Index, IndexBuilder, Metric, SearchParams, SearchStats,
+    BuildParams, Filter, GraphParams, Index, IndexBuilder, Metric, SearchParams, SearchStats,
 };
 use rayon::prelude::*;
 
@@ -451,11 +451,34 @@ impl LabelMap {
     }
 }
 
+impl Shard {
+    /// The item of this shard holding global `label`, if any (a list's label→id table
+    /// is built on first use).
+    fn id_of(&self, label: u64) -> Option<u32> {
+        let n = self.index.len() as u64;
+        match &self.labels {
+            LabelMap::Offset(o) => label.checked_sub(*o).filter(|&i| i < n).map(|i| i as u32),
+            LabelMap::List(l) => {
+                let sorted = self.by_label.get_or_init(|| {
+                    let mut v: Vec<(u64, u32)> =
+                        l.iter().enumerate().map(|(i, &x)| (x, i as u32)).collect();
+                    v.sort_unstable();
+                    v
+                });
+                let i = sorted.partition_point(|e| e.0 < label);
+                sorted.get(i).filter(|e| e.0 == label).map(|e| e.1)
+            }
+        }
+    }
+}
+
 /// One opened shard.
 struct Shard {
     index: Index,
     path: PathBuf,
     labels: LabelMap,
+    /// (label, id) sorted by label, for label lists (built on first use).
+    by_label: std::sync::OnceLock<Vec<(u64, u32)>>,
 }
 
 /// Several index files searched as one: fan-out on rayon threads, exact top-k merge by
@@ -679,6 +702,83 @@ impl ShardedIndex {
         Ok((merge_top_k(&lists, params.k), stats))
     }
 
+    /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
+    /// global label is in `labels` (an allow-list: unknown labels match nothing, an empty
+    /// list gives no results). Each shard gets an allow-bitmap of its listed items, so
+    /// its planner sees how many pass (an exact scan of them when few do); shards
+    /// holding none are not searched (their stats are the default).
+    pub fn search_labels(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        labels: &[u64],
+    ) -> Result<(Hits, Vec<SearchStats>)> {
+        self.filtered(query, params, |s| {
+            let mut bits = vec![0u64; s.index.len().div_ceil(64)];
+            let mut any = false;
+            for id in labels.iter().filter_map(|&l| s.id_of(l)) {
+                bits[id as usize / 64] |= 1 << (id % 64);
+                any = true;
+            }
+            if !any {
+                return Ok(None);
+            }
+            s.index
+                .search_filtered(query, params, &Filter::Allow(&bits))
+                .map(Some)
+        })
+    }
+
+    /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
+    /// global label `allow` accepts. `allow` is called from the shards' search threads
+    /// (several at once); no exact scan is planned for a predicate (pass a list to
+    /// [`search_labels`](Self::search_labels) for that).
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        allow: &(dyn Fn(u64) -> bool + Sync),
+    ) -> Result<(Hits, Vec<SearchStats>)> {
+        self.filtered(query, params, |s| {
+            let pred = |id: u32| allow(s.labels.label(id));
+            s.index
+                .search_filtered(query, params, &Filter::Predicate(&pred))
+                .map(Some)
+        })
+    }
+
+    /// Every shard searched in parallel with `one` (None: nothing to search there),
+    /// labelled and merged.
+    fn filtered(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        one: impl Fn(&Shard) -> panns_core::Result<Option<(Vec<panns_core::Neighbor>, SearchStats)>>
+        + Sync,
+    ) -> Result<(Hits, Vec<SearchStats>)> {
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        self.check_query(query)?;
+        let per: Vec<(Hits, SearchStats)> = self
+            .shards
+            .par_iter()
+            .map(|s| {
+                Ok(match one(s)? {
+                    Some((hits, stats)) => (
+                        hits.iter()
+                            .map(|h| (s.labels.label(h.id), h.distance))
+                            .collect(),
+                        stats,
+                    ),
+                    None => (Hits::new(), SearchStats::default()),
+                })
+            })
+            .collect::<Result<_>>()?;
+        let (lists, stats): (Vec<_>, Vec<_>) = per.into_iter().unzip();
+        Ok((merge_top_k(&lists, params.k), stats))
+    }
+
     /// Searches many queries (row-major, `dim` floats each) in parallel; one merged list
     /// per query. Errors name the first failing query row.
     pub fn search_batch(
@@ -852,6 +952,7 @@ fn open_one(manifest: &Path, m: &Manifest, i: usize, opts: &OpenOptions) -> Resu
         index: f.index,
         path,
         labels,
+        by_label: std::sync::OnceLock::new(),
     })
 }
 

@@ -466,3 +466,81 @@ fn angular_and_dot_shards_merge_like_their_parts() {
         assert_eq!(best.0, want as u64, "{metric}");
     }
 }
+
+/// Exact top-k labels over the rows whose label `keep` accepts.
+fn exact_allowed(
+    q: &[f32],
+    k: usize,
+    label_of_row: &dyn Fn(usize) -> u64,
+    keep: &dyn Fn(u64) -> bool,
+) -> Vec<u64> {
+    let d = data();
+    let mut all: Vec<(f32, u64)> = d
+        .chunks(DIM)
+        .enumerate()
+        .map(|(i, r)| (sq_dist(q, r), label_of_row(i)))
+        .filter(|e| keep(e.1))
+        .collect();
+    all.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+    all.into_iter().take(k).map(|x| x.1).collect()
+}
+
+#[test]
+fn label_filters_cover_every_shard_and_lists_are_planned() {
+    // Row labels and caller labels (a list map per shard): a short list is scanned
+    // exactly in the shards holding its labels and skips the others; a predicate and a
+    // long list walk; unknown labels match nothing.
+    let caller: Vec<u64> = (0..N as u64).map(|i| 50_000 + 3 * (N as u64 - i)).collect();
+    for labels in [None, Some(&caller)] {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = ShardedIndex::open(
+            build(dir.path(), labels.map(|l| l.as_slice())),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        let label_of_row = |r: usize| labels.map_or(r as u64, |l| l[r]);
+        // 12 rows of shard 0 and 1 of shard 3 (750 rows each), an unknown label, a duplicate.
+        let mut short: Vec<u64> = (0..12).map(|i| label_of_row(i * 60)).collect();
+        short.extend([label_of_row(2999), 7_777_777, label_of_row(0)]);
+        let p = SearchParams::new(5).with_budget(40);
+        for q in gaussian_vector(8 * DIM, false, 11).chunks(DIM) {
+            let (hits, stats) = ix.search_labels(q, &p, &short).unwrap();
+            let want = exact_allowed(q, 5, &label_of_row, &|l| short.contains(&l));
+            assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), want);
+            assert!(
+                stats[0].exact_scan && stats[0].scored == 12,
+                "{:?}",
+                stats[0]
+            );
+            assert!(
+                stats[3].exact_scan && stats[3].scored == 1,
+                "{:?}",
+                stats[3]
+            );
+            assert_eq!(
+                stats[1].scored + stats[2].scored,
+                0,
+                "shards with no listed label are skipped"
+            );
+            // A predicate over every other label: only allowed labels, and the walk ran.
+            let even = |l: u64| l.is_multiple_of(2);
+            let (hits, stats) = ix.search_filtered(q, &p, &even).unwrap();
+            assert_eq!(hits.len(), 5);
+            assert!(hits.iter().all(|h| even(h.0)));
+            assert!(stats.iter().all(|s| !s.exact_scan));
+            // At a budget covering half of each shard both are exact.
+            let full = SearchParams::new(5).with_budget(375);
+            let want = exact_allowed(q, 5, &label_of_row, &even);
+            let (hits, _) = ix.search_filtered(q, &full, &even).unwrap();
+            assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), want);
+            let list: Vec<u64> = (0..N).map(label_of_row).filter(|&l| even(l)).collect();
+            let (hits, _) = ix.search_labels(q, &full, &list).unwrap();
+            assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), want);
+        }
+        let q = &data()[..DIM];
+        assert!(ix.search_labels(q, &p, &[]).unwrap().0.is_empty());
+        assert!(ix.search_labels(q, &p, &[9_999_999]).unwrap().0.is_empty());
+        assert!(ix.search_labels(q, &SearchParams::new(0), &short).is_err());
+        assert!(ix.search_labels(&q[..3], &p, &short).is_err());
+    }
+}

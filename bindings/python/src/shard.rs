@@ -157,17 +157,24 @@ impl PyShardedIndex {
     /// nearest first, ties by label; or, for a 2-D array `v` of queries, the arrays
     /// `(labels, distances)` of shape `(len(v), min(k, len(self)))` (int64 and float32;
     /// a row with fewer results is padded with label -1 and distance inf). `budget`:
-    /// each shard's search effort (see `PannsIndex.query`).
-    #[pyo3(signature = (v, k, budget=None))]
+    /// each shard's search effort (see `PannsIndex.query`). `filter`: the allowed global
+    /// labels (an array or list; unknown labels match nothing; each shard scans its
+    /// listed items exactly when few) or a callable taking a label (called from the
+    /// shards' search threads, one at a time under the GIL).
+    #[pyo3(signature = (v, k, budget=None, *, filter=None))]
     fn query<'py>(
         &self,
         py: Python<'py>,
         v: &Bound<'py, PyAny>,
         k: &Bound<'py, PyAny>,
         budget: Option<&Bound<'py, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let params = Self::params(py, k, budget)?;
         let inner = Arc::clone(&self.inner);
+        if let Some(f) = parse_shard_filter(py, filter)? {
+            return self.query_filtered(py, v, &params, &f);
+        }
         let r = PyIndex::with_vector(py, v, true, |q| {
             py.detach(|| inner.search(q, &params))
                 .map_err(|e| io_err(py, e))
@@ -206,21 +213,27 @@ impl PyShardedIndex {
         })
     }
 
-    /// `(pairs, stats)`: the result of `query(v, k, budget)` for one vector and, per
-    /// opened shard, what its search did (`{'scored', 'exact_scan', 'budget'}`).
-    #[pyo3(signature = (v, k, budget=None))]
+    /// `(pairs, stats)`: the result of `query(v, k, budget, filter=filter)` for one
+    /// vector and, per opened shard, what its search did (`{'scored', 'exact_scan',
+    /// 'budget'}`; a shard holding none of a filter's labels is not searched and reports
+    /// 0 scored).
+    #[pyo3(signature = (v, k, budget=None, *, filter=None))]
     fn query_with_stats<'py>(
         &self,
         py: Python<'py>,
         v: &Bound<'py, PyAny>,
         k: &Bound<'py, PyAny>,
         budget: Option<&Bound<'py, PyAny>>,
+        filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyTuple>> {
         let params = Self::params(py, k, budget)?;
         let inner = Arc::clone(&self.inner);
-        let r = PyIndex::with_vector(py, v, false, |q| {
-            py.detach(|| inner.search_with_stats(q, &params))
-                .map_err(|e| io_err(py, e))
+        let f = parse_shard_filter(py, filter)?;
+        let r = PyIndex::with_vector(py, v, false, |q| match &f {
+            Some(f) => search_filtered(py, &inner, q, &params, f),
+            None => py
+                .detach(|| inner.search_with_stats(q, &params))
+                .map_err(|e| io_err(py, e)),
         })?;
         let (hits, stats) = r.map_err(|_| invalid(py, "expected one query vector".into()))?;
         let stats = stats
@@ -234,6 +247,120 @@ impl PyShardedIndex {
                 PyList::new(py, stats)?.into_any(),
             ],
         )
+    }
+}
+
+impl PyShardedIndex {
+    /// `query(v, k, budget, filter=f)`: a list of pairs for one vector, the padded
+    /// `(labels, distances)` arrays for a matrix (one filtered search per row).
+    fn query_filtered<'py>(
+        &self,
+        py: Python<'py>,
+        v: &Bound<'py, PyAny>,
+        params: &SearchParams,
+        f: &ShardFilter,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let inner = Arc::clone(&self.inner);
+        let r = PyIndex::with_vector(py, v, true, |q| search_filtered(py, &inner, q, params, f))?;
+        let m = match r {
+            Ok((hits, _)) => return Ok(pairs(py, &hits)?.into_any()),
+            Err(m) => m,
+        };
+        PyIndex::with_matrix(&m, |q, n, d| {
+            if d != inner.dim() {
+                return Err(self.dim_error(py, d));
+            }
+            let k = params.k.min(inner.len());
+            let mut labels = vec![-1i64; n * k];
+            let mut dists = vec![f32::INFINITY; n * k];
+            for i in 0..n {
+                let (hits, _) = search_filtered(py, &inner, &q[i * d..(i + 1) * d], params, f)?;
+                for (j, &(l, dist)) in hits.iter().take(k).enumerate() {
+                    labels[i * k + j] = label_i64(py, l)?;
+                    dists[i * k + j] = dist;
+                }
+            }
+            let out_l = PyArray1::from_vec(py, labels).reshape([n, k])?;
+            let out_d = PyArray1::from_vec(py, dists).reshape([n, k])?;
+            Ok(PyTuple::new(py, [out_l.into_any(), out_d.into_any()])?.into_any())
+        })
+    }
+}
+
+/// A `filter=` on a sharded index: the allowed global labels, or a callable taking one.
+enum ShardFilter {
+    Labels(Vec<u64>),
+    Call(Py<PyAny>),
+}
+
+/// Parses `filter=` (`None`: no filter); a boolean mask is refused (shards hold labels).
+fn parse_shard_filter(
+    py: Python<'_>,
+    f: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<ShardFilter>> {
+    let Some(f) = f.filter(|f| !f.is_none()) else {
+        return Ok(None);
+    };
+    if f.is_callable() {
+        return Ok(Some(ShardFilter::Call(f.clone().unbind())));
+    }
+    let kind: Option<String> = py
+        .import("numpy")?
+        .call_method1("asarray", (f,))
+        .and_then(|a| a.getattr("dtype")?.getattr("kind")?.extract())
+        .ok();
+    if kind.as_deref() == Some("b") {
+        return Err(invalid(
+            py,
+            "filter: a boolean mask has no meaning on a sharded index (its items are global \
+             labels); pass the allowed labels (an array or list) or a callable taking a label"
+                .into(),
+        ));
+    }
+    Ok(Some(ShardFilter::Labels(crate::live::labels_of(
+        py, f, -1,
+    )?)))
+}
+
+/// One filtered search. A callable runs under the GIL from the shards' threads (the
+/// caller's thread releases it meanwhile); its first exception is raised afterwards.
+fn search_filtered(
+    py: Python<'_>,
+    inner: &ShardedIndex,
+    q: &[f32],
+    params: &SearchParams,
+    f: &ShardFilter,
+) -> PyResult<(panns_io::shard::Hits, Vec<panns_core::SearchStats>)> {
+    match f {
+        ShardFilter::Labels(labels) => py
+            .detach(|| inner.search_labels(q, params, labels))
+            .map_err(|e| io_err(py, e)),
+        ShardFilter::Call(call) => {
+            let failed: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+            let allow = |label: u64| -> bool {
+                Python::attach(|py| {
+                    match call
+                        .call1(py, (label,))
+                        .and_then(|r| r.bind(py).is_truthy())
+                    {
+                        Ok(b) => b,
+                        Err(e) => {
+                            if let Ok(mut g) = failed.lock() {
+                                g.get_or_insert(e);
+                            }
+                            false
+                        }
+                    }
+                })
+            };
+            let r = py
+                .detach(|| inner.search_filtered(q, params, &allow))
+                .map_err(|e| io_err(py, e));
+            if let Some(e) = failed.into_inner().ok().flatten() {
+                return Err(e);
+            }
+            r
+        }
     }
 }
 

@@ -143,3 +143,37 @@ def test_refusals(tmp_path, shard_dir, data):
         ShardedIndex(m)
     with pytest.raises(ValueError, match="does not exist"):
         ShardedIndex(shard_dir / "m.shards", shards=[7])
+
+
+def _exact_allowed(data, q, k, keep):
+    d = ((data.astype(np.float64) - q) ** 2).sum(1)
+    rows = [i for i in np.argsort(d, kind="stable") if keep(i)]
+    return [int(i) for i in rows[:k]]
+
+
+def test_filters_by_label_list_and_callable(shard_dir, data):
+    ix = ShardedIndex(shard_dir / "m.shards")
+    q = data[17] + 0.05
+    # A short list in shards 0 and 3 (plus an unknown label): exact scans there, the
+    # other shards skipped.
+    short = [17, 40, 90, 200, 1599, 10**9]
+    got, stats = ix.query_with_stats(q, 3, 20, filter=short)
+    assert [label for label, _ in got] == _exact_allowed(data, q, 3, lambda i: i in short)
+    assert stats[0]["exact_scan"] and stats[0]["scored"] == 4, stats
+    assert stats[1]["scored"] == stats[2]["scored"] == 0 and stats[3]["scored"] == 1, stats
+    assert ix.query(q, 3, 20, filter=np.array(short)) == got
+    # A callable over odd labels: only odd labels; exact at a budget of half a shard.
+    odd = lambda label: label % 2 == 1  # noqa: E731
+    got = ix.query(q, 5, 20, filter=odd)
+    assert len(got) == 5 and all(label % 2 for label, _ in got)
+    got = ix.query(q, 5, PER // 2, filter=odd)
+    assert [label for label, _ in got] == _exact_allowed(data, q, 5, lambda i: i % 2 == 1)
+    # A matrix of queries: padded arrays, one filtered search per row.
+    labels, dists = ix.query(data[:4], 3, 20, filter=short)
+    assert labels.shape == (4, 3) and dists.dtype == np.float32
+    assert [int(x) for x in labels[0]] == _exact_allowed(data, data[0], 3, lambda i: i in short)
+    assert ix.query(q, 3, filter=[]) == []
+    with pytest.raises(ValueError, match="boolean mask"):
+        ix.query(q, 3, filter=np.ones(len(data), dtype=bool))
+    with pytest.raises(ZeroDivisionError):
+        ix.query(q, 3, filter=lambda label: 1 / 0)
