@@ -483,6 +483,15 @@ fn search_filtered(
     }
 }
 
+/// The hits (nearest first) within distance `r`, at most `cap` of them, and whether the
+/// cap cut the list.
+fn within_radius<H>(hits: Vec<H>, dist: impl Fn(&H) -> f32, r: f32, cap: usize) -> (Vec<H>, bool) {
+    let mut within: Vec<H> = hits.into_iter().filter(|h| dist(h) <= r).collect();
+    let truncated = within.len() > cap;
+    within.truncate(cap);
+    (within, truncated)
+}
+
 fn pairs<'py>(py: Python<'py>, hits: &[Neighbor]) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, hits.iter().map(|n| (n.id, f64::from(n.distance))))
 }
@@ -1650,44 +1659,32 @@ impl PyIndex {
         }
         let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
         let has_filter = filter.is_some_and(|f| !f.is_none());
+        // A filtered range search: the nearest `cap + 1` allowed items (one more than
+        // the cap tells whether it was hit), kept within the radius.
+        let r = radius as f32;
+        if has_filter && (r.is_nan() || r < 0.0) {
+            return Err(invalid(
+                py,
+                format!("radius = {radius}: must be a number >= 0"),
+            ));
+        }
+        let capped = SearchParams::new(cap.saturating_add(1)).with_budget(budget);
         let (list, truncated) = if let Some(l) = self.live().filter(|_| has_filter) {
             let f = live::parse_live_filter(py, filter)?.expect("a filter was given");
-            let r = radius as f32;
-            if r.is_nan() || r < 0.0 {
-                return Err(invalid(
-                    py,
-                    format!("radius = {radius}: must be a number >= 0"),
-                ));
-            }
-            // One more than the cap tells whether the cap was hit.
-            let params = SearchParams::new(cap.saturating_add(1)).with_budget(budget);
             let hits = Self::with_vector(py, v, false, |q| {
-                live::search_live_filtered(py, &l, q, &params, &f).map(|r| r.0)
+                live::search_live_filtered(py, &l, q, &capped, &f).map(|r| r.0)
             })?;
             let hits = hits.map_err(|_| invalid(py, "expected a vector".into()))?;
-            let mut within: Vec<(u64, f32)> = hits.into_iter().filter(|h| h.1 <= r).collect();
-            let truncated = within.len() > cap;
-            within.truncate(cap);
+            let (within, truncated) = within_radius(hits, |h| h.1, r, cap);
             (live::label_pairs(py, &within)?, truncated)
         } else if has_filter {
             let index = self.index()?;
             let f = parse_filter(py, filter, index.len())?.expect("a filter was given");
-            let r = radius as f32;
-            if r.is_nan() || r < 0.0 {
-                return Err(invalid(
-                    py,
-                    format!("radius = {radius}: must be a number >= 0"),
-                ));
-            }
-            // One more than the cap tells whether the cap was hit.
-            let params = SearchParams::new(cap.saturating_add(1)).with_budget(budget);
             let hits = Self::with_vector(py, v, false, |q| {
-                search_filtered(py, &index, q, &params, &f).map(|r| r.0)
+                search_filtered(py, &index, q, &capped, &f).map(|r| r.0)
             })?;
             let hits = hits.map_err(|_| invalid(py, "expected a vector".into()))?;
-            let mut within: Vec<Neighbor> = hits.into_iter().filter(|h| h.distance <= r).collect();
-            let truncated = within.len() > cap;
-            within.truncate(cap);
+            let (within, truncated) = within_radius(hits, |h| h.distance, r, cap);
             (pairs(py, &within)?, truncated)
         } else if let Some(l) = self.live() {
             let r = Self::with_vector(py, v, false, |q| {

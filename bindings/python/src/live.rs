@@ -324,7 +324,8 @@ pub(crate) fn read_only(py: Python<'_>, path: &Path) -> PyErr {
     )
 }
 
-/// A `filter=` on a live index: the allowed labels, or a callable taking a label.
+/// A `filter=` over labels (a live or sharded index): the allowed labels, or a callable
+/// taking a label.
 pub(crate) enum LiveFilter {
     Labels(Vec<u64>),
     Call(Py<PyAny>),
@@ -335,6 +336,16 @@ pub(crate) enum LiveFilter {
 pub(crate) fn parse_live_filter(
     py: Python<'_>,
     f: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<LiveFilter>> {
+    parse_label_filter(py, f, "a live index")
+}
+
+/// Parses a `filter=` over labels for `what` ("a live index", ...): a callable taking a
+/// label, or the allowed labels (an array or list); a boolean mask is refused.
+pub(crate) fn parse_label_filter(
+    py: Python<'_>,
+    f: Option<&Bound<'_, PyAny>>,
+    what: &str,
 ) -> PyResult<Option<LiveFilter>> {
     let Some(f) = f.filter(|f| !f.is_none()) else {
         return Ok(None);
@@ -350,9 +361,10 @@ pub(crate) fn parse_live_filter(
     if kind.as_deref() == Some("b") {
         return Err(invalid(
             py,
-            "filter: a boolean mask has no meaning on a live index (its items are labels, not \
-             positions); pass the allowed labels (an array or list) or a callable taking a label"
-                .into(),
+            format!(
+                "filter: a boolean mask has no meaning on {what} (its items are labels, not \
+                 positions); pass the allowed labels (an array or list) or a callable taking a label"
+            ),
         ));
     }
     Ok(Some(LiveFilter::Labels(labels_of(py, f, -1)?)))

@@ -287,39 +287,14 @@ impl PyShardedIndex {
     }
 }
 
-/// A `filter=` on a sharded index: the allowed global labels, or a callable taking one.
-enum ShardFilter {
-    Labels(Vec<u64>),
-    Call(Py<PyAny>),
-}
+use crate::live::LiveFilter as ShardFilter;
 
 /// Parses `filter=` (`None`: no filter); a boolean mask is refused (shards hold labels).
 fn parse_shard_filter(
     py: Python<'_>,
     f: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Option<ShardFilter>> {
-    let Some(f) = f.filter(|f| !f.is_none()) else {
-        return Ok(None);
-    };
-    if f.is_callable() {
-        return Ok(Some(ShardFilter::Call(f.clone().unbind())));
-    }
-    let kind: Option<String> = py
-        .import("numpy")?
-        .call_method1("asarray", (f,))
-        .and_then(|a| a.getattr("dtype")?.getattr("kind")?.extract())
-        .ok();
-    if kind.as_deref() == Some("b") {
-        return Err(invalid(
-            py,
-            "filter: a boolean mask has no meaning on a sharded index (its items are global \
-             labels); pass the allowed labels (an array or list) or a callable taking a label"
-                .into(),
-        ));
-    }
-    Ok(Some(ShardFilter::Labels(crate::live::labels_of(
-        py, f, -1,
-    )?)))
+    crate::live::parse_label_filter(py, f, "a sharded index")
 }
 
 /// One filtered search. A callable runs under the GIL from the shards' threads (the

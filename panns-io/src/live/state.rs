@@ -319,6 +319,17 @@ impl State {
         base.chain(delta)
     }
 
+    /// Checks `k` and prepares `query` (unit length under the angular metric).
+    fn prepared(&self, query: &[f32], params: &SearchParams) -> Result<Vec<f32>> {
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        let mut q = Vec::new();
+        prepare(query, self.dim, self.metric, &mut q)
+            .map_err(|detail| Error::invalid(format!("query: {detail}")))?;
+        Ok(q)
+    }
+
     /// The `k` nearest live items whose label is listed in `labels` (unknown and removed
     /// labels match nothing; duplicates are allowed). The base is searched with an
     /// allow-bitmap of its listed live items, so the core's planner sees how many pass
@@ -329,12 +340,7 @@ impl State {
         params: &SearchParams,
         labels: &[u64],
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
-        if params.k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
-        let mut q = Vec::new();
-        prepare(query, self.dim, self.metric, &mut q)
-            .map_err(|detail| Error::invalid(format!("query: {detail}")))?;
+        let q = self.prepared(query, params)?;
         let mut all: Vec<(f32, u64)> = Vec::new();
         let mut stats = SearchStats::default();
         if let Some(b) = &self.base {
@@ -365,12 +371,7 @@ impl State {
         params: &SearchParams,
         allow: Option<&LabelFilter<'_>>,
     ) -> Result<(Vec<(u64, f32)>, SearchStats)> {
-        if params.k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
-        let mut q = Vec::new();
-        prepare(query, self.dim, self.metric, &mut q)
-            .map_err(|detail| Error::invalid(format!("query: {detail}")))?;
+        let q = self.prepared(query, params)?;
         let mut all: Vec<(f32, u64)> = Vec::new();
         let mut stats = SearchStats::default();
         if let Some(b) = &self.base
