@@ -285,3 +285,25 @@ fn selective_bitmaps_on_long_vectors_walk_two_hops_scoring_only_allowed_items() 
     // refused neighbours too, 150.
     assert!(max_scored <= 80, "{max_scored} items scored");
 }
+
+#[test]
+fn short_vectors_keep_the_one_hop_plan() {
+    // The same 1-in-7 filter on 16-d vectors: no two-hop walk, so the one-hop planner's
+    // rule applies (allowed^2 <= 16 x budget x n: 855^2 < 960,000 at budget 10 scans,
+    // where the two-hop rule, allowed <= 80 x budget, would walk).
+    let (n, dim) = (6000, 16);
+    let data = clustered(n, dim, 4);
+    let ix = index(&data, dim, true);
+    let allowed = |i: u32| (i.wrapping_mul(2_654_435_761) >> 9).is_multiple_of(7);
+    let ids: Vec<u32> = (0..n as u32).filter(|&i| allowed(i)).collect();
+    let bits = bitmap(n, ids.iter().copied());
+    let q: Vec<f32> = data[..dim].iter().map(|x| x + 0.3).collect();
+    let p = SearchParams::new(10).with_budget(10);
+    let (_, st) = ix.search_filtered(&q, &p, &Filter::Allow(&bits)).unwrap();
+    assert!(
+        ids.len() > 800 && ids.len().pow(2) <= 16 * 10 * n,
+        "{}",
+        ids.len()
+    );
+    assert!(st.exact_scan, "{st:?}");
+}
