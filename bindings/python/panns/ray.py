@@ -218,7 +218,7 @@ class _ShardActor:
     def info(self) -> Dict[str, Any]:
         return {"len": len(self.index), "dimension": self.index.dimension, "pid": os.getpid()}
 
-    def search(self, q: np.ndarray, k: int, budget: Optional[int]):
+    def search(self, q: np.ndarray, k: int, budget: Optional[int], filter: Any = None):
         if self.die_file and os.path.exists(self.die_file):
             # Test hook: die in the middle of a query, once. Several actors may see the file;
             # the one whose remove succeeds dies, the others go on.
@@ -228,7 +228,7 @@ class _ShardActor:
                 pass
             else:
                 os._exit(1)
-        return self.index.query(q, k, budget)
+        return self.index.query(q, k, budget, filter=filter)
 
 
 def _shard_count(manifest: str) -> int:
@@ -314,10 +314,13 @@ class ShardedSearcher:
                 tried[s] += 1
         return [out[s] for s in range(self.n_shards)]
 
-    def query(self, Q: Any, k: int, budget: Optional[int] = None):
+    def query(self, Q: Any, k: int, budget: Optional[int] = None, *, filter: Any = None):
         """The ``k`` nearest items of every row of ``Q`` over all shards: ``(labels,
         distances)`` arrays of shape ``(len(Q), min(k, len(self)))`` (int64, float32), like
-        :meth:`panns.ShardedIndex.query`. A 1-D ``Q`` gives a list of ``(label, distance)``."""
+        :meth:`panns.ShardedIndex.query`. A 1-D ``Q`` gives a list of ``(label, distance)``.
+        ``filter``: the allowed global labels (an array or list, sent to the actors once
+        through the object store) or a picklable callable taking a label, as in
+        :meth:`panns.ShardedIndex.query`."""
         q = np.asarray(Q, dtype=np.float32)
         single = q.ndim == 1
         if single:
@@ -327,7 +330,9 @@ class ShardedSearcher:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
         ref = _ray.put(np.ascontiguousarray(q))
-        parts = self._call_all(lambda a: a.search.remote(ref, k, budget))
+        if filter is not None and not callable(filter):
+            filter = _ray.put(np.asarray(filter))
+        parts = self._call_all(lambda a: a.search.remote(ref, k, budget, filter))
         labels, dists = merge(parts, min(k, len(self)))
         if single:
             return [(int(l), float(d)) for l, d in zip(labels[0], dists[0])]
@@ -359,16 +364,17 @@ class BatchKnn:
         column: str = "data",
         labels_column: str = "labels",
         distances_column: str = "distances",
+        filter: Any = None,
     ):
         self.index = ShardedIndex(manifest)
-        self.k, self.budget, self.column = k, budget, column
+        self.k, self.budget, self.column, self.filter = k, budget, column, filter
         self.out = (labels_column, distances_column)
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         if self.column not in batch:
             raise KeyError(f"BatchKnn: the batch has no column {self.column!r} (it has {sorted(batch)})")
         q = np.ascontiguousarray(np.asarray(batch[self.column], dtype=np.float32))
-        labels, dists = self.index.query(q, self.k, self.budget)
+        labels, dists = self.index.query(q, self.k, self.budget, filter=self.filter)
         out = dict(batch)
         out[self.out[0]] = labels
         out[self.out[1]] = dists

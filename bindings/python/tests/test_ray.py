@@ -74,6 +74,14 @@ def test_searcher_equals_sharded_index(manifest, queries):
         _, stats = local.query_with_stats(queries[0], 10, 40)
         assert not any(s["exact_scan"] for s in stats)
         assert searcher.query(queries[0], 4, budget=40) == local.query(queries[0], 4, 40)
+        # Filters reach every actor: a label list and a callable, as in one process.
+        listed = np.arange(0, N, 37)
+        for f in (listed, lambda label: label % 3 == 0):
+            want_l, want_d = local.query(queries, 5, 40, filter=f)
+            got_l, got_d = searcher.query(queries, 5, budget=40, filter=f)
+            np.testing.assert_array_equal(got_l, want_l)
+            np.testing.assert_array_equal(got_d, want_d)
+        assert np.isin(got_l, np.arange(0, N, 3)).all()
     finally:
         searcher.shutdown()
 
@@ -109,6 +117,16 @@ def test_ray_dataset_input_and_batch_knn(tmp_path, data, queries):
         batch_size=16,
         batch_format="numpy",
     ).take_all()
+    even = np.arange(0, N, 2)
+    filtered = qds.map_batches(
+        pray.BatchKnn,
+        fn_constructor_kwargs={"manifest": m, "k": 5, "budget": 30, "filter": even},
+        concurrency=1,
+        batch_size=16,
+        batch_format="numpy",
+    ).take_all()
+    fq = np.stack([r["data"] for r in filtered])
+    np.testing.assert_array_equal(np.stack([r["labels"] for r in filtered]), ix.query(fq, 5, 30, filter=even)[0])
     assert len(out) == len(queries)
     q = np.stack([r["data"] for r in out])
     want_l, want_d = ix.query(q, 5, 30)
