@@ -207,6 +207,31 @@ typedef enum PannsFilterKind {
 } PannsFilterKind;
 
 /**
+ * The kinds of [`PannsLabelFilter`] (the value of its `kind` field).
+ */
+typedef enum PannsLabelFilterKind {
+  /**
+   * No filter: every live item may be returned (the zero value of the struct).
+   */
+  PANNS_LABEL_FILTER_ALL = 0,
+  /**
+   * Only the items whose label is listed in `labels[n_labels]` (any order,
+   * duplicates allowed). A listed label that the index does not hold (never added,
+   * or removed) simply matches nothing; an empty list gives no results.
+   */
+  PANNS_LABEL_FILTER_ALLOW_LABELS = 1,
+  /**
+   * Every live item except those whose label is listed in `labels[n_labels]` (labels
+   * not held are ignored; an empty list allows every item).
+   */
+  PANNS_LABEL_FILTER_DENY_LABELS = 2,
+  /**
+   * The items for which `predicate(label, user_data)` returns > 0.
+   */
+  PANNS_LABEL_FILTER_PREDICATE = 3
+} PannsLabelFilterKind;
+
+/**
  * Collects vectors, then builds a `PannsIndex`. Opaque; create with
  * `panns_builder_new`, free with `panns_builder_free`. Not thread-safe: never use one
  * builder from two threads at once.
@@ -377,6 +402,47 @@ typedef struct PannsSearchStats {
    */
   uint8_t exact_scan;
 } PannsSearchStats;
+
+/**
+ * A predicate over labels: returns > 0 to allow the item of `label`, 0 to refuse it,
+ * < 0 to abort the search (which then returns `PANNS_CALLBACK_FAILED`). Same contract
+ * as `PannsFilterFn`: it may call panns functions (even searches of the same live
+ * index), must not unwind or jump out (no C++ exception, no longjmp: return a negative
+ * value instead) and, for `panns_live_search_batch_filtered`, must be safe to call from
+ * several threads at once.
+ */
+typedef int (*PannsLabelFilterFn)(uint64_t label, void *user_data);
+
+/**
+ * Which labels a live-index search may return. Zero-initialise it
+ * (`PannsLabelFilter f = {0};`: every label), set `kind` and the fields that kind
+ * reads; the other fields are ignored. The list is borrowed for the duration of the
+ * call only (copied into a set before the search). Layout frozen: 40 bytes on 64-bit
+ * platforms.
+ */
+typedef struct PannsLabelFilter {
+  /**
+   * A `PannsLabelFilterKind` value.
+   */
+  uint32_t kind;
+  /**
+   * The labels of `PANNS_LABEL_FILTER_ALLOW_LABELS` / `PANNS_LABEL_FILTER_DENY_LABELS`
+   * (may be NULL when `n_labels` is 0).
+   */
+  const uint64_t *labels;
+  /**
+   * Entries in `labels`.
+   */
+  size_t n_labels;
+  /**
+   * The callback of `PANNS_LABEL_FILTER_PREDICATE`.
+   */
+  PannsLabelFilterFn predicate;
+  /**
+   * Passed unchanged to every `predicate` call.
+   */
+  void *user_data;
+} PannsLabelFilter;
 
 #ifdef __cplusplus
 extern "C" {
@@ -1280,6 +1346,69 @@ int panns_live_is_in_memory(const struct PannsLive *live);
 void panns_live_free(struct PannsLive *live);
 
 /**
+ * Approximate k nearest live items to one query among those whose label `filter`
+ * allows (NULL `filter`: every item, exactly as `panns_live_search`), nearest first
+ * (ties by label). Arguments and outputs as `panns_live_search`: up to `k` labels in
+ * `labels_out[k]`, their distances in `distances_out[k]` (may be NULL), the number
+ * written in `*n_found`. That number is `min(k, allowed live items)` unless the allowed
+ * items are too sparse for the budget to reach (the base is walked with the filter, no
+ * exact scan of the allowed items is planned: raise the budget for a selective
+ * filter); an empty allow-list gives `*n_found = 0`. A removed label is never returned,
+ * even if the filter allows it. Any number of threads may search one handle at once;
+ * the predicate is called only from the calling thread, once per candidate, and never
+ * after it aborted. Errors: those of `panns_live_search`, plus
+ * `PANNS_INVALID_ARGUMENT` (unknown filter kind), `PANNS_NULL_POINTER` (a NULL
+ * `labels` with `n_labels` > 0, a NULL predicate for `PANNS_LABEL_FILTER_PREDICATE`),
+ * `PANNS_CALLBACK_FAILED` (the predicate returned a negative value; no result is
+ * written). Ownership: every pointer is borrowed for the call only.
+ *
+ * # Safety
+ * As `panns_live_search`; `filter` NULL or a valid `PannsLabelFilter` whose `labels`
+ * hold `n_labels` labels and whose predicate is callable with its `user_data`.
+ */
+PannsStatus panns_live_search_filtered(const struct PannsLive *live,
+                                       const float *query,
+                                       size_t dim,
+                                       size_t k,
+                                       size_t budget,
+                                       const struct PannsLabelFilter *filter,
+                                       uint64_t *labels_out,
+                                       float *distances_out,
+                                       size_t *n_found);
+
+/**
+ * `panns_live_search_filtered` for `n_queries` row-major queries of `dim` floats each,
+ * in parallel on the library's worker threads, with one filter for all of them.
+ * Outputs as `panns_live_search_batch`: `labels_out` and `distances_out` (may be NULL)
+ * hold `n_queries * k` entries, row `i` at `i * k`, a row with fewer than `k` results
+ * padded with label `UINT64_MAX` and distance `INFINITY`; `counts_out` (may be NULL)
+ * receives the number of results of each row (use it: a filter often leaves rows
+ * short, and `UINT64_MAX` may be a real label). `n_queries = 0` is a successful no-op
+ * (the pointers must still be non-NULL). Errors as `panns_live_search_filtered`; every
+ * query is checked before any is searched and the message names the first offending
+ * row. After an error the outputs are unspecified. Any number of threads may call it on
+ * one handle at once. A predicate is called from several threads at once and must be
+ * thread-safe; after it aborts, the other rows stop at their next call. Ownership:
+ * every pointer is borrowed for the call only.
+ *
+ * # Safety
+ * `live` NULL or a live handle; `queries` NULL or `n_queries * dim` floats; `filter`
+ * as in `panns_live_search_filtered`; `labels_out` NULL or room for `n_queries * k`
+ * labels; `distances_out` NULL or room for `n_queries * k` floats; `counts_out` NULL
+ * or room for `n_queries` sizes.
+ */
+PannsStatus panns_live_search_batch_filtered(const struct PannsLive *live,
+                                             const float *queries,
+                                             size_t n_queries,
+                                             size_t dim,
+                                             size_t k,
+                                             size_t budget,
+                                             const struct PannsLabelFilter *filter,
+                                             uint64_t *labels_out,
+                                             float *distances_out,
+                                             size_t *counts_out);
+
+/**
  * Opens the shard manifest at `manifest_path` (every shard file memory-mapped) and
  * stores the handle in `*out` (set to NULL on failure). `flags`: 0 or
  * `PANNS_OPEN_VERIFY` (hash every shard file and check its values). Refused, with a
@@ -2058,6 +2187,45 @@ PannsStatus panns_live_get_e(const struct PannsLive *live,
  * As `panns_live_save`; `error` NULL or valid for writing one pointer.
  */
 PannsStatus panns_live_save_e(struct PannsLive *live, const char *path, char **error);
+
+/**
+ * `panns_live_search_filtered` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_search_filtered`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_search_filtered_e(const struct PannsLive *live,
+                                         const float *query,
+                                         size_t dim,
+                                         size_t k,
+                                         size_t budget,
+                                         const struct PannsLabelFilter *filter,
+                                         uint64_t *labels_out,
+                                         float *distances_out,
+                                         size_t *n_found,
+                                         char **error);
+
+/**
+ * `panns_live_search_batch_filtered` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_live_search_batch_filtered`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_live_search_batch_filtered_e(const struct PannsLive *live,
+                                               const float *queries,
+                                               size_t n_queries,
+                                               size_t dim,
+                                               size_t k,
+                                               size_t budget,
+                                               const struct PannsLabelFilter *filter,
+                                               uint64_t *labels_out,
+                                               float *distances_out,
+                                               size_t *counts_out,
+                                               char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

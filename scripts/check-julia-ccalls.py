@@ -9,7 +9,7 @@ that the return type and every argument type map to the C types (e.g. `size_t` -
 `const float *` -> `Ptr{Float32}`, `struct PannsIndex *` -> `Ptr{Cvoid}`,
 `const struct PannsBuildOptions *` -> `Ptr{BuildOptions}`, `char **` -> `Ptr{Ptr{UInt8}}`),
 that as many arguments as types are passed, and that the Julia mirrors of the C structs
-(`BuildOptions`, `SearchStats`, `CFilter`) have the C fields in order with matching types. It also
+(`BuildOptions`, `SearchStats`, `CFilter`, `CLabelFilter`) have the C fields in order with matching types. It also
 checks that every called name is listed in the module's `FUNCTIONS` tuple (resolved at load
 time) and that every listed name exists. Prints one line per problem and a summary; exits 1
 on any problem. bindings/julia/test.sh runs it (and feeds it a broken copy, which must fail).
@@ -35,9 +35,11 @@ SCALARS = {
     "char": {"UInt8", "Cchar", "Int8"},
     # C function pointer types: passed and stored as Ptr{Cvoid} (e.g. from @cfunction).
     "PannsFilterFn": {"Ptr{Cvoid}"},
+    "PannsLabelFilterFn": {"Ptr{Cvoid}"},
 }
 # C structs mirrored in Julia (layout checked below) and opaque handles (only behind pointers).
-MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats", "PannsFilter": "CFilter"}
+MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats", "PannsFilter": "CFilter",
+           "PannsLabelFilter": "CLabelFilter"}
 OPAQUE = {"PannsIndex", "PannsBuilder", "PannsLive", "PannsShardedIndex"}
 
 

@@ -20,7 +20,8 @@ FN = re.compile(
 
 def functions():
     out = []
-    for name in ["builder.rs", "index.rs", "dataset.rs", "filter.rs", "shard.rs", "live.rs"]:
+    for name in ["builder.rs", "index.rs", "dataset.rs", "filter.rs", "shard.rs", "live.rs",
+                 "live_filter.rs"]:
         text = (SRC / name).read_text()
         for m in FN.finditer(text):
             unsafe, fname, args = m.groups()
@@ -44,6 +45,7 @@ def generate():
         "use crate::filter::*;",
         "use crate::index::*;",
         "use crate::live::*;",
+        "use crate::live_filter::*;",
         "use crate::shard::*;",
         "use std::ffi::{c_char, c_int};",
         "",

@@ -3,7 +3,7 @@
  * search (checked against an exact scan kept here), remove, commit, a reader in a second
  * handle and in a child process that sees the changes after refresh, compaction, the
  * writer lock across processes, a writer killed with SIGKILL, concurrent searches, the
- * in-memory kind, and bad input.
+ * in-memory kind, filtered search by label, and bad input.
  *
  * The last line printed is "N passed, N failed"; the exit status is non-zero on failure.
  */
@@ -457,6 +457,224 @@ static void test_in_memory(void) {
   unlink(path);
 }
 
+/* Filtered search (panns_live_search_filtered, _batch_filtered): allow- and deny-lists and a
+ * predicate agree with each other and, at a budget covering every item, with an exact scan
+ * over the allowed live labels kept here; at a budget well below n/2 they return only allowed
+ * live labels with good recall and differ from the unfiltered answer; removed and unknown
+ * labels match nothing; a negative predicate aborts with PANNS_CALLBACK_FAILED. */
+#define F_BASE 1200
+#define F_DELTA 100
+#define F_SLOTS (F_BASE + F_DELTA)
+static float f_vec[F_SLOTS][DIM];
+static int f_live[F_SLOTS];
+static uint64_t f_label(size_t slot) { return 50000 + 3 * (uint64_t)slot; }
+static int f_even(uint64_t label) { return label % 2 == 0; }
+
+/* The exact K nearest live even labels of q (squared L2, ties by label); returns how many. */
+static size_t f_exact(const float *q, uint64_t *out) {
+  float best_d[K];
+  uint64_t best_l[K];
+  size_t have = 0;
+  for (size_t s = 0; s < F_SLOTS; s++) {
+    if (!f_live[s] || !f_even(f_label(s))) continue;
+    float d = 0;
+    for (size_t j = 0; j < DIM; j++) d += (f_vec[s][j] - q[j]) * (f_vec[s][j] - q[j]);
+    uint64_t l = f_label(s);
+    size_t pos = have;
+    while (pos > 0 && (best_d[pos - 1] > d || (best_d[pos - 1] == d && best_l[pos - 1] > l))) pos--;
+    if (pos >= K) continue;
+    size_t last = have < K ? have : K - 1;
+    for (size_t m = last; m > pos; m--) {
+      best_d[m] = best_d[m - 1];
+      best_l[m] = best_l[m - 1];
+    }
+    best_d[pos] = d;
+    best_l[pos] = l;
+    if (have < K) have++;
+  }
+  memcpy(out, best_l, have * sizeof *out);
+  return have;
+}
+
+struct f_pred {
+  int calls;
+  int abort_after; /* -1: never */
+};
+static int f_pred_cb(uint64_t label, void *user_data) {
+  struct f_pred *p = user_data;
+  int n = __atomic_fetch_add(&p->calls, 1, __ATOMIC_SEQ_CST);
+  if (p->abort_after >= 0 && n >= p->abort_after) return -1;
+  return f_even(label) ? 1 : 0;
+}
+
+static void test_filtered(void) {
+  PannsBuildOptions o = panns_build_options_default();
+  o.n_trees = 16;
+  PannsLive *m = NULL;
+  CHECK_OK(panns_live_create(NULL, DIM, PANNS_EUCLIDEAN, &o, 0, &m));
+  /* A base of F_BASE items, every 25th then removed, and F_DELTA more in the delta. */
+  uint64_t labels[F_SLOTS];
+  for (size_t s = 0; s < F_SLOTS; s++) {
+    labels[s] = f_label(s);
+    for (size_t j = 0; j < DIM; j++) f_vec[s][j] = uniform();
+  }
+  CHECK_OK(panns_live_add(m, labels, &f_vec[0][0], F_BASE, DIM));
+  CHECK_OK(panns_live_compact(m));
+  uint64_t gone[F_BASE / 25];
+  for (size_t i = 0; i < F_BASE / 25; i++) gone[i] = f_label(25 * i);
+  size_t removed = 0;
+  CHECK_OK(panns_live_remove(m, gone, F_BASE / 25, &removed));
+  CHECK(removed == F_BASE / 25);
+  CHECK_OK(panns_live_add(m, labels + F_BASE, &f_vec[F_BASE][0], F_DELTA, DIM));
+  for (size_t s = 0; s < F_SLOTS; s++) f_live[s] = s >= F_BASE || s % 25 != 0;
+  CHECK(panns_live_delta_len(m) == F_DELTA && panns_live_tombstones(m) == F_BASE / 25);
+
+  /* Allow-list: the even live labels, the removed even ones and labels never held.
+   * Deny-list: the odd live labels. Predicate: even labels. */
+  static uint64_t allow[F_SLOTS + 3], deny[F_SLOTS];
+  size_t n_allow = 0, n_deny = 0;
+  for (size_t s = 0; s < F_SLOTS; s++) {
+    if (f_even(f_label(s))) allow[n_allow++] = f_label(s);
+    else if (f_live[s]) deny[n_deny++] = f_label(s);
+  }
+  allow[n_allow++] = 2;
+  allow[n_allow++] = 4000000;
+  allow[n_allow++] = UINT64_MAX - 1;
+  PannsLabelFilter fa = {0}, fd = {0}, fp = {0};
+  fa.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  fa.labels = allow;
+  fa.n_labels = n_allow;
+  fd.kind = PANNS_LABEL_FILTER_DENY_LABELS;
+  fd.labels = deny;
+  fd.n_labels = n_deny;
+  struct f_pred pred = {0, -1};
+  fp.kind = PANNS_LABEL_FILTER_PREDICATE;
+  fp.predicate = f_pred_cb;
+  fp.user_data = &pred;
+
+  const size_t small = 100, all = 10 * F_SLOTS; /* well below n/2; above n */
+  size_t found = 0, total = 0;
+  int exact_ok = 1, agree = 1, only_allowed = 1, full = 1, differs = 0;
+  float queries[30 * DIM];
+  for (size_t i = 0; i < 30 * DIM; i++) queries[i] = uniform();
+  for (int q = 0; q < 30; q++) {
+    const float *query = queries + q * DIM;
+    uint64_t want[K], a[K], d[K], p[K], u[K];
+    float da[K], dd[K], dp[K];
+    size_t nw = f_exact(query, want), na = 0, nd = 0, np = 0, nu = 0;
+    CHECK_OK(panns_live_search_filtered(m, query, DIM, K, all, &fa, a, da, &na));
+    exact_ok &= na == nw && memcmp(a, want, nw * sizeof *a) == 0;
+    CHECK_OK(panns_live_search_filtered(m, query, DIM, K, all, &fp, p, dp, &np));
+    exact_ok &= np == nw && memcmp(p, want, nw * sizeof *p) == 0;
+    CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, &fa, a, da, &na));
+    CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, &fd, d, dd, &nd));
+    CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, &fp, p, dp, &np));
+    CHECK_OK(panns_live_search(m, query, DIM, K, small, u, NULL, &nu));
+    /* The three filters allow the same live items: the same walk, the same answer. */
+    agree &= na == nd && na == np && memcmp(a, d, na * sizeof *a) == 0 && memcmp(a, p, na * sizeof *a) == 0 &&
+             memcmp(da, dd, na * sizeof *da) == 0;
+    full &= na == K;
+    for (size_t r = 0; r < na; r++) {
+      only_allowed &= f_even(a[r]) && panns_live_contains(m, a[r]) == 1;
+      for (size_t w = 0; w < nw; w++) found += a[r] == want[w];
+      if (r > 0) only_allowed &= da[r - 1] <= da[r];
+    }
+    total += nw;
+    differs += nu != na || memcmp(u, a, na * sizeof *u) != 0;
+  }
+  CHECK(exact_ok);
+  CHECK(agree);
+  CHECK(only_allowed);
+  CHECK(full);
+  CHECK(differs >= 28);
+  double rc = (double)found / (double)total;
+  printf("filtered live recall@%d at budget %zu (half the labels allowed): %.3f\n", K, small, rc);
+  CHECK(rc >= 0.8);
+  CHECK(pred.calls > 30 * K);
+
+  /* NULL and zero filters are the plain search; empty and unknown-only allow-lists give nothing. */
+  const float *query = queries;
+  uint64_t a[K], b[K];
+  float da[K], db[K];
+  size_t na = 0, nb = 0;
+  PannsLabelFilter zero = {0};
+  CHECK_OK(panns_live_search(m, query, DIM, K, small, a, da, &na));
+  CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, NULL, b, db, &nb));
+  CHECK(na == K && nb == na && memcmp(a, b, sizeof a) == 0 && memcmp(da, db, sizeof da) == 0);
+  CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, &zero, b, db, &nb));
+  CHECK(nb == na && memcmp(a, b, sizeof a) == 0);
+  PannsLabelFilter empty = {0};
+  empty.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  nb = 99;
+  CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, &empty, b, NULL, &nb));
+  CHECK(nb == 0);
+  PannsLabelFilter unknown = {0};
+  unknown.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  unknown.labels = allow + n_allow - 3; /* the three labels never held */
+  unknown.n_labels = 3;
+  CHECK_OK(panns_live_search_filtered(m, query, DIM, K, all, &unknown, b, NULL, &nb));
+  CHECK(nb == 0);
+  /* Removed labels match nothing, even when allowed. */
+  PannsLabelFilter dead = {0};
+  dead.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  dead.labels = gone;
+  dead.n_labels = F_BASE / 25;
+  CHECK_OK(panns_live_search_filtered(m, query, DIM, K, small, &dead, b, NULL, &nb));
+  CHECK(nb == 0);
+  CHECK_OK(panns_live_search_filtered(m, query, DIM, K, all, &dead, b, NULL, &nb));
+  CHECK(nb == 0);
+
+  /* Batch: the same rows as single searches, with counts; short rows padded. */
+  uint64_t bl[30 * K];
+  float bd[30 * K];
+  size_t counts[30];
+  CHECK_OK(panns_live_search_batch_filtered(m, queries, 30, DIM, K, small, &fa, bl, bd, counts));
+  int same = 1;
+  for (int q = 0; q < 30; q++) {
+    CHECK_OK(panns_live_search_filtered(m, queries + q * DIM, DIM, K, small, &fa, a, da, &na));
+    same &= counts[q] == na && memcmp(bl + q * K, a, na * sizeof *a) == 0;
+  }
+  CHECK(same);
+  PannsLabelFilter two = {0};
+  two.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  two.labels = deny; /* two live odd labels */
+  two.n_labels = 2;
+  CHECK_OK(panns_live_search_batch_filtered(m, queries, 3, DIM, K, small, &two, bl, bd, counts));
+  CHECK(counts[0] == 2 && counts[1] == 2 && counts[2] == 2);
+  CHECK(bl[2] == UINT64_MAX && bl[K - 1] == UINT64_MAX && isinf(bd[K - 1]));
+  CHECK((bl[0] == deny[0] || bl[0] == deny[1]) && (bl[1] == deny[0] || bl[1] == deny[1]) && bl[0] != bl[1]);
+
+  /* A negative predicate aborts: PANNS_CALLBACK_FAILED, no result, no further call. */
+  pred.calls = 0;
+  pred.abort_after = 3;
+  nb = 77;
+  CHECK_ERR(panns_live_search_filtered(m, query, DIM, K, small, &fp, b, NULL, &nb), PANNS_CALLBACK_FAILED,
+            "returned -1 for label");
+  CHECK(pred.calls == 4 && nb == 77);
+  pred.calls = 0;
+  pred.abort_after = 50;
+  CHECK_ERR(panns_live_search_batch_filtered(m, queries, 30, DIM, K, small, &fp, bl, NULL, NULL),
+            PANNS_CALLBACK_FAILED, "search aborted");
+  char *err = NULL;
+  pred.calls = 0;
+  CHECK(panns_live_search_filtered_e(m, query, DIM, K, small, &fp, b, NULL, &nb, &err) == PANNS_CALLBACK_FAILED);
+  CHECK(err != NULL && strstr(err, "search aborted") != NULL);
+  panns_error_free(err);
+  /* Bad filters. */
+  PannsLabelFilter bad = {0};
+  bad.kind = 7;
+  CHECK_ERR(panns_live_search_filtered(m, query, DIM, K, small, &bad, b, NULL, &nb), PANNS_INVALID_ARGUMENT,
+            "kind 7");
+  bad.kind = PANNS_LABEL_FILTER_PREDICATE;
+  CHECK_ERR(panns_live_search_filtered(m, query, DIM, K, small, &bad, b, NULL, &nb), PANNS_NULL_POINTER,
+            "filter->predicate");
+  bad.kind = PANNS_LABEL_FILTER_DENY_LABELS;
+  bad.n_labels = 4;
+  CHECK_ERR(panns_live_search_filtered(m, query, DIM, K, small, &bad, b, NULL, &nb), PANNS_NULL_POINTER,
+            "filter->labels");
+  panns_live_free(m);
+}
+
 int main(void) {
   snprintf(tmp_dir, sizeof tmp_dir, "/tmp/panns-c-live-XXXXXX");
   if (!mkdtemp(tmp_dir)) {
@@ -470,6 +688,7 @@ int main(void) {
   test_bad_input();
   test_from_index();
   test_in_memory();
+  test_filtered();
   test_killed_writer();
   char aux[200];
   unlink(index_path);

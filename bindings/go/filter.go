@@ -173,14 +173,18 @@ func (cf *cFilter) release() {
 }
 
 // fix turns the error of a search whose Go predicate panicked into one carrying the panic.
-func (cf *cFilter) fix(err error) error {
-	if err == nil || cf.p == nil {
+func (cf *cFilter) fix(err error) error { return cf.p.fix(err) }
+
+// fix turns the error of a search in which this predicate (nil: none) panicked into one
+// carrying the panic; other errors are returned unchanged.
+func (p *predicate) fix(err error) error {
+	if err == nil || p == nil {
 		return err
 	}
-	cf.p.mu.Lock()
-	defer cf.p.mu.Unlock()
-	if cf.p.failed {
-		return &Error{Status: StatusCallbackFailed, Message: fmt.Sprintf("the filter function panicked: %v", cf.p.panicked)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.failed {
+		return &Error{Status: StatusCallbackFailed, Message: fmt.Sprintf("the filter function panicked: %v", p.panicked)}
 	}
 	return err
 }

@@ -67,7 +67,9 @@ live_mutant() { # live_mutant NAME SED_EXPRESSION
 live_mutant label-width '0,/(Ptr{Cvoid}, Ptr{UInt64}, Ptr{Float32}, Csize_t, Csize_t,/s//(Ptr{Cvoid}, Ptr{UInt32}, Ptr{Float32}, Csize_t, Csize_t,/'
 live_mutant changed-flag 's/(Ptr{Cvoid}, Ptr{Cint}, Ptr{Ptr{UInt8}})/(Ptr{Cvoid}, Ptr{UInt64}, Ptr{Ptr{UInt8}})/'
 live_mutant generation-width 's/sym(:panns_live_generation), UInt64,/sym(:panns_live_generation), UInt32,/'
-echo "julia ccall checker: rejects 3 broken copies of live.jl"
+live_mutant label-filter-layout 's/^    n_labels::Csize_t/    n_labels::UInt32/'
+live_mutant label-filter-argument '0,/Ptr{CLabelFilter}, Ptr{UInt64},/s//Ptr{CFilter}, Ptr{UInt64},/'
+echo "julia ccall checker: rejects 5 broken copies of live.jl"
 
 if ! command -v julia >/dev/null 2>&1; then
     echo "SKIPPED: julia not found on PATH (bindings/julia tests not run; the ccall check above ran)"

@@ -10,7 +10,9 @@
 //! it, and a negative value to abort the search: the call then returns
 //! `PANNS_CALLBACK_FAILED` at once and the callback is not called again. The abort
 //! unwinds out of the core's search with a private payload that only this module
-//! catches; nothing unwinds through the caller's frames.
+//! catches (`catch_abort`); nothing unwinds through the caller's frames. The filtered
+//! search of live indexes (`crate::live_filter`) uses the same `Callback` and
+//! `catch_abort`.
 
 use crate::error::{
     FfiError, FfiResult, PannsStatus, check_opt, check_ptr, guard, mul, slice, slice_mut, write_opt,
@@ -76,34 +78,55 @@ pub struct PannsFilter {
     pub user_data: *mut c_void,
 }
 
-/// The payload a callback's abort unwinds with (caught in [`run`], never elsewhere).
+/// The payload a callback's abort unwinds with (caught in [`catch_abort`], never
+/// elsewhere).
 struct Aborted;
 
-/// A caller's predicate, with the record of its first abort.
-struct Callback {
+/// A caller's predicate callback (of a [`PannsFilter`] over item ids or of a
+/// `PannsLabelFilter` over labels), with the record of its first abort. Shared by every
+/// filtered search of the C ABI; run the search under [`catch_abort`].
+pub(crate) struct Callback {
     f: unsafe extern "C" fn(u64, *mut c_void) -> c_int,
     user_data: *mut c_void,
+    /// What the callback is asked about ("item", "label"), for the error message.
+    noun: &'static str,
     aborted: AtomicBool,
-    first: Mutex<Option<(c_int, u32)>>,
+    first: Mutex<Option<(c_int, u64)>>,
 }
 
 // SAFETY: the pointers are only handed back to the caller's callback, which the
-// contract of `PannsFilterFn` requires to be callable from the threads of a batch
-// search; this type reads no memory through them.
+// contracts of `PannsFilterFn` and `PannsLabelFilterFn` require to be callable from the
+// threads of a batch search; this type reads no memory through them.
 unsafe impl Sync for Callback {}
 
 impl Callback {
-    /// Asks the callback about item `id`; unwinds with [`Aborted`] when it (or an
-    /// earlier call, on any thread) returned a negative value.
-    fn allows(&self, id: u32) -> bool {
+    /// The callback `f` with its `user_data`; `noun` names what it is asked about.
+    pub(crate) fn new(
+        f: unsafe extern "C" fn(u64, *mut c_void) -> c_int,
+        user_data: *mut c_void,
+        noun: &'static str,
+    ) -> Self {
+        Callback {
+            f,
+            user_data,
+            noun,
+            aborted: AtomicBool::new(false),
+            first: Mutex::new(None),
+        }
+    }
+
+    /// Asks the callback about `key` (an item id or a label); unwinds with [`Aborted`]
+    /// when it (or an earlier call, on any thread) returned a negative value. Call it
+    /// only under [`catch_abort`].
+    pub(crate) fn allows(&self, key: u64) -> bool {
         if self.aborted.load(Ordering::Relaxed) {
             panic::resume_unwind(Box::new(Aborted));
         }
         // SAFETY: the caller guarantees a callable function and its user data.
-        let r = unsafe { (self.f)(u64::from(id), self.user_data) };
+        let r = unsafe { (self.f)(key, self.user_data) };
         if r < 0 {
             if let Ok(mut first) = self.first.lock() {
-                first.get_or_insert((r, id));
+                first.get_or_insert((r, key));
             }
             self.aborted.store(true, Ordering::Relaxed);
             // `resume_unwind` runs no panic hook: nothing is printed.
@@ -115,13 +138,28 @@ impl Callback {
     fn error(&self) -> FfiError {
         let first = self.first.lock().ok().and_then(|f| *f);
         let what = match first {
-            Some((r, id)) => format!("returned {r} for item {id}"),
+            Some((r, key)) => format!("returned {r} for {} {key}", self.noun),
             None => "returned a negative value".to_string(),
         };
         FfiError::new(
             PannsStatus::PANNS_CALLBACK_FAILED,
             format!("the filter's predicate callback {what}: search aborted"),
         )
+    }
+}
+
+/// Runs `body`, in which `cb` (if any) is called; the abort of `cb` becomes
+/// `PANNS_CALLBACK_FAILED`, any other panic keeps unwinding to the entry's guard.
+pub(crate) fn catch_abort<T>(
+    cb: Option<&Callback>,
+    body: impl FnOnce() -> FfiResult<T>,
+) -> FfiResult<T> {
+    match panic::catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => match cb {
+            Some(cb) if payload.is::<Aborted>() => Err(cb.error()),
+            _ => panic::resume_unwind(payload),
+        },
     }
 }
 
@@ -179,13 +217,12 @@ unsafe fn check_filter<'a>(filter: *const PannsFilter, n: usize) -> FfiResult<Ch
         k if k == PANNS_FILTER_DENY_BITMAP as u32 => Checked::Deny(bitmap()?),
         k if k == PANNS_FILTER_ALLOW_IDS as u32 => Checked::Allow(ids()?),
         k if k == PANNS_FILTER_DENY_IDS as u32 => Checked::Deny(ids()?),
-        k if k == PANNS_FILTER_PREDICATE as u32 => Checked::Predicate(Callback {
-            f: f.predicate
+        k if k == PANNS_FILTER_PREDICATE as u32 => Checked::Predicate(Callback::new(
+            f.predicate
                 .ok_or_else(|| FfiError::null("filter->predicate"))?,
-            user_data: f.user_data,
-            aborted: AtomicBool::new(false),
-            first: Mutex::new(None),
-        }),
+            f.user_data,
+            "item",
+        )),
         k => {
             return Err(FfiError::invalid(format!(
                 "filter kind {k} is unknown (PANNS_FILTER_ALL = 0 .. PANNS_FILTER_PREDICATE = 5)"
@@ -199,22 +236,16 @@ impl Checked<'_> {
     /// `PANNS_CALLBACK_FAILED`, any other panic keeps unwinding to the entry's guard.
     fn run<T>(&self, body: impl FnOnce(&Filter<'_>) -> FfiResult<T>) -> FfiResult<T> {
         let allows = |id: u32| match self {
-            Checked::Predicate(cb) => cb.allows(id),
+            Checked::Predicate(cb) => cb.allows(u64::from(id)),
             _ => true,
         };
-        let filter = match self {
-            Checked::All => Filter::All,
-            Checked::Allow(b) => Filter::Allow(b),
-            Checked::Deny(b) => Filter::Deny(b),
-            Checked::Predicate(_) => Filter::Predicate(&allows),
+        let (filter, cb) = match self {
+            Checked::All => (Filter::All, None),
+            Checked::Allow(b) => (Filter::Allow(b), None),
+            Checked::Deny(b) => (Filter::Deny(b), None),
+            Checked::Predicate(cb) => (Filter::Predicate(&allows), Some(cb)),
         };
-        match panic::catch_unwind(AssertUnwindSafe(|| body(&filter))) {
-            Ok(r) => r,
-            Err(payload) => match self {
-                Checked::Predicate(cb) if payload.is::<Aborted>() => Err(cb.error()),
-                _ => panic::resume_unwind(payload),
-            },
-        }
+        catch_abort(cb, || body(&filter))
     }
 }
 

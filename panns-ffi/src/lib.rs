@@ -14,6 +14,7 @@ pub mod error;
 pub mod filter;
 pub mod index;
 pub mod live;
+pub mod live_filter;
 pub mod shard;
 pub mod twins;
 
@@ -23,6 +24,7 @@ pub use error::{FfiError, PannsStatus};
 pub use filter::{PannsFilter, PannsFilterFn, PannsFilterKind};
 pub use index::{PannsIndex, PannsSearchStats};
 pub use live::PannsLive;
+pub use live_filter::{PannsLabelFilter, PannsLabelFilterFn, PannsLabelFilterKind};
 pub use shard::PannsShardedIndex;
 
 use std::ffi::c_char;

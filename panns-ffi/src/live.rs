@@ -12,6 +12,7 @@ use panns_core::{GraphParams, Metric, SearchParams};
 use panns_io::{LiveIndex, LiveOptions};
 use rayon::prelude::*;
 use std::ffi::{c_char, c_int};
+use std::ptr::null_mut;
 
 /// A live index: a base index file `NAME` plus an append-only log `NAME.log` of
 /// additions and removals by 64-bit label. Opaque; made by `panns_live_create`,
@@ -28,7 +29,7 @@ pub struct PannsLive(pub LiveIndex);
 ///
 /// # Safety
 /// `live` must be NULL or a live pointer from a `panns_live_*` constructor.
-unsafe fn live_ref<'a>(live: *const PannsLive) -> FfiResult<&'a LiveIndex> {
+pub(crate) unsafe fn live_ref<'a>(live: *const PannsLive) -> FfiResult<&'a LiveIndex> {
     // SAFETY: the caller guarantees NULL or a live handle; `as_ref` handles NULL.
     unsafe { live.as_ref() }
         .map(|l| &l.0)
@@ -65,7 +66,11 @@ unsafe fn open_into(
 
 /// Checks one vector (`what` names it in the message): finite, not too large, not zero
 /// under the angular metric. Gives the specific status of each problem.
-fn check_vector(v: &[f32], metric: Metric, what: &dyn std::fmt::Display) -> FfiResult<()> {
+pub(crate) fn check_vector(
+    v: &[f32],
+    metric: Metric,
+    what: &dyn std::fmt::Display,
+) -> FfiResult<()> {
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
         return Err(FfiError::new(
             PannsStatus::PANNS_NON_FINITE,
@@ -89,7 +94,7 @@ fn check_vector(v: &[f32], metric: Metric, what: &dyn std::fmt::Display) -> FfiR
 }
 
 /// `PANNS_DIMENSION_MISMATCH` unless `dim` is the live index's dimension.
-fn check_dim(live: &LiveIndex, dim: usize, what: &str) -> FfiResult<()> {
+pub(crate) fn check_dim(live: &LiveIndex, dim: usize, what: &str) -> FfiResult<()> {
     if dim != live.dim() {
         return Err(FfiError::from(panns_core::Error::DimensionMismatch {
             expected: live.dim(),
@@ -400,7 +405,7 @@ pub unsafe extern "C" fn panns_live_refresh(
 ///
 /// # Safety
 /// As `panns_live_search`.
-unsafe fn query_args<'a>(
+pub(crate) unsafe fn query_args<'a>(
     live: &LiveIndex,
     query: *const f32,
     dim: usize,
@@ -439,7 +444,7 @@ unsafe fn query_args<'a>(
 /// # Safety
 /// `labels_out` (and `distances_out` unless NULL) must hold `hits.len()` elements;
 /// `n_found` must be NULL or writable.
-unsafe fn write_hits(
+pub(crate) unsafe fn write_hits(
     hits: &[(u64, f32)],
     labels_out: *mut u64,
     distances_out: *mut f32,
@@ -604,55 +609,103 @@ pub unsafe extern "C" fn panns_live_search_batch(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let live = unsafe { live_ref(live) }?;
-        let n_in = mul(n_queries, dim, "n_queries * dim")?;
-        let n_out = mul(n_queries, k, "n_queries * k")?;
         // SAFETY: forwarded from the caller.
-        let qs = unsafe { slice(queries, n_in, "queries") }?;
-        check_ptr(labels_out, n_out, "labels_out")?;
-        if !distances_out.is_null() {
-            check_ptr(distances_out, n_out, "distances_out")?;
-        }
-        if k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
-        check_dim(live, dim, "queries")?;
+        let qs =
+            unsafe { batch_args(live, queries, n_queries, dim, k, labels_out, distances_out) }?;
         if n_queries == 0 {
             return Ok(());
         }
-        let metric = live.metric();
-        for (i, q) in qs.chunks_exact(dim).enumerate() {
-            check_vector(q, metric, &format_args!("query row {i}"))?;
-        }
-        // SAFETY: forwarded from the caller (room for `n_queries * k` labels).
-        let ls = unsafe { slice_mut(labels_out, n_out, "labels_out") }?;
-        let mut ds = if distances_out.is_null() {
-            None
-        } else {
-            // SAFETY: forwarded from the caller (room for `n_queries * k` floats).
-            Some(unsafe { slice_mut(distances_out, n_out, "distances_out") }?)
-        };
         let params = SearchParams::new(k).with_budget(budget);
         // On the library's worker threads (rayon's global pool), as panns_index_search_batch.
         let hits = qs
             .par_chunks(dim)
             .map(|q| live.search(q, &params))
             .collect::<Result<Vec<_>, _>>()?;
-        for (i, row_hits) in hits.iter().enumerate() {
-            let row = &mut ls[i * k..(i + 1) * k];
-            row.fill(u64::MAX);
+        // SAFETY: forwarded from the caller.
+        unsafe { write_batch(&hits, k, labels_out, distances_out, null_mut()) }
+    })
+}
+
+/// Checks the arguments of a batch search (every query row included) and returns the
+/// queries.
+///
+/// # Safety
+/// As `panns_live_search_batch`.
+pub(crate) unsafe fn batch_args<'a>(
+    live: &LiveIndex,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+) -> FfiResult<&'a [f32]> {
+    let n_in = mul(n_queries, dim, "n_queries * dim")?;
+    let n_out = mul(n_queries, k, "n_queries * k")?;
+    // SAFETY: forwarded from the caller.
+    let qs = unsafe { slice(queries, n_in, "queries") }?;
+    check_ptr(labels_out, n_out, "labels_out")?;
+    if !distances_out.is_null() {
+        check_ptr(distances_out, n_out, "distances_out")?;
+    }
+    if k == 0 {
+        return Err(panns_core::Error::InvalidK(0).into());
+    }
+    check_dim(live, dim, "queries")?;
+    let metric = live.metric();
+    for (i, q) in qs.chunks_exact(dim).enumerate() {
+        check_vector(q, metric, &format_args!("query row {i}"))?;
+    }
+    Ok(qs)
+}
+
+/// Writes the hits of a batch search, `k` entries per row (padded with label
+/// `UINT64_MAX` and distance `INFINITY`), and each row's count into `counts_out` unless
+/// it is NULL.
+///
+/// # Safety
+/// `labels_out` (and `distances_out` unless NULL) must hold `hits.len() * k` elements
+/// (checked by [`batch_args`]); `counts_out` NULL or room for `hits.len()` sizes.
+pub(crate) unsafe fn write_batch(
+    hits: &[Vec<(u64, f32)>],
+    k: usize,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    counts_out: *mut usize,
+) -> FfiResult<()> {
+    let n_out = mul(hits.len(), k, "n_queries * k")?;
+    // SAFETY: forwarded from the caller (room for `n_queries * k` labels).
+    let ls = unsafe { slice_mut(labels_out, n_out, "labels_out") }?;
+    let mut ds = if distances_out.is_null() {
+        None
+    } else {
+        // SAFETY: forwarded from the caller (room for `n_queries * k` floats).
+        Some(unsafe { slice_mut(distances_out, n_out, "distances_out") }?)
+    };
+    let mut counts = if counts_out.is_null() {
+        None
+    } else {
+        // SAFETY: forwarded from the caller (room for `n_queries` sizes).
+        Some(unsafe { slice_mut(counts_out, hits.len(), "counts_out") }?)
+    };
+    for (i, row_hits) in hits.iter().enumerate() {
+        let row = &mut ls[i * k..(i + 1) * k];
+        row.fill(u64::MAX);
+        for (o, h) in row.iter_mut().zip(row_hits) {
+            *o = h.0;
+        }
+        if let Some(ds) = ds.as_deref_mut() {
+            let row = &mut ds[i * k..(i + 1) * k];
+            row.fill(f32::INFINITY);
             for (o, h) in row.iter_mut().zip(row_hits) {
-                *o = h.0;
-            }
-            if let Some(ds) = ds.as_deref_mut() {
-                let row = &mut ds[i * k..(i + 1) * k];
-                row.fill(f32::INFINITY);
-                for (o, h) in row.iter_mut().zip(row_hits) {
-                    *o = h.1;
-                }
+                *o = h.1;
             }
         }
-        Ok(())
-    })
+        if let Some(c) = counts.as_deref_mut() {
+            c[i] = row_hits.len();
+        }
+    }
+    Ok(())
 }
 
 /// Copies the stored vector of `label` (unit length under the angular metric) into

@@ -11,6 +11,7 @@ use crate::error::{PannsStatus, report};
 use crate::filter::*;
 use crate::index::*;
 use crate::live::*;
+use crate::live_filter::*;
 use crate::shard::*;
 use std::ffi::{c_char, c_int};
 
@@ -1051,4 +1052,82 @@ pub unsafe extern "C" fn panns_live_save_e(
 ) -> PannsStatus {
     // SAFETY: forwarded from the caller.
     unsafe { report(panns_live_save(live, path), error) }
+}
+
+/// `panns_live_search_filtered` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_search_filtered`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_search_filtered_e(
+    live: *const PannsLive,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    filter: *const PannsLabelFilter,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    n_found: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_search_filtered(
+                live,
+                query,
+                dim,
+                k,
+                budget,
+                filter,
+                labels_out,
+                distances_out,
+                n_found,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_live_search_batch_filtered` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_live_search_batch_filtered`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_live_search_batch_filtered_e(
+    live: *const PannsLive,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    filter: *const PannsLabelFilter,
+    labels_out: *mut u64,
+    distances_out: *mut f32,
+    counts_out: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_live_search_batch_filtered(
+                live,
+                queries,
+                n_queries,
+                dim,
+                k,
+                budget,
+                filter,
+                labels_out,
+                distances_out,
+                counts_out,
+            ),
+            error,
+        )
+    }
 }

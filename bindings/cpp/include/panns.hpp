@@ -83,6 +83,52 @@ struct SearchResult {
   SearchStats stats;                ///< Exact scan or approximate path, budget, items scored.
 };
 
+namespace detail {
+/// The state of one search with a C++ predicate (Filter::allow_if, LabelFilter::allow_if):
+/// the C callback that calls it and the first exception it threw. No exception crosses the
+/// C callback: the trampoline catches it, returns -1 (the search then stops with
+/// PANNS_CALLBACK_FAILED) and check() rethrows it. Used by Filter::Call and
+/// LabelFilter::Call; not for direct use.
+class PredicateCall {
+ public:
+  explicit PredicateCall(const std::function<bool(std::uint64_t)>* pred) noexcept : pred_(pred) {}
+  PredicateCall(const PredicateCall&) = delete;
+  PredicateCall& operator=(const PredicateCall&) = delete;
+  /// Rethrows the predicate's exception, if any; else throws the C error of `status`.
+  void check(PannsStatus status) {
+    if (status == PANNS_CALLBACK_FAILED) {
+      std::exception_ptr e;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        e = error_;
+      }
+      if (e) std::rethrow_exception(e);
+    }
+    detail::check(status);
+  }
+
+ protected:
+  /// The C predicate (PannsFilterFn, PannsLabelFilterFn): `user_data` is this object.
+  static int trampoline(std::uint64_t key, void* user_data) noexcept {
+    PredicateCall* self = static_cast<PredicateCall*>(user_data);
+    try {
+      return (*self->pred_)(key) ? 1 : 0;
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(self->mu_);
+      if (!self->error_) self->error_ = std::current_exception();
+      return -1;
+    }
+  }
+  /// The `user_data` the trampoline expects.
+  void* self() noexcept { return static_cast<PredicateCall*>(this); }
+
+ private:
+  const std::function<bool(std::uint64_t)>* pred_;
+  std::mutex mu_;
+  std::exception_ptr error_;
+};
+}  // namespace detail
+
 /// Which items a search may return (Index::search_filtered, search_batch_filtered,
 /// range_search). The default Filter allows every item. A Filter owns copies of its mask,
 /// bitmap or ids, so it may be kept and reused; an allow_if predicate is called once per
@@ -118,10 +164,10 @@ class Filter {
   }
 
   /// The state of one search with this filter: the C struct and, for a predicate, the
-  /// first exception it threw. Used by Index; not for direct use.
-  class Call {
+  /// first exception it threw (rethrown by check()). Used by Index; not for direct use.
+  class Call : public detail::PredicateCall {
    public:
-    explicit Call(const Filter& f) : pred_(&f.pred_) {
+    explicit Call(const Filter& f) : detail::PredicateCall(&f.pred_) {
       c_ = PannsFilter{};
       c_.kind = f.kind_;
       c_.bits = f.bits_.empty() ? nullptr : f.bits_.data();
@@ -130,41 +176,14 @@ class Filter {
       c_.n_ids = f.ids_.size();
       if (f.kind_ == PANNS_FILTER_PREDICATE && f.pred_) {
         c_.predicate = &Call::trampoline;
-        c_.user_data = this;
+        c_.user_data = self();
       }
     }
-    Call(const Call&) = delete;
-    Call& operator=(const Call&) = delete;
     /// The C filter (valid while this object lives).
     const PannsFilter* get() const noexcept { return &c_; }
-    /// Rethrows the predicate's exception, if any; else throws the C error of `status`.
-    void check(PannsStatus status) {
-      if (status == PANNS_CALLBACK_FAILED) {
-        std::exception_ptr e;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          e = error_;
-        }
-        if (e) std::rethrow_exception(e);
-      }
-      detail::check(status);
-    }
 
    private:
-    static int trampoline(std::uint64_t id, void* user_data) noexcept {
-      Call* self = static_cast<Call*>(user_data);
-      try {
-        return (*self->pred_)(id) ? 1 : 0;
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(self->mu_);
-        if (!self->error_) self->error_ = std::current_exception();
-        return -1;
-      }
-    }
     PannsFilter c_;
-    const std::function<bool(std::uint64_t)>* pred_;
-    std::mutex mu_;
-    std::exception_ptr error_;
   };
 
  private:
@@ -197,6 +216,66 @@ class Filter {
   std::vector<std::uint64_t> bits_;
   std::size_t n_bits_ = 0;
   std::vector<std::uint32_t> ids_;
+  std::function<bool(std::uint64_t)> pred_;
+};
+
+/// Which labels a live-index search may return (LiveIndex::search_filtered,
+/// search_batch_filtered). The default LabelFilter allows every label. A LabelFilter owns a
+/// copy of its labels, so it may be kept and reused. A listed label the index does not hold
+/// (never added, or removed) matches nothing, and a removed label is never returned whatever
+/// the filter says. An allow_if predicate is called once per candidate (from several threads
+/// at once in search_batch_filtered); an exception it throws stops the search and is
+/// rethrown to the caller of the search (it never crosses the C library).
+class LabelFilter {
+ public:
+  /// Every label.
+  LabelFilter() = default;
+  /// Only the listed labels (an empty list allows nothing).
+  static LabelFilter allow_labels(std::vector<std::uint64_t> labels) {
+    return from_labels(PANNS_LABEL_FILTER_ALLOW_LABELS, std::move(labels));
+  }
+  /// Every label except the listed ones.
+  static LabelFilter deny_labels(std::vector<std::uint64_t> labels) {
+    return from_labels(PANNS_LABEL_FILTER_DENY_LABELS, std::move(labels));
+  }
+  /// The labels for which `pred(label)` is true.
+  static LabelFilter allow_if(std::function<bool(std::uint64_t)> pred) {
+    LabelFilter f;
+    f.kind_ = PANNS_LABEL_FILTER_PREDICATE;
+    f.pred_ = std::move(pred);
+    return f;
+  }
+
+  /// The state of one search with this filter: the C struct and, for a predicate, the
+  /// first exception it threw (rethrown by check()). Used by LiveIndex; not for direct use.
+  class Call : public detail::PredicateCall {
+   public:
+    explicit Call(const LabelFilter& f) : detail::PredicateCall(&f.pred_) {
+      c_ = PannsLabelFilter{};
+      c_.kind = f.kind_;
+      c_.labels = f.labels_.empty() ? nullptr : f.labels_.data();
+      c_.n_labels = f.labels_.size();
+      if (f.kind_ == PANNS_LABEL_FILTER_PREDICATE && f.pred_) {
+        c_.predicate = &Call::trampoline;
+        c_.user_data = self();
+      }
+    }
+    /// The C filter (valid while this object lives).
+    const PannsLabelFilter* get() const noexcept { return &c_; }
+
+   private:
+    PannsLabelFilter c_;
+  };
+
+ private:
+  static LabelFilter from_labels(std::uint32_t kind, std::vector<std::uint64_t> labels) {
+    LabelFilter f;
+    f.kind_ = kind;
+    f.labels_ = std::move(labels);
+    return f;
+  }
+  std::uint32_t kind_ = PANNS_LABEL_FILTER_ALL;
+  std::vector<std::uint64_t> labels_;
   std::function<bool(std::uint64_t)> pred_;
 };
 
@@ -888,6 +967,75 @@ class LiveIndex {
       for (std::size_t i = 0; i < kk && labels[q * kk + i] != UINT64_MAX; i++) {
         out[q].push_back(LiveNeighbor{labels[q * kk + i], ds[q * kk + i]});
       }
+    }
+    return out;
+  }
+
+  /// search() restricted to the live items whose label `filter` allows: the k nearest
+  /// allowed items, nearest first (ties by label); fewer when fewer are allowed (none for an
+  /// empty allow-list), or when they are too sparse for the budget to reach (the base is
+  /// walked with the filter, no exact scan of the allowed labels is planned: raise the budget
+  /// for a selective filter). An exception of an allow_if predicate is rethrown.
+  std::vector<LiveNeighbor> search_filtered(const float* query, std::size_t dim, std::size_t k, std::size_t budget,
+                                            const LabelFilter& filter) const {
+    LabelFilter::Call call(filter);
+    const std::size_t n = size();
+    const std::size_t room = k < n ? k : n;
+    std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+    std::vector<float> ds(labels.size());
+    std::size_t found = 0;
+    call.check(
+        panns_live_search_filtered(ptr_, query, dim, k, budget, call.get(), labels.data(), ds.data(), &found));
+    std::vector<LiveNeighbor> out(found);
+    for (std::size_t i = 0; i < found; i++) out[i] = LiveNeighbor{labels[i], ds[i]};
+    return out;
+  }
+  /// As above, for a query vector of dim() floats.
+  std::vector<LiveNeighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                            const LabelFilter& filter) const {
+    return search_filtered(query.data(), query.size(), k, budget, filter);
+  }
+  /// The k nearest live items among the listed labels.
+  std::vector<LiveNeighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                            const std::vector<std::uint64_t>& labels) const {
+    return search_filtered(query, k, budget, LabelFilter::allow_labels(labels));
+  }
+  /// The k nearest live items whose label satisfies pred (its exceptions are rethrown).
+  std::vector<LiveNeighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                            std::function<bool(std::uint64_t)> pred) const {
+    return search_filtered(query, k, budget, LabelFilter::allow_if(std::move(pred)));
+  }
+  /// search_batch() restricted to the labels `filter` allows (one filter for all queries;
+  /// an allow_if predicate is called from several threads at once). Result `i` holds query
+  /// `i`'s neighbours, as many as were found.
+  std::vector<std::vector<LiveNeighbor>> search_batch_filtered(const std::vector<float>& queries, std::size_t k,
+                                                               std::size_t budget, const LabelFilter& filter) const {
+    const std::size_t d = dim();
+    if (d == 0 || queries.size() % d != 0) {
+      throw Error(d == 0 ? PANNS_NULL_POINTER : PANNS_DIMENSION_MISMATCH,
+                  d == 0 ? "the live index is empty (moved from)"
+                         : "query buffer of " + std::to_string(queries.size()) +
+                               " floats is not a multiple of the dimension " + std::to_string(d));
+    }
+    const std::size_t nq = queries.size() / d, n = size();
+    const std::size_t kk = k == 0 ? 0 : (k < n ? k : (n == 0 ? 1 : n));
+    if (kk != 0 && nq > std::numeric_limits<std::size_t>::max() / kk) {
+      throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
+    }
+    std::vector<std::uint64_t> labels(nq * kk);
+    std::vector<float> ds(nq * kk);
+    std::vector<std::size_t> counts(nq);
+    std::uint64_t l_dummy = 0;
+    float d_dummy = 0, q_dummy = 0;
+    std::size_t c_dummy = 0;
+    LabelFilter::Call call(filter);
+    call.check(panns_live_search_batch_filtered(ptr_, queries.empty() ? &q_dummy : queries.data(), nq, d, kk, budget,
+                                                call.get(), labels.empty() ? &l_dummy : labels.data(),
+                                                ds.empty() ? &d_dummy : ds.data(),
+                                                counts.empty() ? &c_dummy : counts.data()));
+    std::vector<std::vector<LiveNeighbor>> out(nq);
+    for (std::size_t q = 0; q < nq; q++) {
+      for (std::size_t i = 0; i < counts[q]; i++) out[q].push_back(LiveNeighbor{labels[q * kk + i], ds[q * kk + i]});
     }
     return out;
   }

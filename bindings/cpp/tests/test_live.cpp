@@ -1,6 +1,6 @@
 // Tests of panns::LiveIndex (bindings/cpp/include/panns.hpp over panns_live_*): add / search /
 // remove / commit / reader refresh / compact against an exact scan kept here, the writer lock,
-// read-only readers, bad input applying nothing, moves, concurrent searches.
+// read-only readers, bad input applying nothing, moves, concurrent searches, filtered search by label.
 #include <panns.hpp>
 
 #ifdef PANNS_MINI_GTEST
@@ -10,12 +10,16 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -297,4 +301,128 @@ TEST(Live, InMemoryAndSave) {
   EXPECT_TRUE(Holds(r, model));
   auto e = panns::LiveIndex::in_memory(kDim, panns::Metric::Angular);
   EXPECT_PANNS_ERROR(e.save(dir / "empty.panns"), PANNS_INVALID_ARGUMENT, "no items");
+}
+
+namespace {
+
+/// The exact k nearest labels among those `allow` accepts (squared L2, ties by label).
+std::vector<std::uint64_t> ExactAllowed(const Model& m, const std::vector<float>& q, std::size_t k,
+                                        const std::function<bool(std::uint64_t)>& allow) {
+  Model kept;
+  for (const auto& [label, v] : m) {
+    if (allow(label)) kept[label] = v;
+  }
+  return Exact(kept, q, k);
+}
+
+std::vector<std::uint64_t> LabelsOf(const std::vector<panns::LiveNeighbor>& hits) {
+  std::vector<std::uint64_t> out;
+  for (const auto& h : hits) out.push_back(h.label);
+  return out;
+}
+
+}  // namespace
+
+// Filtered search of a live index: allow-list, deny-list and predicate agree with each other
+// and with an exact scan over the allowed live labels (at a budget covering every item); at a
+// budget well below n/2 they return only allowed live labels with good recall and change the
+// unfiltered answer; removed and unknown labels match nothing.
+TEST(Live, FilteredSearchByLabel) {
+  const std::size_t n = 1500;
+  auto live = panns::LiveIndex::in_memory(kDim, panns::Metric::Euclidean);
+  Model model;
+  const auto labels = Labels(n, 7000, 3);
+  AddTo(live, model, labels, RandomRows(n, 21));
+  live.compact();
+  std::vector<std::uint64_t> gone;
+  for (std::size_t i = 0; i < n; i += 30) gone.push_back(labels[i]);
+  EXPECT_EQ(live.remove(gone), gone.size());
+  for (auto l : gone) model.erase(l);
+  AddTo(live, model, Labels(80, 1, 1), RandomRows(80, 22));  // the delta
+  auto even = [](std::uint64_t l) { return l % 2 == 0; };
+  std::vector<std::uint64_t> allow, deny;
+  for (const auto& [label, v] : model) (even(label) ? allow : deny).push_back(label);
+  for (auto l : gone) allow.push_back(l);  // removed: never returned
+  allow.push_back(100);                    // never held
+  const auto by_list = panns::LabelFilter::allow_labels(allow);
+  const auto by_deny = panns::LabelFilter::deny_labels(deny);
+  const auto by_pred = panns::LabelFilter::allow_if(even);
+  const std::size_t k = 10, small = 100, all = 20 * n;
+  const auto qs = RandomRows(30, 23);
+  std::size_t found = 0, total = 0, differs = 0;
+  for (std::size_t i = 0; i < 30; i++) {
+    std::vector<float> q(qs.begin() + i * kDim, qs.begin() + (i + 1) * kDim);
+    const auto truth = ExactAllowed(model, q, k, even);
+    EXPECT_TRUE(LabelsOf(live.search_filtered(q, k, all, by_list)) == truth);
+    EXPECT_TRUE(LabelsOf(live.search_filtered(q, k, all, even)) == truth);
+    const auto a = live.search_filtered(q, k, small, by_list);
+    EXPECT_TRUE(a == live.search_filtered(q, k, small, by_deny));
+    EXPECT_TRUE(a == live.search_filtered(q, k, small, by_pred));
+    EXPECT_TRUE(a == live.search_filtered(q, k, small, allow));  // the label-vector overload
+    EXPECT_EQ(a.size(), k);
+    for (std::size_t j = 0; j < a.size(); j++) {
+      EXPECT_TRUE(even(a[j].label) && model.count(a[j].label) == 1);
+      if (j > 0) {
+        EXPECT_LE(a[j - 1].distance, a[j].distance);
+      }
+      found += std::count(truth.begin(), truth.end(), a[j].label);
+    }
+    total += truth.size();
+    differs += LabelsOf(live.search(q, k, small)) != LabelsOf(a);
+    // The default filter is the plain search.
+    EXPECT_TRUE(live.search_filtered(q, k, small, panns::LabelFilter()) == live.search(q, k, small));
+  }
+  const double recall = static_cast<double>(found) / static_cast<double>(total);
+  std::cout << "filtered live recall@10 at budget 100 (half allowed): " << recall << "\n";
+  EXPECT_GE(recall, 0.8);
+  EXPECT_GE(differs, 28u);
+  std::vector<float> q(qs.begin(), qs.begin() + kDim);
+  EXPECT_TRUE(live.search_filtered(q, k, small, std::vector<std::uint64_t>{}).empty());
+  EXPECT_TRUE(live.search_filtered(q, k, all, gone).empty());
+  EXPECT_TRUE(live.search_filtered(q, k, all, std::vector<std::uint64_t>{100, 6000, std::uint64_t{1} << 40}).empty());
+  // Batch: the rows of single searches; short rows are short.
+  const auto rows = live.search_batch_filtered(qs, k, small, by_pred);
+  EXPECT_EQ(rows.size(), 30u);
+  for (std::size_t i = 0; i < rows.size(); i++) {
+    std::vector<float> qi(qs.begin() + i * kDim, qs.begin() + (i + 1) * kDim);
+    EXPECT_TRUE(rows[i] == live.search_filtered(qi, k, small, by_pred));
+  }
+  const auto two = live.search_batch_filtered(qs, k, small, panns::LabelFilter::allow_labels({deny[0], deny[1]}));
+  for (const auto& row : two) EXPECT_EQ(row.size(), 2u);
+}
+
+TEST(Live, APredicatesExceptionStopsTheFilteredSearchAndIsRethrown) {
+  auto live = panns::LiveIndex::in_memory(kDim, panns::Metric::Euclidean);
+  Model model;
+  AddTo(live, model, Labels(800, 10, 1), RandomRows(800, 31));
+  live.compact();
+  const auto qs = RandomRows(16, 32);
+  std::vector<float> q(qs.begin(), qs.begin() + kDim);
+  int calls = 0;
+  bool caught = false;
+  try {
+    live.search_filtered(q, 5, 50, [&](std::uint64_t) -> bool {
+      if (++calls == 4) throw std::runtime_error("no more");
+      return true;
+    });
+  } catch (const std::runtime_error& e) {
+    caught = std::string(e.what()) == "no more";
+  }
+  EXPECT_TRUE(caught);
+  EXPECT_EQ(calls, 4);
+  std::atomic<int> batch_calls{0};
+  caught = false;
+  try {
+    live.search_batch_filtered(qs, 5, 50, panns::LabelFilter::allow_if([&](std::uint64_t) -> bool {
+                                 if (++batch_calls == 20) throw std::logic_error("stop");
+                                 return true;
+                               }));
+  } catch (const std::logic_error&) {
+    caught = true;
+  }
+  EXPECT_TRUE(caught);
+  // A C error is still a panns::Error, and the index works afterwards.
+  EXPECT_PANNS_ERROR(live.search_filtered(std::vector<float>(kDim + 1, 1.0f), 5, 0, panns::LabelFilter()),
+                     PANNS_DIMENSION_MISMATCH, "");
+  EXPECT_EQ(live.search_filtered(q, 5, 50, [](std::uint64_t) { return true; }).size(), 5u);
 }

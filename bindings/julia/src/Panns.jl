@@ -41,7 +41,7 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC,
        PANNS_LOCKED, PANNS_READ_ONLY,
        LiveIndex, create_live, open_live, live_from_index, remove!, commit!, compact!,
-       refresh!, live_info, range_search
+       refresh!, live_info, range_search, DenyLabels
 
 # ---------------------------------------------------------------------------------------------
 # Library loading
@@ -73,6 +73,7 @@ const FUNCTIONS = (
     :panns_live_generation, :panns_live_base_len, :panns_live_delta_len, :panns_live_tombstones,
     :panns_live_pending, :panns_live_is_writable, :panns_live_free, :panns_live_save_e,
     :panns_live_is_in_memory, :panns_live_range_search_e,
+    :panns_live_search_filtered_e, :panns_live_search_batch_filtered_e,
 )
 
 # Filled once by __init__ and only read afterwards: no lock, so finalizers (which must never

@@ -246,14 +246,138 @@ function search_with_stats(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer; 
 end
 
 """
-    search(l::LiveIndex, q, k; budget = 0) -> (labels::Vector{UInt64}, distances::Vector{Float32})
+    search(l::LiveIndex, q, k; budget = 0, filter = nothing) -> (labels::Vector{UInt64}, distances::Vector{Float32})
 
 The `k` approximate nearest live items to `q`, nearest first (ties by label); fewer than `k`
-only if fewer items are live. `budget` as in [`search`](@ref) of an `Index`.
+only if fewer items are live (or, with a `filter`, allowed). `budget` as in [`search`](@ref)
+of an `Index`. `filter` restricts the answer to some labels: `nothing` (every label), a vector
+of allowed labels, [`DenyLabels`](@ref)`(labels)`, or a function `f(label::UInt64)::Bool`
+(an exception it throws stops the search and is rethrown). A listed label the index does not
+hold matches nothing, a removed label is never returned. The base is walked with the filter
+(no exact scan of the allowed labels is planned): a selective filter needs a large budget.
 """
-function search(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
+function search(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0, filter = nothing)
+    filter === nothing || return search_filtered(l, q, k, budget, filter)
     labels, dists, _ = search_with_stats(l, q, k; budget = budget)
     return labels, dists
+end
+
+# ---------------------------------------------------------------------------------------------
+# Filtered search of a live index (PannsLabelFilter)
+
+const LABEL_FILTER_ALL = UInt32(0)
+const LABEL_FILTER_ALLOW = UInt32(1)
+const LABEL_FILTER_DENY = UInt32(2)
+const LABEL_FILTER_PREDICATE = UInt32(3)
+
+"""
+    DenyLabels(labels)
+
+A `filter` of a live-index [`search`](@ref) / [`search_batch`](@ref): every label except
+`labels` (labels not held are ignored).
+"""
+struct DenyLabels
+    labels::Vector{UInt64}
+    DenyLabels(labels::AbstractVector{<:Integer}) = new(Vector{UInt64}(labels))
+end
+
+"""
+    CLabelFilter
+
+`PannsLabelFilter`, field for field (the layout must match the C struct; checked by
+`scripts/check-julia-ccalls.py`).
+"""
+struct CLabelFilter
+    kind::UInt32
+    labels::Ptr{UInt64}
+    n_labels::Csize_t
+    predicate::Ptr{Cvoid}
+    user_data::Ptr{Cvoid}
+end
+
+"""
+    label_filter_trampoline(label, data) -> Cint
+
+The C predicate of function filters on labels: 1 allows, 0 refuses, -1 (after an exception,
+kept in the state) aborts the search. Same state as `filter_trampoline` (filter.jl), but the
+function receives the `UInt64` label itself.
+"""
+function label_filter_trampoline(label::UInt64, data::Ptr{Cvoid})::Cint
+    st = unsafe_pointer_to_objref(data)::PredicateState
+    st.err === nothing || return Cint(-1)
+    try
+        return st.f(label) ? Cint(1) : Cint(0)
+    catch e
+        st.err = e
+        return Cint(-1)
+    end
+end
+
+"""
+    with_label_filter(body, filter)
+
+Calls `body(c)` with `c` the C label filter (`C_NULL` for `nothing`, else a
+`Ref{CLabelFilter}` whose list stays alive during the call); rethrows a filter function's
+exception in place of the `PANNS_CALLBACK_FAILED` error it caused.
+"""
+function with_label_filter(body, filter)
+    filter === nothing && return body(C_NULL)
+    if filter isa Function
+        st = PredicateState(filter, nothing)
+        cb = @cfunction(label_filter_trampoline, Cint, (UInt64, Ptr{Cvoid}))
+        GC.@preserve st begin
+            c = Ref(CLabelFilter(LABEL_FILTER_PREDICATE, C_NULL, 0, cb, pointer_from_objref(st)))
+            try
+                return body(c)
+            catch e
+                if e isa PannsError && e.status == PANNS_CALLBACK_FAILED && st.err !== nothing
+                    throw(st.err)
+                end
+                rethrow()
+            end
+        end
+    end
+    kind, ls = if filter isa DenyLabels
+        (LABEL_FILTER_DENY, filter.labels)
+    elseif filter isa AbstractVector{<:Integer}
+        for (j, lb) in enumerate(filter)
+            0 <= lb <= typemax(UInt64) ||
+                throw(PannsError(PANNS_INVALID_ARGUMENT, "filter label $lb (entry $j) is not a UInt64"))
+        end
+        (LABEL_FILTER_ALLOW, Vector{UInt64}(filter))
+    else
+        throw(PannsError(PANNS_INVALID_ARGUMENT,
+                         "filter must be nothing, a vector of labels, DenyLabels(labels) or a function, got $(typeof(filter))"))
+    end
+    GC.@preserve ls begin
+        p = isempty(ls) ? Ptr{UInt64}(C_NULL) : pointer(ls)
+        return body(Ref(CLabelFilter(kind, p, length(ls), C_NULL, C_NULL)))
+    end
+end
+
+"""
+    search_filtered(l, q, k, budget, filter) -> (labels, distances)
+
+One filtered search of a live index (`panns_live_search_filtered_e`).
+"""
+function search_filtered(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer, budget::Integer, filter)
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
+    cap = max(1, min(k, length(l)))
+    labels = Vector{UInt64}(undef, cap)
+    dists = Vector{Float32}(undef, cap)
+    count = Ref{Csize_t}(0)
+    with_label_filter(filter) do c
+        err = ErrorRef(C_NULL)
+        GC.@preserve l x labels dists begin
+            check(ccall(sym(:panns_live_search_filtered_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Ptr{CLabelFilter}, Ptr{UInt64},
+                         Ptr{Float32}, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                        live(l), x, length(x), csize("k", k), csize("budget", budget), c, labels, dists, count,
+                        err), err)
+        end
+    end
+    n = Int(count[])
+    return resize!(labels, n), resize!(dists, n)
 end
 
 """
@@ -285,29 +409,53 @@ function range_search(l::LiveIndex, q::AbstractVector{<:Real}, radius::Real, max
 end
 
 """
-    search_batch(l::LiveIndex, Q, k; budget = 0) -> (labels::Matrix{UInt64}, distances::Matrix{Float32})
+    search_batch(l::LiveIndex, Q, k; budget = 0, filter = nothing)
+        -> (labels::Matrix{UInt64}, distances::Matrix{Float32})
 
 Searches the columns of `Q` (`dim × n`) in parallel; column `j` of the `k × n` results holds
-query `j`'s labels, padded with `typemax(UInt64)` and `Inf` past the number of live items.
+query `j`'s labels, padded with `typemax(UInt64)` and `Inf` past the number of live (with a
+`filter`, allowed) items found. `filter` as in [`search`](@ref); a function filter is called
+on the calling thread, one query at a time.
 """
-function search_batch(l::LiveIndex, Q::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0)
+function search_batch(l::LiveIndex, Q::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0, filter = nothing)
     M = Q isa Matrix{Float32} ? Q : Matrix{Float32}(Q)
     n = size(M, 2)
     csize("k", k)
     out_labels = fill(typemax(UInt64), k, n)
     out_dists = fill(Inf32, k, n)
     n == 0 && return out_labels, out_dists
+    if filter isa Function
+        for j in 1:n
+            ls, ds = search_filtered(l, view(M, :, j), k, budget, filter)
+            out_labels[1:length(ls), j] = ls
+            out_dists[1:length(ds), j] = ds
+        end
+        return out_labels, out_dists
+    end
     kk = k == 0 ? 0 : max(1, min(k, length(l)))   # rows past the live items are padding
     labels = Matrix{UInt64}(undef, max(kk, 1), n)
     dists = Matrix{Float32}(undef, max(kk, 1), n)
+    counts = fill(Csize_t(kk), n)
     err = ErrorRef(C_NULL)
-    GC.@preserve l M labels dists begin
-        check(ccall(sym(:panns_live_search_batch_e), UInt32,
-                    (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Csize_t, Ptr{UInt64}, Ptr{Float32},
-                     Ptr{Ptr{UInt8}}),
-                    live(l), M, n, size(M, 1), kk, csize("budget", budget), labels, dists, err), err)
+    if filter === nothing
+        GC.@preserve l M labels dists begin
+            check(ccall(sym(:panns_live_search_batch_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Csize_t, Ptr{UInt64}, Ptr{Float32},
+                         Ptr{Ptr{UInt8}}),
+                        live(l), M, n, size(M, 1), kk, csize("budget", budget), labels, dists, err), err)
+        end
+    else
+        with_label_filter(filter) do c
+            GC.@preserve l M labels dists counts begin
+                check(ccall(sym(:panns_live_search_batch_filtered_e), UInt32,
+                            (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Csize_t, Ptr{CLabelFilter},
+                             Ptr{UInt64}, Ptr{Float32}, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                            live(l), M, n, size(M, 1), kk, csize("budget", budget), c, labels, dists, counts,
+                            err), err)
+            end
+        end
     end
-    for j in 1:n, i in 1:kk
+    for j in 1:n, i in 1:min(kk, Int(counts[j]))
         out_labels[i, j] = labels[i, j]
         out_dists[i, j] = dists[i, j]
     end

@@ -149,3 +149,66 @@ end
     close(e); close(r); close(m); close(b)
     rm(dir; recursive = true)
 end
+
+@testset "live index: filtered search by label" begin
+    rng = MersenneTwister(13)
+    n = 1500
+    m = create_live(nothing, 8, :euclidean; n_trees = 16)
+    labels = UInt64.(9000 .+ 3 .* (0:n-1))
+    X = randn(rng, Float32, 8, n)
+    add!(m, labels, X)
+    model = Dict{UInt64,Vector{Float32}}(labels[j] => X[:, j] for j in 1:n)
+    compact!(m)
+    gone = labels[1:30:end]
+    @test remove!(m, gone) == length(gone)
+    foreach(l -> delete!(model, l), gone)
+    Y = randn(rng, Float32, 8, 80)
+    add!(m, UInt64.(1:80), Y)   # the delta
+    for j in 1:80
+        model[UInt64(j)] = Y[:, j]
+    end
+    iseven_label(l) = l % 2 == 0
+    allowed = Dict(l => v for (l, v) in model if iseven_label(l))
+    allow = vcat([l for l in keys(model) if iseven_label(l)], gone, UInt64[100, 1 << 40])   # 100: never held
+    deny = DenyLabels([l for l in keys(model) if !iseven_label(l)])
+    k, small, every = 10, 100, 30 * n
+    Q = randn(rng, Float32, 8, 30)
+    found, differs = 0, 0
+    for j in 1:30
+        q = Q[:, j]
+        want = exact_labels(allowed, q, k)
+        @test search(m, q, k; budget = every, filter = allow)[1] == want
+        @test search(m, q, k; budget = every, filter = iseven_label)[1] == want
+        a = search(m, q, k; budget = small, filter = allow)
+        @test a == search(m, q, k; budget = small, filter = deny)
+        @test a == search(m, q, k; budget = small, filter = iseven_label)
+        @test length(a[1]) == k && all(l -> iseven_label(l) && haskey(model, l), a[1]) && issorted(a[2])
+        found += count(in(want), a[1])
+        differs += search(m, q, k; budget = small)[1] != a[1]
+    end
+    @test found / (30k) >= 0.8
+    @test differs >= 28
+    @test isempty(search(m, Q[:, 1], k; filter = UInt64[])[1])
+    @test isempty(search(m, Q[:, 1], k; budget = every, filter = gone)[1])
+    @test isempty(search(m, Q[:, 1], k; budget = every, filter = [100, 6000, 1 << 40])[1])
+    # batch: the rows of single searches, padded past the results found
+    L, D = search_batch(m, Q, k; budget = small, filter = allow)
+    @test all(j -> L[:, j] == search(m, Q[:, j], k; budget = small, filter = allow)[1], 1:30)
+    L, D = search_batch(m, Q[:, 1:3], k; budget = small, filter = iseven_label)
+    @test all(j -> L[:, j] == search(m, Q[:, j], k; budget = small, filter = iseven_label)[1], 1:3)
+    two = [l for l in keys(model) if !iseven_label(l)][1:2]
+    L, D = search_batch(m, Q[:, 1:3], k; budget = small, filter = two)
+    @test all(j -> sort(L[1:2, j]) == sort(two) && all(==(typemax(UInt64)), L[3:end, j]), 1:3)
+    @test all(isinf, D[3:end, :])
+    # an exception of the filter function stops the search and is rethrown
+    calls = Ref(0)
+    err = try
+        search(m, Q[:, 1], 5; budget = 50, filter = l -> (calls[] += 1) < 4 || error("no more"))
+        nothing
+    catch e
+        e
+    end
+    @test err isa ErrorException && err.msg == "no more" && calls[] == 4
+    @throws_status PANNS_INVALID_ARGUMENT search(m, Q[:, 1], 5; filter = "labels")
+    close(m)
+end
