@@ -1351,9 +1351,10 @@ void panns_live_free(struct PannsLive *live);
  * (ties by label). Arguments and outputs as `panns_live_search`: up to `k` labels in
  * `labels_out[k]`, their distances in `distances_out[k]` (may be NULL), the number
  * written in `*n_found`. That number is `min(k, allowed live items)` unless the allowed
- * items are too sparse for the budget to reach (the base is walked with the filter, no
- * exact scan of the allowed items is planned: raise the budget for a selective
- * filter); an empty allow-list gives `*n_found = 0`. A removed label is never returned,
+ * items are too sparse for the budget to reach: an allow-list is planned (an exact
+ * scan of its listed items when few are listed), a deny-list or a predicate walks the
+ * base with the filter (raise the budget for a selective predicate); an empty
+ * allow-list gives `*n_found = 0`. A removed label is never returned,
  * even if the filter allows it. Any number of threads may search one handle at once;
  * the predicate is called only from the calling thread, once per candidate, and never
  * after it aborted. Errors: those of `panns_live_search`, plus

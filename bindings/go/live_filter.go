@@ -46,9 +46,10 @@ const (
 // copied), so do not modify it while a search runs.
 //
 // A listed label the index does not hold (never added, or removed) matches nothing, and a
-// removed label is never returned whatever the filter says. The base is walked with the
-// filter (no exact scan of the allowed labels is planned): a selective filter needs a large
-// budget to find all k results.
+// removed label is never returned whatever the filter says. An allow-list is planned: when
+// few of the listed labels are held, their items are scanned exactly. A deny-list or a
+// function walks the base with the filter, so a selective function needs a large budget to
+// find all k results.
 type LabelFilter struct {
 	kind   uint32
 	labels []uint64

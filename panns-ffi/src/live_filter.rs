@@ -2,11 +2,11 @@
 //!
 //! A [`PannsLabelFilter`] says which labels a search of a `PannsLive` may return: every
 //! label, an allow- or deny-list of labels, or a predicate callback over labels (Rust:
-//! `panns_io::LiveIndex::search_filtered`). The base is walked with the filter (refused
-//! and removed items are stepped through, never returned) and the delta is scanned or
-//! searched with it. Unlike `PannsFilter` on a plain index, no exact scan of the
-//! allowed items is planned: a very selective filter needs a large budget to find its
-//! `k` results.
+//! `panns_io::LiveIndex::search_labels` for an allow-list, `search_filtered` otherwise).
+//! An allow-list is planned like a bitmap on a plain index: its live base items are
+//! counted, and an exact scan of them is chosen when few are listed; a deny-list or a
+//! predicate walks the base with the filter (refused and removed items are stepped
+//! through, never returned), so a very selective predicate needs a large budget.
 //!
 //! A predicate's abort works as for `PannsFilter` (one implementation, in
 //! `crate::filter`): a negative return value stops the search, which returns
@@ -70,10 +70,10 @@ pub struct PannsLabelFilter {
     pub user_data: *mut c_void,
 }
 
-/// A checked label filter, owning the set it built from a list.
+/// A checked label filter, owning the list or set it copied.
 enum Checked {
     All,
-    Allow(HashSet<u64>),
+    Allow(Vec<u64>),
     Deny(HashSet<u64>),
     Predicate(Callback),
 }
@@ -89,18 +89,19 @@ unsafe fn check_filter(filter: *const PannsLabelFilter) -> FfiResult<Checked> {
         return Ok(Checked::All);
     };
     use PannsLabelFilterKind::*;
-    let labels = || -> FfiResult<HashSet<u64>> {
+    let labels = || -> FfiResult<Vec<u64>> {
         if f.n_labels == 0 {
-            return Ok(HashSet::new());
+            return Ok(Vec::new());
         }
         // SAFETY: the caller guarantees `n_labels` readable labels.
-        let l = unsafe { slice(f.labels, f.n_labels, "filter->labels") }?;
-        Ok(l.iter().copied().collect())
+        Ok(unsafe { slice(f.labels, f.n_labels, "filter->labels") }?.to_vec())
     };
     Ok(match f.kind {
         k if k == PANNS_LABEL_FILTER_ALL as u32 => Checked::All,
         k if k == PANNS_LABEL_FILTER_ALLOW_LABELS as u32 => Checked::Allow(labels()?),
-        k if k == PANNS_LABEL_FILTER_DENY_LABELS as u32 => Checked::Deny(labels()?),
+        k if k == PANNS_LABEL_FILTER_DENY_LABELS as u32 => {
+            Checked::Deny(labels()?.into_iter().collect())
+        }
         k if k == PANNS_LABEL_FILTER_PREDICATE as u32 => Checked::Predicate(Callback::new(
             f.predicate
                 .ok_or_else(|| FfiError::null("filter->predicate"))?,
@@ -120,17 +121,25 @@ impl Checked {
     /// Runs `body` with the live index's view of this filter (`None`: every label); a
     /// predicate's abort becomes `PANNS_CALLBACK_FAILED`, any other panic keeps unwinding
     /// to the entry's guard.
-    fn run<T>(&self, body: impl FnOnce(Option<&LabelFilter<'_>>) -> FfiResult<T>) -> FfiResult<T> {
+    fn run<T>(&self, body: impl FnOnce(View<'_>) -> FfiResult<T>) -> FfiResult<T> {
         match self {
-            Checked::All => body(None),
-            Checked::Deny(set) if set.is_empty() => body(None),
-            Checked::Allow(set) => body(Some(&|label: u64| set.contains(&label))),
-            Checked::Deny(set) => body(Some(&|label: u64| !set.contains(&label))),
-            Checked::Predicate(cb) => {
-                catch_abort(Some(cb), || body(Some(&|label: u64| cb.allows(label))))
-            }
+            Checked::All => body(View::All),
+            Checked::Deny(set) if set.is_empty() => body(View::All),
+            Checked::Allow(list) => body(View::Labels(list)),
+            Checked::Deny(set) => body(View::Predicate(&|label: u64| !set.contains(&label))),
+            Checked::Predicate(cb) => catch_abort(Some(cb), || {
+                body(View::Predicate(&|label: u64| cb.allows(label)))
+            }),
         }
     }
+}
+
+/// What a search is given: every label, an allow-list, or a predicate.
+#[derive(Clone, Copy)]
+enum View<'a> {
+    All,
+    Labels(&'a [u64]),
+    Predicate(&'a LabelFilter<'a>),
 }
 
 /// One query: the live index's search, filtered when a filter is given.
@@ -138,11 +147,12 @@ fn search_one(
     live: &LiveIndex,
     q: &[f32],
     params: &SearchParams,
-    allow: Option<&LabelFilter<'_>>,
+    view: View<'_>,
 ) -> FfiResult<Vec<(u64, f32)>> {
-    Ok(match allow {
-        None => live.search(q, params)?,
-        Some(f) => live.search_filtered(q, params, f)?.0,
+    Ok(match view {
+        View::All => live.search(q, params)?,
+        View::Labels(list) => live.search_labels(q, params, list)?.0,
+        View::Predicate(f) => live.search_filtered(q, params, f)?.0,
     })
 }
 
@@ -151,9 +161,10 @@ fn search_one(
 /// (ties by label). Arguments and outputs as `panns_live_search`: up to `k` labels in
 /// `labels_out[k]`, their distances in `distances_out[k]` (may be NULL), the number
 /// written in `*n_found`. That number is `min(k, allowed live items)` unless the allowed
-/// items are too sparse for the budget to reach (the base is walked with the filter, no
-/// exact scan of the allowed items is planned: raise the budget for a selective
-/// filter); an empty allow-list gives `*n_found = 0`. A removed label is never returned,
+/// items are too sparse for the budget to reach: an allow-list is planned (an exact
+/// scan of its listed items when few are listed), a deny-list or a predicate walks the
+/// base with the filter (raise the budget for a selective predicate); an empty
+/// allow-list gives `*n_found = 0`. A removed label is never returned,
 /// even if the filter allows it. Any number of threads may search one handle at once;
 /// the predicate is called only from the calling thread, once per candidate, and never
 /// after it aborted. Errors: those of `panns_live_search`, plus

@@ -819,3 +819,26 @@ fn bad_filters_and_arguments() {
     // SAFETY: not used afterwards.
     unsafe { panns_live_free(live) };
 }
+
+#[test]
+fn a_short_allow_list_is_scanned_exactly_at_a_small_budget() {
+    // 12 held labels (plus a removed one): the list is planned like a bitmap, so a budget
+    // of 6 (half the listed items) gives the exact answer over them; a predicate walk of
+    // the forest would stop at the first 6 allowed items it meets.
+    let (live, model, gone) = fixture(false);
+    let mut listed: Vec<u64> = model.keys().copied().step_by(97).take(12).collect();
+    assert_eq!(listed.len(), 12);
+    listed.push(gone[0]);
+    let set: HashSet<u64> = listed.iter().copied().collect();
+    let f = allow_list(&listed);
+    for i in 0..20 {
+        let q = query(i);
+        let hits = ok_search(live, &q, 3, 6, Some(&f));
+        assert_eq!(
+            labels_of(&hits),
+            exact(&model, &q, 3, |l| set.contains(&l)),
+            "query {i}"
+        );
+    }
+    unsafe { panns_live_free(live) };
+}

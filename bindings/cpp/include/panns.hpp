@@ -973,9 +973,10 @@ class LiveIndex {
 
   /// search() restricted to the live items whose label `filter` allows: the k nearest
   /// allowed items, nearest first (ties by label); fewer when fewer are allowed (none for an
-  /// empty allow-list), or when they are too sparse for the budget to reach (the base is
-  /// walked with the filter, no exact scan of the allowed labels is planned: raise the budget
-  /// for a selective filter). An exception of an allow_if predicate is rethrown.
+  /// empty allow-list), or when they are too sparse for the budget to reach (an allow-list
+  /// is planned, an exact scan of its items when few are listed; a deny-list or allow_if
+  /// walks the base with the filter: raise the budget for a selective predicate). An
+  /// exception of an allow_if predicate is rethrown.
   std::vector<LiveNeighbor> search_filtered(const float* query, std::size_t dim, std::size_t k, std::size_t budget,
                                             const LabelFilter& filter) const {
     LabelFilter::Call call(filter);

@@ -253,8 +253,9 @@ only if fewer items are live (or, with a `filter`, allowed). `budget` as in [`se
 of an `Index`. `filter` restricts the answer to some labels: `nothing` (every label), a vector
 of allowed labels, [`DenyLabels`](@ref)`(labels)`, or a function `f(label::UInt64)::Bool`
 (an exception it throws stops the search and is rethrown). A listed label the index does not
-hold matches nothing, a removed label is never returned. The base is walked with the filter
-(no exact scan of the allowed labels is planned): a selective filter needs a large budget.
+hold matches nothing, a removed label is never returned. A label vector is planned (an exact
+scan of its items when few are listed); a deny-list or a function walks the base with the
+filter, so a selective function needs a large budget.
 """
 function search(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0, filter = nothing)
     filter === nothing || return search_filtered(l, q, k, budget, filter)
