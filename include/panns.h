@@ -1545,6 +1545,39 @@ PannsStatus panns_sharded_search_batch(const struct PannsShardedIndex *idx,
                                        float *out_distances);
 
 /**
+ * The k nearest items to one query of `dim` floats over all shards among those whose
+ * global label `filter` allows (NULL `filter`: every item, exactly as
+ * `panns_sharded_search`), nearest first, ties by label: the merge of every shard's
+ * own filtered top-k, each searched with `budget` on its own thread. Writes up to `k`
+ * labels to `out_labels[k]`, distances to `out_distances[k]` (may be NULL) and the
+ * count to `*out_count`: `min(k, allowed items)` unless the allowed items are too
+ * sparse for the budget to reach. An allow-list is planned per shard (an exact scan of
+ * its listed items when few are listed; unknown labels match nothing, an empty list
+ * gives 0 results); a deny-list or a predicate walks every shard with the filter
+ * (raise the budget for a selective predicate). The predicate is called from the
+ * shards' search threads, several at once, and never after it aborted. Errors: those
+ * of `panns_sharded_search`, plus `PANNS_INVALID_ARGUMENT` (unknown filter kind),
+ * `PANNS_NULL_POINTER` (a NULL `labels` with `n_labels` > 0, a NULL predicate for
+ * `PANNS_LABEL_FILTER_PREDICATE`), `PANNS_CALLBACK_FAILED` (the predicate returned a
+ * negative value; no result is written). Any number of threads may search one handle
+ * at once. Ownership: every pointer is borrowed for the call only.
+ *
+ * # Safety
+ * As `panns_sharded_search`; `filter` NULL or a valid `PannsLabelFilter` whose
+ * `labels` hold `n_labels` labels and whose predicate is callable with its
+ * `user_data` from any thread.
+ */
+PannsStatus panns_sharded_search_filtered(const struct PannsShardedIndex *idx,
+                                          const float *query,
+                                          size_t dim,
+                                          size_t k,
+                                          size_t budget,
+                                          const struct PannsLabelFilter *filter,
+                                          uint64_t *out_labels,
+                                          float *out_distances,
+                                          size_t *out_count);
+
+/**
  * `panns_builder_new` with this call's error message in `*error` (NULL on success;
  * otherwise a NUL-terminated copy of the message that the caller frees with
  * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -2227,6 +2260,25 @@ PannsStatus panns_live_search_batch_filtered_e(const struct PannsLive *live,
                                                float *distances_out,
                                                size_t *counts_out,
                                                char **error);
+
+/**
+ * `panns_sharded_search_filtered` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_search_filtered`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_search_filtered_e(const struct PannsShardedIndex *idx,
+                                            const float *query,
+                                            size_t dim,
+                                            size_t k,
+                                            size_t budget,
+                                            const struct PannsLabelFilter *filter,
+                                            uint64_t *out_labels,
+                                            float *out_distances,
+                                            size_t *out_count,
+                                            char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -21,7 +21,7 @@ FN = re.compile(
 def functions():
     out = []
     for name in ["builder.rs", "index.rs", "dataset.rs", "filter.rs", "shard.rs", "live.rs",
-                 "live_filter.rs"]:
+                 "live_filter.rs", "shard_filter.rs"]:
         text = (SRC / name).read_text()
         for m in FN.finditer(text):
             unsafe, fname, args = m.groups()
@@ -47,6 +47,7 @@ def generate():
         "use crate::live::*;",
         "use crate::live_filter::*;",
         "use crate::shard::*;",
+        "use crate::shard_filter::*;",
         "use std::ffi::{c_char, c_int};",
         "",
     ]

@@ -16,6 +16,7 @@ pub mod index;
 pub mod live;
 pub mod live_filter;
 pub mod shard;
+pub mod shard_filter;
 pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};

@@ -71,7 +71,7 @@ pub struct PannsLabelFilter {
 }
 
 /// A checked label filter, owning the list or set it copied.
-enum Checked {
+pub(crate) enum Checked {
     All,
     Allow(Vec<u64>),
     Deny(HashSet<u64>),
@@ -82,7 +82,7 @@ enum Checked {
 ///
 /// # Safety
 /// `filter` NULL or a readable `PannsLabelFilter` whose `labels` hold `n_labels` labels.
-unsafe fn check_filter(filter: *const PannsLabelFilter) -> FfiResult<Checked> {
+pub(crate) unsafe fn check_filter(filter: *const PannsLabelFilter) -> FfiResult<Checked> {
     check_opt(filter, "filter")?;
     // SAFETY: NULL or aligned (checked) and readable (the caller's guarantee).
     let Some(f) = (unsafe { filter.as_ref() }) else {
@@ -121,7 +121,7 @@ impl Checked {
     /// Runs `body` with the live index's view of this filter (`None`: every label); a
     /// predicate's abort becomes `PANNS_CALLBACK_FAILED`, any other panic keeps unwinding
     /// to the entry's guard.
-    fn run<T>(&self, body: impl FnOnce(View<'_>) -> FfiResult<T>) -> FfiResult<T> {
+    pub(crate) fn run<T>(&self, body: impl FnOnce(View<'_>) -> FfiResult<T>) -> FfiResult<T> {
         match self {
             Checked::All => body(View::All),
             Checked::Deny(set) if set.is_empty() => body(View::All),
@@ -136,7 +136,7 @@ impl Checked {
 
 /// What a search is given: every label, an allow-list, or a predicate.
 #[derive(Clone, Copy)]
-enum View<'a> {
+pub(crate) enum View<'a> {
     All,
     Labels(&'a [u64]),
     Predicate(&'a LabelFilter<'a>),

@@ -20,7 +20,7 @@ pub struct PannsShardedIndex(pub ShardedIndex);
 ///
 /// # Safety
 /// `idx` must be NULL or a live pointer from `panns_sharded_open`.
-unsafe fn sharded_ref<'a>(idx: *const PannsShardedIndex) -> FfiResult<&'a ShardedIndex> {
+pub(crate) unsafe fn sharded_ref<'a>(idx: *const PannsShardedIndex) -> FfiResult<&'a ShardedIndex> {
     // SAFETY: the caller guarantees NULL or a live handle; `as_ref` handles NULL.
     unsafe { idx.as_ref() }
         .map(|h| &h.0)
@@ -198,7 +198,7 @@ pub unsafe extern "C" fn panns_sharded_n_shards(idx: *const PannsShardedIndex) -
 }
 
 /// Checks `k >= 1` and the query dimension.
-fn check_k_dim(ix: &ShardedIndex, k: usize, dim: usize) -> FfiResult<()> {
+pub(crate) fn check_k_dim(ix: &ShardedIndex, k: usize, dim: usize) -> FfiResult<()> {
     if k == 0 {
         return Err(panns_core::Error::InvalidK(0).into());
     }

@@ -13,6 +13,7 @@ use crate::index::*;
 use crate::live::*;
 use crate::live_filter::*;
 use crate::shard::*;
+use crate::shard_filter::*;
 use std::ffi::{c_char, c_int};
 
 /// `panns_builder_new` with this call's error message in `*error` (NULL on success;
@@ -1126,6 +1127,44 @@ pub unsafe extern "C" fn panns_live_search_batch_filtered_e(
                 labels_out,
                 distances_out,
                 counts_out,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_sharded_search_filtered` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_search_filtered`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_search_filtered_e(
+    idx: *const PannsShardedIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    filter: *const PannsLabelFilter,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_search_filtered(
+                idx,
+                query,
+                dim,
+                k,
+                budget,
+                filter,
+                out_labels,
+                out_distances,
+                out_count,
             ),
             error,
         )
