@@ -155,6 +155,48 @@ func (s *ShardedIndex) Search(q []float32, k, budget int) ([]LabeledNeighbor, er
 	return out, nil
 }
 
+// SearchFiltered is Search restricted to the global labels f allows (see LabelFilter). An
+// AllowLabels list is planned per shard: each shard scans its listed items exactly when few
+// are listed, and shards holding none are skipped; unknown labels match nothing. A
+// DenyLabels list or an AllowLabelFunc function walks every shard with the filter (the
+// function is called from the shards' threads, several at once).
+func (s *ShardedIndex) SearchFiltered(q []float32, k, budget int, f LabelFilter) ([]LabeledNeighbor, error) {
+	if k < 0 {
+		return nil, invalid("k = %d must be positive", k)
+	}
+	if budget < 0 {
+		return nil, invalid("budget = %d must not be negative", budget)
+	}
+	cf, err := f.toC()
+	if err != nil {
+		return nil, err
+	}
+	defer cf.release()
+	buf := max(1, min(k, s.n))
+	labels := make([]uint64, buf)
+	dists := make([]float32, buf)
+	var count C.size_t
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ptr == nil {
+		return nil, ErrClosed
+	}
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_sharded_search_filtered_e(s.ptr, fptr(q), C.size_t(len(q)), C.size_t(k),
+			C.size_t(budget), cf.c, (*C.uint64_t)(unsafe.Pointer(&labels[0])), fptr(dists), &count, cerr)
+	})
+	runtime.KeepAlive(q)
+	runtime.KeepAlive(f.labels)
+	if err != nil {
+		return nil, cf.p.fix(err)
+	}
+	out := make([]LabeledNeighbor, int(count))
+	for i := range out {
+		out[i] = LabeledNeighbor{Label: labels[i], Distance: dists[i]}
+	}
+	return out, nil
+}
+
 // SearchBatch searches many queries (each of length Dim) in parallel and returns one merged
 // result list per query, as Search would.
 func (s *ShardedIndex) SearchBatch(queries [][]float32, k, budget int) ([][]LabeledNeighbor, error) {

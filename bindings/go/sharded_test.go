@@ -128,3 +128,102 @@ func TestSharded(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// TestShardedFiltered checks filtered sharded search against an exact filtered scan of the
+// rows (row labels): a short allow-list at a small budget (planned: exact per shard), a
+// deny-list and a function at a budget of half a shard (exact), a function at a small budget
+// (only allowed labels), an empty list, and a panicking function.
+func TestShardedFiltered(t *testing.T) {
+	const per, shards, dim = 300, 3, 8
+	rows := gaussian(91, per*shards, dim)
+	dir := t.TempDir()
+	var paths []string
+	for s := 0; s < shards; s++ {
+		ix := mustBuild(t, rows[s*per:(s+1)*per], Euclidean, BuildOptions{NTrees: 8})
+		p := filepath.Join(dir, "f"+string(rune('0'+s))+".panns")
+		if err := ix.Save(p); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	manifest := filepath.Join(dir, "f.shards")
+	if err := WriteManifest(manifest, paths); err != nil {
+		t.Fatal(err)
+	}
+	sx, err := OpenSharded(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sx.Close()
+	exact := func(q []float32, k int, keep func(uint64) bool) []uint64 {
+		type hit struct {
+			d float32
+			l uint64
+		}
+		var all []hit
+		for r, v := range rows {
+			if !keep(uint64(r)) {
+				continue
+			}
+			var d float32
+			for i := range v {
+				d += (v[i] - q[i]) * (v[i] - q[i])
+			}
+			all = append(all, hit{d, uint64(r)})
+		}
+		sort.Slice(all, func(i, j int) bool {
+			if all[i].d != all[j].d {
+				return all[i].d < all[j].d
+			}
+			return all[i].l < all[j].l
+		})
+		var out []uint64
+		for i := 0; i < k && i < len(all); i++ {
+			out = append(out, all[i].l)
+		}
+		return out
+	}
+	labelsOf := func(h []LabeledNeighbor) []uint64 {
+		out := []uint64{}
+		for _, x := range h {
+			out = append(out, x.Label)
+		}
+		return out
+	}
+	listed := []uint64{1, 50, 299, 600, 700, 899, 1 << 40}
+	inList := func(l uint64) bool { return slices.Contains(listed, l) }
+	odd := func(l uint64) bool { return l%2 == 1 }
+	for _, q := range gaussian(6, 10, dim) {
+		got, err := sx.SearchFiltered(q, 3, 3, AllowLabels(listed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := exact(q, 3, inList); !slices.Equal(labelsOf(got), want) {
+			t.Fatalf("allow-list: %v, exact %v", labelsOf(got), want)
+		}
+		got, _ = sx.SearchFiltered(q, 8, per/2, DenyLabels(listed))
+		if want := exact(q, 8, func(l uint64) bool { return !inList(l) }); !slices.Equal(labelsOf(got), want) {
+			t.Fatalf("deny-list: %v, exact %v", labelsOf(got), want)
+		}
+		got, _ = sx.SearchFiltered(q, 8, per/2, AllowLabelFunc(odd))
+		if want := exact(q, 8, odd); !slices.Equal(labelsOf(got), want) {
+			t.Fatalf("function: %v, exact %v", labelsOf(got), want)
+		}
+		got, _ = sx.SearchFiltered(q, 8, 20, AllowLabelFunc(odd))
+		if len(got) != 8 || !slices.ContainsFunc(got, func(h LabeledNeighbor) bool { return odd(h.Label) }) {
+			t.Fatalf("function at budget 20: %v", got)
+		}
+		for _, h := range got {
+			if !odd(h.Label) {
+				t.Fatalf("label %d is not allowed", h.Label)
+			}
+		}
+	}
+	if got, err := sx.SearchFiltered(rows[0], 5, 10, AllowLabels(nil)); err != nil || len(got) != 0 {
+		t.Fatalf("empty allow-list: %v %v", got, err)
+	}
+	_, err = sx.SearchFiltered(rows[0], 5, 10, AllowLabelFunc(func(uint64) bool { panic("boom") }))
+	if !errors.Is(err, ErrCallbackFailed) {
+		t.Fatalf("a panicking function: %v", err)
+	}
+}
