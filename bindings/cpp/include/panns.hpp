@@ -666,6 +666,18 @@ class ShardedIndex {
   std::vector<LabeledNeighbor> search(const std::vector<float>& query, std::size_t k, std::size_t budget = 0) const {
     return search(query.data(), query.size(), k, budget);
   }
+  /// search() restricted to the global labels `filter` allows (LabelFilter, as for live
+  /// indexes): an allow-list is planned per shard (an exact scan of its listed items when
+  /// few are listed; shards holding none are skipped; unknown labels match nothing); a
+  /// deny-list or allow_if walks every shard with the filter, and allow_if is then called
+  /// from the shards' threads, several at once (its exceptions are rethrown).
+  std::vector<LabeledNeighbor> search_filtered(const float* query, std::size_t dim, std::size_t k,
+                                               std::size_t budget, const LabelFilter& filter) const;
+  /// As above, for a query vector of dim() floats.
+  std::vector<LabeledNeighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
+                                               const LabelFilter& filter) const {
+    return search_filtered(query.data(), query.size(), k, budget, filter);
+  }
 
   /// Searches `n_queries` row-major queries of `dim` floats in parallel; one list per query.
   std::vector<std::vector<LabeledNeighbor>> search_batch(const float* queries, std::size_t n_queries,
@@ -1097,6 +1109,20 @@ class LiveIndex {
 
   PannsLive* ptr_;
 };
+
+inline std::vector<LabeledNeighbor> ShardedIndex::search_filtered(const float* query, std::size_t dim,
+                                                                  std::size_t k, std::size_t budget,
+                                                                  const LabelFilter& filter) const {
+  LabelFilter::Call call(filter);
+  const std::size_t room = k < size() ? k : size();
+  std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+  std::vector<float> ds(labels.size());
+  std::size_t n = 0;
+  call.check(panns_sharded_search_filtered(ptr_, query, dim, k, budget, call.get(), labels.data(), ds.data(), &n));
+  std::vector<LabeledNeighbor> out(n);
+  for (std::size_t i = 0; i < n; i++) out[i] = LabeledNeighbor{labels[i], ds[i]};
+  return out;
+}
 
 }  // namespace panns
 

@@ -107,3 +107,63 @@ TEST(Sharded, MergeEqualsIndependentMergeAndRefusals) {
   }
   fs::remove_all(dir);
 }
+
+// Filtered sharded search against an exact filtered scan of the rows (row labels): a short
+// allow-list at a small budget (planned per shard: exact), a deny-list and allow_if at a
+// budget of half a shard (exact), allow_if at a small budget (only allowed labels), an empty
+// list, and an exception thrown by the predicate (rethrown, never across the C callback).
+TEST(Sharded, FilteredByLabels) {
+  const fs::path dir = fs::temp_directory_path() / ("panns-cpp-fshards-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const std::vector<float> data = Rows(kPer * kShards, 5);
+  std::vector<std::string> paths;
+  for (std::size_t s = 0; s < kShards; s++) {
+    paths.push_back((dir / ("f" + std::to_string(s) + ".panns")).string());
+    Build(data.data() + s * kPer * kDim, kPer, 42).save(paths.back());
+  }
+  const std::string manifest = (dir / "f.shards").string();
+  panns::ShardedIndex::write_manifest(manifest, paths);
+  panns::ShardedIndex sx = panns::ShardedIndex::open(manifest);
+  auto exact = [&](const std::vector<float>& q, std::size_t k, auto keep) {
+    std::vector<std::pair<float, std::uint64_t>> all;
+    for (std::size_t r = 0; r < kPer * kShards; r++) {
+      if (!keep(r)) continue;
+      float d = 0;
+      for (std::size_t i = 0; i < kDim; i++) d += (data[r * kDim + i] - q[i]) * (data[r * kDim + i] - q[i]);
+      all.emplace_back(d, r);
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<std::uint64_t> out;
+    for (std::size_t i = 0; i < k && i < all.size(); i++) out.push_back(all[i].second);
+    return out;
+  };
+  auto labels_of = [](const std::vector<panns::LabeledNeighbor>& h) {
+    std::vector<std::uint64_t> out;
+    for (const auto& x : h) out.push_back(x.label);
+    return out;
+  };
+  const std::vector<std::uint64_t> listed = {1, 50, 299, 600, 700, 899, std::uint64_t(1) << 40};
+  auto in_list = [&](std::uint64_t l) { return std::find(listed.begin(), listed.end(), l) != listed.end(); };
+  auto odd = [](std::uint64_t l) { return l % 2 == 1; };
+  const std::vector<float> queries = Rows(8, 17);
+  for (std::size_t i = 0; i < 8; i++) {
+    const std::vector<float> q(queries.begin() + i * kDim, queries.begin() + (i + 1) * kDim);
+    EXPECT_EQ(labels_of(sx.search_filtered(q, 3, 3, panns::LabelFilter::allow_labels(listed))), exact(q, 3, in_list));
+    EXPECT_EQ(labels_of(sx.search_filtered(q, 8, kPer / 2, panns::LabelFilter::deny_labels(listed))),
+              exact(q, 8, [&](std::uint64_t l) { return !in_list(l); }));
+    EXPECT_EQ(labels_of(sx.search_filtered(q, 8, kPer / 2, panns::LabelFilter::allow_if(odd))), exact(q, 8, odd));
+    auto some = sx.search_filtered(q, 8, 20, panns::LabelFilter::allow_if(odd));
+    EXPECT_EQ(some.size(), 8u);
+    for (const auto& h : some) EXPECT_TRUE(odd(h.label));
+  }
+  const std::vector<float> q0(data.begin(), data.begin() + kDim);
+  EXPECT_TRUE(sx.search_filtered(q0, 5, 10, panns::LabelFilter::allow_labels({})).empty());
+  bool threw = false;
+  try {
+    sx.search_filtered(q0, 5, 10, panns::LabelFilter::allow_if([](std::uint64_t) -> bool { throw std::runtime_error("boom"); }));
+  } catch (const std::runtime_error& e) {
+    threw = std::string(e.what()) == "boom";
+  }
+  EXPECT_TRUE(threw);
+  fs::remove_all(dir);
+}
