@@ -64,7 +64,7 @@ const FUNCTIONS = (
     :panns_index_get_vector_e,
     :panns_index_search_filtered_e, :panns_index_search_batch_filtered_e, :panns_index_range_search_e,
     :panns_sharded_open_e, :panns_sharded_open_subset_e, :panns_sharded_write_manifest_e,
-    :panns_sharded_search_e, :panns_sharded_len, :panns_sharded_dim, :panns_sharded_metric,
+    :panns_sharded_search_e, :panns_sharded_search_filtered_e, :panns_sharded_len, :panns_sharded_dim, :panns_sharded_metric,
     :panns_sharded_n_shards, :panns_sharded_free,
     :panns_live_create_e, :panns_live_from_index_e, :panns_live_open_e, :panns_live_add_e,
     :panns_live_remove_e, :panns_live_commit_e, :panns_live_compact_e, :panns_live_refresh_e,
@@ -917,12 +917,18 @@ function open_sharded(manifest::AbstractString; verify::Bool = false,
 end
 
 """
-    search(sx::ShardedIndex, q, k; budget = 0) -> (labels::Vector{UInt64}, distances::Vector{Float32})
+    search(sx::ShardedIndex, q, k; budget = 0, filter = nothing)
+        -> (labels::Vector{UInt64}, distances::Vector{Float32})
 
 The `k` nearest items of `q` over all shards, nearest first, ties by label (labels are not
 shifted to 1-based: they are the manifest's global labels). `budget` applies to each shard.
+`filter`: a vector of allowed global labels (planned per shard: an exact scan of its listed
+items when few are listed; unknown labels match nothing) or `DenyLabels(labels)`. Function
+filters are refused here: the shards would call them from the library's own threads.
 """
-function search(sx::ShardedIndex, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0)
+function search(sx::ShardedIndex, q::AbstractVector{<:Real}, k::Integer; budget::Integer = 0,
+                filter = nothing)
+    filter === nothing || return search_sharded_filtered(sx, q, k, budget, filter)
     x = q isa Vector{Float32} ? q : Vector{Float32}(q)
     cap = max(1, min(k, sx.len))
     labels = Vector{UInt64}(undef, cap)

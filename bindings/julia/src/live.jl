@@ -382,6 +382,36 @@ function search_filtered(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer, bu
 end
 
 """
+    search_sharded_filtered(sx, q, k, budget, filter) -> (labels, distances)
+
+One filtered search of a sharded index (`panns_sharded_search_filtered_e`); `filter` a label
+vector or `DenyLabels` (see `search(::ShardedIndex, ...)`).
+"""
+function search_sharded_filtered(sx::ShardedIndex, q::AbstractVector{<:Real}, k::Integer, budget::Integer,
+                                 filter)
+    filter isa Function && throw(PannsError(PANNS_INVALID_ARGUMENT,
+        "a function filter cannot run on a sharded index (the shards search on the library's own threads); pass the allowed labels or DenyLabels(labels)"))
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
+    cap = max(1, min(k, sx.len))
+    labels = Vector{UInt64}(undef, cap)
+    dists = Vector{Float32}(undef, cap)
+    count = Ref{Csize_t}(0)
+    sx.ptr == C_NULL && throw(PannsError(PANNS_NULL_POINTER, "use of a closed ShardedIndex"))
+    with_label_filter(filter) do c
+        err = ErrorRef(C_NULL)
+        GC.@preserve sx x labels dists begin
+            check(ccall(sym(:panns_sharded_search_filtered_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Ptr{CLabelFilter}, Ptr{UInt64},
+                         Ptr{Float32}, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                        sx.ptr, x, length(x), csize("k", k), csize("budget", budget), c, labels, dists, count,
+                        err), err)
+        end
+    end
+    n = Int(count[])
+    return resize!(labels, n), resize!(dists, n)
+end
+
+"""
     range_search(l::LiveIndex, q, radius, max_results; budget = 0)
         -> (labels::Vector{UInt64}, distances::Vector{Float32}, truncated::Bool)
 

@@ -323,6 +323,22 @@ end
             close(a)
             close(c)
         end
+        # filtered by global labels: a short list (exact per shard), a deny-list at half a
+        # shard (exact), a function refused; checked against a scan of X's columns
+        listed = UInt64[1, 50, 99, 300, 399, 1 << 40]
+        exact(q, k, keep) = begin
+            d = [(sum((X[:, r+1] .- q) .^ 2), UInt64(r)) for r in 0:399 if keep(UInt64(r))]
+            [x[2] for x in sort!(d)[1:min(k, length(d))]]
+        end
+        for j in 1:5
+            q = randn(rng, Float32, 16)
+            labels, _ = search(sx, q, 3; budget = 3, filter = listed)
+            @test labels == exact(q, 3, l -> l in listed)
+            labels, _ = search(sx, q, 6; budget = 50, filter = DenyLabels(listed))
+            @test labels == exact(q, 6, l -> !(l in listed))
+        end
+        @test isempty(search(sx, X[:, 1], 3; filter = UInt64[])[1])
+        @throws_status PANNS_INVALID_ARGUMENT search(sx, X[:, 1], 3; filter = l -> true)
         # a replaced shard is refused, naming it
         b = Builder(16, :euclidean)
         add_batch!(b, X[:, 1:100])
