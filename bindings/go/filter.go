@@ -250,14 +250,9 @@ func (ix *Index) SearchBatchFiltered(queries [][]float32, k, budget int, f Filte
 	if len(queries) == 0 {
 		return [][]Neighbor{}, nil
 	}
-	d := len(queries[0])
-	flat := make([]float32, 0, len(queries)*d)
-	for i, q := range queries {
-		if len(q) != d {
-			return nil, &Error{Status: StatusDimensionMismatch,
-				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
-		}
-		flat = append(flat, q...)
+	flat, d, err := flatten(queries)
+	if err != nil {
+		return nil, err
 	}
 	kk := min(k, ix.n)
 	if k == 0 {

@@ -353,14 +353,9 @@ func (l *Live) SearchBatch(queries [][]float32, k, budget int) ([][]LiveNeighbor
 	if len(queries) == 0 {
 		return [][]LiveNeighbor{}, nil
 	}
-	d := len(queries[0])
-	flat := make([]float32, 0, len(queries)*d)
-	for i, q := range queries {
-		if len(q) != d {
-			return nil, &Error{Status: StatusDimensionMismatch,
-				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
-		}
-		flat = append(flat, q...)
+	flat, d, err := flatten(queries)
+	if err != nil {
+		return nil, err
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -26,7 +26,6 @@ static PannsLabelFilter *panns_go_label_filter_new(uint32_t kind, const uint64_t
 import "C"
 
 import (
-	"fmt"
 	"runtime"
 	"runtime/cgo"
 	"unsafe"
@@ -177,14 +176,9 @@ func (l *Live) SearchBatchFiltered(queries [][]float32, k, budget int, f LabelFi
 	if len(queries) == 0 {
 		return [][]LiveNeighbor{}, nil
 	}
-	d := len(queries[0])
-	flat := make([]float32, 0, len(queries)*d)
-	for i, q := range queries {
-		if len(q) != d {
-			return nil, &Error{Status: StatusDimensionMismatch,
-				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
-		}
-		flat = append(flat, q...)
+	flat, d, err := flatten(queries)
+	if err != nil {
+		return nil, err
 	}
 	cf, err := f.toC()
 	if err != nil {

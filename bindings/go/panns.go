@@ -673,14 +673,9 @@ func (ix *Index) SearchBatch(queries [][]float32, k, budget int) ([][]Neighbor, 
 	if len(queries) == 0 {
 		return [][]Neighbor{}, nil
 	}
-	d := len(queries[0])
-	flat := make([]float32, 0, len(queries)*d)
-	for i, q := range queries {
-		if len(q) != d {
-			return nil, &Error{Status: StatusDimensionMismatch,
-				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
-		}
-		flat = append(flat, q...)
+	flat, d, err := flatten(queries)
+	if err != nil {
+		return nil, err
 	}
 	// Rows past Len are padding (id MaxUint32): asking for at most Len bounds the buffers.
 	kk := min(k, ix.n)
@@ -743,4 +738,19 @@ func (ix *Index) Close() error {
 		runtime.SetFinalizer(ix, nil)
 	}
 	return nil
+}
+
+// flatten copies a non-empty batch of queries into one row-major slice, checking that every
+// query has the length of the first; it returns the slice and that length.
+func flatten(queries [][]float32) ([]float32, int, error) {
+	d := len(queries[0])
+	flat := make([]float32, 0, len(queries)*d)
+	for i, q := range queries {
+		if len(q) != d {
+			return nil, 0, &Error{Status: StatusDimensionMismatch,
+				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
+		}
+		flat = append(flat, q...)
+	}
+	return flat, d, nil
 }

@@ -7,7 +7,6 @@ package panns
 import "C"
 
 import (
-	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -209,14 +208,9 @@ func (s *ShardedIndex) SearchBatch(queries [][]float32, k, budget int) ([][]Labe
 	if len(queries) == 0 {
 		return [][]LabeledNeighbor{}, nil
 	}
-	d := len(queries[0])
-	flat := make([]float32, 0, len(queries)*d)
-	for i, q := range queries {
-		if len(q) != d {
-			return nil, &Error{Status: StatusDimensionMismatch,
-				Message: fmt.Sprintf("query %d has %d components, query 0 has %d", i, len(q), d)}
-		}
-		flat = append(flat, q...)
+	flat, d, err := flatten(queries)
+	if err != nil {
+		return nil, err
 	}
 	kk := min(k, s.n)
 	labels := make([]uint64, len(queries)*kk)

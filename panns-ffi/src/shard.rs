@@ -212,6 +212,40 @@ pub(crate) fn check_k_dim(ix: &ShardedIndex, k: usize, dim: usize) -> FfiResult<
     Ok(())
 }
 
+/// Checks one query's arguments as `panns_sharded_search` documents them and borrows the
+/// query.
+///
+/// # Safety
+/// `query` NULL or `dim` floats; the outputs NULL or as large as `k` (`out_count`: 1).
+pub(crate) unsafe fn query_args<'a>(
+    ix: &ShardedIndex,
+    query: *const f32,
+    dim: usize,
+    k: usize,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+) -> FfiResult<&'a [f32]> {
+    if query.is_null() && dim == 0 {
+        return Err(FfiError::new(
+            PannsStatus::PANNS_DIMENSION_MISMATCH,
+            format!(
+                "the query is empty: expected {} components, got 0",
+                ix.dim()
+            ),
+        ));
+    }
+    // SAFETY: forwarded from the caller.
+    let q = unsafe { slice(query, dim, "query") }?;
+    check_ptr(out_labels, k, "out_labels")?;
+    if !out_distances.is_null() {
+        check_ptr(out_distances, k, "out_distances")?;
+    }
+    check_ptr(out_count, 1, "out_count")?;
+    check_k_dim(ix, k, dim)?;
+    Ok(q)
+}
+
 /// The k nearest items to one query of `dim` floats over all shards, nearest first,
 /// ties by label: exactly the merge of every shard's own top-k, each shard searched
 /// with `budget` (0: the default; see `panns_index_search`) on its own thread. Writes
@@ -239,23 +273,8 @@ pub unsafe extern "C" fn panns_sharded_search(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let ix = unsafe { sharded_ref(idx) }?;
-        if query.is_null() && dim == 0 {
-            return Err(FfiError::new(
-                PannsStatus::PANNS_DIMENSION_MISMATCH,
-                format!(
-                    "the query is empty: expected {} components, got 0",
-                    ix.dim()
-                ),
-            ));
-        }
         // SAFETY: forwarded from the caller.
-        let q = unsafe { slice(query, dim, "query") }?;
-        check_ptr(out_labels, k, "out_labels")?;
-        if !out_distances.is_null() {
-            check_ptr(out_distances, k, "out_distances")?;
-        }
-        check_ptr(out_count, 1, "out_count")?;
-        check_k_dim(ix, k, dim)?;
+        let q = unsafe { query_args(ix, query, dim, k, out_labels, out_distances, out_count) }?;
         let hits = ix.search(q, &SearchParams::new(k).with_budget(budget))?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
         let labels = unsafe { slice_mut(out_labels, hits.len(), "out_labels") }?;

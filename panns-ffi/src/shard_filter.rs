@@ -7,10 +7,10 @@
 //! deny-list or a predicate walks every shard with the filter
 //! (`ShardedIndex::search_filtered`).
 
-use crate::error::{FfiError, FfiResult, PannsStatus, check_ptr, guard, slice};
+use crate::error::{FfiResult, PannsStatus, guard};
 use crate::live::write_hits;
 use crate::live_filter::{PannsLabelFilter, View, check_filter};
-use crate::shard::{PannsShardedIndex, check_k_dim, sharded_ref};
+use crate::shard::{PannsShardedIndex, query_args, sharded_ref};
 use panns_core::SearchParams;
 
 /// The k nearest items to one query of `dim` floats over all shards among those whose
@@ -50,23 +50,8 @@ pub unsafe extern "C" fn panns_sharded_search_filtered(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let ix = unsafe { sharded_ref(idx) }?;
-        if query.is_null() && dim == 0 {
-            return Err(FfiError::new(
-                PannsStatus::PANNS_DIMENSION_MISMATCH,
-                format!(
-                    "the query is empty: expected {} components, got 0",
-                    ix.dim()
-                ),
-            ));
-        }
         // SAFETY: forwarded from the caller.
-        let q = unsafe { slice(query, dim, "query") }?;
-        check_ptr(out_labels, k, "out_labels")?;
-        if !out_distances.is_null() {
-            check_ptr(out_distances, k, "out_distances")?;
-        }
-        check_ptr(out_count, 1, "out_count")?;
-        check_k_dim(ix, k, dim)?;
+        let q = unsafe { query_args(ix, query, dim, k, out_labels, out_distances, out_count) }?;
         // SAFETY: forwarded from the caller.
         let filter = unsafe { check_filter(filter) }?;
         let params = SearchParams::new(k).with_budget(budget);
