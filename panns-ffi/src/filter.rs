@@ -254,13 +254,8 @@ impl Checked<'_> {
 /// # Safety
 /// `out` NULL or writable.
 unsafe fn write_stats(out: *mut PannsSearchStats, stats: &SearchStats) -> FfiResult<()> {
-    let stats = PannsSearchStats {
-        scored: stats.scored,
-        budget: stats.budget,
-        exact_scan: u8::from(stats.exact_scan),
-    };
     // SAFETY: forwarded from the caller.
-    unsafe { write_opt(out, stats, "out_stats") }
+    unsafe { write_opt(out, PannsSearchStats::from(stats), "out_stats") }
 }
 
 /// Approximate k nearest neighbours of one query among the items `filter` allows

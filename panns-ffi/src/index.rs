@@ -511,6 +511,16 @@ pub struct PannsSearchStats {
     pub exact_scan: u8,
 }
 
+impl From<&panns_core::SearchStats> for PannsSearchStats {
+    fn from(s: &panns_core::SearchStats) -> Self {
+        PannsSearchStats {
+            scored: s.scored,
+            budget: s.budget,
+            exact_scan: u8::from(s.exact_scan),
+        }
+    }
+}
+
 /// `panns_index_search` that also reports what the search did in `*out_stats`:
 /// whether it took the exact scan (`2 * effective budget >= len`) or the
 /// approximate path, the effective budget and how many items were scored. Same
@@ -541,13 +551,8 @@ pub unsafe extern "C" fn panns_index_search_with_stats(
         let (hits, stats) = view.search_with_stats(q, &SearchParams::new(k).with_budget(budget))?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
         unsafe { write_hits(&hits, out_ids, out_distances, out_count) }?;
-        let stats = PannsSearchStats {
-            scored: stats.scored,
-            budget: stats.budget,
-            exact_scan: u8::from(stats.exact_scan),
-        };
         // SAFETY: forwarded from the caller.
-        unsafe { write_out(out_stats, stats, "out_stats") }
+        unsafe { write_out(out_stats, PannsSearchStats::from(&stats), "out_stats") }
     })
 }
 

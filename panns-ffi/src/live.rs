@@ -521,13 +521,8 @@ pub unsafe extern "C" fn panns_live_search_with_stats(
         let (hits, s) = live.search_with_stats(q, &SearchParams::new(k).with_budget(budget))?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
         unsafe { write_hits(&hits, labels_out, distances_out, n_found) }?;
-        let stats = PannsSearchStats {
-            scored: s.scored,
-            budget: s.budget,
-            exact_scan: u8::from(s.exact_scan),
-        };
         // SAFETY: forwarded from the caller.
-        unsafe { write_out(out_stats, stats, "out_stats") }
+        unsafe { write_out(out_stats, PannsSearchStats::from(&s), "out_stats") }
     })
 }
 

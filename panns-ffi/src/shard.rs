@@ -3,8 +3,9 @@
 
 use crate::error::{
     FfiError, FfiResult, PannsStatus, check_ptr, guard, guard_value, mul, path_arg, slice,
-    slice_mut, write_out,
+    slice_mut,
 };
+use crate::live::write_hits;
 use panns_core::SearchParams;
 use panns_io::ShardedIndex;
 use std::ffi::c_char;
@@ -277,19 +278,7 @@ pub unsafe extern "C" fn panns_sharded_search(
         let q = unsafe { query_args(ix, query, dim, k, out_labels, out_distances, out_count) }?;
         let hits = ix.search(q, &SearchParams::new(k).with_budget(budget))?;
         // SAFETY: forwarded from the caller; `hits.len() <= k`.
-        let labels = unsafe { slice_mut(out_labels, hits.len(), "out_labels") }?;
-        for (o, h) in labels.iter_mut().zip(&hits) {
-            *o = h.0;
-        }
-        if !out_distances.is_null() {
-            // SAFETY: as above.
-            let ds = unsafe { slice_mut(out_distances, hits.len(), "out_distances") }?;
-            for (o, h) in ds.iter_mut().zip(&hits) {
-                *o = h.1;
-            }
-        }
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(out_count, hits.len(), "out_count") }
+        unsafe { write_hits(&hits, out_labels, out_distances, out_count) }
     })
 }
 
