@@ -676,6 +676,28 @@ PannsStatus panns_dataset_read_with(const char *path,
                                     size_t *out_dim);
 
 /**
+ * How `idx` stores its vectors: a `PannsDtype` code (0 for NULL).
+ *
+ * # Safety
+ * `idx` must be NULL or a live index.
+ */
+uint32_t panns_index_dtype(const struct PannsIndex *idx);
+
+/**
+ * Re-stores the vectors of `idx` as `dtype` (a `PannsDtype` code), keeping its trees
+ * and graph: `PANNS_DTYPE_I8` encodes them in one byte per component (a quarter of
+ * the bytes, searched with integer-weighted kernels); `PANNS_DTYPE_F32` decodes them
+ * (the rounding stays). The index then lives in memory; save it to keep the change.
+ * Build the graph first (`panns_index_build_graph`): on codes it is built from the
+ * decoded vectors. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown
+ * code), `PANNS_OUT_OF_MEMORY`; on error the index is unchanged.
+ *
+ * # Safety
+ * `idx` must be NULL or a live index that no other thread uses during the call.
+ */
+PannsStatus panns_index_set_dtype(struct PannsIndex *idx, uint32_t dtype);
+
+/**
  * Approximate k nearest neighbours of one query among the items `filter` allows
  * (NULL `filter`: every item), nearest first, ties by id. Arguments and outputs as
  * `panns_index_search`; `*out_count` is `min(k, allowed items)` unless the allowed
@@ -1881,6 +1903,16 @@ PannsStatus panns_dataset_read_with_e(const char *path,
                                       size_t *out_n,
                                       size_t *out_dim,
                                       char **error);
+
+/**
+ * `panns_index_set_dtype` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_index_set_dtype`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_index_set_dtype_e(struct PannsIndex *idx, uint32_t dtype, char **error);
 
 /**
  * `panns_index_search_filtered` with this call's error message in `*error` (NULL on success;

@@ -20,7 +20,7 @@ FN = re.compile(
 
 def functions():
     out = []
-    for name in ["builder.rs", "index.rs", "dataset.rs", "filter.rs", "shard.rs", "live.rs",
+    for name in ["builder.rs", "index.rs", "dataset.rs", "dtype.rs", "filter.rs", "shard.rs", "live.rs",
                  "live_filter.rs", "shard_filter.rs"]:
         text = (SRC / name).read_text()
         for m in FN.finditer(text):
@@ -41,6 +41,7 @@ def generate():
         "",
         "use crate::builder::*;",
         "use crate::dataset::*;",
+        "use crate::dtype::*;",
         "use crate::error::{PannsStatus, report};",
         "use crate::filter::*;",
         "use crate::index::*;",

@@ -222,6 +222,10 @@ fn parse_threads(s: &str) -> Result<usize, String> {
     Ok(n)
 }
 
+fn parse_dtype(s: &str) -> Result<panns_core::Dtype, String> {
+    s.parse().map_err(|e: panns_core::Error| e.to_string())
+}
+
 /// Build parameters shared by `build` and `eval`.
 #[derive(Debug, Clone, Args)]
 pub struct TreeArgs {
@@ -245,6 +249,10 @@ pub struct TreeArgs {
     /// search budget then sets the beam width, like HNSW's ef.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub graph: u32,
+    /// How to store the vectors: f32, or i8 (one byte per component with a range per
+    /// component: a quarter of the bytes; distances are to the decoded vectors).
+    #[arg(long, default_value = "f32", value_parser = parse_dtype)]
+    pub dtype: panns_core::Dtype,
     /// Worker threads (0: all cores; at most 1024).
     #[arg(long, default_value_t = 0, value_parser = parse_threads)]
     pub threads: usize,
@@ -379,6 +387,7 @@ impl TreeArgs {
             split: self.split.into(),
             seed: self.seed,
             threads: self.threads,
+            dtype: self.dtype,
         }
     }
 

@@ -45,6 +45,7 @@ pub fn run(a: &InfoArgs) -> Result<()> {
     println!("file             {}", path.display());
     println!("format version   {}", h.version());
     println!("metric           {metric}");
+    println!("dtype            {}", h.dtype());
     println!("dimension        {}", h.dim());
     println!("items            {}", h.n_items());
     println!("trees            {}", h.n_trees());

@@ -39,6 +39,10 @@ pub struct BuildParams {
     pub seed: u64,
     /// Worker threads (0: all cores). Never changes the result.
     pub threads: usize,
+    /// How the index stores its vectors: [`Dtype::F32`] (default) or [`Dtype::I8`]
+    /// (8-bit codes, a quarter of the bytes; the forest is built from the `f32`
+    /// vectors, which are then encoded and dropped).
+    pub dtype: crate::Dtype,
 }
 
 impl Default for BuildParams {
@@ -51,6 +55,7 @@ impl Default for BuildParams {
             split: SplitRule::Mean,
             seed: 42,
             threads: 0,
+            dtype: crate::Dtype::F32,
         }
     }
 }

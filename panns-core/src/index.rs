@@ -4,11 +4,13 @@ use crate::build::{self, BuildParams};
 use crate::graph::{self, GraphParams};
 use crate::layout::{IndexParts, IndexView, Node, padded_dim};
 use crate::progress::{ProgressFn, Stage, report};
+use crate::quant::{self, Dtype};
 use crate::scratch::ScratchPool;
 use crate::search::{self, Filter, Neighbor, SearchParams, SearchStats};
 use crate::storage::{Owned, Storage, WithGraph};
 use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result};
 use rayon::prelude::*;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// Collects vectors, then builds an [`Index`].
@@ -156,11 +158,19 @@ impl IndexBuilder {
             Ok((pool, forest))
         };
         let (pool, forest) = with_threads(params.threads, run)??;
+        let (vectors, codes) = match params.dtype {
+            Dtype::F32 => (self.vectors, None),
+            Dtype::I8 => (
+                Vec::new(),
+                Some(quant::encode(&self.vectors, self.dim, self.metric)?),
+            ),
+        };
         let owned = Owned {
             metric: self.metric,
             dim: self.dim,
             n_items,
-            vectors: self.vectors,
+            vectors,
+            codes,
             pool,
             forest,
             graph: Vec::new(),
@@ -286,9 +296,49 @@ impl Index {
         self.parts().nodes
     }
 
-    /// The stored vector of item `id` (unit-normalised under the angular metric).
-    pub fn vector(&self, id: usize) -> Result<&[f32]> {
+    /// How the vectors are stored ([`Dtype::I8`]: as 8-bit codes).
+    pub fn dtype(&self) -> Dtype {
+        self.parts().dtype()
+    }
+
+    /// The stored vector of item `id` (unit-normalised under the angular metric):
+    /// borrowed for `f32` storage, decoded for [`Dtype::I8`].
+    pub fn vector(&self, id: usize) -> Result<Cow<'_, [f32]>> {
         self.view().vector(id)
+    }
+
+    /// A copy of this index with its vectors stored as `dtype` (the trees and graph
+    /// are kept). From `f32` to [`Dtype::I8`] encodes them with a range fitted to
+    /// them; from `I8` to `f32` decodes them (the codes' rounding stays).
+    pub fn to_dtype(&self, dtype: Dtype) -> Result<Index> {
+        let p = self.parts();
+        let view = self.view();
+        let rows = view.f32_rows()?;
+        let (vectors, codes) = match dtype {
+            Dtype::F32 => (rows.into_owned(), None),
+            Dtype::I8 => (Vec::new(), Some(quant::encode(&rows, p.dim, p.metric)?)),
+        };
+        let owned = Owned {
+            metric: p.metric,
+            dim: p.dim,
+            n_items: p.n_items,
+            vectors,
+            codes,
+            pool: p.pool.to_vec(),
+            forest: build::Forest {
+                nodes: p.nodes.to_vec(),
+                roots: p.roots.to_vec(),
+                leaf_offsets: p.leaf_offsets.to_vec(),
+                leaf_ids: p.leaf_ids.to_vec(),
+            },
+            graph: p.graph.to_vec(),
+            graph_degree: p.graph_degree,
+        };
+        let params = BuildParams {
+            dtype,
+            ..self.params.clone()
+        };
+        Index::from_storage(Arc::new(owned), params)
     }
 
     /// The budget a search with `params` actually uses: `params.budget` (or the
@@ -493,8 +543,10 @@ impl Index {
         };
         let graph = with_threads(params.threads, || -> Result<Vec<u32>> {
             graph::check_memory(p.n_items, params)?;
+            // An index stored as codes builds its graph on the decoded vectors.
+            let rows = IndexView::new_prevalidated(p).f32_rows()?;
             Ok(graph::build_graph(
-                p.vectors, stride, p.metric, &forest, p.n_items, params, progress,
+                &rows, stride, p.metric, &forest, p.n_items, params, progress,
             ))
         })??;
         // Replacing a graph built here: overlay the original storage, not the overlay.

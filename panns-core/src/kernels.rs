@@ -19,6 +19,9 @@ pub struct Kernels {
     pub dot: fn(&[f32], &[f32]) -> f32,
     /// `sum((a[i] - b[i])^2)`.
     pub l2sq: fn(&[f32], &[f32]) -> f32,
+    /// `sum(w[i] * c[i])` of `f32` weights and 8-bit codes (the inner loop of
+    /// distances to vectors stored as codes, see [`crate::Dtype::I8`]).
+    pub dot_u8: fn(&[f32], &[u8]) -> f32,
 }
 
 static ACTIVE: OnceLock<Kernels> = OnceLock::new();
@@ -29,6 +32,7 @@ impl Kernels {
         name: "portable",
         dot: portable::dot,
         l2sq: portable::l2sq,
+        dot_u8: portable::dot_u8,
     };
 
     /// The fastest implementation this CPU supports.
@@ -84,6 +88,12 @@ pub fn l2sq(a: &[f32], b: &[f32]) -> f32 {
     (active().l2sq)(a, b)
 }
 
+/// `sum(w[i] * c[i])` of weights and 8-bit codes, with the fastest kernel available.
+#[inline]
+pub fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
+    (active().dot_u8)(w, c)
+}
+
 /// Euclidean norm of a slice.
 #[inline]
 pub fn norm(a: &[f32]) -> f32 {
@@ -92,11 +102,11 @@ pub fn norm(a: &[f32]) -> f32 {
 
 /// Hints the CPU to start loading `row` into cache (no effect where unsupported).
 #[inline(always)]
-pub fn prefetch(row: &[f32]) {
+pub fn prefetch<T>(row: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        for line in row.chunks(16) {
+        for line in row.chunks((64 / std::mem::size_of::<T>().max(1)).max(1)) {
             // SAFETY: prefetching is a hint; the address is inside a live slice.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr() as *const i8) };
         }
@@ -145,6 +155,24 @@ mod portable {
         }
         s
     }
+
+    pub fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
+        let n = w.len().min(c.len());
+        let (w, c) = (&w[..n], &c[..n]);
+        let mut acc = [0f32; LANES];
+        let mut cw = w.chunks_exact(LANES);
+        let mut cc = c.chunks_exact(LANES);
+        for (x, y) in (&mut cw).zip(&mut cc) {
+            for i in 0..LANES {
+                acc[i] += x[i] * y[i] as f32;
+            }
+        }
+        let mut s: f32 = acc.iter().sum();
+        for (x, y) in cw.remainder().iter().zip(cc.remainder()) {
+            s += x * *y as f32;
+        }
+        s
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -156,14 +184,16 @@ mod x86 {
         name: "avx2",
         dot: dot_avx2_entry,
         l2sq: l2sq_avx2_entry,
+        dot_u8: dot_u8_avx2_entry,
     };
     pub const AVX512: Kernels = Kernels {
         name: "avx512",
         dot: dot_avx512_entry,
         l2sq: l2sq_avx512_entry,
+        dot_u8: dot_u8_avx512_entry,
     };
 
-    // SAFETY (all four entries): these are only reachable through `AVX2` / `AVX512`,
+    // SAFETY (all six entries): these are only reachable through `AVX2` / `AVX512`,
     // which `Kernels::detect` and `Kernels::all_available` hand out only after
     // `is_x86_feature_detected!` confirmed the features.
     fn dot_avx2_entry(a: &[f32], b: &[f32]) -> f32 {
@@ -177,6 +207,69 @@ mod x86 {
     }
     fn l2sq_avx512_entry(a: &[f32], b: &[f32]) -> f32 {
         unsafe { l2sq_avx512(a, b) }
+    }
+    fn dot_u8_avx2_entry(w: &[f32], c: &[u8]) -> f32 {
+        unsafe { dot_u8_avx2(w, c) }
+    }
+    fn dot_u8_avx512_entry(w: &[f32], c: &[u8]) -> f32 {
+        unsafe { dot_u8_avx512(w, c) }
+    }
+
+    /// The scalar tail of the code kernels (rows are padded to 16, so rarely used).
+    fn dot_u8_tail(w: &[f32], c: &[u8]) -> f32 {
+        w.iter().zip(c).map(|(x, y)| x * *y as f32).sum()
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_u8_avx2(w: &[f32], c: &[u8]) -> f32 {
+        let n = w.len().min(c.len());
+        let (pw, pc) = (w.as_ptr(), c.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY: every load reads w[i..i + 8] and c[i..i + 8] with i + 8 <= n.
+        unsafe {
+            while i + 16 <= n {
+                for (j, a_j) in acc.iter_mut().enumerate() {
+                    let b = _mm_loadl_epi64(pc.add(i + 8 * j) as *const __m128i);
+                    let y = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                    *a_j = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i + 8 * j)), y, *a_j);
+                }
+                i += 16;
+            }
+            if i + 8 <= n {
+                let b = _mm_loadl_epi64(pc.add(i) as *const __m128i);
+                let y = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b));
+                acc[0] = _mm256_fmadd_ps(_mm256_loadu_ps(pw.add(i)), y, acc[0]);
+                i += 8;
+            }
+        }
+        hsum256(_mm256_add_ps(acc[0], acc[1])) + dot_u8_tail(&w[i..n], &c[i..n])
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn dot_u8_avx512(w: &[f32], c: &[u8]) -> f32 {
+        let n = w.len().min(c.len());
+        let (pw, pc) = (w.as_ptr(), c.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 2];
+        let mut i = 0;
+        // SAFETY: every load reads w[i..i + 16] and c[i..i + 16] with i + 16 <= n.
+        unsafe {
+            while i + 32 <= n {
+                for (j, a_j) in acc.iter_mut().enumerate() {
+                    let b = _mm_loadu_si128(pc.add(i + 16 * j) as *const __m128i);
+                    let y = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+                    *a_j = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i + 16 * j)), y, *a_j);
+                }
+                i += 32;
+            }
+            if i + 16 <= n {
+                let b = _mm_loadu_si128(pc.add(i) as *const __m128i);
+                let y = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b));
+                acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(pw.add(i)), y, acc[0]);
+                i += 16;
+            }
+        }
+        _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) + dot_u8_tail(&w[i..n], &c[i..n])
     }
 
     #[inline]
@@ -341,6 +434,34 @@ mod tests {
         for k in Kernels::all_available() {
             let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!(((k.dot)(&a, &b) - want).abs() < 1e-4, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn every_code_kernel_matches_f64_reference_for_all_lengths() {
+        let w = data(1024, 5);
+        let mut r = crate::rng::Rng::new(6);
+        let c: Vec<u8> = (0..1027).map(|_| (r.next_u64() >> 56) as u8).collect();
+        for k in Kernels::all_available() {
+            for n in 0..=1024 {
+                let want: f64 = w[..n]
+                    .iter()
+                    .zip(&c)
+                    .map(|(x, y)| *x as f64 * *y as f64)
+                    .sum();
+                let scale: f64 = w[..n]
+                    .iter()
+                    .zip(&c)
+                    .map(|(x, y)| (*x as f64 * *y as f64).abs())
+                    .sum();
+                // A longer code slice is read only up to the weights' length.
+                let got = (k.dot_u8)(&w[..n], &c[..n + 3]) as f64;
+                assert!(
+                    (got - want).abs() <= 1e-5 * (scale + 1.0),
+                    "{} dot_u8 n={n}: {got} vs {want}",
+                    k.name
+                );
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 //! the search code trusts them, so hostile data yields an [`Error::Corrupt`], never
 //! a panic, an endless loop or undefined behaviour.
 
+use crate::quant::{Codes, Dtype};
 use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -45,8 +46,12 @@ pub struct IndexParts<'a> {
     pub dim: usize,
     /// Number of items.
     pub n_items: usize,
-    /// `n_items` rows of [`padded_dim`]`(dim)` floats.
+    /// `n_items` rows of [`padded_dim`]`(dim)` floats; empty when the vectors are
+    /// stored as `codes`.
     pub vectors: &'a [f32],
+    /// The vectors stored as 8-bit codes ([`Dtype::I8`]) instead of `vectors`;
+    /// `None` for `f32` vectors.
+    pub codes: Option<Codes<'a>>,
     /// Projection pool: `pool_size` rows of `padded_dim(dim)` floats.
     pub pool: &'a [f32],
     /// Inner nodes of all trees, each tree in pre-order.
@@ -105,6 +110,15 @@ fn check_coverage(p: &IndexParts) -> Result<()> {
 }
 
 impl IndexParts<'_> {
+    /// How the vectors are stored.
+    pub fn dtype(&self) -> Dtype {
+        if self.codes.is_some() {
+            Dtype::I8
+        } else {
+            Dtype::F32
+        }
+    }
+
     /// Checks every length, reference and id (what [`crate::Index::from_storage`]
     /// checks): hostile data yields [`Error::Corrupt`], never a panic.
     pub fn validate(&self) -> Result<()> {
@@ -118,6 +132,9 @@ impl IndexParts<'_> {
     /// wrongly; this finds it. Requires [`validate`](Self::validate) to have passed.
     pub fn check_values(&self) -> Result<()> {
         let stride = padded_dim(self.dim);
+        if let Some(c) = &self.codes {
+            return check_code_values(c, self.dim, self.metric);
+        }
         for (i, row) in self.vectors.chunks_exact(stride).enumerate() {
             let (v, pad) = row.split_at(self.dim);
             if let Some(j) = v
@@ -148,6 +165,103 @@ impl IndexParts<'_> {
         }
         Ok(())
     }
+}
+
+/// [`IndexParts::check_values`] for codes: zero padding, and every stored per-item
+/// term equal to the one its codes give (a damaged code or term is found).
+fn check_code_values(c: &Codes<'_>, dim: usize, metric: Metric) -> Result<()> {
+    let stride = padded_dim(dim);
+    for (i, (row, &aux)) in c.codes.chunks_exact(stride).zip(c.aux).enumerate() {
+        if let Some(j) = row[dim..].iter().position(|&x| x != 0) {
+            return Err(corrupt(format!(
+                "stored vector {i} has code {} in its padding (component {}), which must be 0",
+                row[dim + j],
+                dim + j
+            )));
+        }
+        let want = crate::quant::item_aux(row, c.lo, c.step, dim, metric);
+        let close = want == aux || (want - aux).abs() <= 1e-4 * want.abs().max(1e-30);
+        if !close {
+            return Err(corrupt(format!(
+                "stored vector {i} has norm term {aux}, but its codes give {want}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks the lengths and ranges of vectors stored as codes (not the code bytes).
+fn check_codes(p: &IndexParts<'_>, c: &Codes<'_>, stride: usize, rows: usize) -> Result<()> {
+    if !p.vectors.is_empty() {
+        return Err(corrupt(
+            "both f32 vectors and 8-bit codes are present; an index stores one of them",
+        ));
+    }
+    if c.codes.len() != rows {
+        return Err(corrupt(format!(
+            "code section holds {} bytes, expected {} items x {stride} = {rows}",
+            c.codes.len(),
+            p.n_items
+        )));
+    }
+    for (name, a) in [("lo", c.lo), ("step", c.step)] {
+        if a.len() != stride {
+            return Err(corrupt(format!(
+                "code range {name} holds {} floats, expected {stride}",
+                a.len()
+            )));
+        }
+        if let Some(j) = a
+            .iter()
+            .position(|x| !x.is_finite() || x.abs() > crate::MAX_COMPONENT)
+        {
+            return Err(corrupt(format!(
+                "code range {name} has {} at component {j}",
+                a[j]
+            )));
+        }
+        if let Some(j) = a[p.dim..].iter().position(|&x| x != 0.0) {
+            return Err(corrupt(format!(
+                "code range {name} has {} in its padding (component {}), which must be 0",
+                a[p.dim + j],
+                p.dim + j
+            )));
+        }
+    }
+    if let Some(j) = c.step.iter().position(|&x| x < 0.0) {
+        return Err(corrupt(format!(
+            "code step of component {j} is negative: {}",
+            c.step[j]
+        )));
+    }
+    if let Some(j) =
+        (0..p.dim).find(|&j| (c.lo[j] + 255.0 * c.step[j]).abs() > crate::MAX_COMPONENT * 2.0)
+    {
+        return Err(corrupt(format!(
+            "code range of component {j} exceeds the largest value"
+        )));
+    }
+    if c.aux.len() != p.n_items {
+        return Err(corrupt(format!(
+            "code norm terms hold {} floats, expected one per item ({})",
+            c.aux.len(),
+            p.n_items
+        )));
+    }
+    // One float per item: cheap to check at open, and a term out of its range could
+    // make a damaged item score 0 (win) instead of +infinity.
+    let valid = |a: f32| match p.metric {
+        Metric::Euclidean => a.is_finite() && a >= 0.0,
+        Metric::Angular => a > 0.0, // +infinity: decodes to zero (never wins)
+        Metric::Dot => a == 0.0,
+    };
+    if let Some(i) = c.aux.iter().position(|&a| !valid(a)) {
+        return Err(corrupt(format!(
+            "stored vector {i} has norm term {}, out of range for the {} metric",
+            c.aux[i], p.metric
+        )));
+    }
+    Ok(())
 }
 
 /// A validated, searchable view of an index's parts (what every search runs on).
@@ -181,7 +295,9 @@ impl<'a> IndexView<'a> {
             .n_items
             .checked_mul(stride)
             .ok_or_else(|| corrupt("vector section size overflows"))?;
-        if p.vectors.len() != want {
+        if let Some(c) = &p.codes {
+            check_codes(&p, c, stride, want)?;
+        } else if p.vectors.len() != want {
             return Err(corrupt(format!(
                 "vector section holds {} floats, expected {} items x {} = {}",
                 p.vectors.len(),
@@ -372,18 +488,46 @@ impl<'a> IndexView<'a> {
     pub(crate) fn pool_size(&self) -> usize {
         self.pool_size
     }
-    /// The stored vector of item `id` (unit-normalised under the angular metric).
-    pub(crate) fn vector(&self, id: usize) -> Result<&'a [f32]> {
+    /// The stored vector of item `id` (unit-normalised under the angular metric),
+    /// decoded when it is stored as codes.
+    pub(crate) fn vector(&self, id: usize) -> Result<std::borrow::Cow<'a, [f32]>> {
         if id >= self.p.n_items {
             return Err(Error::IdOutOfRange {
                 id: id as u64,
                 len: self.p.n_items,
             });
         }
-        Ok(&self.row(id)[..self.p.dim])
+        Ok(match &self.p.codes {
+            None => std::borrow::Cow::Borrowed(&self.row(id)[..self.p.dim]),
+            Some(c) => {
+                let mut v = vec![0f32; self.p.dim];
+                crate::quant::decode(c, id, self.p.dim, self.p.metric, &mut v);
+                std::borrow::Cow::Owned(v)
+            }
+        })
     }
+    /// The stored `f32` row of item `id` (empty rows of an index stored as codes).
     #[inline]
     pub(crate) fn row(&self, id: usize) -> &'a [f32] {
         &self.p.vectors[id * self.stride..(id + 1) * self.stride]
+    }
+
+    /// Every vector decoded into rows of the stride (a copy; for builds over an
+    /// index stored as codes), or the stored rows themselves.
+    pub(crate) fn f32_rows(&self) -> Result<std::borrow::Cow<'a, [f32]>> {
+        let Some(c) = &self.p.codes else {
+            return Ok(std::borrow::Cow::Borrowed(self.p.vectors));
+        };
+        let len = self.p.n_items * self.stride;
+        let mut out = Vec::new();
+        out.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+            what: "decoded vectors",
+            bytes: len.saturating_mul(4),
+        })?;
+        out.resize(len, 0f32);
+        for (id, row) in out.chunks_exact_mut(self.stride).enumerate() {
+            crate::quant::decode(c, id, self.p.dim, self.p.metric, row);
+        }
+        Ok(std::borrow::Cow::Owned(out))
     }
 }

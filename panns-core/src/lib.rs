@@ -31,6 +31,7 @@ pub mod kernels;
 mod layout;
 mod metric;
 mod progress;
+mod quant;
 #[doc(hidden)]
 pub mod rng;
 mod scratch;
@@ -44,6 +45,7 @@ pub use index::{Index, IndexBuilder};
 pub use layout::{IndexParts, LEAF_FLAG, Node, padded_dim};
 pub use metric::Metric;
 pub use progress::{Progress, ProgressFn, Stage};
+pub use quant::{Codes, Dtype};
 pub use search::{Filter, MAX_COMPONENT, Neighbor, SearchParams, SearchStats, bitmap};
 pub use storage::Storage;
 

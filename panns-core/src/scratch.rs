@@ -19,6 +19,10 @@ use std::sync::Mutex;
 #[derive(Default)]
 pub(crate) struct Scratch {
     pub(crate) query: Vec<f32>,
+    /// The query's weights for distances to codes (see `quant::prepare_query`).
+    pub(crate) qw: Vec<f32>,
+    /// The query's constant term for distances to codes.
+    pub(crate) qbase: f32,
     pub(crate) proj: Vec<f32>,
     pub(crate) heap: BinaryHeap<u64>,
     stamp: Vec<u32>,

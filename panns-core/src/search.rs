@@ -8,7 +8,7 @@
 
 use crate::layout::{IndexView, LEAF_FLAG, padded_dim};
 use crate::scratch::Scratch;
-use crate::{Error, Metric, Result, kernels};
+use crate::{Error, Metric, Result, kernels, quant};
 
 /// One search result.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -319,6 +319,22 @@ fn two_hop<'g>(
     }
 }
 
+/// A query ready to score: the prepared vector, and its weights and constant for
+/// distances to codes (unused for `f32` vectors).
+#[derive(Clone, Copy)]
+struct Prepared<'a> {
+    query: &'a [f32],
+    w: &'a [f32],
+    base: f32,
+}
+
+impl<'a> Prepared<'a> {
+    #[inline]
+    fn of(query: &'a [f32], w: &'a [f32], base: f32) -> Self {
+        Prepared { query, w, base }
+    }
+}
+
 impl IndexView<'_> {
     /// The default search effort for `k` neighbours (see [`SearchParams::budget`]).
     pub(crate) fn default_budget(&self, k: usize) -> usize {
@@ -429,6 +445,7 @@ impl IndexView<'_> {
         ok: impl Fn(u32) -> bool,
     ) -> Result<(usize, SearchStats)> {
         prepare(query, self.dim(), self.metric(), &mut s.query)?;
+        self.prepare_codes(s);
         let budget = self.effective_budget(params);
         let pool = known.map_or(self.len(), |k| k.0);
         let exact_scan = match known {
@@ -481,9 +498,31 @@ impl IndexView<'_> {
     /// Distance under the index metric, with any non-finite result (a damaged stored
     /// vector holding NaN or infinity) scored as +infinity, so it never wins.
     #[inline]
-    fn score(&self, q: &[f32], id: u32) -> f32 {
-        let d = self.metric().distance(q, self.row(id as usize));
+    fn score(&self, q: Prepared<'_>, id: u32) -> f32 {
+        let d = match &self.p.codes {
+            None => self.metric().distance(q.query, self.row(id as usize)),
+            Some(c) => quant::distance(c, self.metric(), self.stride, q.w, q.base, id as usize),
+        };
         if d.is_finite() { d } else { f32::INFINITY }
+    }
+
+    /// Prepares `s.query` (already checked and normalised) for distances to codes.
+    fn prepare_codes(&self, s: &mut Scratch) {
+        if let Some(c) = &self.p.codes {
+            s.qbase = quant::prepare_query(c, self.metric(), &s.query, &mut s.qw);
+        }
+    }
+
+    /// Asks the cache for item `id`'s stored row (f32 or codes).
+    #[inline(always)]
+    fn prefetch_item(&self, id: u32) {
+        match &self.p.codes {
+            None => kernels::prefetch(self.row(id as usize)),
+            Some(c) => {
+                let a = id as usize * self.stride;
+                kernels::prefetch(&c.codes[a..a + self.stride]);
+            }
+        }
     }
 
     /// Rows are scattered in memory: while scoring candidate `i`, asks for the row a few
@@ -495,10 +534,10 @@ impl IndexView<'_> {
             None => cands
                 .iter()
                 .take(AHEAD)
-                .for_each(|&id| kernels::prefetch(self.row(id as usize))),
+                .for_each(|&id| self.prefetch_item(id)),
             Some(i) => {
                 if let Some(&next) = cands.get(i + AHEAD) {
-                    kernels::prefetch(self.row(next as usize));
+                    self.prefetch_item(next);
                 }
             }
         }
@@ -506,7 +545,7 @@ impl IndexView<'_> {
 
     /// Computes the distance of every candidate in `s.cands` into `s.scored`.
     fn score_candidates(&self, s: &mut Scratch) {
-        let q = &s.query;
+        let q = Prepared::of(&s.query, &s.qw, s.qbase);
         s.scored.clear();
         self.prefetch_ahead(&s.cands, None);
         for (i, &id) in s.cands.iter().enumerate() {
@@ -548,13 +587,14 @@ impl IndexView<'_> {
                     }
                     if s.visit(v) {
                         s.cands.push(v);
-                        kernels::prefetch(self.row(v as usize));
+                        self.prefetch_item(v);
                     }
                 }
             }
             for i in start..s.cands.len() {
                 let v = s.cands[i];
-                let kv = key(self.score(&s.query, v), v);
+                let q = Prepared::of(&s.query, &s.qw, s.qbase);
+                let kv = key(self.score(q, v), v);
                 if admits(&best, ef, kv) {
                     frontier.push(std::cmp::Reverse(kv));
                     if ok(v) {
@@ -587,7 +627,7 @@ impl IndexView<'_> {
             &mut cands,
         );
         for &v in &cands[start..] {
-            kernels::prefetch(self.row(v as usize));
+            self.prefetch_item(v);
         }
         s.cands = cands;
     }
@@ -653,6 +693,7 @@ impl IndexView<'_> {
             return Err(Error::InvalidK(0));
         }
         prepare(query, self.dim(), self.metric(), &mut s.query)?;
+        self.prepare_codes(s);
         s.cands.clear();
         s.cands.extend(0..self.len() as u32);
         self.score_candidates(s);

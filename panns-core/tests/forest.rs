@@ -84,7 +84,7 @@ fn splits_separate_points_by_their_projection() {
     let (mut l, mut r) = (vec![], vec![]);
     items(&p, node.left, &mut l);
     items(&p, node.right, &mut r);
-    let proj = |i: u32| kernels::dot(pv, v.vector(i as usize).unwrap());
+    let proj = |i: u32| kernels::dot(pv, &v.vector(i as usize).unwrap());
     assert!(l.iter().all(|&i| proj(i) < node.offset));
     assert!(r.iter().all(|&i| proj(i) >= node.offset));
     assert_eq!(l.len() + r.len(), n);

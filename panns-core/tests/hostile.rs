@@ -111,7 +111,7 @@ fn tiny_angular_vectors_normalise_in_f64() {
     b.add(&[0.0, 1.0, 0.0]).unwrap();
     b.add(&[0.0, 0.0, 1.0]).unwrap();
     let ix = b.build(&BuildParams::default()).unwrap();
-    assert_eq!(ix.vector(0).unwrap(), &[1.0, 0.0, 0.0]);
+    assert_eq!(&ix.vector(0).unwrap()[..], &[1.0, 0.0, 0.0]);
     ix.parts().check_values().unwrap();
     let hits = ix.search(&[0.0, 1.0, 0.1], &SearchParams::new(3)).unwrap();
     assert_eq!(hits[0].id, 1);

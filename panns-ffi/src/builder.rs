@@ -78,6 +78,9 @@ impl PannsBuildOptions {
             split,
             seed: self.seed,
             threads: self.threads as usize,
+            // Codes are chosen after the build (`panns_index_set_dtype`), keeping this
+            // struct's layout.
+            dtype: panns_core::Dtype::F32,
         };
         params.validate()?;
         Ok(params)

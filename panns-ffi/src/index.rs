@@ -680,7 +680,7 @@ pub unsafe extern "C" fn panns_index_get_vector(
         }
         let v = view.vector(id as usize)?;
         // SAFETY: forwarded from the caller (room for `dim` floats).
-        unsafe { slice_mut(out, d, "out") }?.copy_from_slice(v);
+        unsafe { slice_mut(out, d, "out") }?.copy_from_slice(&v);
         Ok(())
     })
 }

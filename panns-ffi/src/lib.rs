@@ -10,6 +10,7 @@
 
 pub mod builder;
 pub mod dataset;
+pub mod dtype;
 pub mod error;
 pub mod filter;
 pub mod index;
@@ -21,6 +22,7 @@ pub mod twins;
 
 pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use dataset::PannsReadOptions;
+pub use dtype::PannsDtype;
 pub use error::{FfiError, PannsStatus};
 pub use filter::{PannsFilter, PannsFilterFn, PannsFilterKind};
 pub use index::{PannsIndex, PannsSearchStats};

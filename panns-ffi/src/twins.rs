@@ -7,6 +7,7 @@
 
 use crate::builder::*;
 use crate::dataset::*;
+use crate::dtype::*;
 use crate::error::{PannsStatus, report};
 use crate::filter::*;
 use crate::index::*;
@@ -463,6 +464,22 @@ pub unsafe extern "C" fn panns_dataset_read_with_e(
             error,
         )
     }
+}
+
+/// `panns_index_set_dtype` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_index_set_dtype`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_set_dtype_e(
+    idx: *mut PannsIndex,
+    dtype: u32,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe { report(panns_index_set_dtype(idx, dtype), error) }
 }
 
 /// `panns_index_search_filtered` with this call's error message in `*error` (NULL on success;

@@ -879,11 +879,11 @@ fn damaged_vectors_do_not_break_search() {
     let m = open(&p).unwrap();
     let view = &m;
     assert!(matches!(
-        view.search(view.vector(0).unwrap(), &SearchParams::new(3)),
+        view.search(&view.vector(0).unwrap(), &SearchParams::new(3)),
         Err(panns_core::Error::ZeroVector { .. })
     ));
     assert!(
-        view.search(view.vector(1).unwrap(), &SearchParams::new(3))
+        view.search(&view.vector(1).unwrap(), &SearchParams::new(3))
             .is_err()
     );
     for q in queries(37, 5) {
@@ -910,8 +910,8 @@ fn fuzz_regressions_do_not_panic() {
         let view = &m;
         for id in [0, view.len() - 1] {
             let stored = view.vector(id).unwrap();
-            let _ = view.search(stored, &SearchParams::new(5));
-            let _ = view.linear_search(stored, 5);
+            let _ = view.search(&stored, &SearchParams::new(5));
+            let _ = view.linear_search(&stored, 5);
         }
         let q: Vec<f32> = (0..view.dim()).map(|j| j as f32 - 1.5).collect();
         view.search(&q, &SearchParams::new(5)).unwrap();

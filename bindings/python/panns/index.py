@@ -91,7 +91,7 @@ class _LoadMethod:
 
 def _restore(cls: "Type[_T]", state: Dict[str, Any]) -> _T:
     """Rebuilds a pickled :class:`PannsIndex` (see :meth:`PannsIndex.__reduce__`)."""
-    p = cls(dimension=state["dimension"], metric=state["metric"])
+    p = cls(dimension=state["dimension"], metric=state["metric"], dtype=state.get("dtype"))
     if state.get("threads") is not None:
         p.parallelize(state["threads"] or True)
     if state.get("index") is not None:
@@ -260,7 +260,12 @@ class PannsIndex(_panns.Index):
                 "cannot pickle a PannsIndex with vectors added since the last build(): "
                 "call build() first"
             )
-        state: Dict[str, Any] = {"dimension": dim, "metric": metric, "threads": threads}
+        state: Dict[str, Any] = {
+            "dimension": dim,
+            "metric": metric,
+            "threads": threads,
+            "dtype": self.dtype,
+        }
         state["index"] = self.to_bytes() if self.is_built else None
         return (_restore, (type(self), state))
 

@@ -523,6 +523,8 @@ struct Data {
     dim_explicit: bool,
     metric: Metric,
     metric_explicit: bool,
+    /// How the next build stores its vectors (`dtype=` of the constructor).
+    dtype: panns_core::Dtype,
     /// Build threads from `parallelize()` (`None`: the library default, all cores).
     threads: Option<usize>,
     /// The data set of the next build: `None` after build()/load() until vectors are added.
@@ -812,7 +814,7 @@ impl PyIndex {
             let current = self.current.lock().index.clone();
             if let Some(index) = current {
                 let rows: Vec<f32> = (0..index.len())
-                    .flat_map(|i| index.vector(i).unwrap_or(&[]).iter().copied())
+                    .flat_map(|i| index.vector(i).map(|v| v.into_owned()).unwrap_or_default())
                     .collect();
                 b.add_batch(&rows).map_err(|e| core_err(py, e))?;
             }
@@ -901,12 +903,17 @@ impl PyIndex {
 #[pymethods]
 impl PyIndex {
     #[new]
-    #[pyo3(signature = (dimension=None, metric=None))]
+    #[pyo3(signature = (dimension=None, metric=None, dtype=None))]
     fn new(
         py: Python<'_>,
         dimension: Option<&Bound<'_, PyAny>>,
         metric: Option<&Bound<'_, PyAny>>,
+        dtype: Option<&str>,
     ) -> PyResult<Self> {
+        let dtype = match dtype {
+            None => panns_core::Dtype::F32,
+            Some(d) => d.parse().map_err(|e| core_err(py, e))?,
+        };
         let metric_explicit = metric.is_some_and(|m| !m.is_none());
         let metric = match metric {
             Some(m) if !m.is_none() => metric_of(py, m)?,
@@ -929,6 +936,7 @@ impl PyIndex {
                 dim_explicit: dim.is_some(),
                 metric,
                 metric_explicit,
+                dtype,
                 threads: None,
                 builder: None,
                 source: None,
@@ -950,6 +958,17 @@ impl PyIndex {
     #[getter]
     fn metric(&self, py: Python<'_>) -> &'static str {
         self.lock_data(py).metric.name()
+    }
+
+    /// How the vectors are stored: 'f32', or 'i8' (one byte per component with a range
+    /// per component; distances are to the decoded vectors). That of the built or loaded
+    /// index, else the constructor's `dtype=`.
+    #[getter]
+    fn dtype(&self, py: Python<'_>) -> &'static str {
+        match self.any_index(py) {
+            Some(i) => i.dtype().name(),
+            None => self.lock_data(py).dtype.name(),
+        }
     }
 
     /// The number of trees of the built or loaded index (0 before).
@@ -1295,6 +1314,7 @@ impl PyIndex {
 
         let mut data = self.lock_data(py);
         params.threads = explicit_threads.or(data.threads).unwrap_or(0);
+        params.dtype = data.dtype;
         if data.builder.is_none() && !self.is_built() {
             return Err(core_err(py, panns_core::Error::Empty));
         }
@@ -1757,7 +1777,7 @@ impl PyIndex {
         let index = self.index()?;
         let id = item_id(py, i, &index)?;
         let v = index.vector(id).map_err(|e| core_err(py, e))?;
-        Ok(PyArray1::from_slice(py, v))
+        Ok(PyArray1::from_slice(py, &v))
     }
 
     /// Annoy's call: the `n` nearest neighbours of stored item `i` (itself first).
@@ -1793,7 +1813,7 @@ impl PyIndex {
         let q = index.vector(id).map_err(|e| core_err(py, e))?;
         let params = SearchParams::new(args.k).with_budget(budget);
         let hits = py
-            .detach(|| index.search(q, &params))
+            .detach(|| index.search(&q, &params))
             .map_err(|e| core_err(py, e))?;
         let ids = PyList::new(py, hits.iter().map(|h| h.id))?;
         if include_distances {
@@ -1820,7 +1840,7 @@ impl PyIndex {
         let (a, b) = (item_id(py, i, &index)?, item_id(py, j, &index)?);
         let va = index.vector(a).map_err(|e| core_err(py, e))?;
         let vb = index.vector(b).map_err(|e| core_err(py, e))?;
-        Ok(f64::from(index.metric().distance(va, vb)))
+        Ok(f64::from(index.metric().distance(&va, &vb)))
     }
 
     // -- live index (issue #13) ------------------------------------------------------------
@@ -2121,6 +2141,7 @@ impl PyIndex {
     ) -> PyResult<()> {
         let mut data = self.lock_data(py);
         Self::check_adopt(py, &mut data, index.dim(), index.metric(), source)?;
+        data.dtype = index.dtype();
         data.source = file;
         let old_builder = data.builder.take();
         self.install(index);

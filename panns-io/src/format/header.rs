@@ -23,12 +23,18 @@ pub const MAX_SECTIONS: usize = 16;
 pub const SECTION_ALIGN: u64 = 64;
 /// Byte offset of [`Header::checksum`] in the file.
 pub const CHECKSUM_OFFSET: usize = 96;
+/// Feature flag: the vectors are stored as 8-bit codes ([`panns_core::Dtype::I8`]) in
+/// the `codes`, `code_lo`, `code_step` and `code_aux` sections instead of `vectors`.
+/// Readers that do not know a flag refuse the file (older versions refuse this one).
+pub const FLAG_CODES: u32 = 1;
+/// Every flag this version knows.
+pub const KNOWN_FLAGS: u32 = FLAG_CODES;
 
 /// What a section holds. Kind codes are stable across format versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SectionKind {
-    /// `n_items` rows of `padded_dim(dim)` `f32` (required).
+    /// `n_items` rows of `padded_dim(dim)` `f32` (required unless [`FLAG_CODES`] is set).
     Vectors,
     /// `pool_size` rows of `padded_dim(dim)` `f32` (required).
     Pool,
@@ -47,11 +53,19 @@ pub enum SectionKind {
     Labels,
     /// One `u64`: the generation of a live index's base file (optional; absent: 1).
     Generation,
+    /// `n_items` rows of `padded_dim(dim)` code bytes (present exactly when [`FLAG_CODES`] is set).
+    Codes,
+    /// `padded_dim(dim)` `f32`: each component's value of code 0 (with [`FLAG_CODES`]).
+    CodeLo,
+    /// `padded_dim(dim)` `f32`: each component's code step (with [`FLAG_CODES`]).
+    CodeStep,
+    /// `n_items` `f32`: each item's norm term (see [`panns_core::Codes::aux`]; with [`FLAG_CODES`]).
+    CodeAux,
 }
 
 impl SectionKind {
     /// Every kind this version knows, in file order.
-    pub const ALL: [SectionKind; 9] = [
+    pub const ALL: [SectionKind; 13] = [
         SectionKind::Vectors,
         SectionKind::Pool,
         SectionKind::Nodes,
@@ -61,6 +75,10 @@ impl SectionKind {
         SectionKind::Graph,
         SectionKind::Labels,
         SectionKind::Generation,
+        SectionKind::Codes,
+        SectionKind::CodeLo,
+        SectionKind::CodeStep,
+        SectionKind::CodeAux,
     ];
 
     /// The code stored in [`SectionEntry::kind`].
@@ -75,6 +93,10 @@ impl SectionKind {
             SectionKind::Graph => 7,
             SectionKind::Labels => 8,
             SectionKind::Generation => 9,
+            SectionKind::Codes => 10,
+            SectionKind::CodeLo => 11,
+            SectionKind::CodeStep => 12,
+            SectionKind::CodeAux => 13,
         }
     }
 
@@ -95,15 +117,35 @@ impl SectionKind {
             SectionKind::Graph => "graph",
             SectionKind::Labels => "labels",
             SectionKind::Generation => "generation",
+            SectionKind::Codes => "codes",
+            SectionKind::CodeLo => "code_lo",
+            SectionKind::CodeStep => "code_step",
+            SectionKind::CodeAux => "code_aux",
         }
     }
 
     /// True for the sections every index file holds (the graph is required exactly
-    /// when `graph_degree > 0`; labels and generation are optional).
+    /// when `graph_degree > 0`; labels and generation are optional; the vectors are
+    /// required without [`FLAG_CODES`], the four code sections with it).
     pub fn required(self) -> bool {
         !matches!(
             self,
-            SectionKind::Graph | SectionKind::Labels | SectionKind::Generation
+            SectionKind::Vectors
+                | SectionKind::Graph
+                | SectionKind::Labels
+                | SectionKind::Generation
+                | SectionKind::Codes
+                | SectionKind::CodeLo
+                | SectionKind::CodeStep
+                | SectionKind::CodeAux
+        )
+    }
+
+    /// True for the sections that hold vectors stored as codes.
+    pub fn is_code(self) -> bool {
+        matches!(
+            self,
+            SectionKind::Codes | SectionKind::CodeLo | SectionKind::CodeStep | SectionKind::CodeAux
         )
     }
 
@@ -175,7 +217,7 @@ pub struct Header {
     pub n_nodes: U64,
     /// Number of leaves.
     pub n_leaves: U64,
-    /// Feature flags; none are defined in version 1 and readers reject files with any set.
+    /// Feature flags ([`FLAG_CODES`]); readers reject files with a flag they do not know.
     pub flags: U32,
     /// Neighbours per row of the optional graph section (0: no graph).
     pub graph_degree: U32,
@@ -279,6 +321,15 @@ impl Header {
         self.used_sections()
             .iter()
             .find(|s| s.kind() == kind.code())
+    }
+
+    /// How the vectors are stored ([`FLAG_CODES`]: as 8-bit codes).
+    pub fn dtype(&self) -> panns_core::Dtype {
+        if self.flags() & FLAG_CODES != 0 {
+            panns_core::Dtype::I8
+        } else {
+            panns_core::Dtype::F32
+        }
     }
 
     /// The metric, if the code is known.

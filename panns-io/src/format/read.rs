@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use memmap2::Mmap;
-use panns_core::{BuildParams, Index, IndexParts, Node, SplitRule, Storage};
+use panns_core::{BuildParams, Codes, Dtype, Index, IndexParts, Node, SplitRule, Storage};
 use zerocopy::FromBytes;
 
 use super::header::{Header, SectionKind};
@@ -31,11 +31,22 @@ impl Layout {
         let metric = h
             .metric()
             .ok_or_else(|| corrupt(source, format!("unknown metric code {}", h.metric_code())))?;
+        let sec_f32 = |kind| section::<[f32]>(bytes, &self.ranges, kind, source);
+        let codes = match h.dtype() {
+            Dtype::F32 => None,
+            Dtype::I8 => Some(Codes {
+                codes: section::<[u8]>(bytes, &self.ranges, SectionKind::Codes, source)?,
+                lo: sec_f32(SectionKind::CodeLo)?,
+                step: sec_f32(SectionKind::CodeStep)?,
+                aux: sec_f32(SectionKind::CodeAux)?,
+            }),
+        };
         Ok(IndexParts {
             metric,
             dim: h.dim() as usize,
             n_items: h.n_items() as usize,
-            vectors: section::<[f32]>(bytes, &self.ranges, SectionKind::Vectors, source)?,
+            vectors: sec_f32(SectionKind::Vectors)?,
+            codes,
             pool: section::<[f32]>(bytes, &self.ranges, SectionKind::Pool, source)?,
             nodes: section::<[Node]>(bytes, &self.ranges, SectionKind::Nodes, source)?,
             roots: section::<[u32]>(bytes, &self.ranges, SectionKind::Roots, source)?,
@@ -78,6 +89,7 @@ impl Layout {
             },
             seed: h.seed(),
             threads: 0,
+            dtype: h.dtype(),
         }
     }
 }

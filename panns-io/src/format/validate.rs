@@ -9,8 +9,8 @@ use zerocopy::FromBytes;
 
 use super::corrupt;
 use super::header::{
-    ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS, SECTION_ALIGN,
-    SectionKind,
+    ENDIAN_MARKER, FLAG_CODES, FORMAT_VERSION, HEADER_SIZE, Header, KNOWN_FLAGS, MAGIC,
+    MAX_SECTIONS, SECTION_ALIGN, SectionKind,
 };
 use super::{OpenOptions, file_checksum};
 use crate::error::{Error, Result};
@@ -105,10 +105,10 @@ pub(super) fn check_header(bytes: &[u8], path: &Path, opts: &OpenOptions) -> Res
             header.header_size()
         ));
     }
-    if header.flags() != 0 {
+    if header.flags() & !KNOWN_FLAGS != 0 {
         return bad(format!(
             "unknown feature flags {:#x} (written by a newer panns?)",
-            header.flags()
+            header.flags() & !KNOWN_FLAGS
         ));
     }
     if Metric::from_code(header.metric_code()).is_none() {
@@ -221,6 +221,17 @@ pub(super) fn check_sections(
                     .ok_or_else(|| overflow("labels"))?,
             ),
             SectionKind::Generation => Some(8),
+            SectionKind::Codes => Some(
+                h.n_items()
+                    .checked_mul(stride)
+                    .ok_or_else(|| overflow("codes"))?,
+            ),
+            SectionKind::CodeLo | SectionKind::CodeStep => Some(stride * 4),
+            SectionKind::CodeAux => Some(
+                h.n_items()
+                    .checked_mul(4)
+                    .ok_or_else(|| overflow("code_aux"))?,
+            ),
         };
         if let Some(want) = expected
             && want != s.length()
@@ -267,18 +278,38 @@ pub(super) fn check_sections(
         )));
     }
     let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
+    let codes = h.flags() & FLAG_CODES != 0;
     for kind in SectionKind::ALL {
         let optional = matches!(kind, SectionKind::Labels | SectionKind::Generation);
-        let needed = kind.required() || (kind == SectionKind::Graph && h.graph_degree() > 0);
+        let needed = kind.required()
+            || (kind == SectionKind::Graph && h.graph_degree() > 0)
+            || (kind == SectionKind::Vectors && !codes)
+            || (kind.is_code() && codes);
         match (seen[kind.slot()].take(), needed) {
             (Some(r), true) => ranges[kind.slot()] = r,
             (Some(r), false) if optional => ranges[kind.slot()] = r,
             (None, false) => {}
             (None, true) => {
-                return Err(bad(format!("required {} section is missing", kind.name())));
+                let why = if kind.is_code() {
+                    " (the header flags codes)"
+                } else {
+                    ""
+                };
+                return Err(bad(format!(
+                    "required {} section is missing{why}",
+                    kind.name()
+                )));
+            }
+            (Some(_), false) if kind == SectionKind::Graph => {
+                return Err(bad("graph section present but graph degree is 0".into()));
             }
             (Some(_), false) => {
-                return Err(bad("graph section present but graph degree is 0".into()));
+                let why = if codes {
+                    "the header flags the vectors as stored in codes"
+                } else {
+                    "the header does not flag codes"
+                };
+                return Err(bad(format!("{} section present but {why}", kind.name())));
             }
         }
     }

@@ -10,8 +10,8 @@ use zerocopy::IntoBytes;
 
 use super::checksum::Hasher;
 use super::header::{
-    ENDIAN_MARKER, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS, SECTION_ALIGN,
-    SectionEntry, SectionKind,
+    ENDIAN_MARKER, FLAG_CODES, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS,
+    SECTION_ALIGN, SectionEntry, SectionKind,
 };
 use super::{BuildInfo, Extras};
 use crate::error::{Error, Result};
@@ -132,16 +132,27 @@ pub fn parts_to_bytes_with(
 
 /// The sections of `parts` in file order, as bytes.
 fn sections_of<'a>(p: &IndexParts<'a>) -> Vec<(SectionKind, &'a [u8])> {
-    let mut s = vec![
-        (SectionKind::Vectors, p.vectors.as_bytes()),
+    let mut s = Vec::new();
+    if p.codes.is_none() {
+        s.push((SectionKind::Vectors, p.vectors.as_bytes()));
+    }
+    s.extend([
         (SectionKind::Pool, p.pool.as_bytes()),
         (SectionKind::Nodes, p.nodes.as_bytes()),
         (SectionKind::Roots, p.roots.as_bytes()),
         (SectionKind::LeafOffsets, p.leaf_offsets.as_bytes()),
         (SectionKind::LeafIds, p.leaf_ids.as_bytes()),
-    ];
+    ]);
     if p.graph_degree > 0 {
         s.push((SectionKind::Graph, p.graph.as_bytes()));
+    }
+    if let Some(c) = &p.codes {
+        s.extend([
+            (SectionKind::Codes, c.codes),
+            (SectionKind::CodeLo, c.lo.as_bytes()),
+            (SectionKind::CodeStep, c.step.as_bytes()),
+            (SectionKind::CodeAux, c.aux.as_bytes()),
+        ]);
     }
     s
 }
@@ -212,7 +223,7 @@ fn header_of(
         seed: info.seed.into(),
         n_nodes: (p.nodes.len() as u64).into(),
         n_leaves: (p.leaf_offsets.len().saturating_sub(1) as u64).into(),
-        flags: 0.into(),
+        flags: if p.codes.is_some() { FLAG_CODES } else { 0 }.into(),
         graph_degree: u32_of(p.graph_degree, "graph degree")?.into(),
         n_sections: (sections.len() as u32).into(),
         reserved0: 0.into(),

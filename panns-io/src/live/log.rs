@@ -96,6 +96,7 @@ impl LogHeader {
         );
         put_u32(&mut b, 68, clamp(self.graph_degree));
         put_u64(&mut b, 72, self.params.seed);
+        put_u32(&mut b, 80, self.params.dtype.code());
         let sum = xxh64(&[&b[..120]]);
         put_u64(&mut b, 120, sum);
         b
@@ -149,6 +150,8 @@ impl LogHeader {
             },
             seed: u64_at(b, 72),
             threads: 0,
+            dtype: panns_core::Dtype::from_code(u32_at(b, 80))
+                .ok_or_else(|| bad(format!("unknown dtype code {}", u32_at(b, 80))))?,
         };
         Ok(LogHeader {
             dim,

@@ -778,7 +778,7 @@ impl LiveIndex {
         let mut flat = Vec::with_capacity(n * dim);
         for (label, v) in self.state.items() {
             labels.push(label);
-            flat.extend_from_slice(v);
+            flat.extend_from_slice(&v);
         }
         let mut b = IndexBuilder::new(dim, metric)?;
         b.add_batch(&flat)?;

@@ -300,11 +300,11 @@ impl State {
         }
         let id = self.base_id(label)?;
         let base = self.base.as_ref()?;
-        base.index.vector(id as usize).ok().map(<[f32]>::to_vec)
+        base.index.vector(id as usize).ok().map(|v| v.into_owned())
     }
 
     /// Every live item as (label, vector), base items first in id order.
-    pub(crate) fn items(&self) -> impl Iterator<Item = (u64, &[f32])> {
+    pub(crate) fn items(&self) -> impl Iterator<Item = (u64, std::borrow::Cow<'_, [f32]>)> {
         let base = self.base.iter().flat_map(move |b| {
             (0..b.index.len() as u32)
                 .filter(move |&id| self.tombs[id as usize / 64] >> (id % 64) & 1 == 0)
@@ -315,7 +315,10 @@ impl State {
         });
         let delta = (0..self.delta.labels.len())
             .filter(move |&r| !self.delta.is_dead(r))
-            .map(move |r| (self.delta.labels[r], &self.delta.row(r)[..self.dim]));
+            .map(move |r| {
+                let v = std::borrow::Cow::Borrowed(&self.delta.row(r)[..self.dim]);
+                (self.delta.labels[r], v)
+            });
         base.chain(delta)
     }
 

@@ -188,7 +188,7 @@ fn exercise(ix: &Index, r: &mut Rng, t: &mut Totals) {
         let id = r.below(n);
         if let Ok(v) = ix.vector(id) {
             t.searches += 1;
-            match ix.search(v, &p) {
+            match ix.search(&v, &p) {
                 Ok(h) => check(&h, k, t),
                 Err(_) => t.search_errors += 1,
             }

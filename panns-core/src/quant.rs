@@ -1,0 +1,375 @@
+//! Vectors stored as 8-bit codes (scalar quantization, [`Dtype::I8`]).
+//!
+//! Each component `j` has its own range: `lo[j]` (the smallest value of that component
+//! over the items) and `step[j]` (the range divided by 255). An item's component is
+//! stored as the byte `c = round((x - lo[j]) / step[j])` and read back as
+//! `lo[j] + step[j] * c`. A vector then takes a quarter of its `f32` bytes, and a
+//! distance to it is one pass of [`crate::kernels::dot_u8`] over the codes with
+//! weights prepared once per query:
+//!
+//! - Euclidean: with `q' = q - lo`, `|q - x|^2 = |q'|^2 - 2 (q' * step) . c + |step * c|^2`;
+//!   the last term is stored per item (`aux`).
+//! - Angular and dot: `q . x = q . lo + (q * step) . c`; under the angular metric the
+//!   item's `1 / |x|` is stored per item (`aux`), so the cosine is exact for the decoded
+//!   vector although decoding does not give a unit vector.
+//!
+//! Distances are those to the decoded vectors: exact for data already on a grid of at
+//! most 256 values per component (SIFT's bytes), otherwise off by at most half a step
+//! per component.
+
+use crate::kernels;
+use crate::layout::padded_dim;
+use crate::{Error, Metric, Result};
+
+/// How an index stores its vectors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum Dtype {
+    /// 32-bit floats, as given (unit-normalised under the angular metric).
+    #[default]
+    F32 = 0,
+    /// One byte per component with a per-component range (scalar quantization): a
+    /// quarter of the bytes; distances are to the decoded vectors.
+    I8 = 1,
+}
+
+impl Dtype {
+    /// The numeric code used in files and the C ABI.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The dtype of a numeric code.
+    pub fn from_code(code: u32) -> Option<Dtype> {
+        match code {
+            0 => Some(Dtype::F32),
+            1 => Some(Dtype::I8),
+            _ => None,
+        }
+    }
+
+    /// The dtype's name: "f32" or "i8".
+    pub fn name(self) -> &'static str {
+        match self {
+            Dtype::F32 => "f32",
+            Dtype::I8 => "i8",
+        }
+    }
+
+    /// Bytes one stored component takes.
+    pub fn bytes_per_component(self) -> usize {
+        match self {
+            Dtype::F32 => 4,
+            Dtype::I8 => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Dtype {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Dtype {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" | "float32" | "float" => Ok(Dtype::F32),
+            "i8" | "int8" | "u8" | "uint8" | "sq8" => Ok(Dtype::I8),
+            _ => Err(Error::UnknownDtype(s.to_string())),
+        }
+    }
+}
+
+/// Borrowed arrays of vectors stored as codes (see the [module docs](self)).
+#[derive(Clone, Copy, Debug)]
+pub struct Codes<'a> {
+    /// `n_items` rows of [`padded_dim`]`(dim)` bytes; padding bytes are 0.
+    pub codes: &'a [u8],
+    /// `padded_dim(dim)` floats: the value of code 0 for each component (0 in the padding).
+    pub lo: &'a [f32],
+    /// `padded_dim(dim)` floats: the value one code step adds, at least 0 (0 in the padding).
+    pub step: &'a [f32],
+    /// `n_items` floats: `|step * c|^2` under the Euclidean metric, `1 / |decoded|`
+    /// under the angular metric, 0 under the dot metric.
+    pub aux: &'a [f32],
+}
+
+/// Codes owned in memory.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OwnedCodes {
+    pub(crate) codes: Vec<u8>,
+    pub(crate) lo: Vec<f32>,
+    pub(crate) step: Vec<f32>,
+    pub(crate) aux: Vec<f32>,
+}
+
+impl OwnedCodes {
+    /// Borrowed view.
+    pub(crate) fn parts(&self) -> Codes<'_> {
+        Codes {
+            codes: &self.codes,
+            lo: &self.lo,
+            step: &self.step,
+            aux: &self.aux,
+        }
+    }
+}
+
+fn oom(what: &'static str, bytes: usize) -> Error {
+    Error::OutOfMemory { what, bytes }
+}
+
+/// Encodes `vectors` (rows of `padded_dim(dim)` floats, prepared for `metric`) as codes
+/// with a range fitted to them.
+pub(crate) fn encode(vectors: &[f32], dim: usize, metric: Metric) -> Result<OwnedCodes> {
+    let stride = padded_dim(dim);
+    let n = vectors.len() / stride;
+    let mut lo = vec![0f32; stride];
+    let mut hi = vec![0f32; stride];
+    if n > 0 {
+        lo[..dim].copy_from_slice(&vectors[..dim]);
+        hi[..dim].copy_from_slice(&vectors[..dim]);
+    }
+    for row in vectors.chunks_exact(stride) {
+        for j in 0..dim {
+            lo[j] = lo[j].min(row[j]);
+            hi[j] = hi[j].max(row[j]);
+        }
+    }
+    // Computed in f64 so that lo + 255 * step lands on hi without overflow.
+    let step: Vec<f32> = (0..stride)
+        .map(|j| ((hi[j] as f64 - lo[j] as f64) / 255.0) as f32)
+        .collect();
+    let mut codes = Vec::new();
+    codes
+        .try_reserve_exact(n * stride)
+        .map_err(|_| oom("vector codes", n * stride))?;
+    codes.resize(n * stride, 0u8);
+    let mut aux = Vec::new();
+    aux.try_reserve_exact(n)
+        .map_err(|_| oom("vector codes", n * 4))?;
+    for (row, out) in vectors
+        .chunks_exact(stride)
+        .zip(codes.chunks_exact_mut(stride))
+    {
+        for j in 0..dim {
+            if step[j] > 0.0 {
+                let c = ((row[j] as f64 - lo[j] as f64) / step[j] as f64).round();
+                out[j] = c.clamp(0.0, 255.0) as u8;
+            }
+        }
+        aux.push(item_aux(out, &lo, &step, dim, metric));
+    }
+    Ok(OwnedCodes {
+        codes,
+        lo,
+        step,
+        aux,
+    })
+}
+
+/// The per-item term stored in [`Codes::aux`] for one row of codes.
+pub(crate) fn item_aux(c: &[u8], lo: &[f32], step: &[f32], dim: usize, metric: Metric) -> f32 {
+    match metric {
+        Metric::Euclidean => (0..dim)
+            .map(|j| {
+                let d = step[j] as f64 * c[j] as f64;
+                d * d
+            })
+            .sum::<f64>() as f32,
+        Metric::Angular => {
+            let n2: f64 = (0..dim)
+                .map(|j| {
+                    let x = lo[j] as f64 + step[j] as f64 * c[j] as f64;
+                    x * x
+                })
+                .sum();
+            if n2 > 0.0 {
+                (1.0 / n2.sqrt()) as f32
+            } else {
+                // Decodes to zero: no direction; scores +infinity (never wins).
+                f32::INFINITY
+            }
+        }
+        Metric::Dot => 0.0,
+    }
+}
+
+/// Writes the decoded vector of one row of codes into `out` (`dim` floats),
+/// unit-normalised under the angular metric.
+pub(crate) fn decode(codes: &Codes<'_>, id: usize, dim: usize, metric: Metric, out: &mut [f32]) {
+    let stride = padded_dim(dim);
+    let c = &codes.codes[id * stride..id * stride + dim];
+    for j in 0..dim {
+        out[j] = codes.lo[j] + codes.step[j] * c[j] as f32;
+    }
+    if metric == Metric::Angular {
+        let a = codes.aux[id];
+        if a.is_finite() {
+            out[..dim].iter_mut().for_each(|x| *x *= a);
+        }
+    }
+}
+
+/// A query prepared for distances to codes: per-component weights and a constant.
+pub(crate) fn prepare_query(
+    codes: &Codes<'_>,
+    metric: Metric,
+    query: &[f32],
+    w: &mut Vec<f32>,
+) -> f32 {
+    w.clear();
+    w.resize(query.len(), 0.0);
+    match metric {
+        Metric::Euclidean => {
+            let mut base = 0f64;
+            for j in 0..query.len() {
+                let d = query[j] - codes.lo[j];
+                w[j] = d * codes.step[j];
+                base += d as f64 * d as f64;
+            }
+            base as f32
+        }
+        Metric::Angular | Metric::Dot => {
+            for j in 0..query.len() {
+                w[j] = query[j] * codes.step[j];
+            }
+            kernels::dot(query, codes.lo)
+        }
+    }
+}
+
+/// Distance from a prepared query (`w`, `base`) to item `id` stored as codes.
+#[inline]
+pub(crate) fn distance(
+    codes: &Codes<'_>,
+    metric: Metric,
+    stride: usize,
+    w: &[f32],
+    base: f32,
+    id: usize,
+) -> f32 {
+    let row = &codes.codes[id * stride..(id + 1) * stride];
+    let dot = kernels::dot_u8(w, row);
+    let aux = codes.aux[id];
+    match metric {
+        Metric::Euclidean => {
+            // Rounding can take a tiny distance below 0; NaN (a damaged term) stays
+            // NaN and scores +infinity (`f32::max` would turn it into 0, a win).
+            let d2 = base - 2.0 * dot + aux;
+            if d2 > 0.0 {
+                d2.sqrt()
+            } else if d2 <= 0.0 {
+                0.0
+            } else {
+                f32::NAN
+            }
+        }
+        Metric::Angular => {
+            let d = 1.0 - (base + dot) * aux;
+            // As Metric::distance: rounding may take 1 - cos slightly below 0.
+            if d >= 0.0 {
+                d
+            } else if d > -1e-3 {
+                0.0
+            } else {
+                f32::INFINITY
+            }
+        }
+        Metric::Dot => -(base + dot),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(n: usize, dim: usize, seed: u64, metric: Metric) -> Vec<f32> {
+        let stride = padded_dim(dim);
+        let mut out = vec![0f32; n * stride];
+        for i in 0..n {
+            let v = crate::rng::gaussian_vector(dim, metric == Metric::Angular, seed + i as u64);
+            out[i * stride..i * stride + dim].copy_from_slice(&v);
+        }
+        out
+    }
+
+    #[test]
+    fn code_distances_equal_distances_to_the_decoded_vectors() {
+        for metric in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
+            let dim = 37;
+            let stride = padded_dim(dim);
+            let v = rows(50, dim, 1, metric);
+            let c = encode(&v, dim, metric).unwrap();
+            let codes = c.parts();
+            let q = rows(1, dim, 999, metric);
+            let mut w = Vec::new();
+            let base = prepare_query(&codes, metric, &q, &mut w);
+            let mut x = vec![0f32; stride];
+            for id in 0..50 {
+                decode(&codes, id, dim, metric, &mut x);
+                let want = metric.distance(&q, &x);
+                let got = distance(&codes, metric, stride, &w, base, id);
+                assert!(
+                    (got - want).abs() < 1e-4 * (1.0 + want.abs()),
+                    "{metric} {id}: {got} vs {want}"
+                );
+                // Decoding is off by at most half a step per component.
+                for j in 0..dim {
+                    let err = (x[j]
+                        / if metric == Metric::Angular {
+                            codes.aux[id]
+                        } else {
+                            1.0
+                        }
+                        - v[id * stride + j])
+                        .abs();
+                    assert!(
+                        err <= codes.step[j] * 0.5 + 1e-5,
+                        "{metric} {id} {j}: {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn values_on_a_byte_grid_are_stored_exactly() {
+        let dim = 16;
+        let v: Vec<f32> = (0..32 * dim).map(|i| ((i * 37) % 256) as f32).collect();
+        let c = encode(&v, dim, Metric::Euclidean).unwrap();
+        let mut x = vec![0f32; dim];
+        for id in 0..32 {
+            decode(&c.parts(), id, dim, Metric::Euclidean, &mut x);
+            assert_eq!(&x[..], &v[id * dim..(id + 1) * dim]);
+        }
+    }
+
+    #[test]
+    fn a_constant_component_has_step_zero_and_code_zero() {
+        let dim = 2;
+        let stride = padded_dim(dim);
+        let mut v = vec![0f32; 3 * stride];
+        for i in 0..3 {
+            v[i * stride] = 5.0;
+            v[i * stride + 1] = i as f32;
+        }
+        let c = encode(&v, dim, Metric::Euclidean).unwrap();
+        assert_eq!(c.step[0], 0.0);
+        assert_eq!(c.lo[0], 5.0);
+        assert!(c.codes.chunks(stride).all(|r| r[0] == 0));
+        assert_eq!(c.codes[2 * stride + 1], 255);
+    }
+
+    #[test]
+    fn dtype_names_round_trip() {
+        for d in [Dtype::F32, Dtype::I8] {
+            assert_eq!(d.name().parse::<Dtype>().unwrap(), d);
+            assert_eq!(Dtype::from_code(d.code()), Some(d));
+        }
+        assert!("f16".parse::<Dtype>().is_err());
+        assert_eq!(Dtype::from_code(2), None);
+    }
+}
