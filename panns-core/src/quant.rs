@@ -13,9 +13,9 @@
 //!   item's `1 / |x|` is stored per item (`aux`), so the cosine is exact for the decoded
 //!   vector although decoding does not give a unit vector.
 //!
-//! Distances are those to the decoded vectors: exact for data already on a grid of at
-//! most 256 values per component (SIFT's bytes), otherwise off by at most half a step
-//! per component.
+//! Distances are those to the decoded vectors: a component holding only whole numbers
+//! spanning at most 255 (SIFT's bytes, pixel values) gets step 1 and is stored exactly;
+//! otherwise a value is off by at most half a step.
 
 use crate::kernels;
 use crate::layout::padded_dim;
@@ -138,9 +138,24 @@ pub(crate) fn encode(vectors: &[f32], dim: usize, metric: Metric) -> Result<Owne
             hi[j] = hi[j].max(row[j]);
         }
     }
+    // A component holding only whole numbers within 255 of each other (bytes, small
+    // counts) gets step 1: stored exactly.
+    let mut whole = vec![true; dim];
+    for row in vectors.chunks_exact(stride) {
+        for (j, w) in whole.iter_mut().enumerate() {
+            *w &= row[j].fract() == 0.0;
+        }
+    }
     // Computed in f64 so that lo + 255 * step lands on hi without overflow.
     let step: Vec<f32> = (0..stride)
-        .map(|j| ((hi[j] as f64 - lo[j] as f64) / 255.0) as f32)
+        .map(|j| {
+            let range = hi[j] as f64 - lo[j] as f64;
+            if j < dim && whole[j] && range > 0.0 && range <= 255.0 {
+                1.0
+            } else {
+                (range / 255.0) as f32
+            }
+        })
         .collect();
     let mut codes = Vec::new();
     codes
@@ -338,13 +353,17 @@ mod tests {
     #[test]
     fn values_on_a_byte_grid_are_stored_exactly() {
         let dim = 16;
-        let v: Vec<f32> = (0..32 * dim).map(|i| ((i * 37) % 256) as f32).collect();
+        // Whole numbers spanning less than 255: step 1, not range / 255.
+        let v: Vec<f32> = (0..32 * dim)
+            .map(|i| ((i * 37) % 200) as f32 - 50.0)
+            .collect();
         let c = encode(&v, dim, Metric::Euclidean).unwrap();
         let mut x = vec![0f32; dim];
         for id in 0..32 {
             decode(&c.parts(), id, dim, Metric::Euclidean, &mut x);
             assert_eq!(&x[..], &v[id * dim..(id + 1) * dim]);
         }
+        assert!(c.step[..dim].iter().all(|&s| s == 1.0));
     }
 
     #[test]
@@ -354,7 +373,7 @@ mod tests {
         let mut v = vec![0f32; 3 * stride];
         for i in 0..3 {
             v[i * stride] = 5.0;
-            v[i * stride + 1] = i as f32;
+            v[i * stride + 1] = i as f32 * 0.5;
         }
         let c = encode(&v, dim, Metric::Euclidean).unwrap();
         assert_eq!(c.step[0], 0.0);

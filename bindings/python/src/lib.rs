@@ -2337,6 +2337,7 @@ fn params_dict<'py>(
     )?;
     d.set_item("seed", p.seed)?;
     d.set_item("threads", p.threads)?;
+    d.set_item("dtype", p.dtype.name())?;
     Ok(d)
 }
 

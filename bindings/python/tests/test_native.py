@@ -27,6 +27,7 @@ def test_defaults_are_the_rust_library_defaults(data: np.ndarray) -> None:
         "split": "mean",
         "seed": 42,
         "threads": 0,
+        "dtype": "f32",
         "graph_degree": 24,
     }
     p = PannsIndex()
@@ -34,7 +35,7 @@ def test_defaults_are_the_rust_library_defaults(data: np.ndarray) -> None:
     p.build()
     assert p.n_trees == 32 and p.graph_degree == 0
     got = p.build_params
-    for key in ("n_trees", "leaf_size", "pool_size", "candidates", "split", "seed"):
+    for key in ("n_trees", "leaf_size", "pool_size", "candidates", "split", "seed", "dtype"):
         assert got[key] == panns.BUILD_DEFAULTS[key], key
     assert got["threads"] == 0  # all cores unless parallelize(False/n) or threads=
     p.build(64)  # the seed API: a count given means that many trees

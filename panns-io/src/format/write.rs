@@ -165,6 +165,9 @@ fn sections_with<'a>(
     path: &Path,
 ) -> Result<Vec<(SectionKind, &'a [u8])>> {
     let mut s = sections_of(p);
+    // In kind order: labels and generation (8, 9) go before the code sections (10-13).
+    let codes = s.iter().position(|(k, _)| k.is_code()).unwrap_or(s.len());
+    let tail = s.split_off(codes);
     if let Some(labels) = extras.labels {
         if labels.len() != p.n_items {
             return Err(Error::invalid(format!(
@@ -179,6 +182,7 @@ fn sections_with<'a>(
     if let Some(g) = generation {
         s.push((SectionKind::Generation, g.as_slice()));
     }
+    s.extend(tail);
     Ok(s)
 }
 
