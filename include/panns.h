@@ -17,7 +17,8 @@
  *
  * Threads: any thread may call any function. A PannsIndex may be used from many threads
  * at once through every function taking a const PannsIndex * (searches, accessors,
- * save, serialize); panns_index_build_graph (PannsIndex *) needs the index to itself.
+ * save, serialize); panns_index_build_graph and panns_index_set_dtype (PannsIndex *) need
+ * the index to themselves.
  * A PannsLive (a live index) is searched through const PannsLive * from many threads at
  * once; its changes (add, remove, commit, compact, refresh) need the handle to themselves.
  * A PannsBuilder must not be used from two threads at once. Freeing a handle while
@@ -174,6 +175,22 @@ typedef enum PannsMetric {
    */
   PANNS_DOT = 2
 } PannsMetric;
+
+/**
+ * Vector storage codes, as taken by `panns_index_set_dtype` and returned by
+ * `panns_index_dtype`.
+ */
+typedef enum PannsDtype {
+  /**
+   * 32-bit floats, as given (the default).
+   */
+  PANNS_DTYPE_F32 = 0,
+  /**
+   * One byte per component with a per-component range (scalar quantization): a
+   * quarter of the bytes; distances are those to the decoded vectors.
+   */
+  PANNS_DTYPE_I8 = 1
+} PannsDtype;
 
 /**
  * The kinds of [`PannsFilter`] (the value of its `kind` field).

@@ -577,6 +577,12 @@ impl IndexView<'_> {
             }
             let c = (k as u32) as usize;
             let row = &graph[c * deg..(c + 1) * deg];
+            // The next item to expand is probably the frontier's best now: ask for its
+            // graph row while this one is scored.
+            if let Some(std::cmp::Reverse(next)) = frontier.peek() {
+                let n = (*next as u32) as usize;
+                kernels::prefetch(&graph[n * deg..(n + 1) * deg]);
+            }
             let start = s.cands.len();
             if two_hop {
                 self.two_hop_neighbours(s, row, ok);
