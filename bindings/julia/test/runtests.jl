@@ -284,6 +284,7 @@ end
         @throws_status PANNS_INVALID_ARGUMENT range_search(ix, q, -1.0)
         @throws_status PANNS_INVALID_ARGUMENT range_search(ix, q, NaN)
         close(ix)
+    end
 
     @testset "sharded index" begin
         dir = mktempdir()
