@@ -15,7 +15,8 @@
 //	neighbors, err := ix.Search(query, 10, 0)
 //
 // Index.BuildGraph adds a neighbour graph to a freshly built index: searches then follow the
-// graph (budget = beam width), for high recall at a much smaller budget.
+// graph (budget = beam width), for high recall at a much smaller budget. Index.SetDtype(DtypeI8)
+// then stores the vectors in one byte per component (a quarter of the memory and file size).
 //
 // An Index may be searched from many goroutines at once. A Builder serialises its own calls.
 // Both hold C memory: call Close when done (a finalizer frees forgotten handles, eventually).
@@ -379,7 +380,8 @@ type Index struct {
 	dim    int
 	metric Metric
 	nTrees int
-	degree int // graph degree; written under the write lock
+	degree int   // graph degree; written under the write lock
+	dtype  Dtype // vector storage; written under the write lock
 }
 
 // newIndex wraps a PannsIndex* returned by the library.
@@ -398,6 +400,7 @@ func (ix *Index) fill(ptr *C.PannsIndex) {
 	ix.metric = Metric(C.panns_index_metric(ptr))
 	ix.nTrees = int(C.panns_index_n_trees(ptr))
 	ix.degree = int(C.panns_index_graph_degree(ptr))
+	ix.dtype = Dtype(C.panns_index_dtype(ptr))
 }
 
 // Open memory-maps an index file written by Save (by any language). With OpenVerify the
@@ -419,8 +422,8 @@ func Open(path string, flags ...OpenFlag) (*Index, error) {
 	return newIndex(ptr), nil
 }
 
-// Len returns the number of items. Len, Dim, Metric, NTrees and GraphDegree stay available
-// after Close.
+// Len returns the number of items. Len, Dim, Metric, NTrees, GraphDegree and Dtype stay
+// available after Close.
 func (ix *Index) Len() int { return ix.n }
 
 // Dim returns the length of every vector.

@@ -17,6 +17,7 @@ save(ix, "my.panns")
 ix2 = open_index("my.panns")     # memory-mapped
 ids, dists = search(ix2, q, 10)  # 0-based item ids, nearest first
 idxs, dists = knn(ix2, Q, 10)    # Q: 128×m queries; 1-based ids, 10×m matrices
+set_dtype!(ix, :i8)              # vectors as 8-bit codes (build_graph! first, if any)
 close(ix2); close(ix); close(b)
 ```
 
@@ -32,7 +33,7 @@ using Libdl
 
 export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGULAR, DOT,
        add!, add_batch!, add_file!, build, save, open_index, search, search_batch,
-       linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree,
+       linear_search, get_vector, dim, metric, n_trees, build_graph!, graph_degree, dtype, set_dtype!,
        build_options_default, library_version, knn, knn!, search_with_stats, SearchStats,
        to_bytes, open_bytes, status_string, PANNS_OUT_OF_MEMORY, PANNS_CALLBACK_FAILED,
        ShardedIndex, open_sharded, write_manifest, n_shards,
@@ -60,6 +61,7 @@ const FUNCTIONS = (
     :panns_index_serialized_len_e, :panns_index_serialize_e, :panns_index_free,
     :panns_index_len, :panns_index_dim, :panns_index_metric, :panns_index_n_trees,
     :panns_index_graph_degree, :panns_index_build_graph_e, :panns_index_search_e,
+    :panns_index_dtype, :panns_index_set_dtype_e,
     :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
     :panns_index_get_vector_e,
     :panns_index_search_filtered_e, :panns_index_search_batch_filtered_e, :panns_index_range_search_e,
@@ -495,6 +497,67 @@ function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0)
     GC.@preserve ix begin
         check(ccall(sym(:panns_index_build_graph_e), UInt32, (Ptr{Cvoid}, UInt32, UInt32, Ptr{Ptr{UInt8}}),
                     live(ix), u32("degree", degree), u32("threads", threads), err), err)
+    end
+    return ix
+end
+
+"""
+    DTYPES
+
+The `PannsDtype` codes by name: `:f32` (0) and `:i8` (1).
+"""
+const DTYPES = (f32 = UInt32(0), i8 = UInt32(1))
+
+"""
+    dtype_code(d) -> UInt32
+
+The `PannsDtype` code of `:f32`/`:i8` (or `"f32"`/`"i8"`); an integer is passed through as a
+code, for the library to check.
+"""
+dtype_code(d::Integer) = u32("dtype", d)
+function dtype_code(d::Union{Symbol,AbstractString})
+    s = Symbol(d)
+    haskey(DTYPES, s) ||
+        throw(PannsError(PANNS_INVALID_ARGUMENT, "unknown dtype $(repr(d)): must be :f32 or :i8"))
+    return DTYPES[s]
+end
+
+"""
+    dtype(ix::Index) -> Symbol
+
+How the index stores its vectors: `:f32` (32-bit floats as given, the default) or `:i8` (one
+byte per component with a per-component range, see [`set_dtype!`](@ref)); an opened file
+reports its own. `:f32` for a closed index.
+"""
+function dtype(ix::Index)
+    code = GC.@preserve ix begin
+        ccall(sym(:panns_index_dtype), UInt32, (Ptr{Cvoid},), ix.ptr)
+    end
+    for (name, c) in pairs(DTYPES)
+        c == code && return name
+    end
+    throw(PannsError(PANNS_UNSUPPORTED, "the library reports dtype code $code, unknown to this binding"))
+end
+
+"""
+    set_dtype!(ix::Index, d) -> Index
+
+Re-stores the vectors of `ix` as `d`, keeping its trees and graph: `:i8` encodes them in one
+byte per component with a per-component range (scalar quantization: a quarter of the memory
+and of the file [`save`](@ref) writes; searches return distances to the decoded vectors and
+[`get_vector`](@ref) the decoded vector), `:f32` decodes them again (the rounding stays).
+Setting the dtype `ix` has changes nothing. Call [`build_graph!`](@ref) first: on codes the
+graph is built from the decoded vectors. An index opened by [`open_index`](@ref) then lives in
+memory; save it to keep the change. `d` is `:f32`, `:i8` (or `"f32"`, `"i8"`) or a
+`PannsDtype` code (0, 1). No other thread may use `ix` during the call. Throws `PannsError`
+with `PANNS_INVALID_ARGUMENT` for an unknown dtype, leaving `ix` unchanged.
+"""
+function set_dtype!(ix::Index, d::Union{Symbol,AbstractString,Integer})
+    code = dtype_code(d)
+    err = ErrorRef(C_NULL)
+    GC.@preserve ix begin
+        check(ccall(sym(:panns_index_set_dtype_e), UInt32, (Ptr{Cvoid}, UInt32, Ptr{Ptr{UInt8}}),
+                    live(ix), code, err), err)
     end
     return ix
 end
