@@ -33,6 +33,14 @@ enum class Metric : std::uint32_t {
   Dot = PANNS_DOT,              ///< Negative inner product -(a . b).
 };
 
+/// How an index stores its vectors (Index::dtype, Index::set_dtype); the codes of the C
+/// API's PannsDtype.
+enum class Dtype : std::uint32_t {
+  F32 = 0,  ///< 32-bit floats, as given (the default).
+  I8 = 1,   ///< One byte per component with a per-component range (scalar quantization):
+            ///< a quarter of the bytes; distances are those to the decoded vectors.
+};
+
 /// A failed panns call: the C status code and the library's message.
 class Error : public std::runtime_error {
  public:
@@ -369,6 +377,22 @@ class Index {
   /// PANNS_OUT_OF_MEMORY, PANNS_NULL_POINTER when moved from.
   void build_graph(std::uint32_t degree = 0, std::uint32_t threads = 0) {
     detail::check(panns_index_build_graph(ptr_, degree, threads));
+  }
+
+  /// How the vectors are stored (Dtype::F32 for a moved-from object).
+  Dtype dtype() const noexcept { return static_cast<Dtype>(panns_index_dtype(ptr_)); }
+
+  /// Re-stores the vectors as `dtype`, keeping the trees and the graph: Dtype::I8 encodes
+  /// them in one byte per component (a quarter of the bytes; searches then return distances
+  /// to the decoded vectors and vector() returns the decoded vector), Dtype::F32 decodes them
+  /// (the rounding stays). Build the graph first: on codes it would be built from the decoded
+  /// vectors. The change lives in memory (on an opened index too); save() keeps it, and
+  /// open() of the saved file gives an index of the same dtype. Not thread-safe: no other
+  /// thread may use the index during the call. Nothing to do when the index already has
+  /// this dtype. Throws panns::Error: PANNS_INVALID_ARGUMENT for a code that is not a
+  /// Dtype (the index is unchanged), PANNS_OUT_OF_MEMORY, PANNS_NULL_POINTER when moved from.
+  void set_dtype(Dtype dtype) {
+    detail::check(panns_index_set_dtype(ptr_, static_cast<std::uint32_t>(dtype)));
   }
 
   /// Approximate k nearest neighbours, nearest first; `budget` = candidates to re-rank
