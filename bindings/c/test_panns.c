@@ -526,12 +526,9 @@ static void test_recall(void) {
 
 /* ---------------------------------------------------------------- dtype */
 
-/* PannsDtype codes. The enum PannsDtype (PANNS_DTYPE_F32 = 0, PANNS_DTYPE_I8 = 1) is part of
- * the contract (docs/c-api.md) but panns.h does not declare it yet: cbindgen only exports
- * the types listed under [export] include in panns-ffi/cbindgen.toml, and no function
- * signature names PannsDtype. Drop these two lines once the header declares it. */
-#define DT_F32 0u
-#define DT_I8 1u
+/* PannsDtype codes, as unsigned (the functions take uint32_t). */
+#define DT_F32 ((uint32_t)PANNS_DTYPE_F32)
+#define DT_I8 ((uint32_t)PANNS_DTYPE_I8)
 
 enum { DT_N = 3000, DT_DIM = 32, DT_CLUSTERS = 12, DT_NQ = 100, DT_K = 10, DT_BUDGET = 64 };
 

@@ -19,7 +19,8 @@ vectors) or the filtered graph walk. hnswlib's
 filter is the fastest Python callable we found (`list.__getitem__` of the mask as a list).
 
     OMP_NUM_THREADS=1 python benches/filter_bench.py DATA.hdf5 [DATA2.hdf5 ...] \\
-        [--queries 200] [--target 0.95] [--csv out.csv] [--plot out.svg] [--cache DIR]
+        [--queries 200] [--target 0.95] [--csv out.csv] [--plot out.svg] [--cache DIR] \\
+        [--dtype i8]
 
 --plot writes an SVG (no plotting library needed): per data set, QPS (log scale) and recall@10
 against selectivity (log scale), one line per method.
@@ -117,9 +118,11 @@ def time_queries(fn, queries) -> tuple[list, float]:
     return found, len(queries) / total
 
 
-def build_panns(train, metric, cache):
-    path = os.path.join(cache, f"panns-{len(train)}x{train.shape[1]}-{metric}-t8-g24.panns")
-    p = panns.PannsIndex(train.shape[1], "angular" if metric == "angular" else "euclidean")
+def build_panns(train, metric, cache, dtype="f32"):
+    suffix = "" if dtype == "f32" else f"-{dtype}"
+    path = os.path.join(cache, f"panns-{len(train)}x{train.shape[1]}-{metric}-t8-g24{suffix}.panns")
+    m = "angular" if metric == "angular" else "euclidean"
+    p = panns.PannsIndex(train.shape[1], m, dtype=dtype)
     if os.path.exists(path):
         p.load(path)
         return p
@@ -307,6 +310,7 @@ def main() -> None:
     ap.add_argument("--csv")
     ap.add_argument("--plot")
     ap.add_argument("--cache", default="/tmp/panns-filter-bench")
+    ap.add_argument("--dtype", default="f32", help="how panns stores its vectors: f32 or i8")
     ap.add_argument("--selectivities", default=",".join(map(str, SELECTIVITIES)))
     a = ap.parse_args()
     os.makedirs(a.cache, exist_ok=True)
@@ -321,7 +325,7 @@ def main() -> None:
             f"{name}: {len(train)} x {train.shape[1]} {metric}, {len(test)} queries, k = {a.k}",
             file=sys.stderr,
         )
-        p = build_panns(train, metric, a.cache)
+        p = build_panns(train, metric, a.cache, a.dtype)
         h = build_hnsw(train, metric, a.cache) if hnswlib is not None else None
         rng = np.random.default_rng(12345)
         for s in (float(x) for x in a.selectivities.split(",")):
