@@ -13,9 +13,10 @@
 //!   item's `1 / |x|` is stored per item (`aux`), so the cosine is exact for the decoded
 //!   vector although decoding does not give a unit vector.
 //!
-//! Distances are those to the decoded vectors: a component holding only whole numbers
-//! spanning at most 255 (SIFT's bytes, pixel values) gets step 1 and is stored exactly;
-//! otherwise a value is off by at most half a step.
+//! Distances are those to the decoded vectors: a component whose values lie on a grid of
+//! at most 256 points (SIFT's bytes, pixels / 255, small counts) gets that grid's spacing
+//! as its step and is stored exactly (to float rounding); otherwise a value is off by at
+//! most half a step.
 
 use crate::kernels;
 use crate::layout::padded_dim;
@@ -138,23 +139,14 @@ pub(crate) fn encode(vectors: &[f32], dim: usize, metric: Metric) -> Result<Owne
             hi[j] = hi[j].max(row[j]);
         }
     }
-    // A component holding only whole numbers within 255 of each other (bytes, small
-    // counts) gets step 1: stored exactly.
-    let mut whole = vec![true; dim];
-    for row in vectors.chunks_exact(stride) {
-        for (j, w) in whole.iter_mut().enumerate() {
-            *w &= row[j].fract() == 0.0;
-        }
-    }
+    // A component whose values lie on a grid of at most 256 points (bytes, pixels / 255,
+    // small counts) gets the grid's spacing as its step: stored exactly.
+    let grid = grid_steps(vectors, dim, stride, &lo);
     // Computed in f64 so that lo + 255 * step lands on hi without overflow.
     let step: Vec<f32> = (0..stride)
-        .map(|j| {
-            let range = hi[j] as f64 - lo[j] as f64;
-            if j < dim && whole[j] && range > 0.0 && range <= 255.0 {
-                1.0
-            } else {
-                (range / 255.0) as f32
-            }
+        .map(|j| match grid.get(j).copied().flatten() {
+            Some(q) => q,
+            None => ((hi[j] as f64 - lo[j] as f64) / 255.0) as f32,
         })
         .collect();
     let mut codes = Vec::new();
@@ -183,6 +175,52 @@ pub(crate) fn encode(vectors: &[f32], dim: usize, metric: Metric) -> Result<Owne
         step,
         aux,
     })
+}
+
+/// For each component, the spacing `q` of a grid `lo + m q` (`m` in `0..=255`) holding
+/// every value of the component, when there is one: at most 256 distinct values, each
+/// within 1/1000 of a grid point (`q` is the smallest gap between distinct values).
+/// `None` for a component with more values, values off the grid, or a single value.
+fn grid_steps(vectors: &[f32], dim: usize, stride: usize, lo: &[f32]) -> Vec<Option<f32>> {
+    const MAX_VALUES: usize = 256;
+    let mut seen: Vec<Option<std::collections::HashSet<u32>>> =
+        (0..dim).map(|_| Some(Default::default())).collect();
+    for row in vectors.chunks_exact(stride) {
+        let mut alive = false;
+        for (j, set) in seen.iter_mut().enumerate() {
+            if let Some(values) = set {
+                values.insert(row[j].to_bits());
+                if values.len() > MAX_VALUES {
+                    *set = None;
+                } else {
+                    alive = true;
+                }
+            }
+        }
+        if !alive {
+            break;
+        }
+    }
+    seen.into_iter()
+        .enumerate()
+        .map(|(j, set)| {
+            let mut v: Vec<f64> = set?.into_iter().map(|b| f32::from_bits(b) as f64).collect();
+            v.sort_by(f64::total_cmp);
+            let q = v
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .fold(f64::INFINITY, f64::min);
+            if !q.is_finite() || q <= 0.0 {
+                return None;
+            }
+            let base = lo[j] as f64;
+            let on_grid = v.iter().all(|&x| {
+                let m = (x - base) / q;
+                (m - m.round()).abs() <= 1e-3 && m.round() <= 255.0
+            });
+            on_grid.then_some(q as f32)
+        })
+        .collect()
 }
 
 /// The per-item term stored in [`Codes::aux`] for one row of codes.
@@ -363,7 +401,45 @@ mod tests {
             decode(&c.parts(), id, dim, Metric::Euclidean, &mut x);
             assert_eq!(&x[..], &v[id * dim..(id + 1) * dim]);
         }
-        assert!(c.step[..dim].iter().all(|&s| s == 1.0));
+        // Steps of whole numbers (the smallest gap between a component's values).
+        assert!(c.step[..dim].iter().all(|&s| s >= 1.0 && s.fract() == 0.0));
+    }
+
+    #[test]
+    fn values_on_any_grid_of_256_points_are_stored_to_float_precision() {
+        // Pixels / 255 (no component reaching both 0 and 1), and a coarse grid of 0.5.
+        let dim = 16;
+        let v: Vec<f32> = (0..64 * dim)
+            .map(|i| match i % dim {
+                0 => ((i * 7) % 11) as f32 * 0.5,
+                _ => (3 + (i * 37) % 200) as f32 / 255.0,
+            })
+            .collect();
+        let c = encode(&v, dim, Metric::Euclidean).unwrap();
+        assert_eq!(c.step[0], 0.5);
+        for j in 1..dim {
+            let m = c.step[j] * 255.0;
+            assert!(
+                (m - m.round()).abs() < 1e-4,
+                "component {j}: step {}",
+                c.step[j]
+            );
+        }
+        let mut x = vec![0f32; dim];
+        for id in 0..64 {
+            decode(&c.parts(), id, dim, Metric::Euclidean, &mut x);
+            for j in 0..dim {
+                assert!((x[j] - v[id * dim + j]).abs() <= 1e-6, "{id} {j}");
+            }
+        }
+        // Off-grid values fall back to range / 255.
+        let w: Vec<f32> = (0..300 * dim).map(|i| (i as f32 * 0.618).sin()).collect();
+        let c = encode(&w, dim, Metric::Euclidean).unwrap();
+        assert!(
+            c.step[..dim]
+                .iter()
+                .all(|&s| s > 0.0 && s < 2.0 / 255.0 + 1e-6)
+        );
     }
 
     #[test]
@@ -379,7 +455,9 @@ mod tests {
         assert_eq!(c.step[0], 0.0);
         assert_eq!(c.lo[0], 5.0);
         assert!(c.codes.chunks(stride).all(|r| r[0] == 0));
-        assert_eq!(c.codes[2 * stride + 1], 255);
+        // 0, 0.5, 1: a grid of step 0.5.
+        assert_eq!(c.step[1], 0.5);
+        assert_eq!(c.codes[2 * stride + 1], 2);
     }
 
     #[test]

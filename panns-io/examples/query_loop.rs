@@ -7,7 +7,13 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().collect();
     let ix = open_index(&a[1], &OpenOptions::default())?;
-    let test = panns_io::read_any(&a[2], &panns_io::ReadOptions { dataset: Some("test".into()), ..Default::default() })?;
+    let test = panns_io::read_any(
+        &a[2],
+        &panns_io::ReadOptions {
+            dataset: Some("test".into()),
+            ..Default::default()
+        },
+    )?;
     let budget: usize = a[3].parse()?;
     let secs: f64 = a[4].parse()?;
     let p = SearchParams::new(10).with_budget(budget);
