@@ -56,14 +56,6 @@ impl Dtype {
             Dtype::I8 => "i8",
         }
     }
-
-    /// Bytes one stored component takes.
-    pub fn bytes_per_component(self) -> usize {
-        match self {
-            Dtype::F32 => 4,
-            Dtype::I8 => 1,
-        }
-    }
 }
 
 impl std::fmt::Display for Dtype {
@@ -129,9 +121,9 @@ pub(crate) fn encode(vectors: &[f32], dim: usize, metric: Metric) -> Result<Owne
     let n = vectors.len() / stride;
     let mut lo = vec![0f32; stride];
     let mut hi = vec![0f32; stride];
-    if n > 0 {
-        lo[..dim].copy_from_slice(&vectors[..dim]);
-        hi[..dim].copy_from_slice(&vectors[..dim]);
+    if let Some(first) = vectors.get(..dim) {
+        lo[..dim].copy_from_slice(first);
+        hi[..dim].copy_from_slice(first);
     }
     for row in vectors.chunks_exact(stride) {
         for j in 0..dim {
@@ -465,6 +457,7 @@ mod tests {
         for d in [Dtype::F32, Dtype::I8] {
             assert_eq!(d.name().parse::<Dtype>().unwrap(), d);
             assert_eq!(Dtype::from_code(d.code()), Some(d));
+            assert_eq!(d.to_string(), d.name());
         }
         assert!("f16".parse::<Dtype>().is_err());
         assert_eq!(Dtype::from_code(2), None);

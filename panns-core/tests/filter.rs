@@ -1,21 +1,10 @@
 //! Filtered search: only allowed items come back, recall holds at any selectivity, and
 //! the planner scans exactly when few items pass.
 
-use panns_core::rng::Rng;
-use panns_core::*;
+mod common;
 
-fn clustered(n: usize, dim: usize, seed: u64) -> Vec<f32> {
-    let mut r = Rng::new(seed);
-    let centres: Vec<f32> = (0..30 * dim).map(|_| 3.0 * r.gaussian() as f32).collect();
-    (0..n)
-        .flat_map(|i| {
-            let c = (i % 30) * dim;
-            (0..dim)
-                .map(|j| centres[c + j] + r.gaussian() as f32)
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
+use common::clustered;
+use panns_core::*;
 
 fn index(data: &[f32], dim: usize, graph: bool) -> Index {
     let mut b = IndexBuilder::new(dim, Metric::Euclidean).unwrap();

@@ -2,7 +2,7 @@
 //! and its test.
 
 use panns_core::rng::Rng;
-use panns_core::{BuildParams, GraphParams, Index, IndexBuilder, Metric, SearchParams};
+use panns_core::{BuildParams, Dtype, GraphParams, Index, IndexBuilder, Metric, SearchParams};
 use panns_io::format::{CHECKSUM_OFFSET, HEADER_SIZE, file_checksum};
 use panns_io::{OpenOptions, index_from_slice, index_to_bytes};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -49,7 +49,7 @@ impl std::fmt::Display for Totals {
     }
 }
 
-fn base(metric: Metric, graph: bool, seed: u64) -> Vec<u8> {
+fn base(metric: Metric, graph: bool, seed: u64, dtype: Dtype) -> Vec<u8> {
     let (n, dim) = (300, 12);
     let mut r = Rng::new(seed);
     let mut b = IndexBuilder::new(dim, metric).unwrap();
@@ -62,6 +62,7 @@ fn base(metric: Metric, graph: bool, seed: u64) -> Vec<u8> {
             n_trees: 3,
             leaf_size: 8,
             pool_size: 32,
+            dtype,
             ..Default::default()
         })
         .unwrap();
@@ -73,6 +74,19 @@ fn base(metric: Metric, graph: bool, seed: u64) -> Vec<u8> {
         .unwrap();
     }
     index_to_bytes(&ix).unwrap()
+}
+
+/// The clean base files: f32 under every metric, with and without a graph, and two
+/// files of 8-bit codes (their code ranges and norm terms are mutated too).
+fn bases() -> [Vec<u8>; 6] {
+    [
+        base(Metric::Euclidean, false, 1, Dtype::F32),
+        base(Metric::Angular, true, 2, Dtype::F32),
+        base(Metric::Dot, true, 3, Dtype::F32),
+        base(Metric::Euclidean, true, 4, Dtype::F32),
+        base(Metric::Euclidean, true, 5, Dtype::I8),
+        base(Metric::Angular, false, 6, Dtype::I8),
+    ]
 }
 
 /// One mutation of `b`, chosen by `r`.
@@ -196,19 +210,14 @@ fn exercise(ix: &Index, r: &mut Rng, t: &mut Totals) {
     }
 }
 
-/// Runs `per_base` mutants of each of four base files.
+/// Runs `per_base` mutants of each of the six base files.
 pub fn run(per_base: usize, seed: u64) -> Totals {
     // Panics are counted, not printed.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let mut t = Totals::default();
     let mut r = Rng::new(seed);
-    let bases = [
-        base(Metric::Euclidean, false, 1),
-        base(Metric::Angular, true, 2),
-        base(Metric::Dot, true, 3),
-        base(Metric::Euclidean, true, 4),
-    ];
+    let bases = bases();
     for b in &bases {
         for _ in 0..per_base {
             let m = mutate(b, &mut r);
@@ -245,19 +254,14 @@ pub fn run(per_base: usize, seed: u64) -> Totals {
     t
 }
 
-/// Writes the four clean base files and `per_base` mutants of each into `dir` (named
-/// `BASE-NNNNN.panns`, base 0 to 3), for the campaign through other entry points
+/// Writes the six clean base files and `per_base` mutants of each into `dir` (named
+/// `BASE-NNNNN.panns`, base 0 to 5), for the campaign through other entry points
 /// (`scripts/campaign.sh`: the CLI, C, Go and Python). Returns the number of files.
 #[allow(dead_code)]
 pub fn write_files(dir: &std::path::Path, per_base: usize, seed: u64) -> std::io::Result<usize> {
     std::fs::create_dir_all(dir)?;
     let mut r = Rng::new(seed);
-    let bases = [
-        base(Metric::Euclidean, false, 1),
-        base(Metric::Angular, true, 2),
-        base(Metric::Dot, true, 3),
-        base(Metric::Euclidean, true, 4),
-    ];
+    let bases = bases();
     let mut count = 0;
     for (i, b) in bases.iter().enumerate() {
         std::fs::write(dir.join(format!("{i}-clean.panns")), b)?;
