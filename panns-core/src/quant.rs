@@ -435,6 +435,25 @@ mod tests {
     }
 
     #[test]
+    fn a_grid_takes_at_most_256_points_all_on_it() {
+        // Component 0: all 256 bytes (a grid, step 1); component 1: 0, 1, 2.5 (off the
+        // grid of its smallest gap); component 2: 0, 1, 300 (a grid of 301 points). (With
+        // exactly 256 points a grid's spacing is range / 255 anyway.)
+        let dim = 3;
+        let stride = padded_dim(dim);
+        let mut v = vec![0f32; 256 * stride];
+        for i in 0..256 {
+            v[i * stride] = i as f32;
+            v[i * stride + 1] = [0.0, 1.0, 2.5][i % 3];
+            v[i * stride + 2] = [0.0, 1.0, 300.0][i % 3];
+        }
+        let c = encode(&v, dim, Metric::Euclidean).unwrap();
+        assert_eq!(c.step[0], 1.0);
+        assert!((c.step[1] - 2.5 / 255.0).abs() < 1e-7, "{}", c.step[1]);
+        assert!((c.step[2] - 300.0 / 255.0).abs() < 1e-6, "{}", c.step[2]);
+    }
+
+    #[test]
     fn a_constant_component_has_step_zero_and_code_zero() {
         let dim = 2;
         let stride = padded_dim(dim);
