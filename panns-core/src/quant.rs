@@ -355,6 +355,11 @@ mod tests {
             let mut x = vec![0f32; stride];
             for id in 0..50 {
                 decode(&codes, id, dim, metric, &mut x);
+                if metric == Metric::Angular {
+                    // Decoded angular vectors come back unit length.
+                    let n: f32 = x.iter().map(|v| v * v).sum::<f32>().sqrt();
+                    assert!((n - 1.0).abs() < 1e-4, "{id}: length {n}");
+                }
                 let want = metric.distance(&q, &x);
                 let got = distance(&codes, metric, stride, &w, base, id);
                 assert!(
