@@ -242,3 +242,22 @@ fn damaged_code_arrays_are_refused_and_damaged_values_found() {
         check(bad, "stored vector 7 has norm term");
     }
 }
+
+#[test]
+fn a_stored_vector_finds_itself_first_at_distance_zero() {
+    // Rounding can take the code distance of an item to its own decoded vector just
+    // below 0: it must come out as about 0 (first), never as +infinity (last).
+    let dim = 24;
+    let data = clustered(400, dim, 9);
+    for metric in [Metric::Euclidean, Metric::Angular] {
+        let q = build(&data, dim, metric, Dtype::I8, false);
+        for id in 0..400 {
+            let v = q.vector(id).unwrap().into_owned();
+            let hits = q.linear_search(&v, 1).unwrap();
+            // Euclidean: |q-lo|^2 - 2 w.c + aux cancels to a few f32 ulps of |q-lo|^2,
+            // which the square root turns into ~0.02 here.
+            assert_eq!(hits[0].id, id as u32, "{metric}: {:?}", hits[0]);
+            assert!(hits[0].distance < 0.05, "{metric} item {id}: {:?}", hits[0]);
+        }
+    }
+}
