@@ -158,13 +158,7 @@ impl IndexBuilder {
             Ok((pool, forest))
         };
         let (pool, forest) = with_threads(params.threads, run)??;
-        let (vectors, codes) = match params.dtype {
-            Dtype::F32 => (self.vectors, None),
-            Dtype::I8 => (
-                Vec::new(),
-                Some(quant::encode(&self.vectors, self.dim, self.metric)?),
-            ),
-        };
+        let (vectors, codes) = quant::store_as(params.dtype, self.vectors, self.dim, self.metric)?;
         let owned = Owned {
             metric: self.metric,
             dim: self.dim,
@@ -313,11 +307,8 @@ impl Index {
     pub fn to_dtype(&self, dtype: Dtype) -> Result<Index> {
         let p = self.parts();
         let view = self.view();
-        let rows = view.f32_rows()?;
-        let (vectors, codes) = match dtype {
-            Dtype::F32 => (rows.into_owned(), None),
-            Dtype::I8 => (Vec::new(), Some(quant::encode(&rows, p.dim, p.metric)?)),
-        };
+        let rows = view.f32_rows()?.into_owned();
+        let (vectors, codes) = quant::store_as(dtype, rows, p.dim, p.metric)?;
         let owned = Owned {
             metric: p.metric,
             dim: p.dim,

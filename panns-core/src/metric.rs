@@ -45,21 +45,24 @@ impl Metric {
     pub fn distance(self, a: &[f32], b: &[f32]) -> f32 {
         match self {
             Metric::Euclidean => kernels::l2sq(a, b).sqrt(),
-            // Rounding can push 1 - cos of unit vectors slightly below 0: clamp that to
-            // 0. Anything further below (a damaged, non-unit stored row) or NaN is not
-            // a distance: +inf, so it never wins.
-            Metric::Angular => {
-                let d = 1.0 - kernels::dot(a, b);
-                if d >= 0.0 {
-                    d
-                } else if d > -1e-3 {
-                    0.0
-                } else {
-                    f32::INFINITY
-                }
-            }
+            Metric::Angular => cosine_distance(kernels::dot(a, b)),
             Metric::Dot => -kernels::dot(a, b),
         }
+    }
+}
+
+/// `1 - cos` of a cosine computed from unit (or decoded, rescaled) vectors. Rounding can
+/// push it slightly below 0: that is clamped to 0. Anything further below (a damaged,
+/// non-unit stored row) or NaN is not a distance: +inf, so it never wins.
+#[inline]
+pub(crate) fn cosine_distance(cos: f32) -> f32 {
+    let d = 1.0 - cos;
+    if d >= 0.0 {
+        d
+    } else if d > -1e-3 {
+        0.0
+    } else {
+        f32::INFINITY
     }
 }
 

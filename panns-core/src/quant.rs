@@ -114,6 +114,20 @@ fn oom(what: &'static str, bytes: usize) -> Error {
     Error::OutOfMemory { what, bytes }
 }
 
+/// Rows of `padded_dim(dim)` floats stored as `dtype`: the rows themselves for
+/// [`Dtype::F32`], or no rows and their codes for [`Dtype::I8`].
+pub(crate) fn store_as(
+    dtype: Dtype,
+    rows: Vec<f32>,
+    dim: usize,
+    metric: Metric,
+) -> Result<(Vec<f32>, Option<OwnedCodes>)> {
+    Ok(match dtype {
+        Dtype::F32 => (rows, None),
+        Dtype::I8 => (Vec::new(), Some(encode(&rows, dim, metric)?)),
+    })
+}
+
 /// Encodes `vectors` (rows of `padded_dim(dim)` floats, prepared for `metric`) as codes
 /// with a range fitted to them.
 pub(crate) fn encode(vectors: &[f32], dim: usize, metric: Metric) -> Result<OwnedCodes> {
@@ -312,17 +326,7 @@ pub(crate) fn distance(
                 f32::NAN
             }
         }
-        Metric::Angular => {
-            let d = 1.0 - (base + dot) * aux;
-            // As Metric::distance: rounding may take 1 - cos slightly below 0.
-            if d >= 0.0 {
-                d
-            } else if d > -1e-3 {
-                0.0
-            } else {
-                f32::INFINITY
-            }
-        }
+        Metric::Angular => crate::metric::cosine_distance((base + dot) * aux),
         Metric::Dot => -(base + dot),
     }
 }

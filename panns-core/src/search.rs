@@ -444,8 +444,7 @@ impl IndexView<'_> {
         s: &mut Scratch,
         ok: impl Fn(u32) -> bool,
     ) -> Result<(usize, SearchStats)> {
-        prepare(query, self.dim(), self.metric(), &mut s.query)?;
-        self.prepare_codes(s);
+        self.prepare_query(query, s)?;
         let budget = self.effective_budget(params);
         let pool = known.map_or(self.len(), |k| k.0);
         let exact_scan = match known {
@@ -506,11 +505,14 @@ impl IndexView<'_> {
         if d.is_finite() { d } else { f32::INFINITY }
     }
 
-    /// Prepares `s.query` (already checked and normalised) for distances to codes.
-    fn prepare_codes(&self, s: &mut Scratch) {
+    /// Checks `query` and prepares it in `s` for scoring: normalised and padded, and
+    /// for an index stored as codes its weights and constant too.
+    fn prepare_query(&self, query: &[f32], s: &mut Scratch) -> Result<()> {
+        prepare(query, self.dim(), self.metric(), &mut s.query)?;
         if let Some(c) = &self.p.codes {
             s.qbase = quant::prepare_query(c, self.metric(), &s.query, &mut s.qw);
         }
+        Ok(())
     }
 
     /// Asks the cache for item `id`'s stored row (f32 or codes).
@@ -698,8 +700,7 @@ impl IndexView<'_> {
         if k == 0 {
             return Err(Error::InvalidK(0));
         }
-        prepare(query, self.dim(), self.metric(), &mut s.query)?;
-        self.prepare_codes(s);
+        self.prepare_query(query, s)?;
         s.cands.clear();
         s.cands.extend(0..self.len() as u32);
         self.score_candidates(s);
