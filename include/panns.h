@@ -189,7 +189,12 @@ typedef enum PannsDtype {
    * One byte per component with a per-component range (scalar quantization): a
    * quarter of the bytes; distances are those to the decoded vectors.
    */
-  PANNS_DTYPE_I8 = 1
+  PANNS_DTYPE_I8 = 1,
+  /**
+   * Both: searches walk the 8-bit codes and re-rank their best candidates with the
+   * `f32` vectors kept beside them (exact distances; five quarters of the bytes).
+   */
+  PANNS_DTYPE_I8_F32 = 2
 } PannsDtype;
 
 /**
@@ -703,8 +708,10 @@ uint32_t panns_index_dtype(const struct PannsIndex *idx);
 /**
  * Re-stores the vectors of `idx` as `dtype` (a `PannsDtype` code), keeping its trees
  * and graph: `PANNS_DTYPE_I8` encodes them in one byte per component (a quarter of
- * the bytes, searched with integer-weighted kernels); `PANNS_DTYPE_F32` decodes them
- * (the rounding stays). The index then lives in memory; save it to keep the change.
+ * the bytes, searched with integer-weighted kernels); `PANNS_DTYPE_I8_F32` adds the
+ * codes beside the `f32` vectors (walks score codes, the best candidates are re-ranked
+ * from `f32`); `PANNS_DTYPE_F32` keeps the `f32` vectors, or decodes the codes of an
+ * `i8` index (the rounding stays). The index then lives in memory; save it to keep the change.
  * Build the graph first (`panns_index_build_graph`): on codes it is built from the
  * decoded vectors. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown
  * code), `PANNS_OUT_OF_MEMORY`; on error the index is unchanged.

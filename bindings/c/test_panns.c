@@ -529,6 +529,7 @@ static void test_recall(void) {
 /* PannsDtype codes, as unsigned (the functions take uint32_t). */
 #define DT_F32 ((uint32_t)PANNS_DTYPE_F32)
 #define DT_I8 ((uint32_t)PANNS_DTYPE_I8)
+#define DT_I8_F32 ((uint32_t)PANNS_DTYPE_I8_F32)
 
 enum { DT_N = 3000, DT_DIM = 32, DT_CLUSTERS = 12, DT_NQ = 100, DT_K = 10, DT_BUDGET = 64 };
 
@@ -713,9 +714,43 @@ static void test_dtype(void) {
     CHECK(dtype_same_results(ix, m, queries));
     panns_index_free(m);
   }
+  /* Codes with the f32 vectors beside them: walks return exact f32 distances, exact
+   * scans are the f32 ones, the stored vector is the f32 row, and a file keeps both. */
+  m = NULL;
+  CHECK_OK(panns_index_open(f32_path, 0, &m));
+  if (m != NULL) {
+    CHECK_OK(panns_index_set_dtype(m, DT_I8_F32));
+    CHECK(panns_index_dtype(m) == DT_I8_F32);
+    int exact = 1, rows_kept = 1;
+    for (size_t q = 0; q < 10; q++) {
+      uint32_t ids[DT_K], lin[DT_K];
+      float ds[DT_K];
+      size_t count = 0, lc = 0;
+      CHECK_OK(panns_index_search(m, queries + q * DT_DIM, DT_DIM, DT_K, DT_BUDGET, ids, ds, &count));
+      for (size_t i = 0; i < count; i++)
+        exact &= fabsf(l2(queries + q * DT_DIM, rows + (size_t)ids[i] * DT_DIM, DT_DIM) - ds[i]) <= 1e-5f * (1.0f + ds[i]);
+      CHECK_OK(panns_index_linear_search(m, queries + q * DT_DIM, DT_DIM, DT_K, lin, NULL, &lc));
+      exact &= lc == DT_K && memcmp(lin, truth + q * DT_K, sizeof lin) == 0;
+    }
+    float v[DT_DIM];
+    CHECK_OK(panns_index_get_vector(m, 9, v, DT_DIM));
+    rows_kept &= memcmp(v, rows + 9 * DT_DIM, sizeof v) == 0;
+    CHECK(exact);
+    CHECK(rows_kept);
+    const char *both_path = tmp_path("dtype-i8-f32.panns");
+    CHECK_OK(panns_index_save(m, both_path));
+    PannsIndex *both = NULL;
+    CHECK_OK(panns_index_open(both_path, PANNS_OPEN_VERIFY, &both));
+    if (both != NULL) {
+      CHECK(panns_index_dtype(both) == DT_I8_F32);
+      CHECK(dtype_same_results(m, both, queries));
+      panns_index_free(both);
+    }
+    panns_index_free(m);
+  }
 
   /* Errors leave the index as it was. */
-  CHECK_ERR(panns_index_set_dtype(ix, 2), PANNS_INVALID_ARGUMENT, "dtype = 2");
+  CHECK_ERR(panns_index_set_dtype(ix, 3), PANNS_INVALID_ARGUMENT, "dtype = 3");
   CHECK(panns_index_dtype(ix) == DT_I8);
   CHECK_ERR(panns_index_set_dtype(ix, 99), PANNS_INVALID_ARGUMENT, "dtype = 99");
   CHECK(panns_index_dtype(ix) == DT_I8);

@@ -22,7 +22,10 @@ func TestDtypeNames(t *testing.T) {
 	if zero != DtypeF32 {
 		t.Fatal("the zero Dtype is not DtypeF32")
 	}
-	for _, d := range []Dtype{DtypeF32, DtypeI8} {
+	if DtypeI8F32.String() != "i8+f32" {
+		t.Fatalf("name of DtypeI8F32: %q", DtypeI8F32)
+	}
+	for _, d := range []Dtype{DtypeF32, DtypeI8, DtypeI8F32} {
 		if p, err := ParseDtype(d.String()); err != nil || p != d {
 			t.Fatalf("ParseDtype(%q) = %v, %v", d.String(), p, err)
 		}
@@ -333,7 +336,7 @@ func TestSetDtypeInvalid(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, bad := range []Dtype{2, 255, math.MaxUint32} {
+		for _, bad := range []Dtype{3, 255, math.MaxUint32} {
 			err := ix.SetDtype(bad)
 			wantStatus(t, err, ErrInvalidArgument)
 			if !strings.Contains(err.Error(), "dtype") {
@@ -411,5 +414,73 @@ func TestSetDtypeWhileSearching(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// TestDtypeI8F32ReRanks keeps the f32 vectors beside the codes: exact scans equal the f32
+// index's (ids and distances), every distance a walk returns is the item's f32 distance, the
+// stored vector is the f32 one, and a saved file opens as i8+f32.
+func TestDtypeI8F32ReRanks(t *testing.T) {
+	const n, dim = 3000, 16
+	rows := gaussian(63, n, dim)
+	queries := gaussian(64, 20, dim)
+	f32 := mustBuild(t, rows, Euclidean, BuildOptions{NTrees: 8, Seed: 5})
+	r := mustBuild(t, rows, Euclidean, BuildOptions{NTrees: 8, Seed: 5})
+	if err := r.BuildGraph(16, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.SetDtype(DtypeI8F32); err != nil {
+		t.Fatal(err)
+	}
+	if r.Dtype() != DtypeI8F32 {
+		t.Fatalf("dtype %v after SetDtype(DtypeI8F32)", r.Dtype())
+	}
+	for _, q := range queries {
+		want, err := f32.LinearSearch(q, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exact := map[uint32]float32{}
+		for _, w := range want {
+			exact[w.ID] = w.Distance
+		}
+		got, err := r.LinearSearch(q, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want[:10]) {
+			t.Fatalf("linear search: %v, want %v", got, want[:10])
+		}
+		walked, st, err := r.SearchWithStats(q, 10, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ExactScan {
+			t.Fatalf("stats %+v: want the approximate path", st)
+		}
+		for _, h := range walked {
+			if h.Distance != exact[h.ID] {
+				t.Fatalf("item %d: distance %v, its f32 distance is %v", h.ID, h.Distance, exact[h.ID])
+			}
+		}
+	}
+	v, err := r.Vector(11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(v, rows[11]) {
+		t.Fatalf("vector 11: %v, want the f32 row %v", v, rows[11])
+	}
+	path := filepath.Join(t.TempDir(), "r.panns")
+	if err := r.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	opened, err := Open(path, OpenVerify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opened.Close()
+	if opened.Dtype() != DtypeI8F32 {
+		t.Fatalf("opened dtype %v, want i8+f32", opened.Dtype())
 	}
 }

@@ -249,8 +249,10 @@ pub struct TreeArgs {
     /// search budget then sets the beam width, like HNSW's ef.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub graph: u32,
-    /// How to store the vectors: f32, or i8 (one byte per component with a range per
-    /// component: a quarter of the bytes; distances are to the decoded vectors).
+    /// How to store the vectors: f32; i8 (one byte per component with a range per
+    /// component: a quarter of the bytes; distances are to the decoded vectors); or
+    /// i8+f32 (walks score the codes, the best candidates are re-ranked from the f32
+    /// vectors kept beside them: exact distances, 1.25x the f32 bytes).
     #[arg(long, default_value = "f32", value_parser = parse_dtype)]
     pub dtype: panns_core::Dtype,
     /// Worker threads (0: all cores; at most 1024).

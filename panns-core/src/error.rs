@@ -93,7 +93,7 @@ pub enum Error {
     #[error("unknown metric {0:?}: expected \"euclidean\", \"angular\" or \"dot\"")]
     UnknownMetric(String),
     /// An unknown vector storage type name.
-    #[error("unknown dtype {0:?}: expected \"f32\" or \"i8\"")]
+    #[error("unknown dtype {0:?}: expected \"f32\", \"i8\" or \"i8+f32\"")]
     UnknownDtype(String),
     /// An item id outside the index.
     #[error("item id {id} is out of range: the index has {len} items")]

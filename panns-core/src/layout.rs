@@ -47,10 +47,10 @@ pub struct IndexParts<'a> {
     /// Number of items.
     pub n_items: usize,
     /// `n_items` rows of [`padded_dim`]`(dim)` floats; empty when the vectors are
-    /// stored as `codes`.
+    /// stored as `codes` only ([`Dtype::I8`]).
     pub vectors: &'a [f32],
-    /// The vectors stored as 8-bit codes ([`Dtype::I8`]) instead of `vectors`;
-    /// `None` for `f32` vectors.
+    /// The vectors stored as 8-bit codes, instead of `vectors` ([`Dtype::I8`]) or
+    /// beside them ([`Dtype::I8F32`]); `None` for `f32` vectors.
     pub codes: Option<Codes<'a>>,
     /// Projection pool: `pool_size` rows of `padded_dim(dim)` floats.
     pub pool: &'a [f32],
@@ -112,10 +112,10 @@ fn check_coverage(p: &IndexParts) -> Result<()> {
 impl IndexParts<'_> {
     /// How the vectors are stored.
     pub fn dtype(&self) -> Dtype {
-        if self.codes.is_some() {
-            Dtype::I8
-        } else {
-            Dtype::F32
+        match (&self.codes, self.vectors.is_empty()) {
+            (None, _) => Dtype::F32,
+            (Some(_), true) => Dtype::I8,
+            (Some(_), false) => Dtype::I8F32,
         }
     }
 
@@ -133,7 +133,10 @@ impl IndexParts<'_> {
     pub fn check_values(&self) -> Result<()> {
         let stride = padded_dim(self.dim);
         if let Some(c) = &self.codes {
-            return check_code_values(c, self.dim, self.metric);
+            check_code_values(c, self.dim, self.metric)?;
+            if !self.vectors.is_empty() {
+                check_codes_match(c, self.vectors, self.dim)?;
+            }
         }
         for (i, row) in self.vectors.chunks_exact(stride).enumerate() {
             let (v, pad) = row.split_at(self.dim);
@@ -190,12 +193,39 @@ fn check_code_values(c: &Codes<'_>, dim: usize, metric: Metric) -> Result<()> {
     Ok(())
 }
 
-/// Checks the lengths and ranges of vectors stored as codes (not the code bytes).
+/// Under [`Dtype::I8F32`]: every code within half a step (plus rounding) of the `f32`
+/// value beside it, so the walk is steered by the vectors the results are ranked by.
+/// (The vectors' own values are checked by the caller.)
+fn check_codes_match(c: &Codes<'_>, vectors: &[f32], dim: usize) -> Result<()> {
+    let stride = padded_dim(dim);
+    let mut decoded = vec![0f32; dim];
+    for (i, row) in vectors.chunks_exact(stride).enumerate() {
+        // Angular codes encode the unit rows (the norm term only rescales decoding),
+        // so compare without it.
+        crate::quant::decode(c, i, dim, Metric::Dot, &mut decoded);
+        for j in 0..dim {
+            let tol = c.step[j] * 0.5 + 1e-5 * (row[j].abs() + c.lo[j].abs() + c.step[j] * 255.0);
+            let off = (decoded[j] - row[j]).abs();
+            if off.is_nan() || off > tol {
+                return Err(corrupt(format!(
+                    "stored vector {i} has value {} at component {j}, but its code gives {}",
+                    row[j], decoded[j]
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the lengths and ranges of vectors stored as codes (not the code bytes);
+/// `vectors` must be empty ([`Dtype::I8`]) or hold every row ([`Dtype::I8F32`]).
 fn check_codes(p: &IndexParts<'_>, c: &Codes<'_>, stride: usize, rows: usize) -> Result<()> {
-    if !p.vectors.is_empty() {
-        return Err(corrupt(
-            "both f32 vectors and 8-bit codes are present; an index stores one of them",
-        ));
+    if !p.vectors.is_empty() && p.vectors.len() != rows {
+        return Err(corrupt(format!(
+            "vector section beside the codes holds {} floats, expected {} items x {stride} = {rows}",
+            p.vectors.len(),
+            p.n_items
+        )));
     }
     if c.codes.len() != rows {
         return Err(corrupt(format!(
@@ -489,7 +519,7 @@ impl<'a> IndexView<'a> {
         self.pool_size
     }
     /// The stored vector of item `id` (unit-normalised under the angular metric),
-    /// decoded when it is stored as codes.
+    /// decoded when it is stored as codes only.
     pub(crate) fn vector(&self, id: usize) -> Result<std::borrow::Cow<'a, [f32]>> {
         if id >= self.p.n_items {
             return Err(Error::IdOutOfRange {
@@ -498,15 +528,15 @@ impl<'a> IndexView<'a> {
             });
         }
         Ok(match &self.p.codes {
-            None => std::borrow::Cow::Borrowed(&self.row(id)[..self.p.dim]),
-            Some(c) => {
+            Some(c) if self.p.vectors.is_empty() => {
                 let mut v = vec![0f32; self.p.dim];
                 crate::quant::decode(c, id, self.p.dim, self.p.metric, &mut v);
                 std::borrow::Cow::Owned(v)
             }
+            _ => std::borrow::Cow::Borrowed(&self.row(id)[..self.p.dim]),
         })
     }
-    /// The stored `f32` row of item `id` (empty rows of an index stored as codes).
+    /// The stored `f32` row of item `id` (not for an index stored as codes only).
     #[inline]
     pub(crate) fn row(&self, id: usize) -> &'a [f32] {
         &self.p.vectors[id * self.stride..(id + 1) * self.stride]
@@ -515,7 +545,7 @@ impl<'a> IndexView<'a> {
     /// Every vector decoded into rows of the stride (a copy; for builds over an
     /// index stored as codes), or the stored rows themselves.
     pub(crate) fn f32_rows(&self) -> Result<std::borrow::Cow<'a, [f32]>> {
-        let Some(c) = &self.p.codes else {
+        let Some(c) = self.p.codes.as_ref().filter(|_| self.p.vectors.is_empty()) else {
             return Ok(std::borrow::Cow::Borrowed(self.p.vectors));
         };
         let len = self.p.n_items * self.stride;

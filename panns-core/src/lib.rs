@@ -45,7 +45,7 @@ pub use index::{Index, IndexBuilder};
 pub use layout::{IndexParts, LEAF_FLAG, Node, padded_dim};
 pub use metric::Metric;
 pub use progress::{Progress, ProgressFn, Stage};
-pub use quant::{Codes, Dtype};
+pub use quant::{Codes, Dtype, RERANK_MIN};
 pub use search::{Filter, MAX_COMPONENT, Neighbor, SearchParams, SearchStats, bitmap};
 pub use storage::Storage;
 

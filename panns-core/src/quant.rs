@@ -32,7 +32,19 @@ pub enum Dtype {
     /// One byte per component with a per-component range (scalar quantization): a
     /// quarter of the bytes; distances are to the decoded vectors.
     I8 = 1,
+    /// Both: searches walk the 8-bit codes, then re-rank the final candidates with the
+    /// `f32` vectors, so distances returned are exact and rounding does not cap recall.
+    /// Five quarters of the `f32` bytes; a search reads the `f32` row of only the few
+    /// candidates it re-ranks (see [`RERANK_MIN`]).
+    I8F32 = 2,
 }
+
+/// An index stored as [`Dtype::I8F32`] re-ranks with its `f32` vectors the best
+/// `max(4 k, RERANK_MIN)` candidates by code distance, and every other candidate whose
+/// code distance is within the rounding bound ([`rerank_margin`]) of the `k`-th best
+/// (so the answer is the exact best `k` of the candidates); it answers exact scans
+/// from `f32`.
+pub const RERANK_MIN: usize = 64;
 
 impl Dtype {
     /// The numeric code used in files and the C ABI.
@@ -45,16 +57,28 @@ impl Dtype {
         match code {
             0 => Some(Dtype::F32),
             1 => Some(Dtype::I8),
+            2 => Some(Dtype::I8F32),
             _ => None,
         }
     }
 
-    /// The dtype's name: "f32" or "i8".
+    /// The dtype's name: "f32", "i8" or "i8+f32".
     pub fn name(self) -> &'static str {
         match self {
             Dtype::F32 => "f32",
             Dtype::I8 => "i8",
+            Dtype::I8F32 => "i8+f32",
         }
+    }
+
+    /// True when the vectors are stored as codes (with or without `f32` beside them).
+    pub fn has_codes(self) -> bool {
+        self != Dtype::F32
+    }
+
+    /// True when the `f32` vectors are stored (alone or beside codes).
+    pub fn has_f32(self) -> bool {
+        self != Dtype::I8
     }
 }
 
@@ -70,6 +94,7 @@ impl std::str::FromStr for Dtype {
         match s.to_ascii_lowercase().as_str() {
             "f32" | "float32" | "float" => Ok(Dtype::F32),
             "i8" | "int8" | "u8" | "uint8" | "sq8" => Ok(Dtype::I8),
+            "i8+f32" | "int8+float32" | "int8+f32" | "sq8+f32" => Ok(Dtype::I8F32),
             _ => Err(Error::UnknownDtype(s.to_string())),
         }
     }
@@ -115,7 +140,7 @@ fn oom(what: &'static str, bytes: usize) -> Error {
 }
 
 /// Rows of `padded_dim(dim)` floats stored as `dtype`: the rows themselves for
-/// [`Dtype::F32`], or no rows and their codes for [`Dtype::I8`].
+/// [`Dtype::F32`], no rows and their codes for [`Dtype::I8`], both for [`Dtype::I8F32`].
 pub(crate) fn store_as(
     dtype: Dtype,
     rows: Vec<f32>,
@@ -125,6 +150,10 @@ pub(crate) fn store_as(
     Ok(match dtype {
         Dtype::F32 => (rows, None),
         Dtype::I8 => (Vec::new(), Some(encode(&rows, dim, metric)?)),
+        Dtype::I8F32 => {
+            let codes = encode(&rows, dim, metric)?;
+            (rows, Some(codes))
+        }
     })
 }
 
@@ -298,6 +327,22 @@ pub(crate) fn prepare_query(
             kernels::dot(query, codes.lo)
         }
     }
+}
+
+/// How far the `k`-th best code distance may be from the `k`-th best exact one, twice
+/// over: an item whose code distance exceeds the `k`-th best by more cannot be among
+/// the exact best `k` (see [`RERANK_MIN`]). A decoded vector is within `e = |step| / 2`
+/// of its original (half a step per component), so a distance moves by at most `e`
+/// (Euclidean), `2 e` (angular: renormalising at most doubles it) or `|q| e` (dot,
+/// `query` as prepared). A little is added for float rounding.
+pub(crate) fn rerank_margin(codes: &Codes<'_>, metric: Metric, query: &[f32]) -> f32 {
+    let e = 0.5 * codes.step.iter().map(|s| s * s).sum::<f32>().sqrt();
+    let per_side = match metric {
+        Metric::Euclidean => e,
+        Metric::Angular => 2.0 * e,
+        Metric::Dot => query.iter().map(|x| x * x).sum::<f32>().sqrt() * e,
+    };
+    2.0 * per_side * 1.01
 }
 
 /// Distance from a prepared query (`w`, `base`) to item `id` stored as codes.

@@ -454,13 +454,14 @@ impl IndexView<'_> {
         let mut extra = 0;
         if exact_scan {
             // Scanning half the (allowed) items or more, or fewer items than a filtered
-            // walk would score: an exact scan is cheaper and gives the exact answer.
+            // walk would score: an exact scan is cheaper and gives the exact answer
+            // (from the f32 rows when the index keeps them beside codes).
             s.cands.clear();
             match known {
                 Some((_, bits, deny)) => bitmap_ids(bits, self.len(), deny, &mut s.cands),
                 None => s.cands.extend((0..self.len() as u32).filter(|&i| ok(i))),
             }
-            self.score_candidates(s);
+            self.score_candidates_with(s, self.reranks());
         } else if self.p.graph_degree > 0 {
             // Seed the walk with forest candidates, then follow the graph. More seeds
             // at higher effort: the graph cannot cross between well-separated
@@ -490,6 +491,9 @@ impl IndexView<'_> {
             exact_scan,
             budget,
         };
+        if self.reranks() && !exact_scan {
+            self.rerank(s, params.k);
+        }
         let n = top_k(&mut s.scored, params.k).len();
         Ok((n, stats))
     }
@@ -505,6 +509,56 @@ impl IndexView<'_> {
         if d.is_finite() { d } else { f32::INFINITY }
     }
 
+    /// True when the index keeps `f32` rows beside its codes ([`quant::Dtype::I8F32`]):
+    /// walks score codes, then the best candidates are re-ranked from `f32`.
+    #[inline]
+    fn reranks(&self) -> bool {
+        self.p.codes.is_some() && !self.p.vectors.is_empty()
+    }
+
+    /// The exact distance of item `id` from its `f32` row (an index keeping them), with
+    /// a non-finite result scored as +infinity like [`score`](Self::score).
+    #[inline]
+    fn score_f32(&self, query: &[f32], id: u32) -> f32 {
+        let d = self.metric().distance(query, self.row(id as usize));
+        if d.is_finite() { d } else { f32::INFINITY }
+    }
+
+    /// Keeps in `s.scored` its best `max(4 k, RERANK_MIN)` entries and those within
+    /// the rounding margin of the `k`-th best, re-scored from the `f32` rows: the codes
+    /// steered the search, the `f32` rows rank its answer (see [`quant::RERANK_MIN`]).
+    fn rerank(&self, s: &mut Scratch, k: usize) {
+        let n = s.scored.len();
+        let Some(c) = &self.p.codes else { return };
+        if n == 0 {
+            return;
+        }
+        let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let r = k.saturating_mul(4).max(quant::RERANK_MIN).min(n);
+        if r < n {
+            s.scored.select_nth_unstable_by(r - 1, cmp);
+        }
+        let kk = k.min(r);
+        let head = &mut s.scored[..r];
+        head.select_nth_unstable_by(kk - 1, cmp);
+        let kth = head[kk - 1].0;
+        let limit = kth + quant::rerank_margin(c, self.metric(), &s.query) + 1e-4 * kth.abs();
+        let mut kept = r;
+        for i in r..n {
+            if s.scored[i].0 <= limit {
+                s.scored.swap(kept, i);
+                kept += 1;
+            }
+        }
+        s.scored.truncate(kept);
+        for &(_, id) in &s.scored {
+            kernels::prefetch(self.row(id as usize));
+        }
+        for e in s.scored.iter_mut() {
+            e.0 = self.score_f32(&s.query, e.1);
+        }
+    }
+
     /// Checks `query` and prepares it in `s` for scoring: normalised and padded, and
     /// for an index stored as codes its weights and constant too.
     fn prepare_query(&self, query: &[f32], s: &mut Scratch) -> Result<()> {
@@ -518,7 +572,14 @@ impl IndexView<'_> {
     /// Asks the cache for item `id`'s stored row (f32 or codes).
     #[inline(always)]
     fn prefetch_item(&self, id: u32) {
+        self.prefetch_row(id, false)
+    }
+
+    /// Asks the cache for item `id`'s scored row: codes if any, unless `f32`.
+    #[inline(always)]
+    fn prefetch_row(&self, id: u32, f32: bool) {
         match &self.p.codes {
+            Some(_) if f32 => kernels::prefetch(self.row(id as usize)),
             None => kernels::prefetch(self.row(id as usize)),
             Some(c) => {
                 let a = id as usize * self.stride;
@@ -530,16 +591,16 @@ impl IndexView<'_> {
     /// Rows are scattered in memory: while scoring candidate `i`, asks for the row a few
     /// places ahead (`None`: the first few). A hint only: results never depend on it.
     #[inline]
-    fn prefetch_ahead(&self, cands: &[u32], i: Option<usize>) {
+    fn prefetch_ahead(&self, cands: &[u32], i: Option<usize>, f32: bool) {
         const AHEAD: usize = 6;
         match i {
             None => cands
                 .iter()
                 .take(AHEAD)
-                .for_each(|&id| self.prefetch_item(id)),
+                .for_each(|&id| self.prefetch_row(id, f32)),
             Some(i) => {
                 if let Some(&next) = cands.get(i + AHEAD) {
-                    self.prefetch_item(next);
+                    self.prefetch_row(next, f32);
                 }
             }
         }
@@ -547,12 +608,23 @@ impl IndexView<'_> {
 
     /// Computes the distance of every candidate in `s.cands` into `s.scored`.
     fn score_candidates(&self, s: &mut Scratch) {
+        self.score_candidates_with(s, false)
+    }
+
+    /// [`score_candidates`](Self::score_candidates) from the `f32` rows when `f32` (an
+    /// index keeping them beside codes), else from what the walk scores.
+    fn score_candidates_with(&self, s: &mut Scratch, f32: bool) {
         let q = Prepared::of(&s.query, &s.qw, s.qbase);
         s.scored.clear();
-        self.prefetch_ahead(&s.cands, None);
+        self.prefetch_ahead(&s.cands, None, f32);
         for (i, &id) in s.cands.iter().enumerate() {
-            self.prefetch_ahead(&s.cands, Some(i));
-            s.scored.push((self.score(q, id), id));
+            self.prefetch_ahead(&s.cands, Some(i), f32);
+            let d = if f32 {
+                self.score_f32(q.query, id)
+            } else {
+                self.score(q, id)
+            };
+            s.scored.push((d, id));
         }
     }
 
@@ -703,7 +775,7 @@ impl IndexView<'_> {
         self.prepare_query(query, s)?;
         s.cands.clear();
         s.cands.extend(0..self.len() as u32);
-        self.score_candidates(s);
+        self.score_candidates_with(s, self.reranks());
         Ok(top_k(&mut s.scored, k).len())
     }
 }

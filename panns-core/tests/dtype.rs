@@ -1,6 +1,7 @@
 //! Vectors stored as 8-bit codes (`Dtype::I8`): a quarter of the bytes, recall close to
 //! the f32 index on the approximate path, distances to the decoded vectors, and every
-//! damaged code array refused.
+//! damaged code array refused. With `f32` kept beside them (`Dtype::I8F32`): the codes
+//! steer, the `f32` rows rank, so recall and distances are those of `f32`.
 
 mod common;
 
@@ -196,13 +197,13 @@ fn damaged_code_arrays_are_refused_and_damaged_values_found() {
         },
         "norm terms",
     );
-    let f32s = vec![0f32; 300 * stride];
+    let f32s = vec![0f32; 299 * stride];
     check(
         IndexParts {
             vectors: &f32s,
             ..good
         },
-        "both",
+        "vector section beside the codes",
     );
     // Values: a damaged norm term or padding byte is found by check_values.
     good.check_values().unwrap();
@@ -259,5 +260,138 @@ fn a_stored_vector_finds_itself_first_at_distance_zero() {
             assert_eq!(hits[0].id, id as u32, "{metric}: {:?}", hits[0]);
             assert!(hits[0].distance < 0.05, "{metric} item {id}: {:?}", hits[0]);
         }
+    }
+}
+
+/// Tight clusters far apart: at `scale` 10 a code step (the range over all clusters /
+/// 255) is about as wide as a cluster, so codes alone rank the items of one cluster
+/// poorly (i8 recall stops near 0.8 at any budget; f32 reaches 1); at 100 they cannot
+/// tell them apart at all.
+fn far_tight_clusters(n: usize, dim: usize, scale: f32) -> Vec<f32> {
+    clustered(n, dim, 21)
+        .chunks_exact(dim)
+        .enumerate()
+        .flat_map(|(i, row)| {
+            // Centres of `scale`, points spread 0.1 around them.
+            let c = (i % 30) as f32;
+            row.iter()
+                .enumerate()
+                .map(move |(j, &x)| scale * ((c * 7.3 + j as f32 * 1.9).sin()) + 0.1 * x)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn rerank_from_f32_lifts_recall_past_the_rounding_of_codes() {
+    let (n, dim) = (6000, 32);
+    let data = far_tight_clusters(n, dim, 10.0);
+    for metric in [Metric::Euclidean, Metric::Angular] {
+        for graph in [false, true] {
+            let f = build(&data, dim, metric, Dtype::F32, graph);
+            let q = build(&data, dim, metric, Dtype::I8, graph);
+            let r = build(&data, dim, metric, Dtype::I8F32, graph);
+            assert_eq!(r.dtype(), Dtype::I8F32);
+            assert_eq!(r.parts().vectors, f.parts().vectors);
+            assert_eq!(
+                r.parts().codes.unwrap().codes,
+                q.parts().codes.unwrap().codes
+            );
+            let budget = if graph { 40 } else { 600 };
+            let rf = recall(&f, &f, &data, dim, budget);
+            let rq = recall(&q, &f, &data, dim, budget);
+            let rr = recall(&r, &f, &data, dim, budget);
+            // The premise: rounding costs the codes alone much of their recall here.
+            assert!(
+                rq <= rf - 0.15,
+                "{metric} graph={graph}: i8 {rq} vs f32 {rf}"
+            );
+            assert!(
+                rr >= rf - 0.03,
+                "{metric} graph={graph}: i8+f32 {rr} vs f32 {rf}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rerank_takes_every_candidate_the_rounding_could_have_misplaced() {
+    // At scale 100 the 200 items of a cluster have about equal code distances: the
+    // exact best 10 are anywhere among them, past any fixed re-rank count, so only the
+    // rounding margin finds them (the forest scores them all at this budget).
+    let (n, dim) = (6000, 32);
+    let data = far_tight_clusters(n, dim, 100.0);
+    for metric in [Metric::Euclidean, Metric::Angular] {
+        let f = build(&data, dim, metric, Dtype::F32, false);
+        let r = f.to_dtype(Dtype::I8F32).unwrap();
+        let (rf, rr) = (
+            recall(&f, &f, &data, dim, 600),
+            recall(&r, &f, &data, dim, 600),
+        );
+        assert!(rf >= 0.99, "{metric}: f32 {rf}");
+        assert_eq!(rr, rf, "{metric}");
+    }
+}
+
+#[test]
+fn rerank_returns_exact_distances_and_exact_scans_read_f32() {
+    let dim = 20;
+    let data = far_tight_clusters(3000, dim, 10.0);
+    for metric in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
+        let f = build(&data, dim, metric, Dtype::F32, true);
+        let r = f.to_dtype(Dtype::I8F32).unwrap();
+        assert_eq!(r.graph_degree(), f.graph_degree());
+        let query: Vec<f32> = data[5 * dim..][..dim].iter().map(|x| x + 0.05).collect();
+        // Exact scans: identical to the f32 index, ids and distances.
+        assert_eq!(
+            r.linear_search(&query, 30).unwrap(),
+            f.linear_search(&query, 30).unwrap()
+        );
+        // Walks: every distance returned is the f32 distance of that item.
+        let (hits, st) = r
+            .search_with_stats(&query, &SearchParams::new(10).with_budget(32))
+            .unwrap();
+        assert!(!st.exact_scan);
+        assert_eq!(hits.len(), 10);
+        for h in &hits {
+            let want = f.linear_search(&query, 3000).unwrap();
+            let w = want.iter().find(|x| x.id == h.id).unwrap();
+            assert_eq!(h.distance, w.distance, "{metric} item {}", h.id);
+        }
+        assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+        // The stored vector is the f32 row, not the decoded codes.
+        assert_eq!(&r.vector(7).unwrap()[..], &f.vector(7).unwrap()[..]);
+        // Conversions: dropping either half gives the f32 or the i8 index.
+        let back = r.to_dtype(Dtype::F32).unwrap();
+        assert_eq!(back.parts().vectors, f.parts().vectors);
+        assert!(back.parts().codes.is_none());
+        let i8 = r.to_dtype(Dtype::I8).unwrap();
+        assert!(i8.parts().vectors.is_empty());
+        assert_eq!(
+            i8.parts().codes.unwrap().codes,
+            r.parts().codes.unwrap().codes
+        );
+    }
+}
+
+#[test]
+fn a_damaged_f32_value_beside_codes_is_found() {
+    let dim = 6;
+    let data = clustered(200, dim, 4);
+    let r = build(&data, dim, Metric::Euclidean, Dtype::I8F32, false);
+    let good = r.parts();
+    good.validate().unwrap();
+    good.check_values().unwrap();
+    let stride = padded_dim(dim);
+    for v in [f32::NAN, 1e6, 40.0] {
+        let mut vectors = good.vectors.to_vec();
+        vectors[11 * stride + 2] = v;
+        let bad = IndexParts {
+            vectors: &vectors,
+            ..good
+        };
+        bad.validate().unwrap();
+        let e = bad.check_values().unwrap_err().to_string();
+        assert!(e.contains("stored vector 11"), "{v}: {e}");
     }
 }

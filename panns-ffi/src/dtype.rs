@@ -1,4 +1,4 @@
-//! How an index stores its vectors: `f32`, or 8-bit codes (`panns_index_set_dtype`).
+//! How an index stores its vectors: `f32`, 8-bit codes, or both (`panns_index_set_dtype`).
 
 use crate::error::{FfiError, PannsStatus, guard, guard_value};
 use crate::index::{PannsIndex, index_ref};
@@ -15,6 +15,9 @@ pub enum PannsDtype {
     /// One byte per component with a per-component range (scalar quantization): a
     /// quarter of the bytes; distances are those to the decoded vectors.
     PANNS_DTYPE_I8 = 1,
+    /// Both: searches walk the 8-bit codes and re-rank their best candidates with the
+    /// `f32` vectors kept beside them (exact distances; five quarters of the bytes).
+    PANNS_DTYPE_I8_F32 = 2,
 }
 
 /// How `idx` stores its vectors: a `PannsDtype` code (0 for NULL).
@@ -31,8 +34,10 @@ pub unsafe extern "C" fn panns_index_dtype(idx: *const PannsIndex) -> u32 {
 
 /// Re-stores the vectors of `idx` as `dtype` (a `PannsDtype` code), keeping its trees
 /// and graph: `PANNS_DTYPE_I8` encodes them in one byte per component (a quarter of
-/// the bytes, searched with integer-weighted kernels); `PANNS_DTYPE_F32` decodes them
-/// (the rounding stays). The index then lives in memory; save it to keep the change.
+/// the bytes, searched with integer-weighted kernels); `PANNS_DTYPE_I8_F32` adds the
+/// codes beside the `f32` vectors (walks score codes, the best candidates are re-ranked
+/// from `f32`); `PANNS_DTYPE_F32` keeps the `f32` vectors, or decodes the codes of an
+/// `i8` index (the rounding stays). The index then lives in memory; save it to keep the change.
 /// Build the graph first (`panns_index_build_graph`): on codes it is built from the
 /// decoded vectors. Errors: `PANNS_NULL_POINTER`, `PANNS_INVALID_ARGUMENT` (unknown
 /// code), `PANNS_OUT_OF_MEMORY`; on error the index is unchanged.
@@ -46,7 +51,8 @@ pub unsafe extern "C" fn panns_index_set_dtype(idx: *mut PannsIndex, dtype: u32)
         let idx = unsafe { idx.as_mut() }.ok_or_else(|| FfiError::null("index"))?;
         let dtype = Dtype::from_code(dtype).ok_or_else(|| {
             FfiError::invalid(format!(
-                "dtype = {dtype}: must be 0 (PANNS_DTYPE_F32) or 1 (PANNS_DTYPE_I8)"
+                "dtype = {dtype}: must be 0 (PANNS_DTYPE_F32), 1 (PANNS_DTYPE_I8) or 2 \
+                 (PANNS_DTYPE_I8_F32)"
             ))
         })?;
         if idx.0.dtype() != dtype {

@@ -1,9 +1,10 @@
-//! Index files holding 8-bit codes (`Dtype::I8`): round trips through files and bytes,
-//! the header flag and code sections as docs/format.md specifies, and damaged files.
+//! Index files holding 8-bit codes (`Dtype::I8`, and `Dtype::I8F32` with the f32
+//! vectors beside them): round trips through files and bytes, the header flags and
+//! sections as docs/format.md specifies, and damaged files.
 
 use panns_core::rng::gaussian_vector;
 use panns_core::{BuildParams, Dtype, GraphParams, Index, IndexBuilder, Metric, SearchParams};
-use panns_io::format::{FLAG_CODES, HEADER_SIZE};
+use panns_io::format::{FLAG_CODES, FLAG_F32_BESIDE_CODES, HEADER_SIZE};
 use panns_io::{Header, OpenOptions, SectionKind, save_index};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -171,4 +172,94 @@ fn a_live_index_keeps_its_dtype_through_compaction() {
     let reopened = panns_io::open_index(&path, &OpenOptions::default()).unwrap();
     assert_eq!(reopened.dtype(), Dtype::I8);
     assert_eq!(reopened.len(), 450);
+}
+
+#[test]
+fn codes_with_f32_beside_them_round_trip_with_both_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    for metric in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
+        let (n, dim) = (500, 19);
+        let ix = build(metric, Dtype::I8F32, n, dim);
+        assert_eq!(ix.dtype(), Dtype::I8F32);
+        let path = dir.path().join(format!("{metric}.panns"));
+        save_index(&ix, &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let h = header(&bytes);
+        assert_eq!(h.flags(), FLAG_CODES | FLAG_F32_BESIDE_CODES);
+        assert_eq!(h.dtype(), Dtype::I8F32);
+        for kind in [
+            SectionKind::Vectors,
+            SectionKind::Codes,
+            SectionKind::CodeAux,
+        ] {
+            assert!(h.section(kind).is_some(), "{}", kind.name());
+        }
+        // Both sizes add up: the f32 file plus the codes of the i8 file.
+        let f32_len = panns_io::serialized_len(&build(metric, Dtype::F32, n, dim)).unwrap();
+        let i8_len = panns_io::serialized_len(&build(metric, Dtype::I8, n, dim)).unwrap();
+        assert!(bytes.len() as u64 > f32_len && bytes.len() as u64 > i8_len);
+        let opened = panns_io::open_index(
+            &path,
+            &OpenOptions {
+                verify_checksum: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(opened.dtype(), Dtype::I8F32);
+        assert_eq!(opened.params().dtype, Dtype::I8F32);
+        opened.parts().check_values().unwrap();
+        for qi in 0..20 {
+            let q = gaussian_vector(dim, false, 2000 + qi);
+            let p = SearchParams::new(10).with_budget(40);
+            assert_eq!(opened.search(&q, &p).unwrap(), ix.search(&q, &p).unwrap());
+        }
+        assert_eq!(&opened.vector(9).unwrap()[..], &ix.vector(9).unwrap()[..]);
+    }
+}
+
+#[test]
+fn damaged_code_and_f32_files_are_refused_with_the_reason() {
+    let ix = build(Metric::Euclidean, Dtype::I8F32, 300, 8);
+    let bytes = panns_io::index_to_bytes(&ix).unwrap();
+    // The f32 flag without codes.
+    let e = err(edited(&bytes, |h| h.flags = FLAG_F32_BESIDE_CODES.into()));
+    assert!(e.contains("beside codes, but no codes"), "{e}");
+    // Codes without the f32 flag: the vectors section is unexpected.
+    let e = err(edited(&bytes, |h| h.flags = FLAG_CODES.into()));
+    assert!(e.contains("vectors section present"), "{e}");
+    // A damaged f32 value opens (any finite float is a value) but fails verification,
+    // which checks every f32 value against its code.
+    let vectors = header(&bytes)
+        .section(SectionKind::Vectors)
+        .unwrap()
+        .offset() as usize;
+    let mut b = bytes.clone();
+    b[vectors + 4 * 3 + 2] ^= 0x10;
+    assert!(open_bytes(b.clone(), false).is_ok());
+    assert!(open_bytes(b, true).is_err());
+}
+
+#[test]
+fn a_live_index_keeps_codes_and_f32_through_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.panns");
+    let ix = build(Metric::Angular, Dtype::I8F32, 400, 12);
+    save_index(&ix, &path).unwrap();
+    let mut live = panns_io::LiveIndex::open(&path, true).unwrap();
+    let extra = gaussian_vector(50 * 12, false, 78);
+    for (i, v) in extra.chunks(12).enumerate() {
+        live.add(10_000 + i as u64, v).unwrap();
+    }
+    live.commit().unwrap();
+    live.compact().unwrap();
+    let reopened = panns_io::open_index(
+        &path,
+        &OpenOptions {
+            verify_checksum: true,
+        },
+    )
+    .unwrap();
+    assert_eq!(reopened.dtype(), Dtype::I8F32);
+    assert_eq!(reopened.len(), 450);
+    reopened.parts().check_values().unwrap();
 }

@@ -39,6 +39,8 @@ enum class Dtype : std::uint32_t {
   F32 = 0,  ///< 32-bit floats, as given (the default).
   I8 = 1,   ///< One byte per component with a per-component range (scalar quantization):
             ///< a quarter of the bytes; distances are those to the decoded vectors.
+  I8_F32 = 2,  ///< Both: walks score the codes, the best candidates are re-ranked from the
+               ///< f32 vectors kept beside them (exact distances; 1.25x the f32 bytes).
 };
 
 /// A failed panns call: the C status code and the library's message.

@@ -212,7 +212,7 @@ TEST(Dtype, Errors) {
   for (int i = 0; i < 50; i++) b.add({1.0f + static_cast<float>(i), 2.0f, -1.0f, 0.5f * static_cast<float>(i % 7)});
   panns::Index idx = b.build();
   idx.set_dtype(panns::Dtype::I8);
-  for (std::uint32_t code : {2u, 99u, 0xffffffffu}) {
+  for (std::uint32_t code : {3u, 99u, 0xffffffffu}) {
     auto err = ErrorOf([&] { idx.set_dtype(static_cast<panns::Dtype>(code)); });
     EXPECT_EQ(err.first, static_cast<int>(PANNS_INVALID_ARGUMENT));
     EXPECT_TRUE(err.second.find("dtype = " + std::to_string(code)) != std::string::npos);
@@ -227,4 +227,34 @@ TEST(Dtype, Errors) {
   EXPECT_TRUE(moved.dtype() == panns::Dtype::I8);
   moved.set_dtype(panns::Dtype::F32);
   EXPECT_TRUE(moved.dtype() == panns::Dtype::F32);
+}
+
+TEST(Dtype, I8F32ReRanksFromTheF32Vectors) {
+  const Data d;
+  panns::Index idx = BuildWithGraph(d);
+  std::vector<std::vector<panns::Neighbor>> exact;
+  for (const auto& q : d.queries) exact.push_back(idx.linear_search(q, kN));
+  idx.set_dtype(panns::Dtype::I8_F32);
+  EXPECT_TRUE(idx.dtype() == panns::Dtype::I8_F32);
+  std::size_t approx = 0;
+  for (std::size_t q = 0; q < kQ; q++) {
+    // Exact scans are the f32 ones; every distance a walk returns is that item's f32 distance.
+    const auto lin = idx.linear_search(d.queries[q], kK);
+    EXPECT_TRUE(std::equal(lin.begin(), lin.end(), exact[q].begin()));
+    auto r = idx.search_with_stats(d.queries[q], kK, kBudget);
+    approx += !r.stats.exact_scan;
+    for (const auto& a : r.neighbors) {
+      auto it = std::find_if(exact[q].begin(), exact[q].end(), [&](const panns::Neighbor& e) { return e.id == a.id; });
+      ASSERT_TRUE(it != exact[q].end());
+      EXPECT_EQ(a.distance, it->distance);
+    }
+  }
+  EXPECT_EQ(approx, kQ);
+  const auto v = idx.vector(4);
+  EXPECT_TRUE(std::equal(v.begin(), v.end(), d.rows.begin() + 4 * kDim));
+  TempDir dir;
+  idx.save(dir / "both.panns");
+  panns::Index opened = panns::Index::open(dir / "both.panns");
+  EXPECT_TRUE(opened.dtype() == panns::Dtype::I8_F32);
+  EXPECT_TRUE(SameResults(idx, opened, d));
 }

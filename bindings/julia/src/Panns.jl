@@ -504,21 +504,22 @@ end
 """
     DTYPES
 
-The `PannsDtype` codes by name: `:f32` (0) and `:i8` (1).
+The `PannsDtype` codes by name: `:f32` (0), `:i8` (1) and `:i8_f32` (2: codes walked, the
+best candidates re-ranked from the `f32` vectors kept beside them; `"i8+f32"` as a string).
 """
-const DTYPES = (f32 = UInt32(0), i8 = UInt32(1))
+const DTYPES = (f32 = UInt32(0), i8 = UInt32(1), i8_f32 = UInt32(2))
 
 """
     dtype_code(d) -> UInt32
 
-The `PannsDtype` code of `:f32`/`:i8` (or `"f32"`/`"i8"`); an integer is passed through as a
-code, for the library to check.
+The `PannsDtype` code of `:f32`/`:i8`/`:i8_f32` (or `"f32"`/`"i8"`/`"i8+f32"`); an integer is
+passed through as a code, for the library to check.
 """
 dtype_code(d::Integer) = u32("dtype", d)
 function dtype_code(d::Union{Symbol,AbstractString})
-    s = Symbol(d)
-    haskey(DTYPES, s) ||
-        throw(PannsError(PANNS_INVALID_ARGUMENT, "unknown dtype $(repr(d)): must be :f32 or :i8"))
+    s = Symbol(replace(String(d), "+" => "_"))
+    haskey(DTYPES, s) || throw(PannsError(PANNS_INVALID_ARGUMENT,
+                                          "unknown dtype $(repr(d)): must be :f32, :i8 or :i8_f32"))
     return DTYPES[s]
 end
 

@@ -306,15 +306,24 @@ end
             set_dtype!(ix, state)
             want = search(ix, q, 10; budget = 60)
             v5 = get_vector(ix, 5)
-            for bad in (:f16, "int4", 2, 255, -1)
+            for bad in (:f16, "int4", 3, 255, -1)
                 @throws_status PANNS_INVALID_ARGUMENT set_dtype!(ix, bad)
                 @test dtype(ix) == state
                 @test search(ix, q, 10; budget = 60) == want
                 @test get_vector(ix, 5) == v5
             end
         end
-        err = try set_dtype!(ix, 2); nothing catch e; e end
+        err = try set_dtype!(ix, 3); nothing catch e; e end
         @test err isa PannsError && occursin("dtype", err.message)
+
+        # codes with the f32 vectors beside them: exact f32 distances, the f32 rows kept
+        ix2 = build(let b2 = Builder(24, :euclidean); add_batch!(b2, X24); b2 end; n_trees = 8)
+        set_dtype!(ix2, "i8+f32")
+        @test dtype(ix2) == :i8_f32
+        @test get_vector(ix2, 3) == X24[:, 4]
+        ids3, dists3 = search(ix2, q, 10; budget = 100)
+        @test dists3 ≈ [sqrt(sum((Float64.(X24[:, i + 1]) .- q) .^ 2)) for i in ids3] rtol = 1e-5
+        close(ix2)
 
         # a graph built on codes keeps the dtype
         build_graph!(ix; degree = 8)

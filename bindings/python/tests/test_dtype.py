@@ -1,5 +1,7 @@
-"""Vectors stored as 8-bit codes: ``PannsIndex(dimension, metric, dtype='i8')``. Recall is checked on
-the approximate path (``exact_scan`` False), against the exact neighbours of the f32 vectors."""
+"""Vectors stored as 8-bit codes: ``PannsIndex(dimension, metric, dtype='i8')``, or codes with the
+f32 vectors beside them (``dtype='i8+f32'``: the codes steer, the f32 rows re-rank). Recall is
+checked on the approximate path (``exact_scan`` False), against the exact neighbours of the f32
+vectors."""
 
 from __future__ import annotations
 
@@ -78,6 +80,42 @@ def test_rebuild_after_adding_keeps_the_dtype() -> None:
         q.add_vector(v)
     q.build(4)
     assert q.dtype == "i8" and len(q) == 1000
+
+
+def _far_tight_clusters(n: int, dim: int) -> np.ndarray:
+    # Clusters of spread 0.1 whose centres span about 20 per component: a code step (the
+    # range / 255) is about as wide as a cluster, so codes alone rank within one poorly.
+    rng = np.random.default_rng(9)
+    centres = 10.0 * np.sin(rng.uniform(0, 6.3, (30, dim)))
+    return (centres[np.arange(n) % 30] + 0.1 * rng.standard_normal((n, dim))).astype(np.float32)
+
+
+@pytest.mark.parametrize("graph", [0, 24])
+def test_f32_beside_codes_re_ranks_to_the_f32_recall(graph: int, tmp_path) -> None:
+    data = _far_tight_clusters(6000, 32)
+    queries = data[::151][:40] + 0.02
+    f = _build(data, "euclidean", "f32", graph)
+    q = _build(data, "euclidean", "i8", graph)
+    r = _build(data, "euclidean", "i8+f32", graph)
+    assert r.dtype == "i8+f32" and r.build_params["dtype"] == "i8+f32"
+    budget = 40 if graph else 600
+    rf, rq, rr = (_recall(x, f, queries, budget) for x in (f, q, r))
+    assert rq <= rf - 0.1, (rq, rf)  # the premise: rounding caps the codes alone
+    assert rr >= rf - 0.03, (rr, rf)
+    # Distances are the exact f32 ones, and the saved file keeps both halves.
+    v = data[77] + 0.01
+    got = r.query(v, 5, budget=budget)
+    want = dict(f.linear_search(v, 6000))
+    for i, d in got:
+        assert d == pytest.approx(want[i], rel=1e-6, abs=1e-6)
+    r.save(str(tmp_path / "r.panns"))
+    size_r = (tmp_path / "r.panns").stat().st_size
+    f.save(str(tmp_path / "f.panns"))
+    assert size_r > (tmp_path / "f.panns").stat().st_size + 6000 * 32
+    loaded = PannsIndex.load(str(tmp_path / "r.panns"))
+    assert loaded.dtype == "i8+f32"
+    assert loaded.query(v, 5, budget=budget) == got
+    assert pickle.loads(pickle.dumps(r)).dtype == "i8+f32"
 
 
 def test_unknown_dtypes_are_refused() -> None:

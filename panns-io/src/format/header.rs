@@ -27,8 +27,12 @@ pub const CHECKSUM_OFFSET: usize = 96;
 /// the `codes`, `code_lo`, `code_step` and `code_aux` sections instead of `vectors`.
 /// Readers that do not know a flag refuse the file (older versions refuse this one).
 pub const FLAG_CODES: u32 = 1;
+/// Feature flag, only with [`FLAG_CODES`]: the `f32` vectors are kept beside the codes
+/// in the `vectors` section, to re-rank the walk's best candidates
+/// ([`panns_core::Dtype::I8F32`]). Older readers refuse the file.
+pub const FLAG_F32_BESIDE_CODES: u32 = 2;
 /// Every flag this version knows.
-pub const KNOWN_FLAGS: u32 = FLAG_CODES;
+pub const KNOWN_FLAGS: u32 = FLAG_CODES | FLAG_F32_BESIDE_CODES;
 
 /// What a section holds. Kind codes are stable across format versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -323,12 +327,16 @@ impl Header {
             .find(|s| s.kind() == kind.code())
     }
 
-    /// How the vectors are stored ([`FLAG_CODES`]: as 8-bit codes).
+    /// How the vectors are stored ([`FLAG_CODES`]: as 8-bit codes; with
+    /// [`FLAG_F32_BESIDE_CODES`] too: codes and `f32`).
     pub fn dtype(&self) -> panns_core::Dtype {
-        if self.flags() & FLAG_CODES != 0 {
+        let f = self.flags();
+        if f & FLAG_CODES == 0 {
+            panns_core::Dtype::F32
+        } else if f & FLAG_F32_BESIDE_CODES == 0 {
             panns_core::Dtype::I8
         } else {
-            panns_core::Dtype::F32
+            panns_core::Dtype::I8F32
         }
     }
 

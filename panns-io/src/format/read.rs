@@ -34,7 +34,7 @@ impl Layout {
         let sec_f32 = |kind| section::<[f32]>(bytes, &self.ranges, kind, source);
         let codes = match h.dtype() {
             Dtype::F32 => None,
-            Dtype::I8 => Some(Codes {
+            Dtype::I8 | Dtype::I8F32 => Some(Codes {
                 codes: section::<[u8]>(bytes, &self.ranges, SectionKind::Codes, source)?,
                 lo: sec_f32(SectionKind::CodeLo)?,
                 step: sec_f32(SectionKind::CodeStep)?,

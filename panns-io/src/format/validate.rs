@@ -9,8 +9,8 @@ use zerocopy::FromBytes;
 
 use super::corrupt;
 use super::header::{
-    ENDIAN_MARKER, FLAG_CODES, FORMAT_VERSION, HEADER_SIZE, Header, KNOWN_FLAGS, MAGIC,
-    MAX_SECTIONS, SECTION_ALIGN, SectionKind,
+    ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FORMAT_VERSION, HEADER_SIZE, Header,
+    KNOWN_FLAGS, MAGIC, MAX_SECTIONS, SECTION_ALIGN, SectionKind,
 };
 use super::{OpenOptions, file_checksum};
 use crate::error::{Error, Result};
@@ -110,6 +110,9 @@ pub(super) fn check_header(bytes: &[u8], path: &Path, opts: &OpenOptions) -> Res
             "unknown feature flags {:#x} (written by a newer panns?)",
             header.flags() & !KNOWN_FLAGS
         ));
+    }
+    if header.flags() & (FLAG_CODES | FLAG_F32_BESIDE_CODES) == FLAG_F32_BESIDE_CODES {
+        return bad("the header flags f32 vectors beside codes, but no codes".to_string());
     }
     if Metric::from_code(header.metric_code()).is_none() {
         return bad(format!("unknown metric code {}", header.metric_code()));
@@ -279,11 +282,12 @@ pub(super) fn check_sections(
     }
     let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
     let codes = h.flags() & FLAG_CODES != 0;
+    let beside = h.flags() & FLAG_F32_BESIDE_CODES != 0;
     for kind in SectionKind::ALL {
         let optional = matches!(kind, SectionKind::Labels | SectionKind::Generation);
         let needed = kind.required()
             || (kind == SectionKind::Graph && h.graph_degree() > 0)
-            || (kind == SectionKind::Vectors && !codes)
+            || (kind == SectionKind::Vectors && (!codes || beside))
             || (kind.is_code() && codes);
         match (seen[kind.slot()].take(), needed) {
             (Some(r), true) => ranges[kind.slot()] = r,

@@ -5,13 +5,13 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use panns_core::{Index, IndexParts};
+use panns_core::{Dtype, Index, IndexParts};
 use zerocopy::IntoBytes;
 
 use super::checksum::Hasher;
 use super::header::{
-    ENDIAN_MARKER, FLAG_CODES, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, MAX_SECTIONS,
-    SECTION_ALIGN, SectionEntry, SectionKind,
+    ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC,
+    MAX_SECTIONS, SECTION_ALIGN, SectionEntry, SectionKind,
 };
 use super::{BuildInfo, Extras};
 use crate::error::{Error, Result};
@@ -133,7 +133,7 @@ pub fn parts_to_bytes_with(
 /// The sections of `parts` in file order, as bytes.
 fn sections_of<'a>(p: &IndexParts<'a>) -> Vec<(SectionKind, &'a [u8])> {
     let mut s = Vec::new();
-    if p.codes.is_none() {
+    if p.dtype().has_f32() {
         s.push((SectionKind::Vectors, p.vectors.as_bytes()));
     }
     s.extend([
@@ -227,7 +227,12 @@ fn header_of(
         seed: info.seed.into(),
         n_nodes: (p.nodes.len() as u64).into(),
         n_leaves: (p.leaf_offsets.len().saturating_sub(1) as u64).into(),
-        flags: if p.codes.is_some() { FLAG_CODES } else { 0 }.into(),
+        flags: match p.dtype() {
+            Dtype::F32 => 0,
+            Dtype::I8 => FLAG_CODES,
+            Dtype::I8F32 => FLAG_CODES | FLAG_F32_BESIDE_CODES,
+        }
+        .into(),
         graph_degree: u32_of(p.graph_degree, "graph degree")?.into(),
         n_sections: (sections.len() as u32).into(),
         reserved0: 0.into(),

@@ -76,9 +76,10 @@ fn base(metric: Metric, graph: bool, seed: u64, dtype: Dtype) -> Vec<u8> {
     index_to_bytes(&ix).unwrap()
 }
 
-/// The clean base files: f32 under every metric, with and without a graph, and two
-/// files of 8-bit codes (their code ranges and norm terms are mutated too).
-fn bases() -> [Vec<u8>; 6] {
+/// The clean base files: f32 under every metric, with and without a graph, two files
+/// of 8-bit codes (their code ranges and norm terms are mutated too) and two of codes
+/// with the f32 vectors beside them.
+fn bases() -> [Vec<u8>; 8] {
     [
         base(Metric::Euclidean, false, 1, Dtype::F32),
         base(Metric::Angular, true, 2, Dtype::F32),
@@ -86,6 +87,8 @@ fn bases() -> [Vec<u8>; 6] {
         base(Metric::Euclidean, true, 4, Dtype::F32),
         base(Metric::Euclidean, true, 5, Dtype::I8),
         base(Metric::Angular, false, 6, Dtype::I8),
+        base(Metric::Euclidean, true, 7, Dtype::I8F32),
+        base(Metric::Dot, false, 8, Dtype::I8F32),
     ]
 }
 
