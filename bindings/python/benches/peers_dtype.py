@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The peer harness (../shared/bench/run_peers.py) with two more libraries, panns stored as 8-bit
+"""The peer harness (../shared/bench/run_peers.py) with four more libraries, panns stored as 8-bit
 codes: ``panns-i8`` (trees only) and ``panns-graph-i8`` (with the graph), built exactly like
-``panns`` and ``panns-graph`` but with ``PannsIndex(dimension, metric, dtype='i8')``. Everything
+``panns`` and ``panns-graph`` but with ``PannsIndex(dimension, metric, dtype='i8')``, and
+``panns-i8f32`` / ``panns-graph-i8f32`` with ``dtype='i8+f32'`` (codes walked, f32 re-ranked). Everything
 else (the workers, the timing protocol: one query per call, one thread, through the Python package;
 the recall computation; the CSV) is the harness's own code.
 
@@ -25,20 +26,30 @@ import run_peers as rp  # noqa: E402
 class PannsI8(rp.Panns):
     """panns with its vectors stored as 8-bit codes."""
 
+    DTYPE = "i8"
+
     def __init__(self, metric, dim, n_trees, graph_degree=0):
         import panns
 
-        self.p = panns.PannsIndex(dimension=dim, metric=metric, dtype="i8")
+        self.p = panns.PannsIndex(dimension=dim, metric=metric, dtype=self.DTYPE)
         self.n_trees, self.graph_degree = n_trees, graph_degree
 
 
+class PannsI8F32(PannsI8):
+    """panns with 8-bit codes and the f32 vectors beside them (walk on codes, re-rank f32)."""
+
+    DTYPE = "i8+f32"
+
+
 rp.PEERS["panns-i8"] = rp.PEERS["panns-graph-i8"] = PannsI8
+rp.PEERS["panns-i8f32"] = rp.PEERS["panns-graph-i8f32"] = PannsI8F32
 _grids = rp.grids
 
 
 def grids(n, metric):
     g = _grids(n, metric)
     g["panns-i8"], g["panns-graph-i8"] = g["panns"], g["panns-graph"]
+    g["panns-i8f32"], g["panns-graph-i8f32"] = g["panns"], g["panns-graph"]
     return g
 
 
