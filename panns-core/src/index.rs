@@ -290,20 +290,22 @@ impl Index {
         self.parts().nodes
     }
 
-    /// How the vectors are stored ([`Dtype::I8`]: as 8-bit codes).
+    /// How the vectors are stored ([`Dtype::I8`]: as 8-bit codes; [`Dtype::I8F32`]: both).
     pub fn dtype(&self) -> Dtype {
         self.parts().dtype()
     }
 
     /// The stored vector of item `id` (unit-normalised under the angular metric):
-    /// borrowed for `f32` storage, decoded for [`Dtype::I8`].
+    /// borrowed for `f32` storage (and [`Dtype::I8F32`]), decoded for [`Dtype::I8`].
     pub fn vector(&self, id: usize) -> Result<Cow<'_, [f32]>> {
         self.view().vector(id)
     }
 
     /// A copy of this index with its vectors stored as `dtype` (the trees and graph
     /// are kept). From `f32` to [`Dtype::I8`] encodes them with a range fitted to
-    /// them; from `I8` to `f32` decodes them (the codes' rounding stays).
+    /// them; from `I8` to `f32` decodes them (the codes' rounding stays). To
+    /// [`Dtype::I8F32`] adds the codes beside the `f32` vectors; from it, either half
+    /// is dropped.
     pub fn to_dtype(&self, dtype: Dtype) -> Result<Index> {
         let p = self.parts();
         let view = self.view();
