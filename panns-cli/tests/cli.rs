@@ -931,3 +931,51 @@ fn query_searches_a_live_index_with_its_delta_and_removals() {
         &["3 components but the index has dimension 12", "fresh.panns"],
     );
 }
+
+#[test]
+fn build_with_each_dtype_and_info_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = rows(400, 10, 3);
+    let npy = dir.path().join("data.npy");
+    write_npy(&npy, &data);
+    let mut sizes = Vec::new();
+    for dtype in ["f32", "i8", "i8+f32"] {
+        let idx = dir.path().join(format!("{dtype}.panns"));
+        ok(&[
+            "build",
+            s(&npy),
+            "-o",
+            s(&idx),
+            "--trees",
+            "4",
+            "--dtype",
+            dtype,
+        ]);
+        let info = ok(&["info", s(&idx), "--verify"]);
+        let line = info.lines().find(|l| l.starts_with("dtype")).unwrap();
+        assert_eq!(line.split_whitespace().nth(1), Some(dtype), "{info}");
+        sizes.push(std::fs::metadata(&idx).unwrap().len());
+        // The item itself comes first; i8+f32 answers from the f32 rows: distance 0.
+        let q = vector_arg(&data[33]);
+        let out = ok(&["query", s(&idx), "--vector", &q, "-k", "3"]);
+        let first: Vec<&str> = out.lines().nth(1).unwrap().split_whitespace().collect();
+        assert_eq!(first[1], "33", "{dtype}: {out}");
+        if dtype != "i8" {
+            assert_eq!(first[2].parse::<f32>().unwrap(), 0.0, "{dtype}: {out}");
+        }
+    }
+    // i8 < f32 < i8+f32 (codes: a quarter of the vector bytes; both: five quarters).
+    assert!(sizes[1] < sizes[0] && sizes[0] < sizes[2], "{sizes:?}");
+    fails(
+        &[
+            "build",
+            s(&npy),
+            "-o",
+            s(&dir.path().join("x.panns")),
+            "--dtype",
+            "f16",
+        ],
+        2,
+        &["f16"],
+    );
+}
