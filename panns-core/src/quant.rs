@@ -527,12 +527,15 @@ mod tests {
 
     #[test]
     fn dtype_names_round_trip() {
-        for d in [Dtype::F32, Dtype::I8] {
+        for d in [Dtype::F32, Dtype::I8, Dtype::I8F32] {
             assert_eq!(d.name().parse::<Dtype>().unwrap(), d);
             assert_eq!(Dtype::from_code(d.code()), Some(d));
             assert_eq!(d.to_string(), d.name());
+            assert_eq!(d.has_codes(), d != Dtype::F32);
+            assert_eq!(d.has_f32(), d != Dtype::I8);
         }
+        assert_eq!(Dtype::I8F32.code(), 2);
         assert!("f16".parse::<Dtype>().is_err());
-        assert_eq!(Dtype::from_code(2), None);
+        assert_eq!(Dtype::from_code(3), None);
     }
 }
