@@ -383,7 +383,10 @@ fn a_damaged_f32_value_beside_codes_is_found() {
     good.validate().unwrap();
     good.check_values().unwrap();
     let stride = padded_dim(dim);
-    for v in [f32::NAN, 1e6, 40.0] {
+    // Just over half a step from its code's value: beyond rounding, so damage.
+    let c = good.codes.unwrap();
+    let decoded = c.lo[2] + c.step[2] * c.codes[11 * stride + 2] as f32;
+    for v in [f32::NAN, 1e6, 40.0, decoded + 0.6 * c.step[2]] {
         let mut vectors = good.vectors.to_vec();
         vectors[11 * stride + 2] = v;
         let bad = IndexParts {
