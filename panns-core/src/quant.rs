@@ -526,6 +526,40 @@ mod tests {
     }
 
     #[test]
+    fn the_rerank_margin_bounds_every_code_distance_error_twice_over() {
+        for metric in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
+            let dim = 29;
+            let stride = padded_dim(dim);
+            let v = rows(300, dim, 4, metric);
+            let c = encode(&v, dim, metric).unwrap();
+            let codes = c.parts();
+            let mut q = rows(1, dim, 77, metric);
+            q.iter_mut().for_each(|x| *x *= 3.0); // |q| = 3 (dot: the bound scales with it)
+            if metric == Metric::Angular {
+                crate::search::normalize(&mut q);
+            }
+            let mut w = Vec::new();
+            let base = prepare_query(&codes, metric, &q, &mut w);
+            let m = rerank_margin(&codes, metric, &q);
+            // The documented value: twice the per-side bound, plus 1%.
+            let e = 0.5 * codes.step.iter().map(|s| s * s).sum::<f32>().sqrt();
+            let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let side = match metric {
+                Metric::Euclidean => e,
+                Metric::Angular => 2.0 * e,
+                Metric::Dot => qn * e,
+            };
+            assert!((m - 2.02 * side).abs() <= 1e-5 * m, "{metric}: {m} vs {side}");
+            // And it holds: no code distance is off by more than half of it.
+            for id in 0..300 {
+                let exact = metric.distance(&q, &v[id * stride..(id + 1) * stride]);
+                let got = distance(&codes, metric, stride, &w, base, id);
+                assert!((got - exact).abs() <= m / 2.0, "{metric} {id}: {got} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
     fn dtype_names_round_trip() {
         for d in [Dtype::F32, Dtype::I8, Dtype::I8F32] {
             assert_eq!(d.name().parse::<Dtype>().unwrap(), d);
