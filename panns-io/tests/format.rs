@@ -848,6 +848,13 @@ fn fuzz_seeds_open() {
         };
         index.build_graph(&graph).unwrap();
         save_index(&index, dir.join("graph-30x4.panns")).unwrap();
+        // Codes, and codes with f32 beside them: the code sections and both flags.
+        for (name, dtype) in [
+            ("i8-graph-30x4.panns", panns_core::Dtype::I8),
+            ("i8f32-graph-30x4.panns", panns_core::Dtype::I8F32),
+        ] {
+            save_index(&index.to_dtype(dtype).unwrap(), dir.join(name)).unwrap();
+        }
     }
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("skipping: {} is absent", dir.display());
