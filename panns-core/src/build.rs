@@ -170,12 +170,19 @@ pub(crate) fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Resul
             bytes: len.saturating_mul(4),
         })?;
     table.resize(len, 0.0);
+    // A few pool vectors per task, each item's row read once for all of them (they stay
+    // in cache): the vectors are streamed pool_size / GROUP times instead of pool_size
+    // times. The same kernel on the same operands, so the same table for any GROUP.
+    const GROUP: usize = 8;
+    let n1 = n.max(1);
     table
-        .par_chunks_mut(n.max(1))
-        .zip(pool.par_chunks(stride))
-        .for_each(|(col, p)| {
-            for (o, x) in col.iter_mut().zip(vectors.chunks_exact(stride)) {
-                *o = kernels::dot(x, p);
+        .par_chunks_mut(n1 * GROUP)
+        .zip(pool.par_chunks(stride * GROUP))
+        .for_each(|(cols, ps)| {
+            for (i, x) in vectors.chunks_exact(stride).enumerate() {
+                for (j, p) in ps.chunks_exact(stride).enumerate() {
+                    cols[j * n1 + i] = kernels::dot(x, p);
+                }
             }
         });
     Ok(table)
@@ -431,6 +438,28 @@ mod tests {
         assert!(!keeps_table(128, &p(256, FEW_TREES)));
         assert!(keeps_table(128, &p(256, FEW_TREES + 1)));
         assert!(!keeps_table(16, &p(17, 1)));
+    }
+
+    /// The table holds exactly `dot(item, pool vector)` at `p * n + i`, also when the
+    /// pool size is not a multiple of the group of pool vectors projected together.
+    #[test]
+    fn the_table_is_every_items_dot_product_with_every_pool_vector() {
+        let (n, dim, stride, pool_size) = (37, 5, 16, 13);
+        let mut rng = Rng::new(4);
+        let mut vectors = vec![0f32; n * stride];
+        for row in vectors.chunks_exact_mut(stride) {
+            for x in &mut row[..dim] {
+                *x = rng.gaussian() as f32;
+            }
+        }
+        let pool = gaussian_pool(dim, stride, pool_size, 7);
+        let table = project_all(&vectors, &pool, stride).unwrap();
+        assert_eq!(table.len(), n * pool_size);
+        for (p, q) in pool.chunks_exact(stride).enumerate() {
+            for (i, x) in vectors.chunks_exact(stride).enumerate() {
+                assert_eq!(table[p * n + i].to_bits(), kernels::dot(x, q).to_bits());
+            }
+        }
     }
 
     /// Every item descends to the leaf that holds it by the nodes' documented rule

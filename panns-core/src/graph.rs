@@ -197,12 +197,13 @@ impl<T: Copy + Default + Send + Sync> Flat<T> {
 type Lists = Flat<Entry>;
 
 /// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
-/// Refuses a graph build whose working memory cannot be had, before any work: two
-/// generations of `n x build_k` list entries, reverse samples, the seed trees' leaf
-/// map, per-worker visited stamps and the pruned rows. The allocator is asked once for
-/// the total (and it is given back), so a failure is an error, not an abort.
+/// Refuses a graph build whose working memory cannot be had, before any work: one
+/// generation of `n x build_k` list entries and a snapshot of their ids, reverse
+/// samples, the seed trees' leaf map, per-worker visited stamps and the pruned rows.
+/// The allocator is asked once for the total (and it is given back), so a failure is
+/// an error, not an abort.
 pub(crate) fn check_memory(n: usize, p: &GraphParams) -> Result<()> {
-    let per_item = 2 * p.build_k * std::mem::size_of::<Entry>()
+    let per_item = p.build_k * (std::mem::size_of::<Entry>() + 4)
         + SAMPLE * 8
         + p.seed_trees * 4
         + 3 * p.degree * 8
@@ -241,8 +242,7 @@ pub(crate) fn build_graph(
     report(progress, Stage::GraphSeeds, 1, 1);
     report(progress, Stage::GraphRounds, 0, p.max_rounds);
     for round in 0..p.max_rounds {
-        let (next, changed) = descent_round(&sp, &lists, n, k, round as u64);
-        lists = next;
+        let changed = descent_round(&sp, &mut lists, n, k, round as u64);
         if converged(changed, n, k) {
             break;
         }
@@ -306,135 +306,152 @@ fn seed_lists(sp: &Space, f: &ForestRef<'_>, n: usize, k: usize, trees: usize) -
 /// New entries each point expands per round (NN-descent's sampling).
 const SAMPLE: usize = 10;
 
-/// Adds to `cands` the entries of a hub's list not stamped yet: all of them when the
-/// hub is new to us, else only its new entries (old×old pairs were compared before).
-fn pull(list: &[Entry], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32>) {
-    for &e in list {
-        let w = e.id();
-        if (all || e.is_new()) && stamp[w as usize] != ep {
+/// Adds to `cands` the ids of a hub's list (`tags`: ids with the "new" flag) not
+/// stamped yet: all of them when the hub is new to us, else only its new entries
+/// (old×old pairs were compared before).
+fn pull(tags: &[u32], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32>) {
+    for &t in tags {
+        let w = t & !NEW;
+        if (all || t & NEW != 0) && stamp[w as usize] != ep {
             stamp[w as usize] = ep;
             cands.push(w);
         }
     }
 }
 
-/// Reverse neighbours of every point (who lists it, with the entry's "new" flag), at
-/// most `cap` per point. A point listed by more than `cap` others keeps a sample chosen
-/// by a hash of (point, lister, round): unbiased with respect to ids, different in each
-/// round, and independent of thread count. (Keeping the first `cap` listers in id
-/// order, as before, meant high-id listers of a popular point were never used.)
-fn reverse_sample(lists: &Lists, n: usize, cap: usize, round: u64) -> Flat<(u32, bool)> {
+/// Reverse neighbours of every point (who lists it, as the lister's id with the
+/// entry's "new" flag in the top bit), at most `cap` per point, from the lists' tags
+/// (`Lists::tags`). A point listed by more than `cap` others keeps a sample
+/// chosen by a hash of (point, lister, round): unbiased with respect to ids, different
+/// in each round, and independent of thread count. (Keeping the first `cap` listers in
+/// id order, as before, meant high-id listers of a popular point were never used.)
+///
+/// One pass over the lists keeps, per point, the `cap` smallest (hash, tagged lister)
+/// pairs in ascending order: `n x cap` pairs of working memory, not one per list entry.
+/// The rows hold those pairs; the second of each is the sample.
+fn reverse_sample(tags: &Flat<u32>, n: usize, cap: usize, round: u64) -> Flat<(u32, u32)> {
     let salt = crate::rng::mix(round ^ 0x7265_7665_7273_6521);
-    // Counting sort by listed point: keyed[start[v]..start[v + 1]] are v's listers.
-    let mut start = vec![0usize; n + 1];
-    for u in 0..n {
-        for e in lists.row(u) {
-            start[e.id() as usize + 1] += 1;
-        }
-    }
-    for v in 0..n {
-        start[v + 1] += start[v];
-    }
     // (the top 32 bits of the hash, the lister with the entry's "new" flag in its top
-    // bit): 8 bytes per entry. Ties of the 32-bit key fall back to the lister's id.
-    let mut keyed = vec![(0u32, 0u32); start[n]];
-    let mut next = start.clone();
+    // bit). Ties of the 32-bit key fall back to the lister's id.
+    let mut best = vec![(0u32, 0u32); n * cap];
+    let mut len = vec![0u32; n];
     for u in 0..n {
-        for e in lists.row(u) {
-            let v = e.id();
+        for &t in tags.row(u) {
+            let v = (t & !NEW) as usize;
             let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
-            keyed[next[v as usize]] = ((key >> 32) as u32, u as u32 | (e.tagged & NEW));
-            next[v as usize] += 1;
+            let e = ((key >> 32) as u32, u as u32 | (t & NEW));
+            let row = &mut best[v * cap..(v + 1) * cap];
+            let l = len[v] as usize;
+            if l < cap {
+                len[v] += 1;
+            } else if cap == 0 || e >= row[cap - 1] {
+                continue;
+            }
+            // Insert e in order, dropping the largest when the row is full.
+            let mut i = l.min(cap - 1);
+            while i > 0 && row[i - 1] > e {
+                row[i] = row[i - 1];
+                i -= 1;
+            }
+            row[i] = e;
         }
     }
-    drop(next);
-    let mut rest = keyed.as_mut_slice();
-    let mut per_point: Vec<&mut [(u32, u32)]> = Vec::with_capacity(n);
-    for v in 0..n {
-        let (head, tail) = rest.split_at_mut(start[v + 1] - start[v]);
-        per_point.push(head);
-        rest = tail;
-    }
-    let mut out = Flat {
+    Flat {
         stride: cap,
-        items: vec![(0u32, false); n * cap],
-        len: vec![0u32; n],
-    };
-    out.items
-        .par_chunks_mut(cap.max(1))
-        .zip(out.len.par_iter_mut())
-        .zip(per_point.into_par_iter())
-        .for_each(|((row, l), r)| {
-            if r.len() > cap {
-                r.select_nth_unstable(cap);
-            }
-            let m = r.len().min(cap);
-            r[..m].sort_unstable();
-            for (o, &(_, u)) in row.iter_mut().zip(&r[..m]) {
-                *o = (u & !NEW, u & NEW != 0);
-            }
-            *l = m as u32;
-        });
-    out
+        items: best,
+        len,
+    }
 }
 
 /// Per-worker scratch of a descent round: visit stamps, their epoch, candidates, the
 /// merged list.
 type RoundScratch = (Vec<u32>, u32, Vec<u32>, Vec<Entry>);
 
-/// One NN-descent round; returns the new lists and how many entries changed.
-fn descent_round(sp: &Space, lists: &Lists, n: usize, k: usize, round: u64) -> (Lists, usize) {
-    let rev = reverse_sample(lists, n, SAMPLE, round);
+impl Lists {
+    /// Every entry's id with its "new" flag (`Entry::tagged`), in the same layout: what
+    /// other points read of a list during a round (they compute their own distances).
+    fn tags(&self) -> Flat<u32> {
+        Flat {
+            stride: self.stride,
+            items: self.items.iter().map(|e| e.tagged).collect(),
+            len: self.len.clone(),
+        }
+    }
+}
+
+/// One NN-descent round, in place; returns how many entries changed.
+///
+/// Each point's new list depends only on the lists as they were when the round began:
+/// a point reads its own row (which only it writes) and the ids and flags of other rows
+/// from a snapshot taken first (4 bytes per entry, where a second generation of lists
+/// would take 8), so the result does not depend on the number of threads.
+fn descent_round(sp: &Space, lists: &mut Lists, n: usize, k: usize, round: u64) -> usize {
+    let tags = lists.tags();
+    let rev = reverse_sample(&tags, n, SAMPLE, round);
     let init = || -> RoundScratch { (vec![u32::MAX; n], 0, Vec::new(), Vec::new()) };
-    Flat::fill(n, k, init, |(stamp, epoch, cands, merged), u, out| {
-        *epoch += 1;
-        let ep = *epoch;
-        let mine = lists.row(u);
-        stamp[u] = ep;
-        for e in mine {
-            stamp[e.id() as usize] = ep;
-        }
-        cands.clear();
-        // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
-        // neighbours per round; other new entries stay new for the next round.
-        let mut sampled = 0;
-        let mut used = [false; 1024];
-        for (i, &e) in mine.iter().enumerate() {
-            let (v, new) = (e.id(), e.is_new());
-            let expand_all = new && sampled < SAMPLE;
-            if expand_all {
-                sampled += 1;
-                used[i] = true;
-            } else if new {
-                continue;
+    let stride = lists.stride.max(1);
+    lists
+        .items
+        .par_chunks_mut(stride)
+        .zip(lists.len.par_iter_mut())
+        .enumerate()
+        .map_init(init, |(stamp, epoch, cands, merged), (u, (row, l))| {
+            *epoch += 1;
+            let ep = *epoch;
+            let mine = &row[..*l as usize];
+            stamp[u] = ep;
+            for e in mine {
+                stamp[e.id() as usize] = ep;
             }
-            pull(lists.row(v as usize), expand_all, stamp, ep, cands);
-        }
-        for &(v, new) in rev.row(u) {
-            pull(lists.row(v as usize), new, stamp, ep, cands);
-        }
-        merged.clear();
-        merged.extend(
-            mine.iter()
-                .enumerate()
-                .map(|(i, &e)| Entry::new(e.d, e.id(), e.is_new() && !used[i])),
-        );
-        // Only candidates nearer than the current k-th can enter the list.
-        let limit = if merged.len() < k {
-            f32::INFINITY
-        } else {
-            merged.iter().map(|e| e.d).fold(f32::NEG_INFINITY, f32::max)
-        };
-        sp.entries_below(u as u32, cands, limit, merged);
-        merged.sort_unstable_by(by_dist);
-        let m = merged.len().min(k);
-        out[..m].copy_from_slice(&merged[..m]);
-        let changed = merged[..m]
-            .iter()
-            .filter(|e| !mine.iter().any(|o| o.id() == e.id()))
-            .count();
-        (m, changed)
-    })
+            cands.clear();
+            // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
+            // neighbours per round; other new entries stay new for the next round.
+            let mut sampled = 0;
+            let mut used = [false; 1024];
+            for (i, &e) in mine.iter().enumerate() {
+                let (v, new) = (e.id(), e.is_new());
+                let expand_all = new && sampled < SAMPLE;
+                if expand_all {
+                    sampled += 1;
+                    used[i] = true;
+                } else if new {
+                    continue;
+                }
+                pull(tags.row(v as usize), expand_all, stamp, ep, cands);
+            }
+            for &(_, t) in rev.row(u) {
+                pull(
+                    tags.row((t & !NEW) as usize),
+                    t & NEW != 0,
+                    stamp,
+                    ep,
+                    cands,
+                );
+            }
+            merged.clear();
+            merged.extend(
+                mine.iter()
+                    .enumerate()
+                    .map(|(i, &e)| Entry::new(e.d, e.id(), e.is_new() && !used[i])),
+            );
+            // Only candidates nearer than the current k-th can enter the list.
+            let limit = if merged.len() < k {
+                f32::INFINITY
+            } else {
+                merged.iter().map(|e| e.d).fold(f32::NEG_INFINITY, f32::max)
+            };
+            sp.entries_below(u as u32, cands, limit, merged);
+            merged.sort_unstable_by(by_dist);
+            let m = merged.len().min(k);
+            let changed = merged[..m]
+                .iter()
+                .filter(|e| !mine.iter().any(|o| o.id() == e.id()))
+                .count();
+            row[..m].copy_from_slice(&merged[..m]);
+            *l = m as u32;
+            changed
+        })
+        .sum()
 }
 
 /// Relaxation of the pruning rule (as in Vamana): an edge u→v is dropped only when a
@@ -569,6 +586,11 @@ mod tests {
 
     use super::*;
 
+    /// Reverse-sample rows as (lister, new) pairs.
+    fn untag(row: &[(u32, u32)]) -> Vec<(u32, bool)> {
+        row.iter().map(|&(_, t)| (t & !NEW, t & NEW != 0)).collect()
+    }
+
     #[test]
     fn pruning_never_drops_an_edge_for_a_farther_neighbour() {
         // w farther from v than u is ⇒ the edge u→v stays, whatever the sign (at equal
@@ -639,8 +661,9 @@ mod tests {
             })
             .collect();
         let lists = Lists::from_rows(&lists, hubs as usize);
-        let rev = reverse_sample(&lists, n as usize, cap, 0);
-        let rev: Vec<Vec<(u32, bool)>> = (0..n as usize).map(|v| rev.row(v).to_vec()).collect();
+        let tags = lists.tags();
+        let rev = reverse_sample(&tags, n as usize, cap, 0);
+        let rev: Vec<Vec<(u32, bool)>> = (0..n as usize).map(|v| untag(rev.row(v))).collect();
         let mut ids: Vec<u32> = Vec::new();
         for (v, r) in rev.iter().enumerate() {
             assert_eq!(r.len(), if (v as u32) < hubs { cap } else { 0 });
@@ -656,11 +679,11 @@ mod tests {
             "share of listers in the upper half {upper}"
         );
         // Deterministic, and a new sample each round.
-        let again = reverse_sample(&lists, n as usize, cap, 0);
-        assert!((0..n as usize).all(|v| again.row(v) == rev[v]));
-        let next = reverse_sample(&lists, n as usize, cap, 1);
+        let again = reverse_sample(&tags, n as usize, cap, 0);
+        assert!((0..n as usize).all(|v| untag(again.row(v)) == rev[v]));
+        let next = reverse_sample(&tags, n as usize, cap, 1);
         let same = (0..hubs as usize)
-            .filter(|&v| next.row(v) == rev[v])
+            .filter(|&v| untag(next.row(v)) == rev[v])
             .count();
         assert!(
             same < 5,
@@ -676,7 +699,7 @@ mod tests {
         let e = Entry::new;
         assert!(e(1.0, 5, true).is_new() && !e(1.0, 5, false).is_new());
         assert_eq!(e(1.0, (1 << 31) - 1, true).id(), (1 << 31) - 1);
-        let list = [e(1.0, 1, true), e(2.0, 2, false), e(3.0, 3, true)];
+        let list = [e(1.0, 1, true), e(2.0, 2, false), e(3.0, 3, true)].map(|e| e.tagged);
         let mut stamp = vec![0u32; 4];
         let mut cands = Vec::new();
         pull(&list, false, &mut stamp, 1, &mut cands);
@@ -713,9 +736,9 @@ mod tests {
                 }
             })
             .collect();
-        let lists = Lists::from_rows(&rows, 16);
-        let (next, _) = descent_round(&sp, &lists, n, 16, 0);
-        let row = next.row(0);
+        let mut lists = Lists::from_rows(&rows, 16);
+        descent_round(&sp, &mut lists, n, 16, 0);
+        let row = lists.row(0);
         for v in 1..=12u32 {
             let e = row.iter().find(|e| e.id() == v).expect("kept");
             assert_eq!(e.is_new(), v > SAMPLE as u32, "entry {v}");
@@ -730,8 +753,8 @@ mod tests {
             vec![e(1.0, 0, false)],
             vec![e(1.0, 1, true)],
         ];
-        let rev = reverse_sample(&Lists::from_rows(&lists, 2), 3, SAMPLE, 7);
-        let mut rev: Vec<Vec<(u32, bool)>> = (0..3).map(|v| rev.row(v).to_vec()).collect();
+        let rev = reverse_sample(&Lists::from_rows(&lists, 2).tags(), 3, SAMPLE, 7);
+        let mut rev: Vec<Vec<(u32, bool)>> = (0..3).map(|v| untag(rev.row(v))).collect();
         rev.iter_mut().for_each(|r| r.sort_unstable());
         assert_eq!(
             rev,
