@@ -505,6 +505,29 @@ impl std::fmt::Debug for ShardedIndex {
     }
 }
 
+/// Which global labels a sharded search may return: the label filters of
+/// [`ShardedIndex::search_labels`] and [`ShardedIndex::search_filtered`] as one value.
+#[derive(Clone, Copy)]
+pub enum ShardFilter<'a> {
+    /// Every item.
+    All,
+    /// Only the listed labels (an allow-list: unknown labels match nothing, an empty
+    /// list gives no results; planned per shard, an exact scan when few are listed).
+    Labels(&'a [u64]),
+    /// The labels the predicate accepts (called from the shards' search threads).
+    Predicate(&'a (dyn Fn(u64) -> bool + Sync)),
+}
+
+impl std::fmt::Debug for ShardFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardFilter::All => f.write_str("All"),
+            ShardFilter::Labels(l) => f.debug_tuple("Labels").field(l).finish(),
+            ShardFilter::Predicate(_) => f.write_str("Predicate(..)"),
+        }
+    }
+}
+
 /// Orders hits by distance, then label (NaN last; -0 equals +0).
 fn cmp_hit(a: &(u64, f32), b: &(u64, f32)) -> Ordering {
     match a.1.partial_cmp(&b.1) {
@@ -745,6 +768,97 @@ impl ShardedIndex {
                 .search_filtered(query, params, &Filter::Predicate(&pred))
                 .map(Some)
         })
+    }
+
+    /// Like [`search_with_stats`](Self::search_with_stats) under `filter`: every item
+    /// for [`ShardFilter::All`], else [`search_labels`](Self::search_labels) or
+    /// [`search_filtered`](Self::search_filtered).
+    pub fn search_with_filter(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        filter: ShardFilter<'_>,
+    ) -> Result<(Hits, Vec<SearchStats>)> {
+        match filter {
+            ShardFilter::All => self.search_with_stats(query, params),
+            ShardFilter::Labels(list) => self.search_labels(query, params, list),
+            ShardFilter::Predicate(allow) => self.search_filtered(query, params, allow),
+        }
+    }
+
+    /// Every item `filter` allows within distance `radius` of `query` (as FAISS'
+    /// `range_search`), nearest first, ties by label, at most `max_results` of them; the
+    /// flag is true when more were found and the list was cut (the nearest are kept).
+    /// Each shard's candidates are its `max_results + 1` nearest allowed items at
+    /// `budget` (0: the default), as [`Index::range_search`]; the merge is exact: the
+    /// union of every shard's items within the radius, sorted, cut to `max_results`, and
+    /// flagged when a shard or the union held more. Approximate unless the budget covers
+    /// half of each shard's (allowed) items. A negative or NaN radius and
+    /// `max_results = 0` are errors; under the angular metric distances are `1 - cos`.
+    pub fn range_search(
+        &self,
+        query: &[f32],
+        radius: f32,
+        max_results: usize,
+        budget: usize,
+        filter: ShardFilter<'_>,
+    ) -> Result<(Hits, bool)> {
+        if radius.is_nan() || radius < 0.0 {
+            return Err(
+                panns_core::Error::parameter("radius", radius, "must be a number >= 0").into(),
+            );
+        }
+        if max_results == 0 {
+            return Err(
+                panns_core::Error::parameter("max_results", 0, "must be at least 1").into(),
+            );
+        }
+        // One more than the cap tells whether the cap was hit. The merged top
+        // `max_results + 1` holds the union's nearest, so its part within the radius
+        // is the union's, cut to `max_results + 1`.
+        let params = SearchParams::new(max_results.saturating_add(1)).with_budget(budget);
+        let (hits, _) = self.search_with_filter(query, &params, filter)?;
+        let mut within: Hits = hits.into_iter().filter(|h| h.1 <= radius).collect();
+        let capped = within.len() > max_results;
+        within.truncate(max_results);
+        Ok((within, capped))
+    }
+
+    /// [`search_batch`](Self::search_batch) under one `filter` for every query: one
+    /// merged list per query, each as [`search_with_filter`](Self::search_with_filter)
+    /// gives it (queries in parallel, each fanned out over the shards). A predicate is
+    /// called from many threads at once. Errors name the first failing query row.
+    pub fn search_batch_filtered(
+        &self,
+        queries: &[f32],
+        params: &SearchParams,
+        filter: ShardFilter<'_>,
+    ) -> Result<Vec<Hits>> {
+        if let ShardFilter::All = filter {
+            return self.search_batch(queries, params);
+        }
+        if !queries.len().is_multiple_of(self.dim) {
+            return Err(panns_core::Error::RaggedBatch {
+                len: queries.len(),
+                dim: self.dim,
+            }
+            .into());
+        }
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        queries
+            .par_chunks(self.dim)
+            .enumerate()
+            .map(|(r, q)| {
+                self.search_with_filter(q, params, filter)
+                    .map(|h| h.0)
+                    .map_err(|e| match e {
+                        Error::Core(c) => Error::Core(c.with_item(r)),
+                        other => other,
+                    })
+            })
+            .collect()
     }
 
     /// Every shard searched in parallel with `one` (None: nothing to search there),
