@@ -328,21 +328,22 @@ pub unsafe extern "C" fn panns_sharded_search_batch(
         };
         let params = SearchParams::new(k).with_budget(budget);
         ix.search_batch_into(qs, &params, labels, distances)
-            .map_err(|e| {
-                use panns_core::Error as E;
-                let row = match &e {
-                    panns_io::Error::Core(
-                        E::NonFinite { item, .. }
-                        | E::TooLarge { item, .. }
-                        | E::ZeroVector { item },
-                    ) => Some(*item),
-                    _ => None,
-                };
-                match row {
-                    Some(r) => FfiError::from(e).context(format_args!("query row {r}")),
-                    None => FfiError::from(e),
-                }
-            })?;
+            .map_err(batch_err)?;
         Ok(())
     })
+}
+
+/// A batch search's error, its message naming the query row it is about (if any).
+pub(crate) fn batch_err(e: panns_io::Error) -> FfiError {
+    use panns_core::Error as E;
+    let row = match &e {
+        panns_io::Error::Core(
+            E::NonFinite { item, .. } | E::TooLarge { item, .. } | E::ZeroVector { item },
+        ) => Some(*item),
+        _ => None,
+    };
+    match row {
+        Some(r) => FfiError::from(e).context(format_args!("query row {r}")),
+        None => FfiError::from(e),
+    }
 }

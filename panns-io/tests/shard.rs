@@ -645,7 +645,7 @@ fn filtered_batches_equal_one_filtered_search_per_query() {
     let queries = gaussian_vector(12 * DIM, false, 31);
     let p = SearchParams::new(7).with_budget(40);
     let listed: Vec<u64> = (0..N as u64).step_by(37).chain([1 << 50]).collect();
-    let third = |l: u64| l % 3 == 0;
+    let third = |l: u64| l.is_multiple_of(3);
     for f in [
         ShardFilter::All,
         ShardFilter::Labels(&listed),
