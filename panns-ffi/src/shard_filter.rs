@@ -9,12 +9,10 @@
 //! deny-list or a predicate walks every shard with the filter
 //! (`ShardedIndex::search_filtered`).
 
-use crate::error::{
-    FfiError, FfiResult, PannsStatus, check_opt, check_ptr, guard, mul, slice, write_opt,
-};
+use crate::error::{FfiResult, PannsStatus, check_opt, check_ptr, guard, write_opt};
 use crate::live::{write_batch, write_hits};
 use crate::live_filter::{PannsLabelFilter, View, check_filter};
-use crate::shard::{PannsShardedIndex, batch_err, check_k_dim, query_args, sharded_ref};
+use crate::shard::{PannsShardedIndex, batch_args, batch_err, query_args, sharded_ref};
 use panns_core::SearchParams;
 use panns_io::ShardFilter;
 
@@ -115,18 +113,11 @@ pub unsafe extern "C" fn panns_sharded_search_batch_filtered(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let ix = unsafe { sharded_ref(idx) }?;
-        let n_in = mul(n_queries, dim, "n_queries * dim")?;
-        let n_out = mul(n_queries, k, "n_queries * k")?;
         // SAFETY: forwarded from the caller.
-        let qs = unsafe { slice(queries, n_in, "queries") }?;
-        check_ptr(out_labels, n_out, "out_labels")?;
-        if !out_distances.is_null() {
-            check_ptr(out_distances, n_out, "out_distances")?;
-        }
+        let qs = unsafe { batch_args(ix, queries, n_queries, dim, k, out_labels, out_distances) }?;
         if !out_counts.is_null() {
             check_ptr(out_counts, n_queries, "out_counts")?;
         }
-        check_k_dim(ix, k, dim)?;
         // SAFETY: forwarded from the caller.
         let filter = unsafe { check_filter(filter) }?;
         if n_queries == 0 {
@@ -182,21 +173,14 @@ pub unsafe extern "C" fn panns_sharded_range_search(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let ix = unsafe { sharded_ref(idx) }?;
-        if radius.is_nan() || radius < 0.0 {
-            return Err(FfiError::invalid(format!(
-                "radius = {radius}: must be a number >= 0"
-            )));
-        }
-        if max_results == 0 {
-            return Err(FfiError::invalid("max_results = 0: must be at least 1"));
-        }
-        // SAFETY: forwarded from the caller (`max_results` stands for k).
+        // SAFETY: forwarded from the caller (`max_results` stands for k; 0 is refused by
+        // the range search with its own name).
         let q = unsafe {
             query_args(
                 ix,
                 query,
                 dim,
-                max_results,
+                max_results.max(1),
                 out_labels,
                 out_distances,
                 out_count,

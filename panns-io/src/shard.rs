@@ -546,6 +546,30 @@ pub fn merge_top_k(lists: &[Vec<(u64, f32)>], k: usize) -> Vec<(u64, f32)> {
     all
 }
 
+/// A range search over labelled hits (of [`ShardedIndex::range_search`] and
+/// [`crate::LiveIndex::range_search`]): refuses a negative or NaN `radius` and
+/// `max_results = 0`, gets the `max_results + 1` nearest at `budget` from `search` (one
+/// more than the cap tells whether the cap was hit), keeps those within the radius, cut
+/// to `max_results`, and says whether the cap cut the list.
+pub(crate) fn range_of(
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    search: impl FnOnce(&SearchParams) -> Result<Hits>,
+) -> Result<(Hits, bool)> {
+    if radius.is_nan() || radius < 0.0 {
+        return Err(panns_core::Error::parameter("radius", radius, "must be a number >= 0").into());
+    }
+    if max_results == 0 {
+        return Err(panns_core::Error::parameter("max_results", 0, "must be at least 1").into());
+    }
+    let hits = search(&SearchParams::new(max_results.saturating_add(1)).with_budget(budget))?;
+    let mut within: Hits = hits.into_iter().filter(|h| h.1 <= radius).collect();
+    let capped = within.len() > max_results;
+    within.truncate(max_results);
+    Ok((within, capped))
+}
+
 impl ShardedIndex {
     /// Opens every shard of the manifest at `manifest` (memory-mapped; with
     /// `opts.verify_checksum` every shard file is hashed and its values checked too).
@@ -670,6 +694,21 @@ impl ShardedIndex {
     pub fn label(&self, i: usize, id: u32) -> Option<u64> {
         let s = self.shards.get(i)?;
         ((id as usize) < s.index.len()).then(|| s.labels.label(id))
+    }
+
+    /// Checks that `queries` holds whole rows and that `k >= 1`.
+    fn check_batch(&self, queries: &[f32], params: &SearchParams) -> Result<()> {
+        if !queries.len().is_multiple_of(self.dim) {
+            return Err(panns_core::Error::RaggedBatch {
+                len: queries.len(),
+                dim: self.dim,
+            }
+            .into());
+        }
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        Ok(())
     }
 
     fn check_query(&self, query: &[f32]) -> Result<()> {
@@ -803,25 +842,11 @@ impl ShardedIndex {
         budget: usize,
         filter: ShardFilter<'_>,
     ) -> Result<(Hits, bool)> {
-        if radius.is_nan() || radius < 0.0 {
-            return Err(
-                panns_core::Error::parameter("radius", radius, "must be a number >= 0").into(),
-            );
-        }
-        if max_results == 0 {
-            return Err(
-                panns_core::Error::parameter("max_results", 0, "must be at least 1").into(),
-            );
-        }
-        // One more than the cap tells whether the cap was hit. The merged top
-        // `max_results + 1` holds the union's nearest, so its part within the radius
-        // is the union's, cut to `max_results + 1`.
-        let params = SearchParams::new(max_results.saturating_add(1)).with_budget(budget);
-        let (hits, _) = self.search_with_filter(query, &params, filter)?;
-        let mut within: Hits = hits.into_iter().filter(|h| h.1 <= radius).collect();
-        let capped = within.len() > max_results;
-        within.truncate(max_results);
-        Ok((within, capped))
+        // The merged top `max_results + 1` holds the union's nearest, so its part within
+        // the radius is the union's, cut to `max_results + 1`.
+        range_of(radius, max_results, budget, |p| {
+            Ok(self.search_with_filter(query, p, filter)?.0)
+        })
     }
 
     /// [`search_batch`](Self::search_batch) under one `filter` for every query: one
@@ -837,16 +862,7 @@ impl ShardedIndex {
         if let ShardFilter::All = filter {
             return self.search_batch(queries, params);
         }
-        if !queries.len().is_multiple_of(self.dim) {
-            return Err(panns_core::Error::RaggedBatch {
-                len: queries.len(),
-                dim: self.dim,
-            }
-            .into());
-        }
-        if params.k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
+        self.check_batch(queries, params)?;
         queries
             .par_chunks(self.dim)
             .enumerate()
@@ -900,16 +916,7 @@ impl ShardedIndex {
         queries: &[f32],
         params: &SearchParams,
     ) -> Result<Vec<Vec<(u64, f32)>>> {
-        if !queries.len().is_multiple_of(self.dim) {
-            return Err(panns_core::Error::RaggedBatch {
-                len: queries.len(),
-                dim: self.dim,
-            }
-            .into());
-        }
-        if params.k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
+        self.check_batch(queries, params)?;
         // Shard by shard (each batch parallel over the queries: one shard's pages stay hot),
         // then every query's lists merged.
         let per_shard = self

@@ -467,13 +467,12 @@ fn angular_and_dot_shards_merge_like_their_parts() {
     }
 }
 
-/// Exact top-k labels over the rows whose label `keep` accepts.
-fn exact_allowed(
+/// Every row whose label `keep` accepts as (squared distance, label), nearest first.
+fn ranked(
     q: &[f32],
-    k: usize,
     label_of_row: &dyn Fn(usize) -> u64,
     keep: &dyn Fn(u64) -> bool,
-) -> Vec<u64> {
+) -> Vec<(f32, u64)> {
     let d = data();
     let mut all: Vec<(f32, u64)> = d
         .chunks(DIM)
@@ -482,6 +481,17 @@ fn exact_allowed(
         .filter(|e| keep(e.1))
         .collect();
     all.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+    all
+}
+
+/// Exact top-k labels over the rows whose label `keep` accepts.
+fn exact_allowed(
+    q: &[f32],
+    k: usize,
+    label_of_row: &dyn Fn(usize) -> u64,
+    keep: &dyn Fn(u64) -> bool,
+) -> Vec<u64> {
+    let all = ranked(q, label_of_row, keep);
     all.into_iter().take(k).map(|x| x.1).collect()
 }
 
@@ -553,15 +563,8 @@ fn exact_ball(
     label_of_row: &dyn Fn(usize) -> u64,
     keep: &dyn Fn(u64) -> bool,
 ) -> (Vec<u64>, f32) {
-    let d = data();
-    let mut all: Vec<(f32, u64)> = d
-        .chunks(DIM)
-        .enumerate()
-        .map(|(i, r)| (sq_dist(q, r).sqrt(), label_of_row(i)))
-        .filter(|e| keep(e.1))
-        .collect();
-    all.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
-    let radius = (all[n - 1].0 + all[n].0) / 2.0;
+    let all = ranked(q, label_of_row, keep);
+    let radius = (all[n - 1].0.sqrt() + all[n].0.sqrt()) / 2.0;
     (all.into_iter().take(n).map(|x| x.1).collect(), radius)
 }
 
