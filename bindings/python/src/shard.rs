@@ -10,7 +10,7 @@ use panns_core::{BuildParams, IndexBuilder, SearchParams};
 use panns_io::{Extras, OpenOptions, ShardFilter as IoFilter, ShardedIndex};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyList, PyTuple};
+use pyo3::types::{PyList, PyTuple};
 
 use crate::{
     DIMENSION_MISMATCH, Kind, MAX_THREADS, PyIndex, as_f32, bounded, clamped, core_err,
@@ -269,18 +269,8 @@ impl PyShardedIndex {
         return_truncated: bool,
         filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cap = clamped(opt_count(py, max_results, "max_results")?.unwrap_or(1000));
-        if cap == 0 {
-            return Err(invalid(py, "max_results must be at least 1, got 0".into()));
-        }
-        let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
+        let (cap, budget) = crate::range_args(py, max_results, budget)?;
         let r = radius as f32;
-        if r.is_nan() || r < 0.0 {
-            return Err(invalid(
-                py,
-                format!("radius = {radius}: must be a number >= 0"),
-            ));
-        }
         let f = parse_shard_filter(py, filter)?;
         let inner = Arc::clone(&self.inner);
         let hits = PyIndex::with_vector(py, v, false, |q| {
@@ -290,19 +280,7 @@ impl PyShardedIndex {
         })?;
         let (hits, truncated) =
             hits.map_err(|_| invalid(py, "expected one query vector".into()))?;
-        let list = pairs(py, &hits)?;
-        if return_truncated {
-            Ok(PyTuple::new(
-                py,
-                [
-                    list.into_any(),
-                    PyBool::new(py, truncated).to_owned().into_any(),
-                ],
-            )?
-            .into_any())
-        } else {
-            Ok(list.into_any())
-        }
+        crate::range_result(py, pairs(py, &hits)?, truncated, return_truncated)
     }
 }
 
