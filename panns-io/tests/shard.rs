@@ -35,6 +35,12 @@ fn build(dir: &Path, labels: Option<&[u64]>) -> PathBuf {
     build_shards(&data(), DIM, Metric::Euclidean, labels, dir, &opts(SHARDS)).unwrap()
 }
 
+/// The shards of [`build`] (with `labels`, or labelled by row), opened.
+fn open_built(dir: &Path, labels: Option<&Vec<u64>>) -> ShardedIndex {
+    let manifest = build(dir, labels.map(|l| l.as_slice()));
+    ShardedIndex::open(manifest, &OpenOptions::default()).unwrap()
+}
+
 fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
@@ -503,11 +509,7 @@ fn label_filters_cover_every_shard_and_lists_are_planned() {
     let caller: Vec<u64> = (0..N as u64).map(|i| 50_000 + 3 * (N as u64 - i)).collect();
     for labels in [None, Some(&caller)] {
         let dir = tempfile::tempdir().unwrap();
-        let ix = ShardedIndex::open(
-            build(dir.path(), labels.map(|l| l.as_slice())),
-            &OpenOptions::default(),
-        )
-        .unwrap();
+        let ix = open_built(dir.path(), labels);
         let label_of_row = |r: usize| labels.map_or(r as u64, |l| l[r]);
         // 12 rows of shard 0 and 1 of shard 3 (750 rows each), an unknown label, a duplicate.
         let mut short: Vec<u64> = (0..12).map(|i| label_of_row(i * 60)).collect();
@@ -574,11 +576,7 @@ fn range_search_over_shards_is_the_exact_ball_and_flags_the_cap() {
     let caller: Vec<u64> = (0..N as u64).map(|i| 90_000 + 7 * (N as u64 - i)).collect();
     for labels in [None, Some(&caller)] {
         let dir = tempfile::tempdir().unwrap();
-        let ix = ShardedIndex::open(
-            build(dir.path(), labels.map(|l| l.as_slice())),
-            &OpenOptions::default(),
-        )
-        .unwrap();
+        let ix = open_built(dir.path(), labels);
         let label_of_row = |r: usize| labels.map_or(r as u64, |l| l[r]);
         let odd = |l: u64| l % 2 == 1;
         let list: Vec<u64> = (0..N).map(label_of_row).filter(|&l| odd(l)).collect();
