@@ -1624,6 +1624,76 @@ PannsStatus panns_sharded_search_filtered(const struct PannsShardedIndex *idx,
                                           size_t *out_count);
 
 /**
+ * `panns_sharded_search_filtered` for `n_queries` row-major queries of `dim` floats
+ * each, in parallel on the library's worker threads, with one filter for all of them
+ * (NULL `filter`: every item, exactly as `panns_sharded_search_batch`). Outputs in the
+ * caller's buffers as `panns_sharded_search_batch`: `out_labels` and `out_distances`
+ * (may be NULL) hold `n_queries * k` entries, row `i` at `i * k`, a row with fewer
+ * than `k` results padded with label `UINT64_MAX` and distance `INFINITY`;
+ * `out_counts` (may be NULL) receives the number of results of each row (use it: a
+ * filter often leaves rows short, and `UINT64_MAX` may be a real label). Every row is
+ * exactly what `panns_sharded_search_filtered` gives for it. `n_queries = 0` is a
+ * successful no-op (the pointers must still be non-NULL). Errors as
+ * `panns_sharded_search_filtered`; the message names an offending query row, and the
+ * outputs are then unspecified. Any number of threads may call it on one handle at
+ * once. A predicate is called from several threads at once and must be thread-safe;
+ * after it aborts, the other rows stop at their next call. Ownership: every pointer is
+ * borrowed for the call only.
+ *
+ * # Safety
+ * `idx` NULL or a live handle; `queries` NULL or `n_queries * dim` floats; `filter` as
+ * in `panns_sharded_search_filtered`; `out_labels` NULL or room for `n_queries * k`
+ * labels; `out_distances` NULL or room for `n_queries * k` floats; `out_counts` NULL
+ * or room for `n_queries` sizes.
+ */
+PannsStatus panns_sharded_search_batch_filtered(const struct PannsShardedIndex *idx,
+                                                const float *queries,
+                                                size_t n_queries,
+                                                size_t dim,
+                                                size_t k,
+                                                size_t budget,
+                                                const struct PannsLabelFilter *filter,
+                                                uint64_t *out_labels,
+                                                float *out_distances,
+                                                size_t *out_counts);
+
+/**
+ * Every item whose global label `filter` allows (NULL `filter`: every item) within
+ * distance `radius` of one query of `dim` floats, over all shards (as FAISS'
+ * range_search), nearest first, ties by label, at most `max_results` of them, into the
+ * caller's `out_labels[max_results]` and `out_distances[max_results]` (may be NULL),
+ * the count in `*out_count`; `*out_truncated` (may be NULL) is set to 1 when more items
+ * were within the radius than `max_results` (the nearest are kept), else 0. Distances
+ * are those of the metric (Euclidean: not squared; angular: `1 - cos` in [0, 2]). Each
+ * shard's candidates are its `max_results + 1` nearest allowed items at `budget` (0:
+ * the default), as `panns_index_range_search`; the merge is exact (the union of every
+ * shard's items within the radius, sorted, cut to `max_results`, flagged when a shard
+ * or the union held more), so the answer is approximate only where a shard's search
+ * is: it is exact when the budget covers half of each shard's (allowed) items. The
+ * filter is planned as in `panns_sharded_search_filtered` (an empty allow-list gives 0
+ * results); a predicate is called from the shards' search threads, several at once,
+ * and never after it aborted. Errors: those of `panns_sharded_search_filtered`, plus
+ * `PANNS_INVALID_ARGUMENT` for a negative or NaN radius or `max_results = 0`. Any
+ * number of threads may search one handle at once. Ownership: every pointer is
+ * borrowed for the call only.
+ *
+ * # Safety
+ * As `panns_sharded_search_filtered` with `k = max_results`; `out_truncated` NULL or
+ * writable.
+ */
+PannsStatus panns_sharded_range_search(const struct PannsShardedIndex *idx,
+                                       const float *query,
+                                       size_t dim,
+                                       float radius,
+                                       size_t max_results,
+                                       size_t budget,
+                                       const struct PannsLabelFilter *filter,
+                                       uint64_t *out_labels,
+                                       float *out_distances,
+                                       size_t *out_count,
+                                       uint8_t *out_truncated);
+
+/**
  * `panns_builder_new` with this call's error message in `*error` (NULL on success;
  * otherwise a NUL-terminated copy of the message that the caller frees with
  * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
@@ -2335,6 +2405,47 @@ PannsStatus panns_sharded_search_filtered_e(const struct PannsShardedIndex *idx,
                                             float *out_distances,
                                             size_t *out_count,
                                             char **error);
+
+/**
+ * `panns_sharded_search_batch_filtered` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_search_batch_filtered`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_search_batch_filtered_e(const struct PannsShardedIndex *idx,
+                                                  const float *queries,
+                                                  size_t n_queries,
+                                                  size_t dim,
+                                                  size_t k,
+                                                  size_t budget,
+                                                  const struct PannsLabelFilter *filter,
+                                                  uint64_t *out_labels,
+                                                  float *out_distances,
+                                                  size_t *out_counts,
+                                                  char **error);
+
+/**
+ * `panns_sharded_range_search` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_sharded_range_search`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_sharded_range_search_e(const struct PannsShardedIndex *idx,
+                                         const float *query,
+                                         size_t dim,
+                                         float radius,
+                                         size_t max_results,
+                                         size_t budget,
+                                         const struct PannsLabelFilter *filter,
+                                         uint64_t *out_labels,
+                                         float *out_distances,
+                                         size_t *out_count,
+                                         uint8_t *out_truncated,
+                                         char **error);
 
 #ifdef __cplusplus
 }  /* extern "C" */

@@ -2,8 +2,9 @@
  * Tests of the sharded-index C API (panns_sharded_*): shards built and saved from C, a
  * manifest written, the merged search compared with an independent merge of each shard
  * searched on its own (panns_index_search) and with brute force, batch search and its
- * padding, refusals of mismatched, replaced and missing shards, NULL arguments, and the
- * `_e` twins.
+ * padding, range search against the exact ball and filtered batches against one filtered
+ * search per row (panns_sharded_range_search, panns_sharded_search_batch_filtered),
+ * refusals of mismatched, replaced and missing shards, NULL arguments, and the `_e` twins.
  *
  * The last line printed is "N passed, N failed"; the exit status is non-zero on failure.
  */
@@ -211,6 +212,157 @@ static void test_merge_and_exact(void) {
   for (int s = 0; s < SHARDS; s++) free((void *)paths[s]);
 }
 
+/* Exact distances from q to every row, sorted by (distance, label). */
+static void brute_force(const float *q, Hit *out) {
+  for (size_t i = 0; i < N; i++) {
+    double s2 = 0;
+    for (int j = 0; j < DIM; j++) s2 += ((double)q[j] - data[i * DIM + j]) * ((double)q[j] - data[i * DIM + j]);
+    out[i].label = i;
+    out[i].distance = (float)sqrt(s2);
+  }
+  qsort(out, N, sizeof out[0], cmp_hit);
+}
+
+static int odd_label(uint64_t label, void *user_data) {
+  (void)user_data;
+  return (int)(label % 2);
+}
+
+static int refuse_all(uint64_t label, void *user_data) {
+  (void)label;
+  (void)user_data;
+  return -1;
+}
+
+/* Range search over the shards against the exact ball (every shard scans exactly at a
+ * budget of half a shard), with no filter, an allow-list and a predicate; the cap and its
+ * flag; the filtered batch against one filtered search per row; bad arguments. */
+static void test_range_and_filtered_batch(void) {
+  PannsShardedIndex *sx = NULL;
+  static uint64_t odd[N / 2];
+  static Hit exact[N], odd_exact[N / 2];
+  PannsLabelFilter allow_odd = {0}, pred = {0}, abort_f = {0}, empty = {0};
+  float queries[20 * DIM];
+  int ball_ok = 1, cap_ok = 1, filtered_ok = 1;
+  for (size_t i = 0; i < N / 2; i++) odd[i] = 2 * i + 1;
+  allow_odd.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  allow_odd.labels = odd;
+  allow_odd.n_labels = N / 2;
+  pred.kind = PANNS_LABEL_FILTER_PREDICATE;
+  pred.predicate = odd_label;
+  abort_f.kind = PANNS_LABEL_FILTER_PREDICATE;
+  abort_f.predicate = refuse_all;
+  empty.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+  for (size_t i = 0; i < 20 * DIM; i++) queries[i] = uniform();
+  CHECK_OK(panns_sharded_open(tmp_path("m.shards"), 0, &sx));
+  for (int r = 0; r < 5; r++) {
+    const float *q = queries + r * DIM;
+    uint64_t labels[1000];
+    float ds[1000];
+    size_t count = 0, n_odd = 0;
+    uint8_t truncated = 9;
+    const PannsLabelFilter *filters[2];
+    float radius;
+    brute_force(q, exact);
+    radius = (exact[24].distance + exact[25].distance) / 2;
+    CHECK_OK(panns_sharded_range_search(sx, q, DIM, radius, 1000, PER / 2, NULL, labels, ds, &count, &truncated));
+    ball_ok &= count == 25 && truncated == 0;
+    for (size_t i = 0; i < count && i < 25; i++) ball_ok &= labels[i] == exact[i].label && ds[i] <= radius;
+    CHECK_OK(panns_sharded_range_search(sx, q, DIM, radius, 10, PER / 2, NULL, labels, ds, &count, &truncated));
+    cap_ok &= count == 10 && truncated == 1;
+    for (size_t i = 0; i < count; i++) cap_ok &= labels[i] == exact[i].label;
+    CHECK_OK(panns_sharded_range_search(sx, q, DIM, radius, 25, PER / 2, NULL, labels, NULL, &count, &truncated));
+    cap_ok &= count == 25 && truncated == 0;
+    /* Odd labels only: the allow-list and the predicate give the exact filtered ball. */
+    for (size_t i = 0; i < N; i++)
+      if (exact[i].label % 2) odd_exact[n_odd++] = exact[i];
+    radius = (odd_exact[14].distance + odd_exact[15].distance) / 2;
+    filters[0] = &allow_odd;
+    filters[1] = &pred;
+    for (int f = 0; f < 2; f++) {
+      CHECK_OK(panns_sharded_range_search(sx, q, DIM, radius, 1000, PER / 2, filters[f], labels, ds, &count, &truncated));
+      filtered_ok &= count == 15 && truncated == 0;
+      for (size_t i = 0; i < count && i < 15; i++) filtered_ok &= labels[i] == odd_exact[i].label;
+    }
+  }
+  CHECK(ball_ok);
+  CHECK(cap_ok);
+  CHECK(filtered_ok);
+
+  /* The filtered batch equals one filtered search per row; short rows are padded. */
+  {
+    uint64_t bl[20 * K], one[K], listed[40];
+    float bd[20 * K], od[K];
+    size_t counts[20], count;
+    int eq = 1, padded = 1;
+    PannsLabelFilter list = {0};
+    for (size_t i = 0; i < 40; i++) listed[i] = 37 * i;
+    list.kind = PANNS_LABEL_FILTER_ALLOW_LABELS;
+    list.labels = listed;
+    list.n_labels = 40;
+    CHECK_OK(panns_sharded_search_batch_filtered(sx, queries, 20, DIM, K, 30, &list, bl, bd, counts));
+    for (int r = 0; r < 20; r++) {
+      CHECK_OK(panns_sharded_search_filtered(sx, queries + r * DIM, DIM, K, 30, &list, one, od, &count));
+      eq &= counts[r] == count;
+      for (size_t i = 0; i < count; i++) eq &= bl[r * K + i] == one[i] && bd[r * K + i] == od[i];
+    }
+    CHECK(eq);
+    CHECK_OK(panns_sharded_search_batch_filtered(sx, queries, 20, DIM, K, 30, &pred, bl, NULL, counts));
+    for (int r = 0; r < 20; r++) {
+      CHECK_OK(panns_sharded_search_filtered(sx, queries + r * DIM, DIM, K, 30, &pred, one, NULL, &count));
+      eq &= counts[r] == count && count == K;
+      for (size_t i = 0; i < count; i++) eq &= bl[r * K + i] == one[i] && bl[r * K + i] % 2 == 1;
+    }
+    CHECK(eq);
+    CHECK_OK(panns_sharded_search_batch_filtered(sx, queries, 20, DIM, K, 30, &empty, bl, bd, counts));
+    for (int r = 0; r < 20; r++) padded &= counts[r] == 0 && bl[r * K] == UINT64_MAX && isinf(bd[r * K]);
+    CHECK(padded);
+    CHECK_OK(panns_sharded_search_batch_filtered(sx, queries, 0, DIM, K, 0, &list, bl, NULL, NULL));
+    queries[2 * DIM + 1] = NAN;
+    CHECK_ERR(panns_sharded_search_batch_filtered(sx, queries, 3, DIM, K, 0, &list, bl, bd, counts), PANNS_NON_FINITE,
+              "query row 2");
+    queries[2 * DIM + 1] = 0.25f;
+    CHECK_ERR(panns_sharded_search_batch_filtered(sx, queries, 3, DIM, K, 50, &abort_f, bl, bd, counts),
+              PANNS_CALLBACK_FAILED, "returned -1");
+    CHECK_ERR(panns_sharded_search_batch_filtered(sx, queries, 3, DIM - 2, K, 0, &list, bl, bd, counts),
+              PANNS_DIMENSION_MISMATCH, "dimension");
+    CHECK_ERR(panns_sharded_search_batch_filtered(sx, queries, 3, DIM, 0, 0, &list, bl, bd, counts),
+              PANNS_INVALID_ARGUMENT, "k");
+    CHECK_ERR(panns_sharded_search_batch_filtered(sx, queries, 3, DIM, K, 0, &list, NULL, bd, counts),
+              PANNS_NULL_POINTER, "out_labels");
+  }
+
+  /* Bad arguments of the range search, and its `_e` twin. */
+  {
+    uint64_t l[8];
+    size_t count;
+    char *err = NULL;
+    PannsLabelFilter unknown = {0};
+    unknown.kind = 17;
+    CHECK_ERR(panns_sharded_range_search(sx, queries, DIM, -1.0f, 8, 0, NULL, l, NULL, &count, NULL),
+              PANNS_INVALID_ARGUMENT, "radius");
+    CHECK_ERR(panns_sharded_range_search(sx, queries, DIM, NAN, 8, 0, NULL, l, NULL, &count, NULL),
+              PANNS_INVALID_ARGUMENT, "radius");
+    CHECK_ERR(panns_sharded_range_search(sx, queries, DIM, 1.0f, 0, 0, NULL, l, NULL, &count, NULL),
+              PANNS_INVALID_ARGUMENT, "max_results");
+    CHECK_ERR(panns_sharded_range_search(sx, queries, DIM + 1, 1.0f, 8, 0, NULL, l, NULL, &count, NULL),
+              PANNS_DIMENSION_MISMATCH, "dimension");
+    CHECK_ERR(panns_sharded_range_search(sx, queries, DIM, 1.0f, 8, 0, &unknown, l, NULL, &count, NULL),
+              PANNS_INVALID_ARGUMENT, "kind 17");
+    CHECK_ERR(panns_sharded_range_search(sx, queries, DIM, 100.0f, 8, 50, &abort_f, l, NULL, &count, NULL),
+              PANNS_CALLBACK_FAILED, "returned -1");
+    CHECK_ERR(panns_sharded_range_search(NULL, queries, DIM, 1.0f, 8, 0, NULL, l, NULL, &count, NULL),
+              PANNS_NULL_POINTER, "index");
+    CHECK_OK(panns_sharded_range_search(sx, queries, DIM, 100.0f, 8, 0, &empty, l, NULL, &count, NULL));
+    CHECK(count == 0);
+    CHECK(panns_sharded_range_search_e(sx, queries, DIM, -2.0f, 8, 0, NULL, l, NULL, &count, NULL, &err) ==
+          PANNS_INVALID_ARGUMENT);
+    CHECK(err != NULL && contains_nocase(err, "radius"));
+    panns_error_free(err);
+  }
+  panns_sharded_free(sx);
+}
+
 static void test_refusals(void) {
   PannsShardedIndex *sx = NULL;
   char *err = NULL;
@@ -253,6 +405,7 @@ int main(void) {
   for (size_t i = 0; i < N * DIM; i++) data[i] = uniform();
   printf("panns %s: sharded C API tests\n", panns_version());
   test_merge_and_exact();
+  test_range_and_filtered_batch();
   test_refusals();
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) unlink(tmp_path(names[i]));
   rmdir(tmp_dir);

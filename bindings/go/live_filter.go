@@ -206,13 +206,5 @@ func (l *Live) SearchBatchFiltered(queries [][]float32, k, budget int, f LabelFi
 	if err != nil {
 		return nil, cf.p.fix(err)
 	}
-	out := make([][]LiveNeighbor, len(queries))
-	for i := range out {
-		row := make([]LiveNeighbor, int(counts[i]))
-		for j := range row {
-			row[j] = LiveNeighbor{Label: labels[i*kk+j], Distance: dists[i*kk+j]}
-		}
-		out[i] = row
-	}
-	return out, nil
+	return labeledRows[LiveNeighbor](labels, dists, counts, kk), nil
 }

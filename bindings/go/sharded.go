@@ -237,6 +237,110 @@ func (s *ShardedIndex) SearchBatch(queries [][]float32, k, budget int) ([][]Labe
 	return out, nil
 }
 
+// SearchBatchFiltered is SearchBatch restricted to the global labels f allows (one filter for
+// every query), in parallel on the library's threads: row i is what SearchFiltered gives for
+// queries[i], as many items as were found. An AllowLabelFunc function is called from several
+// threads at once, so it must be safe for concurrent use; if it panics, the search stops and
+// returns ErrCallbackFailed.
+func (s *ShardedIndex) SearchBatchFiltered(queries [][]float32, k, budget int, f LabelFilter) ([][]LabeledNeighbor, error) {
+	if k <= 0 {
+		return nil, invalid("k = %d must be positive", k)
+	}
+	if budget < 0 {
+		return nil, invalid("budget = %d must not be negative", budget)
+	}
+	if len(queries) == 0 {
+		return [][]LabeledNeighbor{}, nil
+	}
+	flat, d, err := flatten(queries)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := f.toC()
+	if err != nil {
+		return nil, err
+	}
+	defer cf.release()
+	kk := max(1, min(k, s.n))
+	labels := make([]uint64, len(queries)*kk)
+	dists := make([]float32, len(labels))
+	counts := make([]C.size_t, len(queries))
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ptr == nil {
+		return nil, ErrClosed
+	}
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_sharded_search_batch_filtered_e(s.ptr, fptr(flat), C.size_t(len(queries)), C.size_t(d),
+			C.size_t(kk), C.size_t(budget), cf.c, (*C.uint64_t)(unsafe.Pointer(&labels[0])), fptr(dists),
+			&counts[0], cerr)
+	})
+	runtime.KeepAlive(f.labels)
+	if err != nil {
+		return nil, cf.p.fix(err)
+	}
+	return labeledRows[LabeledNeighbor](labels, dists, counts, kk), nil
+}
+
+// labeledRows splits the buffers of a filtered batch (kk entries a row) into one result list
+// per row, counts[i] long.
+func labeledRows[T ~struct {
+	Label    uint64
+	Distance float32
+}](labels []uint64, dists []float32, counts []C.size_t, kk int) [][]T {
+	out := make([][]T, len(counts))
+	for i := range out {
+		row := make([]T, int(counts[i]))
+		for j := range row {
+			row[j] = T{Label: labels[i*kk+j], Distance: dists[i*kk+j]}
+		}
+		out[i] = row
+	}
+	return out
+}
+
+// RangeSearch returns every item whose global label f allows (the zero LabelFilter: every
+// item) within radius of q over all shards, nearest first, ties by label, at most maxResults
+// of them, and whether that cap cut the list. Each shard's candidates are its maxResults+1
+// nearest at budget (0: the default) and the merge is exact, so the answer is exact when the
+// budget covers half of each shard's items. Distances are those of the metric (Euclidean: not
+// squared). A negative or NaN radius or maxResults = 0 gives ErrInvalidArgument; a panicking
+// AllowLabelFunc function gives ErrCallbackFailed.
+func (s *ShardedIndex) RangeSearch(q []float32, radius float32, maxResults, budget int, f LabelFilter) ([]LabeledNeighbor, bool, error) {
+	if maxResults < 0 || budget < 0 {
+		return nil, false, invalid("maxResults = %d and budget = %d must not be negative", maxResults, budget)
+	}
+	cf, err := f.toC()
+	if err != nil {
+		return nil, false, err
+	}
+	defer cf.release()
+	buf := max(1, min(maxResults, s.n))
+	labels := make([]uint64, buf)
+	dists := make([]float32, buf)
+	var count C.size_t
+	var truncated C.uint8_t
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.ptr == nil {
+		return nil, false, ErrClosed
+	}
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_sharded_range_search_e(s.ptr, fptr(q), C.size_t(len(q)), C.float(radius), C.size_t(maxResults),
+			C.size_t(budget), cf.c, (*C.uint64_t)(unsafe.Pointer(&labels[0])), fptr(dists), &count, &truncated, cerr)
+	})
+	runtime.KeepAlive(q)
+	runtime.KeepAlive(f.labels)
+	if err != nil {
+		return nil, false, cf.p.fix(err)
+	}
+	out := make([]LabeledNeighbor, int(count))
+	for i := range out {
+		out[i] = LabeledNeighbor{Label: labels[i], Distance: dists[i]}
+	}
+	return out, truncated != 0, nil
+}
+
 // Close unmaps the shards once running searches have finished. It is idempotent; searches
 // then return ErrClosed.
 func (s *ShardedIndex) Close() error {

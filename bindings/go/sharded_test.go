@@ -2,6 +2,7 @@ package panns
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -129,24 +130,21 @@ func TestSharded(t *testing.T) {
 	}
 }
 
-// TestShardedFiltered checks filtered sharded search against an exact filtered scan of the
-// rows (row labels): a short allow-list at a small budget (planned: exact per shard), a
-// deny-list and a function at a budget of half a shard (exact), a function at a small budget
-// (only allowed labels), an empty list, and a panicking function.
-func TestShardedFiltered(t *testing.T) {
-	const per, shards, dim = 300, 3, 8
-	rows := gaussian(91, per*shards, dim)
+// openShards builds one Euclidean shard of every per rows (in order, labelled by row), writes
+// their manifest in a temporary directory and opens it.
+func openShards(t *testing.T, rows [][]float32, per int) *ShardedIndex {
+	t.Helper()
 	dir := t.TempDir()
 	var paths []string
-	for s := 0; s < shards; s++ {
+	for s := 0; s*per < len(rows); s++ {
 		ix := mustBuild(t, rows[s*per:(s+1)*per], Euclidean, BuildOptions{NTrees: 8})
-		p := filepath.Join(dir, "f"+string(rune('0'+s))+".panns")
+		p := filepath.Join(dir, "s"+string(rune('0'+s))+".panns")
 		if err := ix.Save(p); err != nil {
 			t.Fatal(err)
 		}
 		paths = append(paths, p)
 	}
-	manifest := filepath.Join(dir, "f.shards")
+	manifest := filepath.Join(dir, "m.shards")
 	if err := WriteManifest(manifest, paths); err != nil {
 		t.Fatal(err)
 	}
@@ -154,6 +152,17 @@ func TestShardedFiltered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sx
+}
+
+// TestShardedFiltered checks filtered sharded search against an exact filtered scan of the
+// rows (row labels): a short allow-list at a small budget (planned: exact per shard), a
+// deny-list and a function at a budget of half a shard (exact), a function at a small budget
+// (only allowed labels), an empty list, and a panicking function.
+func TestShardedFiltered(t *testing.T) {
+	const per, shards, dim = 300, 3, 8
+	rows := gaussian(91, per*shards, dim)
+	sx := openShards(t, rows, per)
 	defer sx.Close()
 	exact := func(q []float32, k int, keep func(uint64) bool) []uint64 {
 		type hit struct {
@@ -222,8 +231,138 @@ func TestShardedFiltered(t *testing.T) {
 	if got, err := sx.SearchFiltered(rows[0], 5, 10, AllowLabels(nil)); err != nil || len(got) != 0 {
 		t.Fatalf("empty allow-list: %v %v", got, err)
 	}
-	_, err = sx.SearchFiltered(rows[0], 5, 10, AllowLabelFunc(func(uint64) bool { panic("boom") }))
+	_, err := sx.SearchFiltered(rows[0], 5, 10, AllowLabelFunc(func(uint64) bool { panic("boom") }))
 	if !errors.Is(err, ErrCallbackFailed) {
 		t.Fatalf("a panicking function: %v", err)
+	}
+}
+
+// TestShardedRangeAndFilteredBatch checks RangeSearch against the exact ball over all shards
+// (every shard scans exactly at a budget of half a shard), unfiltered, with an allow-list and
+// a function, the cap and its flag; SearchBatchFiltered against one SearchFiltered per row;
+// and bad input: a negative or NaN radius, maxResults 0, a wrong dimension, unknown labels,
+// an empty list and a panicking function.
+func TestShardedRangeAndFilteredBatch(t *testing.T) {
+	const per, shards, dim = 250, 3, 8
+	rows := gaussian(93, per*shards, dim)
+	sx := openShards(t, rows, per)
+	defer sx.Close()
+	// ball returns the n nearest rows keep accepts and a radius halfway between the n-th and
+	// the n+1-th of them (no distance on the boundary).
+	ball := func(q []float32, n int, keep func(uint64) bool) ([]uint64, float32) {
+		type hit struct {
+			d float64
+			l uint64
+		}
+		var all []hit
+		for r, v := range rows {
+			if !keep(uint64(r)) {
+				continue
+			}
+			var d float64
+			for i := range v {
+				d += float64(v[i]-q[i]) * float64(v[i]-q[i])
+			}
+			all = append(all, hit{math.Sqrt(d), uint64(r)})
+		}
+		sort.Slice(all, func(i, j int) bool {
+			if all[i].d != all[j].d {
+				return all[i].d < all[j].d
+			}
+			return all[i].l < all[j].l
+		})
+		var out []uint64
+		for i := 0; i < n; i++ {
+			out = append(out, all[i].l)
+		}
+		return out, float32((all[n-1].d + all[n].d) / 2)
+	}
+	labelsOf := func(h []LabeledNeighbor) []uint64 {
+		out := []uint64{}
+		for _, x := range h {
+			out = append(out, x.Label)
+		}
+		return out
+	}
+	odd := func(l uint64) bool { return l%2 == 1 }
+	var oddRows []uint64
+	for r := uint64(1); r < per*shards; r += 2 {
+		oddRows = append(oddRows, r)
+	}
+	queries := gaussian(8, 6, dim)
+	for _, q := range queries {
+		want, radius := ball(q, 20, func(uint64) bool { return true })
+		got, capped, err := sx.RangeSearch(q, radius, 1000, per/2, LabelFilter{})
+		if err != nil || capped || !slices.Equal(labelsOf(got), want) {
+			t.Fatalf("range search: %v %v %v, exact %v", labelsOf(got), capped, err, want)
+		}
+		for i, h := range got {
+			if h.Distance > radius || (i > 0 && h.Distance < got[i-1].Distance) {
+				t.Fatalf("hit %d %v: outside the radius %v or out of order", i, h, radius)
+			}
+		}
+		got, capped, _ = sx.RangeSearch(q, radius, 7, per/2, LabelFilter{})
+		if !capped || !slices.Equal(labelsOf(got), want[:7]) {
+			t.Fatalf("capped at 7: %v %v, exact %v", labelsOf(got), capped, want[:7])
+		}
+		got, capped, _ = sx.RangeSearch(q, radius, 20, per/2, LabelFilter{})
+		if capped || len(got) != 20 {
+			t.Fatalf("capped at the count: %d %v", len(got), capped)
+		}
+		wantOdd, radiusOdd := ball(q, 10, odd)
+		for _, f := range []LabelFilter{AllowLabels(oddRows), AllowLabelFunc(odd)} {
+			got, capped, err := sx.RangeSearch(q, radiusOdd, 1000, per/2, f)
+			if err != nil || capped || !slices.Equal(labelsOf(got), wantOdd) {
+				t.Fatalf("filtered range search: %v %v %v, exact %v", labelsOf(got), capped, err, wantOdd)
+			}
+		}
+	}
+	listed := []uint64{2, 90, 249, 250, 400, 601, 749, 1 << 40}
+	for _, f := range []LabelFilter{{}, AllowLabels(listed), DenyLabels(listed), AllowLabelFunc(odd), AllowLabels(nil)} {
+		batch, err := sx.SearchBatchFiltered(queries, 5, 30, f)
+		if err != nil || len(batch) != len(queries) {
+			t.Fatalf("batch: %d rows, %v", len(batch), err)
+		}
+		for i, q := range queries {
+			one, err := sx.SearchFiltered(q, 5, 30, f)
+			if err != nil || !slices.Equal(batch[i], one) {
+				t.Fatalf("batch row %d: %v, single %v (%v)", i, batch[i], one, err)
+			}
+		}
+	}
+	if got, err := sx.SearchBatchFiltered(queries, 5, 30, AllowLabels(nil)); err != nil || len(got[0]) != 0 {
+		t.Fatalf("empty allow-list: %v %v", got, err)
+	}
+	if got, err := sx.SearchBatchFiltered(nil, 5, 30, AllowLabels(listed)); err != nil || len(got) != 0 {
+		t.Fatalf("no queries: %v %v", got, err)
+	}
+	q := queries[0]
+	for _, bad := range []float32{-1, float32(math.NaN())} {
+		if _, _, err := sx.RangeSearch(q, bad, 10, 0, LabelFilter{}); !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "radius") {
+			t.Fatalf("radius %v: %v", bad, err)
+		}
+	}
+	if _, _, err := sx.RangeSearch(q, 1, 0, 0, LabelFilter{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("maxResults 0: %v", err)
+	}
+	if _, _, err := sx.RangeSearch(q[:3], 1, 10, 0, LabelFilter{}); !errors.Is(err, ErrDimensionMismatch) {
+		t.Fatalf("short query: %v", err)
+	}
+	if _, err := sx.SearchBatchFiltered([][]float32{q, q[:3]}, 5, 0, AllowLabels(listed)); err == nil {
+		t.Fatal("a ragged batch was accepted")
+	}
+	if got, _, err := sx.RangeSearch(q, 100, 10, 0, AllowLabels([]uint64{1 << 41})); err != nil || len(got) != 0 {
+		t.Fatalf("unknown labels: %v %v", got, err)
+	}
+	boom := AllowLabelFunc(func(uint64) bool { panic("boom") })
+	if _, _, err := sx.RangeSearch(q, 100, 10, 30, boom); !errors.Is(err, ErrCallbackFailed) || !strings.Contains(err.Error(), "boom") {
+		t.Fatalf("a panicking function: %v", err)
+	}
+	if _, err := sx.SearchBatchFiltered(queries, 5, 30, boom); !errors.Is(err, ErrCallbackFailed) {
+		t.Fatalf("a panicking function in a batch: %v", err)
+	}
+	sx.Close()
+	if _, _, err := sx.RangeSearch(q, 1, 10, 0, LabelFilter{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
 	}
 }

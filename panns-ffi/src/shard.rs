@@ -309,15 +309,9 @@ pub unsafe extern "C" fn panns_sharded_search_batch(
     guard(|| {
         // SAFETY: forwarded from the caller.
         let ix = unsafe { sharded_ref(idx) }?;
-        let n_in = mul(n_queries, dim, "n_queries * dim")?;
-        let n_out = mul(n_queries, k, "n_queries * k")?;
         // SAFETY: forwarded from the caller.
-        let qs = unsafe { slice(queries, n_in, "queries") }?;
-        check_ptr(out_labels, n_out, "out_labels")?;
-        if !out_distances.is_null() {
-            check_ptr(out_distances, n_out, "out_distances")?;
-        }
-        check_k_dim(ix, k, dim)?;
+        let qs = unsafe { batch_args(ix, queries, n_queries, dim, k, out_labels, out_distances) }?;
+        let n_out = n_queries * k; // checked by `batch_args`
         // SAFETY: forwarded from the caller (room for `n_queries * k` labels).
         let labels = unsafe { slice_mut(out_labels, n_out, "out_labels") }?;
         let distances = if out_distances.is_null() {
@@ -328,21 +322,49 @@ pub unsafe extern "C" fn panns_sharded_search_batch(
         };
         let params = SearchParams::new(k).with_budget(budget);
         ix.search_batch_into(qs, &params, labels, distances)
-            .map_err(|e| {
-                use panns_core::Error as E;
-                let row = match &e {
-                    panns_io::Error::Core(
-                        E::NonFinite { item, .. }
-                        | E::TooLarge { item, .. }
-                        | E::ZeroVector { item },
-                    ) => Some(*item),
-                    _ => None,
-                };
-                match row {
-                    Some(r) => FfiError::from(e).context(format_args!("query row {r}")),
-                    None => FfiError::from(e),
-                }
-            })?;
+            .map_err(batch_err)?;
         Ok(())
     })
+}
+
+/// Checks a batch's arguments as `panns_sharded_search_batch` documents them (sizes,
+/// pointers, k and dimension) and borrows the queries.
+///
+/// # Safety
+/// `queries` NULL or `n_queries * dim` floats; the outputs NULL or as large as
+/// `n_queries * k`.
+pub(crate) unsafe fn batch_args<'a>(
+    ix: &ShardedIndex,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+) -> FfiResult<&'a [f32]> {
+    let n_in = mul(n_queries, dim, "n_queries * dim")?;
+    let n_out = mul(n_queries, k, "n_queries * k")?;
+    // SAFETY: forwarded from the caller.
+    let qs = unsafe { slice(queries, n_in, "queries") }?;
+    check_ptr(out_labels, n_out, "out_labels")?;
+    if !out_distances.is_null() {
+        check_ptr(out_distances, n_out, "out_distances")?;
+    }
+    check_k_dim(ix, k, dim)?;
+    Ok(qs)
+}
+
+/// A batch search's error, its message naming the query row it is about (if any).
+pub(crate) fn batch_err(e: panns_io::Error) -> FfiError {
+    use panns_core::Error as E;
+    let row = match &e {
+        panns_io::Error::Core(
+            E::NonFinite { item, .. } | E::TooLarge { item, .. } | E::ZeroVector { item },
+        ) => Some(*item),
+        _ => None,
+    };
+    match row {
+        Some(r) => FfiError::from(e).context(format_args!("query row {r}")),
+        None => FfiError::from(e),
+    }
 }

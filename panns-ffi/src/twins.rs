@@ -1187,3 +1187,85 @@ pub unsafe extern "C" fn panns_sharded_search_filtered_e(
         )
     }
 }
+
+/// `panns_sharded_search_batch_filtered` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_search_batch_filtered`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_search_batch_filtered_e(
+    idx: *const PannsShardedIndex,
+    queries: *const f32,
+    n_queries: usize,
+    dim: usize,
+    k: usize,
+    budget: usize,
+    filter: *const PannsLabelFilter,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+    out_counts: *mut usize,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_search_batch_filtered(
+                idx,
+                queries,
+                n_queries,
+                dim,
+                k,
+                budget,
+                filter,
+                out_labels,
+                out_distances,
+                out_counts,
+            ),
+            error,
+        )
+    }
+}
+
+/// `panns_sharded_range_search` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_sharded_range_search`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_sharded_range_search_e(
+    idx: *const PannsShardedIndex,
+    query: *const f32,
+    dim: usize,
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    filter: *const PannsLabelFilter,
+    out_labels: *mut u64,
+    out_distances: *mut f32,
+    out_count: *mut usize,
+    out_truncated: *mut u8,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_sharded_range_search(
+                idx,
+                query,
+                dim,
+                radius,
+                max_results,
+                budget,
+                filter,
+                out_labels,
+                out_distances,
+                out_count,
+                out_truncated,
+            ),
+            error,
+        )
+    }
+}

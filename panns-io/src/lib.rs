@@ -30,6 +30,6 @@ pub mod live;
 pub use live::{LiveIndex, LiveOptions};
 pub mod shard;
 pub use shard::{
-    Manifest, ManifestShard, ShardBuildOptions, ShardLabels, ShardedIndex, build_shards,
-    merge_top_k, write_manifest,
+    Manifest, ManifestShard, ShardBuildOptions, ShardFilter, ShardLabels, ShardedIndex,
+    build_shards, merge_top_k, write_manifest,
 };

@@ -505,6 +505,29 @@ impl std::fmt::Debug for ShardedIndex {
     }
 }
 
+/// Which global labels a sharded search may return: the label filters of
+/// [`ShardedIndex::search_labels`] and [`ShardedIndex::search_filtered`] as one value.
+#[derive(Clone, Copy)]
+pub enum ShardFilter<'a> {
+    /// Every item.
+    All,
+    /// Only the listed labels (an allow-list: unknown labels match nothing, an empty
+    /// list gives no results; planned per shard, an exact scan when few are listed).
+    Labels(&'a [u64]),
+    /// The labels the predicate accepts (called from the shards' search threads).
+    Predicate(&'a (dyn Fn(u64) -> bool + Sync)),
+}
+
+impl std::fmt::Debug for ShardFilter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ShardFilter::All => f.write_str("All"),
+            ShardFilter::Labels(l) => f.debug_tuple("Labels").field(l).finish(),
+            ShardFilter::Predicate(_) => f.write_str("Predicate(..)"),
+        }
+    }
+}
+
 /// Orders hits by distance, then label (NaN last; -0 equals +0).
 fn cmp_hit(a: &(u64, f32), b: &(u64, f32)) -> Ordering {
     match a.1.partial_cmp(&b.1) {
@@ -521,6 +544,30 @@ pub fn merge_top_k(lists: &[Vec<(u64, f32)>], k: usize) -> Vec<(u64, f32)> {
     all.sort_unstable_by(cmp_hit);
     all.truncate(k);
     all
+}
+
+/// A range search over labelled hits (of [`ShardedIndex::range_search`] and
+/// [`crate::LiveIndex::range_search`]): refuses a negative or NaN `radius` and
+/// `max_results = 0`, gets the `max_results + 1` nearest at `budget` from `search` (one
+/// more than the cap tells whether the cap was hit), keeps those within the radius, cut
+/// to `max_results`, and says whether the cap cut the list.
+pub(crate) fn range_of(
+    radius: f32,
+    max_results: usize,
+    budget: usize,
+    search: impl FnOnce(&SearchParams) -> Result<Hits>,
+) -> Result<(Hits, bool)> {
+    if radius.is_nan() || radius < 0.0 {
+        return Err(panns_core::Error::parameter("radius", radius, "must be a number >= 0").into());
+    }
+    if max_results == 0 {
+        return Err(panns_core::Error::parameter("max_results", 0, "must be at least 1").into());
+    }
+    let hits = search(&SearchParams::new(max_results.saturating_add(1)).with_budget(budget))?;
+    let mut within: Hits = hits.into_iter().filter(|h| h.1 <= radius).collect();
+    let capped = within.len() > max_results;
+    within.truncate(max_results);
+    Ok((within, capped))
 }
 
 impl ShardedIndex {
@@ -649,6 +696,21 @@ impl ShardedIndex {
         ((id as usize) < s.index.len()).then(|| s.labels.label(id))
     }
 
+    /// Checks that `queries` holds whole rows and that `k >= 1`.
+    fn check_batch(&self, queries: &[f32], params: &SearchParams) -> Result<()> {
+        if !queries.len().is_multiple_of(self.dim) {
+            return Err(panns_core::Error::RaggedBatch {
+                len: queries.len(),
+                dim: self.dim,
+            }
+            .into());
+        }
+        if params.k == 0 {
+            return Err(panns_core::Error::InvalidK(0).into());
+        }
+        Ok(())
+    }
+
     fn check_query(&self, query: &[f32]) -> Result<()> {
         if query.len() != self.dim {
             return Err(panns_core::Error::DimensionMismatch {
@@ -747,6 +809,74 @@ impl ShardedIndex {
         })
     }
 
+    /// Like [`search_with_stats`](Self::search_with_stats) under `filter`: every item
+    /// for [`ShardFilter::All`], else [`search_labels`](Self::search_labels) or
+    /// [`search_filtered`](Self::search_filtered).
+    pub fn search_with_filter(
+        &self,
+        query: &[f32],
+        params: &SearchParams,
+        filter: ShardFilter<'_>,
+    ) -> Result<(Hits, Vec<SearchStats>)> {
+        match filter {
+            ShardFilter::All => self.search_with_stats(query, params),
+            ShardFilter::Labels(list) => self.search_labels(query, params, list),
+            ShardFilter::Predicate(allow) => self.search_filtered(query, params, allow),
+        }
+    }
+
+    /// Every item `filter` allows within distance `radius` of `query` (as FAISS'
+    /// `range_search`), nearest first, ties by label, at most `max_results` of them; the
+    /// flag is true when more were found and the list was cut (the nearest are kept).
+    /// Each shard's candidates are its `max_results + 1` nearest allowed items at
+    /// `budget` (0: the default), as [`Index::range_search`]; the merge is exact: the
+    /// union of every shard's items within the radius, sorted, cut to `max_results`, and
+    /// flagged when a shard or the union held more. Approximate unless the budget covers
+    /// half of each shard's (allowed) items. A negative or NaN radius and
+    /// `max_results = 0` are errors; under the angular metric distances are `1 - cos`.
+    pub fn range_search(
+        &self,
+        query: &[f32],
+        radius: f32,
+        max_results: usize,
+        budget: usize,
+        filter: ShardFilter<'_>,
+    ) -> Result<(Hits, bool)> {
+        // The merged top `max_results + 1` holds the union's nearest, so its part within
+        // the radius is the union's, cut to `max_results + 1`.
+        range_of(radius, max_results, budget, |p| {
+            Ok(self.search_with_filter(query, p, filter)?.0)
+        })
+    }
+
+    /// [`search_batch`](Self::search_batch) under one `filter` for every query: one
+    /// merged list per query, each as [`search_with_filter`](Self::search_with_filter)
+    /// gives it (queries in parallel, each fanned out over the shards). A predicate is
+    /// called from many threads at once. Errors name the first failing query row.
+    pub fn search_batch_filtered(
+        &self,
+        queries: &[f32],
+        params: &SearchParams,
+        filter: ShardFilter<'_>,
+    ) -> Result<Vec<Hits>> {
+        if let ShardFilter::All = filter {
+            return self.search_batch(queries, params);
+        }
+        self.check_batch(queries, params)?;
+        queries
+            .par_chunks(self.dim)
+            .enumerate()
+            .map(|(r, q)| {
+                self.search_with_filter(q, params, filter)
+                    .map(|h| h.0)
+                    .map_err(|e| match e {
+                        Error::Core(c) => Error::Core(c.with_item(r)),
+                        other => other,
+                    })
+            })
+            .collect()
+    }
+
     /// Every shard searched in parallel with `one` (None: nothing to search there),
     /// labelled and merged.
     fn filtered(
@@ -786,16 +916,7 @@ impl ShardedIndex {
         queries: &[f32],
         params: &SearchParams,
     ) -> Result<Vec<Vec<(u64, f32)>>> {
-        if !queries.len().is_multiple_of(self.dim) {
-            return Err(panns_core::Error::RaggedBatch {
-                len: queries.len(),
-                dim: self.dim,
-            }
-            .into());
-        }
-        if params.k == 0 {
-            return Err(panns_core::Error::InvalidK(0).into());
-        }
+        self.check_batch(queries, params)?;
         // Shard by shard (each batch parallel over the queries: one shard's pages stay hot),
         // then every query's lists merged.
         let per_shard = self

@@ -35,6 +35,12 @@ fn build(dir: &Path, labels: Option<&[u64]>) -> PathBuf {
     build_shards(&data(), DIM, Metric::Euclidean, labels, dir, &opts(SHARDS)).unwrap()
 }
 
+/// The shards of [`build`] (with `labels`, or labelled by row), opened.
+fn open_built(dir: &Path, labels: Option<&Vec<u64>>) -> ShardedIndex {
+    let manifest = build(dir, labels.map(|l| l.as_slice()));
+    ShardedIndex::open(manifest, &OpenOptions::default()).unwrap()
+}
+
 fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
@@ -467,13 +473,12 @@ fn angular_and_dot_shards_merge_like_their_parts() {
     }
 }
 
-/// Exact top-k labels over the rows whose label `keep` accepts.
-fn exact_allowed(
+/// Every row whose label `keep` accepts as (squared distance, label), nearest first.
+fn ranked(
     q: &[f32],
-    k: usize,
     label_of_row: &dyn Fn(usize) -> u64,
     keep: &dyn Fn(u64) -> bool,
-) -> Vec<u64> {
+) -> Vec<(f32, u64)> {
     let d = data();
     let mut all: Vec<(f32, u64)> = d
         .chunks(DIM)
@@ -482,6 +487,17 @@ fn exact_allowed(
         .filter(|e| keep(e.1))
         .collect();
     all.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap().then(a.1.cmp(&b.1)));
+    all
+}
+
+/// Exact top-k labels over the rows whose label `keep` accepts.
+fn exact_allowed(
+    q: &[f32],
+    k: usize,
+    label_of_row: &dyn Fn(usize) -> u64,
+    keep: &dyn Fn(u64) -> bool,
+) -> Vec<u64> {
+    let all = ranked(q, label_of_row, keep);
     all.into_iter().take(k).map(|x| x.1).collect()
 }
 
@@ -493,11 +509,7 @@ fn label_filters_cover_every_shard_and_lists_are_planned() {
     let caller: Vec<u64> = (0..N as u64).map(|i| 50_000 + 3 * (N as u64 - i)).collect();
     for labels in [None, Some(&caller)] {
         let dir = tempfile::tempdir().unwrap();
-        let ix = ShardedIndex::open(
-            build(dir.path(), labels.map(|l| l.as_slice())),
-            &OpenOptions::default(),
-        )
-        .unwrap();
+        let ix = open_built(dir.path(), labels);
         let label_of_row = |r: usize| labels.map_or(r as u64, |l| l[r]);
         // 12 rows of shard 0 and 1 of shard 3 (750 rows each), an unknown label, a duplicate.
         let mut short: Vec<u64> = (0..12).map(|i| label_of_row(i * 60)).collect();
@@ -543,4 +555,138 @@ fn label_filters_cover_every_shard_and_lists_are_planned() {
         assert!(ix.search_labels(q, &SearchParams::new(0), &short).is_err());
         assert!(ix.search_labels(&q[..3], &p, &short).is_err());
     }
+}
+
+/// The labels and distances of every row whose label `keep` accepts, nearest first, and a
+/// radius halfway between the `n`-th and `n + 1`-th of them (no distance near the edge).
+fn exact_ball(
+    q: &[f32],
+    n: usize,
+    label_of_row: &dyn Fn(usize) -> u64,
+    keep: &dyn Fn(u64) -> bool,
+) -> (Vec<u64>, f32) {
+    let all = ranked(q, label_of_row, keep);
+    let radius = (all[n - 1].0.sqrt() + all[n].0.sqrt()) / 2.0;
+    (all.into_iter().take(n).map(|x| x.1).collect(), radius)
+}
+
+#[test]
+fn range_search_over_shards_is_the_exact_ball_and_flags_the_cap() {
+    use panns_io::ShardFilter;
+    let caller: Vec<u64> = (0..N as u64).map(|i| 90_000 + 7 * (N as u64 - i)).collect();
+    for labels in [None, Some(&caller)] {
+        let dir = tempfile::tempdir().unwrap();
+        let ix = open_built(dir.path(), labels);
+        let label_of_row = |r: usize| labels.map_or(r as u64, |l| l[r]);
+        let odd = |l: u64| l % 2 == 1;
+        let list: Vec<u64> = (0..N).map(label_of_row).filter(|&l| odd(l)).collect();
+        for q in gaussian_vector(6 * DIM, false, 23).chunks(DIM) {
+            // 375 = half a shard: every shard scans exactly, so the answer is exact.
+            let filters: [(ShardFilter<'_>, &dyn Fn(u64) -> bool); 3] = [
+                (ShardFilter::All, &|_| true),
+                (ShardFilter::Labels(&list), &odd),
+                (ShardFilter::Predicate(&odd), &odd),
+            ];
+            for (f, keep) in filters {
+                let (want, radius) = exact_ball(q, 25, &label_of_row, keep);
+                let (got, capped) = ix.range_search(q, radius, 1000, 375, f).unwrap();
+                assert!(!capped, "{f:?}");
+                assert_eq!(got.iter().map(|h| h.0).collect::<Vec<_>>(), want, "{f:?}");
+                assert!(got.windows(2).all(|w| w[0].1 <= w[1].1));
+                assert!(got.iter().all(|h| h.1 <= radius));
+                // The cap keeps the nearest and says so; exactly at the count it does not.
+                let (cut, capped) = ix.range_search(q, radius, 10, 375, f).unwrap();
+                assert!(capped, "{f:?}");
+                assert_eq!(cut, got[..10]);
+                let (all, capped) = ix.range_search(q, radius, 25, 375, f).unwrap();
+                assert!(!capped, "{f:?}");
+                assert_eq!(all, got);
+                // At a small budget: a subset of the ball, never outside it.
+                let (few, _) = ix.range_search(q, radius, 1000, 30, f).unwrap();
+                assert!(few.iter().all(|h| want.contains(&h.0)), "{f:?}");
+            }
+            // Zero radius: nothing (no query is a stored row); an empty list: nothing.
+            let (none, capped) = ix.range_search(q, 0.0, 5, 0, ShardFilter::All).unwrap();
+            assert!(none.is_empty() && !capped);
+            let (none, _) = ix
+                .range_search(q, 100.0, 5, 375, ShardFilter::Labels(&[]))
+                .unwrap();
+            assert!(none.is_empty());
+            let (none, _) = ix
+                .range_search(q, 100.0, 5, 375, ShardFilter::Labels(&[u64::MAX - 3]))
+                .unwrap();
+            assert!(none.is_empty());
+        }
+        // A stored row finds itself at distance 0.
+        let row = &data()[17 * DIM..18 * DIM];
+        let (hits, _) = ix.range_search(row, 0.0, 5, 375, ShardFilter::All).unwrap();
+        assert_eq!(hits.first().map(|h| h.0), Some(label_of_row(17)));
+        let q = &data()[..DIM];
+        for bad in [-1.0, f32::NAN, f32::NEG_INFINITY] {
+            let e = ix.range_search(q, bad, 5, 0, ShardFilter::All).unwrap_err();
+            assert!(e.to_string().contains("radius"), "{e}");
+        }
+        let e = ix.range_search(q, 1.0, 0, 0, ShardFilter::All).unwrap_err();
+        assert!(e.to_string().contains("max_results"), "{e}");
+        let e = ix
+            .range_search(&q[..3], 1.0, 5, 0, ShardFilter::All)
+            .unwrap_err();
+        assert!(e.to_string().contains("dimension"), "{e}");
+        let mut nan = q.to_vec();
+        nan[2] = f32::NAN;
+        assert!(ix.range_search(&nan, 1.0, 5, 0, ShardFilter::All).is_err());
+    }
+}
+
+#[test]
+fn filtered_batches_equal_one_filtered_search_per_query() {
+    use panns_io::ShardFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let ix = ShardedIndex::open(build(dir.path(), None), &OpenOptions::default()).unwrap();
+    let queries = gaussian_vector(12 * DIM, false, 31);
+    let p = SearchParams::new(7).with_budget(40);
+    let listed: Vec<u64> = (0..N as u64).step_by(37).chain([1 << 50]).collect();
+    let third = |l: u64| l.is_multiple_of(3);
+    for f in [
+        ShardFilter::All,
+        ShardFilter::Labels(&listed),
+        ShardFilter::Labels(&[]),
+        ShardFilter::Predicate(&third),
+    ] {
+        let batch = ix.search_batch_filtered(&queries, &p, f).unwrap();
+        assert_eq!(batch.len(), 12);
+        for (row, q) in batch.iter().zip(queries.chunks(DIM)) {
+            assert_eq!(row, &ix.search_with_filter(q, &p, f).unwrap().0, "{f:?}");
+        }
+    }
+    // The allow-list at an exact budget gives the exact filtered top-k.
+    let full = SearchParams::new(7).with_budget(375);
+    let batch = ix
+        .search_batch_filtered(&queries, &full, ShardFilter::Labels(&listed))
+        .unwrap();
+    for (row, q) in batch.iter().zip(queries.chunks(DIM)) {
+        let want = exact_allowed(q, 7, &|r| r as u64, &|l| listed.contains(&l));
+        assert_eq!(row.iter().map(|h| h.0).collect::<Vec<_>>(), want);
+    }
+    assert!(
+        ix.search_batch_filtered(&[], &p, ShardFilter::Predicate(&third))
+            .unwrap()
+            .is_empty()
+    );
+    let f = ShardFilter::Labels(&listed);
+    assert!(
+        ix.search_batch_filtered(&queries[..DIM + 3], &p, f)
+            .is_err()
+    );
+    assert!(
+        ix.search_batch_filtered(&queries, &SearchParams::new(0), f)
+            .is_err()
+    );
+    let mut bad = queries.clone();
+    bad[5 * DIM + 1] = f32::INFINITY;
+    let e = ix.search_batch_filtered(&bad, &p, f).unwrap_err();
+    assert!(
+        matches!(e, Error::Core(panns_core::Error::NonFinite { item: 5, .. })),
+        "names the row: {e}"
+    );
 }

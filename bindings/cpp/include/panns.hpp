@@ -623,12 +623,54 @@ class Index {
   PannsIndex* ptr_;
 };
 
+namespace detail {
+/// A filtered batch of a labelled index (LiveIndex, ShardedIndex) of dimension `d` and `n`
+/// items: checks that `queries` holds whole rows, sizes the buffers for min(k, n) results a
+/// row and calls `search(queries, n_queries, kk, labels, distances, counts)` (never with NULL
+/// pointers), then keeps each row's `counts[q]` results as `T{label, distance}`. `what` names
+/// the index in errors.
+template <class T, class Search>
+std::vector<std::vector<T>> labeled_batch(const std::vector<float>& queries, std::size_t d, std::size_t n,
+                                          std::size_t k, const char* what, Search&& search) {
+  if (d == 0 || queries.size() % d != 0) {
+    throw Error(d == 0 ? PANNS_NULL_POINTER : PANNS_DIMENSION_MISMATCH,
+                d == 0 ? std::string("the ") + what + " is empty (moved from)"
+                       : "query buffer of " + std::to_string(queries.size()) +
+                             " floats is not a multiple of the dimension " + std::to_string(d));
+  }
+  const std::size_t nq = queries.size() / d;
+  const std::size_t kk = k == 0 ? 0 : (k < n ? k : (n == 0 ? 1 : n));
+  if (kk != 0 && nq > std::numeric_limits<std::size_t>::max() / kk) {
+    throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
+  }
+  std::vector<std::uint64_t> labels(nq * kk);
+  std::vector<float> ds(nq * kk);
+  std::vector<std::size_t> counts(nq);
+  std::uint64_t l_dummy = 0;
+  float d_dummy = 0, q_dummy = 0;
+  std::size_t c_dummy = 0;
+  search(queries.empty() ? &q_dummy : queries.data(), nq, kk, labels.empty() ? &l_dummy : labels.data(),
+         ds.empty() ? &d_dummy : ds.data(), counts.empty() ? &c_dummy : counts.data());
+  std::vector<std::vector<T>> out(nq);
+  for (std::size_t q = 0; q < nq; q++) {
+    for (std::size_t i = 0; i < counts[q]; i++) out[q].push_back(T{labels[q * kk + i], ds[q * kk + i]});
+  }
+  return out;
+}
+}  // namespace detail
+
 /// One result of a sharded search.
 struct LabeledNeighbor {
   std::uint64_t label;  ///< The item's global label (row in the shards' concatenation, or its stored label).
   float distance;       ///< Distance to the query under the index metric.
   bool operator==(const LabeledNeighbor& o) const noexcept { return label == o.label && distance == o.distance; }
   bool operator!=(const LabeledNeighbor& o) const noexcept { return !(*this == o); }
+};
+
+/// The result of ShardedIndex::range_search.
+struct LabeledRangeResult {
+  std::vector<LabeledNeighbor> neighbors;  ///< Every (allowed) item within the radius found, nearest first.
+  bool truncated = false;                  ///< True when more were within the radius than max_results.
 };
 
 /// The index shards named by a manifest, searched as one: every query goes to every shard
@@ -704,6 +746,22 @@ class ShardedIndex {
                                                const LabelFilter& filter) const {
     return search_filtered(query.data(), query.size(), k, budget, filter);
   }
+
+  /// search_batch() restricted to the global labels `filter` allows, one filter for every
+  /// query (row-major, dim() floats each): result `i` is what search_filtered gives for
+  /// query `i`. An allow_if predicate is called from several threads at once (its
+  /// exceptions are rethrown).
+  std::vector<std::vector<LabeledNeighbor>> search_batch_filtered(const std::vector<float>& queries, std::size_t k,
+                                                                  std::size_t budget,
+                                                                  const LabelFilter& filter) const;
+  /// Every item `filter` allows within distance `radius` of the query over all shards (as
+  /// FAISS' range_search), nearest first, ties by label, at most max_results; `truncated`
+  /// when the cap cut the list. Each shard's candidates are its max_results + 1 nearest at
+  /// `budget` (0 = the default) and the merge is exact: the answer is exact when the
+  /// budget covers half of each shard's items. Throws PANNS_INVALID_ARGUMENT for a
+  /// negative or NaN radius or max_results = 0.
+  LabeledRangeResult range_search(const std::vector<float>& query, float radius, std::size_t max_results,
+                                  std::size_t budget = 0, const LabelFilter& filter = LabelFilter()) const;
 
   /// Searches `n_queries` row-major queries of `dim` floats in parallel; one list per query.
   std::vector<std::vector<LabeledNeighbor>> search_batch(const float* queries, std::size_t n_queries,
@@ -1050,33 +1108,12 @@ class LiveIndex {
   std::vector<std::vector<LiveNeighbor>> search_batch_filtered(const std::vector<float>& queries, std::size_t k,
                                                                std::size_t budget, const LabelFilter& filter) const {
     const std::size_t d = dim();
-    if (d == 0 || queries.size() % d != 0) {
-      throw Error(d == 0 ? PANNS_NULL_POINTER : PANNS_DIMENSION_MISMATCH,
-                  d == 0 ? "the live index is empty (moved from)"
-                         : "query buffer of " + std::to_string(queries.size()) +
-                               " floats is not a multiple of the dimension " + std::to_string(d));
-    }
-    const std::size_t nq = queries.size() / d, n = size();
-    const std::size_t kk = k == 0 ? 0 : (k < n ? k : (n == 0 ? 1 : n));
-    if (kk != 0 && nq > std::numeric_limits<std::size_t>::max() / kk) {
-      throw Error(PANNS_INVALID_ARGUMENT, "n_queries * k overflows");
-    }
-    std::vector<std::uint64_t> labels(nq * kk);
-    std::vector<float> ds(nq * kk);
-    std::vector<std::size_t> counts(nq);
-    std::uint64_t l_dummy = 0;
-    float d_dummy = 0, q_dummy = 0;
-    std::size_t c_dummy = 0;
     LabelFilter::Call call(filter);
-    call.check(panns_live_search_batch_filtered(ptr_, queries.empty() ? &q_dummy : queries.data(), nq, d, kk, budget,
-                                                call.get(), labels.empty() ? &l_dummy : labels.data(),
-                                                ds.empty() ? &d_dummy : ds.data(),
-                                                counts.empty() ? &c_dummy : counts.data()));
-    std::vector<std::vector<LiveNeighbor>> out(nq);
-    for (std::size_t q = 0; q < nq; q++) {
-      for (std::size_t i = 0; i < counts[q]; i++) out[q].push_back(LiveNeighbor{labels[q * kk + i], ds[q * kk + i]});
-    }
-    return out;
+    return detail::labeled_batch<LiveNeighbor>(
+        queries, d, size(), k, "live index",
+        [&](const float* qs, std::size_t nq, std::size_t kk, std::uint64_t* labels, float* ds, std::size_t* counts) {
+          call.check(panns_live_search_batch_filtered(ptr_, qs, nq, d, kk, budget, call.get(), labels, ds, counts));
+        });
   }
 
   /// True if `label` is held.
@@ -1148,6 +1185,39 @@ inline std::vector<LabeledNeighbor> ShardedIndex::search_filtered(const float* q
   std::vector<LabeledNeighbor> out(n);
   for (std::size_t i = 0; i < n; i++) out[i] = LabeledNeighbor{labels[i], ds[i]};
   return out;
+}
+
+inline std::vector<std::vector<LabeledNeighbor>> ShardedIndex::search_batch_filtered(const std::vector<float>& queries,
+                                                                                    std::size_t k, std::size_t budget,
+                                                                                    const LabelFilter& filter) const {
+  const std::size_t d = dim();
+  LabelFilter::Call call(filter);
+  return detail::labeled_batch<LabeledNeighbor>(
+      queries, d, size(), k, "sharded index",
+      [&](const float* qs, std::size_t nq, std::size_t kk, std::uint64_t* labels, float* ds, std::size_t* counts) {
+        call.check(panns_sharded_search_batch_filtered(ptr_, qs, nq, d, kk, budget, call.get(), labels, ds, counts));
+      });
+}
+
+inline LabeledRangeResult ShardedIndex::range_search(const std::vector<float>& query, float radius,
+                                                     std::size_t max_results, std::size_t budget,
+                                                     const LabelFilter& filter) const {
+  LabelFilter::Call call(filter);
+  // At most size() items can be within the radius: a huge max_results costs no memory.
+  const std::size_t n = size();
+  const std::size_t room = max_results < n ? max_results : n;
+  std::vector<std::uint64_t> labels(room == 0 ? 1 : room);
+  std::vector<float> ds(labels.size());
+  std::size_t found = 0;
+  std::uint8_t cut = 0;
+  const float q_dummy = 0;
+  call.check(panns_sharded_range_search(ptr_, query.empty() ? &q_dummy : query.data(), query.size(), radius,
+                                        max_results, budget, call.get(), labels.data(), ds.data(), &found, &cut));
+  LabeledRangeResult r;
+  r.truncated = cut != 0;
+  r.neighbors.resize(found);
+  for (std::size_t i = 0; i < found; i++) r.neighbors[i] = LabeledNeighbor{labels[i], ds[i]};
+  return r;
 }
 
 }  // namespace panns

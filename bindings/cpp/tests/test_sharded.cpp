@@ -10,6 +10,7 @@
 #endif
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -165,5 +166,110 @@ TEST(Sharded, FilteredByLabels) {
     threw = std::string(e.what()) == "boom";
   }
   EXPECT_TRUE(threw);
+  fs::remove_all(dir);
+}
+
+// Range search over the shards against the exact ball (every shard scans exactly at a budget
+// of half a shard), unfiltered and filtered, with the cap and its flag; the filtered batch
+// against one filtered search per row; bad arguments and a throwing predicate.
+TEST(Sharded, RangeSearchAndFilteredBatch) {
+  const fs::path dir = fs::temp_directory_path() / ("panns-cpp-rshards-" + std::to_string(std::random_device{}()));
+  fs::create_directories(dir);
+  const std::vector<float> data = Rows(kPer * kShards, 8);
+  std::vector<std::string> paths;
+  for (std::size_t s = 0; s < kShards; s++) {
+    paths.push_back((dir / ("r" + std::to_string(s) + ".panns")).string());
+    Build(data.data() + s * kPer * kDim, kPer, 7).save(paths.back());
+  }
+  const std::string manifest = (dir / "r.shards").string();
+  panns::ShardedIndex::write_manifest(manifest, paths);
+  panns::ShardedIndex sx = panns::ShardedIndex::open(manifest);
+  // Rows `keep` accepts, nearest first, and a radius halfway between the n-th and n+1-th.
+  auto ball = [&](const std::vector<float>& q, std::size_t n, auto keep) {
+    std::vector<std::pair<double, std::uint64_t>> all;
+    for (std::size_t r = 0; r < kPer * kShards; r++) {
+      if (!keep(r)) continue;
+      double d = 0;
+      for (std::size_t i = 0; i < kDim; i++) d += double(data[r * kDim + i] - q[i]) * (data[r * kDim + i] - q[i]);
+      all.emplace_back(std::sqrt(d), r);
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<std::uint64_t> rows;
+    for (std::size_t i = 0; i < n; i++) rows.push_back(all[i].second);
+    return std::make_pair(rows, float((all[n - 1].first + all[n].first) / 2));
+  };
+  auto labels_of = [](const std::vector<panns::LabeledNeighbor>& h) {
+    std::vector<std::uint64_t> out;
+    for (const auto& x : h) out.push_back(x.label);
+    return out;
+  };
+  auto odd = [](std::uint64_t l) { return l % 2 == 1; };
+  std::vector<std::uint64_t> odd_rows;
+  for (std::uint64_t r = 1; r < kPer * kShards; r += 2) odd_rows.push_back(r);
+  const std::vector<float> queries = Rows(6, 19);
+  for (std::size_t i = 0; i < 6; i++) {
+    const std::vector<float> q(queries.begin() + i * kDim, queries.begin() + (i + 1) * kDim);
+    auto [want, radius] = ball(q, 20, [](std::uint64_t) { return true; });
+    panns::LabeledRangeResult r = sx.range_search(q, radius, 1000, kPer / 2);
+    EXPECT_EQ(labels_of(r.neighbors), want);
+    EXPECT_FALSE(r.truncated);
+    for (const auto& h : r.neighbors) EXPECT_TRUE(h.distance <= radius);
+    r = sx.range_search(q, radius, 8, kPer / 2);
+    EXPECT_EQ(labels_of(r.neighbors), std::vector<std::uint64_t>(want.begin(), want.begin() + 8));
+    EXPECT_TRUE(r.truncated);
+    auto [want_odd, radius_odd] = ball(q, 12, odd);
+    for (const panns::LabelFilter& f :
+         {panns::LabelFilter::allow_labels(odd_rows), panns::LabelFilter::allow_if(odd)}) {
+      r = sx.range_search(q, radius_odd, 1000, kPer / 2, f);
+      EXPECT_EQ(labels_of(r.neighbors), want_odd);
+      EXPECT_FALSE(r.truncated);
+    }
+  }
+  // The filtered batch: row i equals search_filtered of query i.
+  const std::vector<std::uint64_t> listed = {3, 77, 150, 299, 300, 512, 800, 899, std::uint64_t(1) << 40};
+  for (const panns::LabelFilter& f :
+       {panns::LabelFilter::allow_labels(listed), panns::LabelFilter::deny_labels(listed),
+        panns::LabelFilter::allow_if(odd), panns::LabelFilter::allow_labels({})}) {
+    auto rows = sx.search_batch_filtered(queries, 5, 30, f);
+    ASSERT_EQ(rows.size(), 6u);
+    for (std::size_t i = 0; i < 6; i++) {
+      const std::vector<float> q(queries.begin() + i * kDim, queries.begin() + (i + 1) * kDim);
+      EXPECT_EQ(rows[i], sx.search_filtered(q, 5, 30, f));
+    }
+  }
+  EXPECT_TRUE(sx.search_batch_filtered({}, 5, 30, panns::LabelFilter::allow_labels(listed)).empty());
+  // Bad arguments.
+  const std::vector<float> q0(data.begin(), data.begin() + kDim);
+  auto status_of = [](auto&& f) {
+    try {
+      f();
+    } catch (const panns::Error& e) {
+      return e.status();
+    }
+    return PANNS_OK;
+  };
+  EXPECT_EQ(status_of([&] { sx.range_search(q0, -1.0f, 10); }), PANNS_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([&] { sx.range_search(q0, std::nanf(""), 10); }), PANNS_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([&] { sx.range_search(q0, 1.0f, 0); }), PANNS_INVALID_ARGUMENT);
+  EXPECT_EQ(status_of([&] { sx.range_search(std::vector<float>(3, 1.0f), 1.0f, 10); }), PANNS_DIMENSION_MISMATCH);
+  EXPECT_EQ(status_of([&] { sx.search_batch_filtered(std::vector<float>(kDim + 1), 5, 0, panns::LabelFilter()); }),
+            PANNS_DIMENSION_MISMATCH);
+  EXPECT_TRUE(sx.range_search(q0, 100.0f, 10, 0, panns::LabelFilter::allow_labels({})).neighbors.empty());
+  EXPECT_TRUE(sx.range_search(q0, 100.0f, 10, 0, panns::LabelFilter::allow_labels({std::uint64_t(1) << 50}))
+                  .neighbors.empty());
+  for (int batch = 0; batch < 2; batch++) {
+    bool threw = false;
+    auto boom = panns::LabelFilter::allow_if([](std::uint64_t) -> bool { throw std::runtime_error("boom"); });
+    try {
+      if (batch) {
+        sx.search_batch_filtered(queries, 5, 30, boom);
+      } else {
+        sx.range_search(q0, 100.0f, 10, 30, boom);
+      }
+    } catch (const std::runtime_error& e) {
+      threw = std::string(e.what()) == "boom";
+    }
+    EXPECT_TRUE(threw);
+  }
   fs::remove_all(dir);
 }

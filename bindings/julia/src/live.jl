@@ -382,6 +382,20 @@ function search_filtered(l::LiveIndex, q::AbstractVector{<:Real}, k::Integer, bu
 end
 
 """
+    with_sharded_filter(body, sx, filter)
+
+Calls `body(c)` with `c` the C label filter of a sharded search (`C_NULL` for `nothing`; see
+[`with_label_filter`](@ref)) after refusing a function filter (the shards would call it from
+the library's own threads) and a closed index.
+"""
+function with_sharded_filter(body, sx::ShardedIndex, filter)
+    filter isa Function && throw(PannsError(PANNS_INVALID_ARGUMENT,
+        "a function filter cannot run on a sharded index (the shards search on the library's own threads); pass the allowed labels or DenyLabels(labels)"))
+    sx.ptr == C_NULL && throw(PannsError(PANNS_NULL_POINTER, "use of a closed ShardedIndex"))
+    return with_label_filter(body, filter)
+end
+
+"""
     search_sharded_filtered(sx, q, k, budget, filter) -> (labels, distances)
 
 One filtered search of a sharded index (`panns_sharded_search_filtered_e`); `filter` a label
@@ -389,15 +403,12 @@ vector or `DenyLabels` (see `search(::ShardedIndex, ...)`).
 """
 function search_sharded_filtered(sx::ShardedIndex, q::AbstractVector{<:Real}, k::Integer, budget::Integer,
                                  filter)
-    filter isa Function && throw(PannsError(PANNS_INVALID_ARGUMENT,
-        "a function filter cannot run on a sharded index (the shards search on the library's own threads); pass the allowed labels or DenyLabels(labels)"))
     x = q isa Vector{Float32} ? q : Vector{Float32}(q)
     cap = max(1, min(k, sx.len))
     labels = Vector{UInt64}(undef, cap)
     dists = Vector{Float32}(undef, cap)
     count = Ref{Csize_t}(0)
-    sx.ptr == C_NULL && throw(PannsError(PANNS_NULL_POINTER, "use of a closed ShardedIndex"))
-    with_label_filter(filter) do c
+    with_sharded_filter(sx, filter) do c
         err = ErrorRef(C_NULL)
         GC.@preserve sx x labels dists begin
             check(ccall(sym(:panns_sharded_search_filtered_e), UInt32,
@@ -409,6 +420,76 @@ function search_sharded_filtered(sx::ShardedIndex, q::AbstractVector{<:Real}, k:
     end
     n = Int(count[])
     return resize!(labels, n), resize!(dists, n)
+end
+
+"""
+    range_search(sx::ShardedIndex, q, radius, max_results; budget = 0, filter = nothing)
+        -> (labels::Vector{UInt64}, distances::Vector{Float32}, truncated::Bool)
+
+Every item within `radius` of `q` over all shards (among the global labels `filter` allows:
+a vector of labels or `DenyLabels(labels)`, as in `search(::ShardedIndex, ...)`), nearest
+first, ties by label, at most `max_results`; `truncated` tells whether the cap cut the list.
+Each shard's candidates are its `max_results + 1` nearest at `budget`, and the merge is
+exact: the answer is exact when the budget covers half of each shard's items.
+"""
+function range_search(sx::ShardedIndex, q::AbstractVector{<:Real}, radius::Real, max_results::Integer;
+                      budget::Integer = 0, filter = nothing)
+    x = q isa Vector{Float32} ? q : Vector{Float32}(q)
+    cap = max(1, min(max_results, sx.len))
+    labels = Vector{UInt64}(undef, cap)
+    dists = Vector{Float32}(undef, cap)
+    count = Ref{Csize_t}(0)
+    truncated = Ref{UInt8}(0)
+    with_sharded_filter(sx, filter) do c
+        err = ErrorRef(C_NULL)
+        GC.@preserve sx x labels dists begin
+            check(ccall(sym(:panns_sharded_range_search_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Float32, Csize_t, Csize_t, Ptr{CLabelFilter},
+                         Ptr{UInt64}, Ptr{Float32}, Ptr{Csize_t}, Ptr{UInt8}, Ptr{Ptr{UInt8}}),
+                        sx.ptr, x, length(x), Float32(radius), csize("max_results", max_results),
+                        csize("budget", budget), c, labels, dists, count, truncated, err), err)
+        end
+    end
+    n = Int(count[])
+    return resize!(labels, n), resize!(dists, n), truncated[] != 0
+end
+
+"""
+    search_batch(sx::ShardedIndex, Q, k; budget = 0, filter = nothing)
+        -> (labels::Matrix{UInt64}, distances::Matrix{Float32})
+
+Searches the columns of `Q` (`dim × n`) over all shards in parallel
+(`panns_sharded_search_batch_filtered_e`, one `filter` for every query, as in
+`search(::ShardedIndex, ...)`); column `j` of the `k × n` results holds query `j`'s labels,
+padded with `typemax(UInt64)` and `Inf` past the items found.
+"""
+function search_batch(sx::ShardedIndex, Q::AbstractMatrix{<:Real}, k::Integer; budget::Integer = 0,
+                      filter = nothing)
+    M = Q isa Matrix{Float32} ? Q : Matrix{Float32}(Q)
+    n = size(M, 2)
+    csize("k", k)
+    out_labels = fill(typemax(UInt64), k, n)
+    out_dists = fill(Inf32, k, n)
+    n == 0 && return out_labels, out_dists
+    kk = k == 0 ? 0 : max(1, min(k, sx.len))   # rows past the items are padding
+    labels = Matrix{UInt64}(undef, max(kk, 1), n)
+    dists = Matrix{Float32}(undef, max(kk, 1), n)
+    counts = zeros(Csize_t, n)
+    with_sharded_filter(sx, filter) do c
+        err = ErrorRef(C_NULL)
+        GC.@preserve sx M labels dists counts begin
+            check(ccall(sym(:panns_sharded_search_batch_filtered_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t, Csize_t, Ptr{CLabelFilter},
+                         Ptr{UInt64}, Ptr{Float32}, Ptr{Csize_t}, Ptr{Ptr{UInt8}}),
+                        sx.ptr, M, n, size(M, 1), kk, csize("budget", budget), c, labels, dists, counts,
+                        err), err)
+        end
+    end
+    for j in 1:n, i in 1:min(kk, Int(counts[j]))
+        out_labels[i, j] = labels[i, j]
+        out_dists[i, j] = dists[i, j]
+    end
+    return out_labels, out_dists
 end
 
 """

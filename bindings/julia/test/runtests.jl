@@ -476,6 +476,39 @@ end
         end
         @test isempty(search(sx, X[:, 1], 3; filter = UInt64[])[1])
         @throws_status PANNS_INVALID_ARGUMENT search(sx, X[:, 1], 3; filter = l -> true)
+        # range search against the exact ball (budget 50 = half a shard: exact), the cap and
+        # its flag, filtered; the filtered batch against one filtered search per column
+        odd_rows = UInt64.(1:2:399)
+        for j in 1:5
+            q = randn(rng, Float32, 16)
+            d = sort!([(sqrt(sum((X[:, r+1] .- q) .^ 2)), UInt64(r)) for r in 0:399])
+            radius = (d[15][1] + d[16][1]) / 2
+            labels, dists, truncated = range_search(sx, q, radius, 1000; budget = 50)
+            @test labels == [x[2] for x in d[1:15]] && !truncated && all(dists .<= radius)
+            labels, _, truncated = range_search(sx, q, radius, 4; budget = 50)
+            @test labels == [x[2] for x in d[1:4]] && truncated
+            dodd = [x for x in d if isodd(x[2])]
+            radius = (dodd[8][1] + dodd[9][1]) / 2
+            labels, _, truncated = range_search(sx, q, radius, 1000; budget = 50, filter = odd_rows)
+            @test labels == [x[2] for x in dodd[1:8]] && !truncated
+        end
+        Q = randn(rng, Float32, 16, 6)
+        for f in (nothing, listed, DenyLabels(listed), UInt64[])
+            bl, bd = search_batch(sx, Q, 5; budget = 20, filter = f)
+            for j in 1:6
+                l1, d1 = f === nothing ? search(sx, Q[:, j], 5; budget = 20) :
+                         search(sx, Q[:, j], 5; budget = 20, filter = f)
+                @test bl[1:length(l1), j] == l1 && bd[1:length(d1), j] == d1
+                @test all(bl[length(l1)+1:end, j] .== typemax(UInt64))
+            end
+        end
+        @test isempty(range_search(sx, X[:, 1], 100.0, 5; filter = UInt64[])[1])
+        @throws_status PANNS_INVALID_ARGUMENT range_search(sx, X[:, 1], -1.0, 5)
+        @throws_status PANNS_INVALID_ARGUMENT range_search(sx, X[:, 1], NaN, 5)
+        @throws_status PANNS_INVALID_ARGUMENT range_search(sx, X[:, 1], 1.0, 0)
+        @throws_status PANNS_DIMENSION_MISMATCH range_search(sx, X[1:3, 1], 1.0, 5)
+        @throws_status PANNS_INVALID_ARGUMENT range_search(sx, X[:, 1], 1.0, 5; filter = l -> true)
+        @throws_status PANNS_INVALID_ARGUMENT search_batch(sx, Q, 3; filter = l -> true)
         # a replaced shard is refused, naming it
         b = Builder(16, :euclidean)
         add_batch!(b, X[:, 1:100])

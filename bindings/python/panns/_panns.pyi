@@ -61,6 +61,16 @@ class ShardedIndex:
     def query_with_stats(
         self, v: _Vector, k: int, budget: Optional[int] = None, *, filter: Any = None
     ) -> Tuple[_Pairs, List[Dict[str, Any]]]: ...
+    def range_search(
+        self,
+        v: _Vector,
+        radius: float,
+        max_results: Optional[int] = None,
+        budget: Optional[int] = None,
+        *,
+        return_truncated: bool = False,
+        filter: Any = None,
+    ) -> Any: ...
 
 class Index:
     def __init__(

@@ -492,6 +492,33 @@ fn within_radius<H>(hits: Vec<H>, dist: impl Fn(&H) -> f32, r: f32, cap: usize) 
     (within, truncated)
 }
 
+/// `max_results` (default 1000, at least 1) and `budget` (default 0) of a range search.
+fn range_args(
+    py: Python<'_>,
+    max_results: Option<&Bound<'_, PyAny>>,
+    budget: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(usize, usize)> {
+    let cap = clamped(opt_count(py, max_results, "max_results")?.unwrap_or(1000));
+    if cap == 0 {
+        return Err(invalid(py, "max_results must be at least 1, got 0".into()));
+    }
+    Ok((cap, clamped(opt_count(py, budget, "budget")?.unwrap_or(0))))
+}
+
+/// What a range search returns: the pairs, or `(pairs, truncated)` with `return_truncated`.
+fn range_result<'py>(
+    py: Python<'py>,
+    list: Bound<'py, PyList>,
+    truncated: bool,
+    return_truncated: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    if !return_truncated {
+        return Ok(list.into_any());
+    }
+    let flag = PyBool::new(py, truncated).to_owned().into_any();
+    Ok(PyTuple::new(py, [list.into_any(), flag])?.into_any())
+}
+
 fn pairs<'py>(py: Python<'py>, hits: &[Neighbor]) -> PyResult<Bound<'py, PyList>> {
     PyList::new(py, hits.iter().map(|n| (n.id, f64::from(n.distance))))
 }
@@ -1673,11 +1700,7 @@ impl PyIndex {
         return_truncated: bool,
         filter: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let cap = clamped(opt_count(py, max_results, "max_results")?.unwrap_or(1000));
-        if cap == 0 {
-            return Err(invalid(py, "max_results must be at least 1, got 0".into()));
-        }
-        let budget = clamped(opt_count(py, budget, "budget")?.unwrap_or(0));
+        let (cap, budget) = range_args(py, max_results, budget)?;
         let has_filter = filter.is_some_and(|f| !f.is_none());
         // A filtered range search: the nearest `cap + 1` allowed items (one more than
         // the cap tells whether it was hit), kept within the radius.
@@ -1722,18 +1745,7 @@ impl PyIndex {
             let (hits, truncated) = r.map_err(|_| invalid(py, "expected a vector".into()))?;
             (pairs(py, &hits)?, truncated)
         };
-        if return_truncated {
-            Ok(PyTuple::new(
-                py,
-                [
-                    list.into_any(),
-                    PyBool::new(py, truncated).to_owned().into_any(),
-                ],
-            )?
-            .into_any())
-        } else {
-            Ok(list.into_any())
-        }
+        range_result(py, list, truncated, return_truncated)
     }
 
     /// The exact `k` nearest neighbours of `v` by scanning every item.

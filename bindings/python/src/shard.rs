@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods};
 use panns_core::{BuildParams, IndexBuilder, SearchParams};
-use panns_io::{Extras, OpenOptions, ShardedIndex};
+use panns_io::{Extras, OpenOptions, ShardFilter as IoFilter, ShardedIndex};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -248,11 +248,46 @@ impl PyShardedIndex {
             ],
         )
     }
+
+    /// Every item within `radius` of `v` over all shards, nearest first, ties by label,
+    /// at most `max_results` of them (as FAISS' `range_search`, and as
+    /// `PannsIndex.range_search`): a list of `(label, distance)` pairs, or with
+    /// `return_truncated=True` a tuple `(pairs, truncated)` where `truncated` says the
+    /// cap cut the list. Each shard's candidates are its `max_results + 1` nearest at
+    /// `budget`, and the merge is exact, so the answer is exact when the budget covers
+    /// half of each shard's items. `filter` (allowed labels or a callable, as in
+    /// :meth:`query`) keeps only allowed items.
+    #[pyo3(signature = (v, radius, max_results=None, budget=None, *, return_truncated=false, filter=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn range_search<'py>(
+        &self,
+        py: Python<'py>,
+        v: &Bound<'py, PyAny>,
+        radius: f64,
+        max_results: Option<&Bound<'py, PyAny>>,
+        budget: Option<&Bound<'py, PyAny>>,
+        return_truncated: bool,
+        filter: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (cap, budget) = crate::range_args(py, max_results, budget)?;
+        let r = radius as f32;
+        let f = parse_shard_filter(py, filter)?;
+        let inner = Arc::clone(&self.inner);
+        let hits = PyIndex::with_vector(py, v, false, |q| {
+            with_filter(py, f.as_ref(), |sf| {
+                inner.range_search(q, r, cap, budget, sf)
+            })
+        })?;
+        let (hits, truncated) =
+            hits.map_err(|_| invalid(py, "expected one query vector".into()))?;
+        crate::range_result(py, pairs(py, &hits)?, truncated, return_truncated)
+    }
 }
 
 impl PyShardedIndex {
     /// `query(v, k, budget, filter=f)`: a list of pairs for one vector, the padded
-    /// `(labels, distances)` arrays for a matrix (one filtered search per row).
+    /// `(labels, distances)` arrays for a matrix (its rows searched in parallel, each
+    /// as one filtered search).
     fn query_filtered<'py>(
         &self,
         py: Python<'py>,
@@ -273,8 +308,8 @@ impl PyShardedIndex {
             let k = params.k.min(inner.len());
             let mut labels = vec![-1i64; n * k];
             let mut dists = vec![f32::INFINITY; n * k];
-            for i in 0..n {
-                let (hits, _) = search_filtered(py, &inner, &q[i * d..(i + 1) * d], params, f)?;
+            let rows = with_filter(py, Some(f), |sf| inner.search_batch_filtered(q, params, sf))?;
+            for (i, hits) in rows.iter().enumerate() {
                 for (j, &(l, dist)) in hits.iter().take(k).enumerate() {
                     labels[i * k + j] = label_i64(py, l)?;
                     dists[i * k + j] = dist;
@@ -306,11 +341,25 @@ fn search_filtered(
     params: &SearchParams,
     f: &ShardFilter,
 ) -> PyResult<(panns_io::shard::Hits, Vec<panns_core::SearchStats>)> {
+    with_filter(py, Some(f), |sf| inner.search_with_filter(q, params, sf))
+}
+
+/// Runs `search` without the GIL, given the library's view of `f` (`None`: every item).
+/// A callable runs under the GIL from the search threads, one call at a time; an
+/// exception it raises refuses the label, and the first one is raised afterwards.
+fn with_filter<T: Send>(
+    py: Python<'_>,
+    f: Option<&ShardFilter>,
+    search: impl FnOnce(IoFilter<'_>) -> panns_io::Result<T> + Send,
+) -> PyResult<T> {
     match f {
-        ShardFilter::Labels(labels) => py
-            .detach(|| inner.search_labels(q, params, labels))
+        None => py
+            .detach(|| search(IoFilter::All))
             .map_err(|e| io_err(py, e)),
-        ShardFilter::Call(call) => {
+        Some(ShardFilter::Labels(labels)) => py
+            .detach(|| search(IoFilter::Labels(labels)))
+            .map_err(|e| io_err(py, e)),
+        Some(ShardFilter::Call(call)) => {
             let failed: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
             let allow = |label: u64| -> bool {
                 Python::attach(|py| {
@@ -329,7 +378,7 @@ fn search_filtered(
                 })
             };
             let r = py
-                .detach(|| inner.search_filtered(q, params, &allow))
+                .detach(|| search(IoFilter::Predicate(&allow)))
                 .map_err(|e| io_err(py, e));
             if let Some(e) = failed.into_inner().ok().flatten() {
                 return Err(e);

@@ -177,3 +177,93 @@ def test_filters_by_label_list_and_callable(shard_dir, data):
         ix.query(q, 3, filter=np.ones(len(data), dtype=bool))
     with pytest.raises(ZeroDivisionError):
         ix.query(q, 3, filter=lambda label: 1 / 0)
+
+
+def _ball(data, q, n, keep=lambda i: True):
+    """The rows `keep` accepts within a radius halfway between the n-th and n+1-th nearest of
+    them, nearest first, and that radius (no distance on the boundary)."""
+    d = np.sqrt(((data.astype(np.float64) - q) ** 2).sum(1))
+    rows = [int(i) for i in np.argsort(d, kind="stable") if keep(int(i))]
+    return rows[:n], float((d[rows[n - 1]] + d[rows[n]]) / 2)
+
+
+def test_range_search_is_the_exact_ball_over_all_shards(shard_dir, data):
+    ix = ShardedIndex(shard_dir / "m.shards")
+    odd = lambda label: label % 2 == 1  # noqa: E731
+    odd_rows = np.arange(1, len(data), 2)
+    Q = np.random.default_rng(12).standard_normal((5, DIM)).astype(np.float32)
+    for q in Q:
+        want, radius = _ball(data, q, 30)
+        # PER // 2: every shard scans exactly, so the merged ball is the exact one.
+        got = ix.range_search(q, radius, max_results=1000, budget=PER // 2)
+        assert [label for label, _ in got] == want
+        assert all(isinstance(label, int) and d <= radius for label, d in got)
+        assert [d for _, d in got] == sorted(d for _, d in got)
+        got, truncated = ix.range_search(q, radius, max_results=1000, budget=PER // 2, return_truncated=True)
+        assert len(got) == 30 and truncated is False
+        cut, truncated = ix.range_search(q, radius, max_results=7, budget=PER // 2, return_truncated=True)
+        assert [label for label, _ in cut] == want[:7] and truncated is True
+        # Filtered: a label list (array or list) and a callable give the exact filtered ball.
+        want, radius = _ball(data, q, 12, lambda i: i % 2 == 1)
+        for f in (odd_rows, list(odd_rows), odd):
+            got = ix.range_search(q, radius, max_results=1000, budget=PER // 2, filter=f)
+            assert [label for label, _ in got] == want
+        # A small budget: never outside the ball.
+        got = ix.range_search(q, radius, budget=10, filter=odd)
+        assert set(label for label, _ in got) <= set(want)
+    # The same shape as PannsIndex.range_search: a list of (int, float) tuples.
+    got = ix.range_search(data[3], 0.0)
+    assert got[0][0] == 3 and got[0][1] == pytest.approx(0.0, abs=1e-3)
+    assert isinstance(got, list) and isinstance(got[0], tuple)
+    assert ix.range_search(data[3], 100.0, filter=[]) == []
+    assert ix.range_search(data[3], 100.0, filter=[10**12, 10**13]) == []
+
+
+def test_range_search_refuses_bad_input(shard_dir, data):
+    ix = ShardedIndex(shard_dir / "m.shards")
+    q = data[0]
+    for bad in (-1.0, float("nan"), float("-inf")):
+        with pytest.raises(ValueError, match="radius"):
+            ix.range_search(q, bad)
+        with pytest.raises(ValueError, match="radius"):
+            ix.range_search(q, bad, filter=[1, 2])
+    with pytest.raises(ValueError, match="max_results"):
+        ix.range_search(q, 1.0, max_results=0)
+    with pytest.raises(ValueError, match="dimension"):
+        ix.range_search(q[:5], 1.0)
+    with pytest.raises(ValueError):
+        ix.range_search(data[:3], 1.0)
+    with pytest.raises(ValueError):
+        ix.range_search(np.full(DIM, np.nan, dtype=np.float32), 1.0)
+    with pytest.raises(ZeroDivisionError):
+        ix.range_search(q, 10.0, filter=lambda label: 1 / 0)
+    with pytest.raises(ValueError, match="boolean mask"):
+        ix.range_search(q, 1.0, filter=np.ones(len(data), dtype=bool))
+
+
+def test_filtered_batches_equal_one_filtered_search_per_row(shard_dir, data):
+    ix = ShardedIndex(shard_dir / "m.shards")
+    Q = np.random.default_rng(13).standard_normal((9, DIM)).astype(np.float32)
+    listed = np.arange(0, len(data), 23)
+    third = lambda label: label % 3 == 0  # noqa: E731
+    for f in (listed, third):
+        labels, dists = ix.query(Q, 6, 40, filter=f)
+        assert labels.shape == dists.shape == (9, 6) and labels.dtype == np.int64
+        for i, q in enumerate(Q):
+            one = ix.query(q, 6, 40, filter=f)
+            assert [int(x) for x in labels[i]] == [label for label, _ in one]
+            np.testing.assert_allclose(dists[i], [d for _, d in one], rtol=1e-6)
+    # At a budget of half a shard: the exact filtered answer per row.
+    labels, _ = ix.query(Q, 6, PER // 2, filter=listed)
+    for i, q in enumerate(Q):
+        assert [int(x) for x in labels[i]] == _exact_allowed(data, q, 6, lambda r: r % 23 == 0)
+    # Fewer allowed than k: padded with -1 and inf; none allowed: every row padded.
+    labels, dists = ix.query(Q, 5, 40, filter=[4, 8, 10**12])
+    assert (labels[:, 2:] == -1).all() and np.isinf(dists[:, 2:]).all()
+    assert set(labels[:, :2].ravel()) == {4, 8}
+    labels, dists = ix.query(Q, 5, 40, filter=[])
+    assert (labels == -1).all() and np.isinf(dists).all()
+    with pytest.raises(ValueError, match="dimension"):
+        ix.query(Q[:, :5], 3, filter=listed)
+    with pytest.raises(ZeroDivisionError):
+        ix.query(Q, 3, filter=lambda label: 1 / 0)

@@ -867,22 +867,7 @@ impl LiveIndex {
         max_results: usize,
         budget: usize,
     ) -> Result<(Vec<(u64, f32)>, bool)> {
-        if radius.is_nan() || radius < 0.0 {
-            return Err(
-                panns_core::Error::parameter("radius", radius, "must be a number >= 0").into(),
-            );
-        }
-        if max_results == 0 {
-            return Err(
-                panns_core::Error::parameter("max_results", 0, "must be at least 1").into(),
-            );
-        }
-        let k = max_results.saturating_add(1);
-        let hits = self.search(query, &SearchParams::new(k).with_budget(budget))?;
-        let mut within: Vec<(u64, f32)> = hits.into_iter().filter(|h| h.1 <= radius).collect();
-        let capped = within.len() > max_results;
-        within.truncate(max_results);
-        Ok((within, capped))
+        crate::shard::range_of(radius, max_results, budget, |p| self.search(query, p))
     }
 
     /// Like [`search_with_stats`](Self::search_with_stats), returning only items whose
