@@ -549,12 +549,18 @@ mod tests {
                 Metric::Angular => 2.0 * e,
                 Metric::Dot => qn * e,
             };
-            assert!((m - 2.02 * side).abs() <= 1e-5 * m, "{metric}: {m} vs {side}");
+            assert!(
+                (m - 2.02 * side).abs() <= 1e-5 * m,
+                "{metric}: {m} vs {side}"
+            );
             // And it holds: no code distance is off by more than half of it.
             for id in 0..300 {
                 let exact = metric.distance(&q, &v[id * stride..(id + 1) * stride]);
                 let got = distance(&codes, metric, stride, &w, base, id);
-                assert!((got - exact).abs() <= m / 2.0, "{metric} {id}: {got} vs {exact}");
+                assert!(
+                    (got - exact).abs() <= m / 2.0,
+                    "{metric} {id}: {got} vs {exact}"
+                );
             }
         }
     }
