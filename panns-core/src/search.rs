@@ -136,7 +136,7 @@ fn bit(bits: &[u64], i: u32) -> bool {
 /// Set bits among the first `n`.
 fn popcount(bits: &[u64], n: usize) -> usize {
     let full = n / 64;
-    let mut c: usize = bits[..full].iter().map(|w| w.count_ones() as usize).sum();
+    let mut c = kernels::popcount(&bits[..full]);
     if !n.is_multiple_of(64) {
         c += (bits[full] & ((1u64 << (n % 64)) - 1)).count_ones() as usize;
     }
@@ -261,10 +261,31 @@ pub(crate) fn prepare(query: &[f32], dim: usize, metric: Metric, out: &mut Vec<f
     Ok(())
 }
 
-/// Sorts `(distance, id)` pairs and keeps the best `k`.
+/// Below this `k`, [`top_k`] keeps the best in a sorted prefix (one comparison per item
+/// once it is full) instead of selecting (a partition of every item, several times).
+const SMALL_K: usize = 32;
+
+/// Sorts `(distance, id)` pairs and keeps the best `k` (ties by id), in front; the
+/// rest of `scored` is left in no particular order (entries may be overwritten).
 fn top_k(scored: &mut [(f32, u32)], k: usize) -> &[(f32, u32)] {
+    use std::cmp::Ordering::Less;
     let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     let keep = k.min(scored.len());
+    if keep > 0 && keep <= SMALL_K && keep < scored.len() {
+        let (best, rest) = scored.split_at_mut(keep);
+        best.sort_unstable_by(cmp);
+        for e in rest.iter() {
+            if cmp(e, &best[keep - 1]) == Less {
+                let mut j = keep - 1;
+                while j > 0 && cmp(e, &best[j - 1]) == Less {
+                    best[j] = best[j - 1];
+                    j -= 1;
+                }
+                best[j] = *e;
+            }
+        }
+        return &scored[..keep];
+    }
     if keep < scored.len() {
         // Puts the (keep+1)-th smallest at `keep`, every smaller one before it.
         scored.select_nth_unstable_by(keep, cmp);
@@ -930,6 +951,20 @@ mod tests {
             &[(1.0, 2), (1.0, 9), (2.0, 4), (3.0, 1), (5.0, 0)]
         );
         assert!(top_k(&mut [], 3).is_empty());
+        // Both paths (a sorted prefix for small k, selection above) against a full sort,
+        // with many ties.
+        let mut r = crate::rng::Rng::new(5);
+        for n in [1usize, 10, 33, 200, 1000] {
+            let v: Vec<(f32, u32)> = (0..n as u32)
+                .map(|i| ((r.uniform() * 20.0).floor() as f32, i * 7 % 1009))
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for k in [1, 2, 10, SMALL_K, SMALL_K + 1, 100, n] {
+                let want = &sorted[..k.min(n)];
+                assert_eq!(top_k(&mut v.clone(), k), want, "n {n} k {k}");
+            }
+        }
     }
 
     #[test]

@@ -209,3 +209,20 @@ def test_range_search_with_labels_on_a_live_index():
     assert truncated and [label for label, _ in got] == want[:3]
     with pytest.raises(ValueError, match="radius"):
         live.range_search(q, float("nan"), filter=listed)
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 127, 200, 1031])
+def test_every_mask_bit_counts_at_word_edges(n: int) -> None:
+    # The mask is packed 64 items per word (32 per SIMD compare, 8 per multiply at the
+    # tail): every allowed item, and no other, comes back from an exhaustive search.
+    rng = np.random.default_rng(n)
+    data = rng.standard_normal((n, 4)).astype(np.float32)
+    p = panns.PannsIndex(4, "euclidean")
+    p.load_matrix(data)
+    p.build(2)
+    for density in (0.02, 0.5, 1.0):
+        mask = rng.random(n) < density
+        if not mask.any():
+            mask[n // 2] = True
+        got = {i for i, _ in p.query(data[0], n, budget=n, filter=mask)}
+        assert got == set(np.flatnonzero(mask).tolist()), (n, density)
