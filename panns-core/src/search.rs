@@ -265,11 +265,16 @@ pub(crate) fn prepare(query: &[f32], dim: usize, metric: Metric, out: &mut Vec<f
 /// once it is full) instead of selecting (a partition of every item, several times).
 const SMALL_K: usize = 32;
 
+/// The order of `(distance, id)` results: nearer first, ties by id.
+fn by_distance(a: &(f32, u32), b: &(f32, u32)) -> std::cmp::Ordering {
+    a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))
+}
+
 /// Sorts `(distance, id)` pairs and keeps the best `k` (ties by id), in front; the
 /// rest of `scored` is left in no particular order (entries may be overwritten).
 fn top_k(scored: &mut [(f32, u32)], k: usize) -> &[(f32, u32)] {
     use std::cmp::Ordering::Less;
-    let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let cmp = by_distance;
     let keep = k.min(scored.len());
     if keep > 0 && keep <= SMALL_K && keep < scored.len() {
         let (best, rest) = scored.split_at_mut(keep);
@@ -554,7 +559,7 @@ impl IndexView<'_> {
         if n == 0 {
             return;
         }
-        let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+        let cmp = by_distance;
         let r = k.saturating_mul(4).max(quant::RERANK_MIN).min(n);
         if r < n {
             s.scored.select_nth_unstable_by(r - 1, cmp);
@@ -600,12 +605,11 @@ impl IndexView<'_> {
     #[inline(always)]
     fn prefetch_row(&self, id: u32, f32: bool) {
         match &self.p.codes {
-            Some(_) if f32 => kernels::prefetch(self.row(id as usize)),
-            None => kernels::prefetch(self.row(id as usize)),
-            Some(c) => {
+            Some(c) if !f32 => {
                 let a = id as usize * self.stride;
                 kernels::prefetch(&c.codes[a..a + self.stride]);
             }
+            _ => kernels::prefetch(self.row(id as usize)),
         }
     }
 
@@ -636,16 +640,29 @@ impl IndexView<'_> {
     /// index keeping them beside codes), else from what the walk scores.
     fn score_candidates_with(&self, s: &mut Scratch, f32: bool) {
         let q = Prepared::of(&s.query, &s.qw, s.qbase);
-        s.scored.clear();
-        self.prefetch_ahead(&s.cands, None, f32);
-        for (i, &id) in s.cands.iter().enumerate() {
-            self.prefetch_ahead(&s.cands, Some(i), f32);
-            let d = if f32 {
-                self.score_f32(q.query, id)
-            } else {
-                self.score(q, id)
-            };
-            s.scored.push((d, id));
+        let (cands, scored) = (&s.cands, &mut s.scored);
+        if f32 {
+            self.score_each(cands, scored, true, |id| self.score_f32(q.query, id));
+        } else {
+            self.score_each(cands, scored, false, |id| self.score(q, id));
+        }
+    }
+
+    /// `scored` := `(score(id), id)` for every id in `cands`, asking for the rows (`f32`
+    /// or what the walk scores) a few candidates ahead.
+    #[inline(always)]
+    fn score_each(
+        &self,
+        cands: &[u32],
+        scored: &mut Vec<(f32, u32)>,
+        f32: bool,
+        score: impl Fn(u32) -> f32,
+    ) {
+        scored.clear();
+        self.prefetch_ahead(cands, None, f32);
+        for (i, &id) in cands.iter().enumerate() {
+            self.prefetch_ahead(cands, Some(i), f32);
+            scored.push((score(id), id));
         }
     }
 
