@@ -241,18 +241,12 @@ func (ix *Index) SearchFilteredWithStats(q []float32, k, budget int, f Filter) (
 // query), in parallel on the library's threads: an AllowFunc function is then called from
 // several threads at once.
 func (ix *Index) SearchBatchFiltered(queries [][]float32, k, budget int, f Filter) ([][]Neighbor, error) {
-	if k < 0 {
-		return nil, invalid("k = %d must be positive", k)
-	}
-	if budget < 0 {
-		return nil, invalid("budget = %d must not be negative", budget)
-	}
-	if len(queries) == 0 {
-		return [][]Neighbor{}, nil
-	}
-	flat, d, err := flatten(queries)
+	flat, d, err := batchArgs(queries, k, budget, 0)
 	if err != nil {
 		return nil, err
+	}
+	if flat == nil {
+		return [][]Neighbor{}, nil
 	}
 	kk := min(k, ix.n)
 	if k == 0 {

@@ -344,18 +344,12 @@ func (l *Live) RangeSearch(q []float32, radius float32, maxResults, budget int) 
 // SearchBatch searches many queries (each of length Dim) in parallel on all cores and
 // returns one result list per query, as Search would.
 func (l *Live) SearchBatch(queries [][]float32, k, budget int) ([][]LiveNeighbor, error) {
-	if k < 0 {
-		return nil, invalid("k = %d must be positive", k)
-	}
-	if budget < 0 {
-		return nil, invalid("budget = %d must not be negative", budget)
-	}
-	if len(queries) == 0 {
-		return [][]LiveNeighbor{}, nil
-	}
-	flat, d, err := flatten(queries)
+	flat, d, err := batchArgs(queries, k, budget, 0)
 	if err != nil {
 		return nil, err
+	}
+	if flat == nil {
+		return [][]LiveNeighbor{}, nil
 	}
 	l.mu.RLock()
 	defer l.mu.RUnlock()

@@ -167,18 +167,12 @@ func (l *Live) SearchFiltered(q []float32, k, budget int, f LabelFilter) ([]Live
 // query), in parallel on the library's threads: an AllowLabelFunc function is then called
 // from several threads at once. Each result list holds as many items as were found.
 func (l *Live) SearchBatchFiltered(queries [][]float32, k, budget int, f LabelFilter) ([][]LiveNeighbor, error) {
-	if k < 0 {
-		return nil, invalid("k = %d must be positive", k)
-	}
-	if budget < 0 {
-		return nil, invalid("budget = %d must not be negative", budget)
-	}
-	if len(queries) == 0 {
-		return [][]LiveNeighbor{}, nil
-	}
-	flat, d, err := flatten(queries)
+	flat, d, err := batchArgs(queries, k, budget, 0)
 	if err != nil {
 		return nil, err
+	}
+	if flat == nil {
+		return [][]LiveNeighbor{}, nil
 	}
 	cf, err := f.toC()
 	if err != nil {

@@ -667,18 +667,12 @@ func (ix *Index) LinearSearch(q []float32, k int) ([]Neighbor, error) {
 // SearchBatch searches many queries (each of length Dim) in parallel on all cores of the
 // library's thread pool and returns one result list per query, as Search would.
 func (ix *Index) SearchBatch(queries [][]float32, k, budget int) ([][]Neighbor, error) {
-	if k < 0 {
-		return nil, invalid("k = %d must be positive", k)
-	}
-	if budget < 0 {
-		return nil, invalid("budget = %d must not be negative", budget)
-	}
-	if len(queries) == 0 {
-		return [][]Neighbor{}, nil
-	}
-	flat, d, err := flatten(queries)
+	flat, d, err := batchArgs(queries, k, budget, 0)
 	if err != nil {
 		return nil, err
+	}
+	if flat == nil {
+		return [][]Neighbor{}, nil
 	}
 	// Rows past Len are padding (id MaxUint32): asking for at most Len bounds the buffers.
 	kk := min(k, ix.n)
@@ -741,6 +735,22 @@ func (ix *Index) Close() error {
 		runtime.SetFinalizer(ix, nil)
 	}
 	return nil
+}
+
+// batchArgs checks the arguments of a batch search (k at least minK, budget not negative,
+// every query as long as the first) and returns the queries as one row-major slice and
+// their length; no queries give a nil slice and no error.
+func batchArgs(queries [][]float32, k, budget, minK int) ([]float32, int, error) {
+	if k < minK {
+		return nil, 0, invalid("k = %d must be positive", k)
+	}
+	if budget < 0 {
+		return nil, 0, invalid("budget = %d must not be negative", budget)
+	}
+	if len(queries) == 0 {
+		return nil, 0, nil
+	}
+	return flatten(queries)
 }
 
 // flatten copies a non-empty batch of queries into one row-major slice, checking that every

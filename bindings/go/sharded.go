@@ -199,18 +199,12 @@ func (s *ShardedIndex) SearchFiltered(q []float32, k, budget int, f LabelFilter)
 // SearchBatch searches many queries (each of length Dim) in parallel and returns one merged
 // result list per query, as Search would.
 func (s *ShardedIndex) SearchBatch(queries [][]float32, k, budget int) ([][]LabeledNeighbor, error) {
-	if k <= 0 {
-		return nil, invalid("k = %d must be positive", k)
-	}
-	if budget < 0 {
-		return nil, invalid("budget = %d must not be negative", budget)
-	}
-	if len(queries) == 0 {
-		return [][]LabeledNeighbor{}, nil
-	}
-	flat, d, err := flatten(queries)
+	flat, d, err := batchArgs(queries, k, budget, 1)
 	if err != nil {
 		return nil, err
+	}
+	if flat == nil {
+		return [][]LabeledNeighbor{}, nil
 	}
 	kk := min(k, s.n)
 	labels := make([]uint64, len(queries)*kk)
@@ -243,18 +237,12 @@ func (s *ShardedIndex) SearchBatch(queries [][]float32, k, budget int) ([][]Labe
 // threads at once, so it must be safe for concurrent use; if it panics, the search stops and
 // returns ErrCallbackFailed.
 func (s *ShardedIndex) SearchBatchFiltered(queries [][]float32, k, budget int, f LabelFilter) ([][]LabeledNeighbor, error) {
-	if k <= 0 {
-		return nil, invalid("k = %d must be positive", k)
-	}
-	if budget < 0 {
-		return nil, invalid("budget = %d must not be negative", budget)
-	}
-	if len(queries) == 0 {
-		return [][]LabeledNeighbor{}, nil
-	}
-	flat, d, err := flatten(queries)
+	flat, d, err := batchArgs(queries, k, budget, 1)
 	if err != nil {
 		return nil, err
+	}
+	if flat == nil {
+		return [][]LabeledNeighbor{}, nil
 	}
 	cf, err := f.toC()
 	if err != nil {
