@@ -300,6 +300,9 @@ fn top_k(scored: &mut [(f32, u32)], k: usize) -> &[(f32, u32)] {
     best
 }
 
+/// Trees a graph search descends straight to a leaf at least, whatever its budget.
+const GREEDY_TREES: usize = 2;
+
 /// Forest candidates that seed a graph walk of beam width `budget`: a quarter of it,
 /// at least [`SEEDS`] (the graph cannot cross between well-separated clusters, the
 /// forest can), never more than the budget.
@@ -492,7 +495,7 @@ impl IndexView<'_> {
             // Seed the walk with forest candidates, then follow the graph. More seeds
             // at higher effort: the graph cannot cross between well-separated
             // clusters, the forest can.
-            self.collect_candidates(s, graph_seeds(budget), &ok)?;
+            self.collect_candidates(s, graph_seeds(budget), true, &ok)?;
             self.score_candidates(s);
             let two_hop = known.is_some_and(|(allowed, _, _)| self.walks_two_hops(allowed));
             self.walk_graph(s, budget, two_hop, &ok);
@@ -502,14 +505,14 @@ impl IndexView<'_> {
                 // top up from the forest, which reaches every item.
                 let walked = std::mem::take(&mut s.scored);
                 extra = s.cands.len();
-                self.collect_candidates(s, budget.max(want), &ok)?;
+                self.collect_candidates(s, budget.max(want), false, &ok)?;
                 self.score_candidates(s);
                 s.scored.extend(walked);
                 s.scored.sort_unstable_by_key(|e| e.1);
                 s.scored.dedup_by_key(|e| e.1);
             }
         } else {
-            self.collect_candidates(s, budget, &ok)?;
+            self.collect_candidates(s, budget, false, &ok)?;
             self.score_candidates(s);
         }
         let stats = SearchStats {
@@ -752,14 +755,19 @@ impl IndexView<'_> {
 
     /// Walks all trees best-first until `budget` distinct items are in `s.cands`.
     /// Only items `ok` allows are collected (and counted towards the budget).
+    ///
+    /// When `greedy`, each tree is first descended straight to the leaf on the query's
+    /// side (one projection per level, the far sides queued), tree after tree, and only
+    /// then best-first: the cheapest way to a few good graph seeds. Best-first from the
+    /// roots alone expands the shallow nodes of every tree before it reaches any leaf.
     fn collect_candidates(
         &self,
         s: &mut Scratch,
         budget: usize,
+        greedy: bool,
         ok: &impl Fn(u32) -> bool,
     ) -> Result<()> {
         let p = &self.p;
-        let stride = self.stride;
         // Projections are computed on first use: a walk that meets few pool vectors
         // (a graph search's seeds, a small budget) pays only for those. NaN marks
         // "not yet": a finite query on a finite pool never projects to NaN.
@@ -768,36 +776,76 @@ impl IndexView<'_> {
         s.new_epoch(p.n_items)?;
         s.cands.clear();
         s.heap.clear();
-        s.heap
-            .extend(p.roots.iter().map(|&r| heap_key(f32::INFINITY, r)));
+        if greedy {
+            for (t, &root) in p.roots.iter().enumerate() {
+                let mut key = heap_key(f32::INFINITY, root);
+                while key_item(key) & LEAF_FLAG == 0 {
+                    let (right, left) = self.children(s, key);
+                    let (near, far) = if right > left {
+                        (right, left)
+                    } else {
+                        (left, right)
+                    };
+                    s.heap.push(far);
+                    key = near;
+                }
+                if self.take_leaf(s, key_item(key), ok) >= budget && t + 1 >= GREEDY_TREES {
+                    return Ok(());
+                }
+            }
+        } else {
+            s.heap
+                .extend(p.roots.iter().map(|&r| heap_key(f32::INFINITY, r)));
+        }
         while let Some(key) = s.heap.pop() {
             let child = key_item(key);
             if child & LEAF_FLAG != 0 {
-                let l = (child & !LEAF_FLAG) as usize;
-                let (a, b) = (p.leaf_offsets[l] as usize, p.leaf_offsets[l + 1] as usize);
-                for &id in &p.leaf_ids[a..b] {
-                    if s.visit(id) && ok(id) {
-                        s.cands.push(id);
-                    }
-                }
-                if s.cands.len() >= budget {
+                if self.take_leaf(s, child, ok) >= budget {
                     break;
                 }
             } else {
-                let d = key_priority(key);
-                let node = &p.nodes[child as usize];
-                let pj = node.proj as usize;
-                let mut x = s.proj[pj];
-                if x.is_nan() {
-                    x = kernels::dot(&p.pool[pj * stride..(pj + 1) * stride], &s.query);
-                    s.proj[pj] = x;
-                }
-                let m = x - node.offset;
-                s.heap.push(heap_key(d.min(m), node.right));
-                s.heap.push(heap_key(d.min(-m), node.left));
+                let (right, left) = self.children(s, key);
+                s.heap.push(right);
+                s.heap.push(left);
             }
         }
         Ok(())
+    }
+
+    /// Adds the new, allowed items of leaf `child` (flagged) to `s.cands`; returns
+    /// how many candidates there are now.
+    #[inline]
+    fn take_leaf(&self, s: &mut Scratch, child: u32, ok: &impl Fn(u32) -> bool) -> usize {
+        let p = &self.p;
+        let l = (child & !LEAF_FLAG) as usize;
+        let (a, b) = (p.leaf_offsets[l] as usize, p.leaf_offsets[l + 1] as usize);
+        for &id in &p.leaf_ids[a..b] {
+            if s.visit(id) && ok(id) {
+                s.cands.push(id);
+            }
+        }
+        s.cands.len()
+    }
+
+    /// The heap keys of the right and left children of split node `key`: each side's
+    /// priority is the smallest margin on the way to it (the query's side positive).
+    #[inline]
+    fn children(&self, s: &mut Scratch, key: u64) -> (u64, u64) {
+        let p = &self.p;
+        let stride = self.stride;
+        let d = key_priority(key);
+        let node = &p.nodes[key_item(key) as usize];
+        let pj = node.proj as usize;
+        let mut x = s.proj[pj];
+        if x.is_nan() {
+            x = kernels::dot(&p.pool[pj * stride..(pj + 1) * stride], &s.query);
+            s.proj[pj] = x;
+        }
+        let m = x - node.offset;
+        (
+            heap_key(d.min(m), node.right),
+            heap_key(d.min(-m), node.left),
+        )
     }
 
     /// Exact `k` nearest neighbours by scanning every item, into `s.scored`.

@@ -237,7 +237,7 @@ fn a_wide_beam_finds_the_wide_neighbourhood() {
 #[test]
 fn a_beam_of_one_still_walks_downhill() {
     // k = budget = 1: the beam holds one item, which must still be expanded (greedy
-    // descent); stopping at it returns the forest's best seed instead.
+    // descent); stopping at it returns the best of the forest's seeds instead.
     let (n, dim) = (8000, 24);
     let mut r = Rng::new(33);
     let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
@@ -249,8 +249,11 @@ fn a_beam_of_one_still_walks_downhill() {
         let want = graph.linear_search(&query, 1).unwrap()[0].id;
         let p = SearchParams::new(1).with_budget(1);
         g += (graph.search(&query, &p).unwrap()[0].id == want) as usize;
+        // The forest's best of 32 candidates: about what the walk's seeds (two
+        // leaves) offer it.
+        let p = SearchParams::new(1).with_budget(32);
         t += (trees.search(&query, &p).unwrap()[0].id == want) as usize;
     }
-    eprintln!("k = budget = 1: graph {g}/100, trees {t}/100");
-    assert!(g >= t + 20, "graph {g}, trees {t}");
+    eprintln!("k = budget = 1: graph {g}/100, trees at budget 32 {t}/100");
+    assert!(g >= t + 8, "graph {g}, trees {t}");
 }
