@@ -356,7 +356,27 @@ pub(crate) fn distance(
     id: usize,
 ) -> f32 {
     let row = &codes.codes[id * stride..(id + 1) * stride];
-    let dot = kernels::dot_u8(w, row);
+    finish(codes, metric, base, kernels::dot_u8(w, row), id)
+}
+
+/// [`distance`] to four items at once (bit-identical to four calls; one kernel call).
+#[inline]
+pub(crate) fn distances4(
+    codes: &Codes<'_>,
+    metric: Metric,
+    stride: usize,
+    w: &[f32],
+    base: f32,
+    ids: [u32; 4],
+) -> [f32; 4] {
+    let rows = ids.map(|id| &codes.codes[id as usize * stride..(id as usize + 1) * stride]);
+    let dots = kernels::dot_u8_x4(w, rows);
+    std::array::from_fn(|j| finish(codes, metric, base, dots[j], ids[j] as usize))
+}
+
+/// The distance to item `id` from its code row's weighted sum `dot`.
+#[inline]
+fn finish(codes: &Codes<'_>, metric: Metric, base: f32, dot: f32, id: usize) -> f32 {
     let aux = codes.aux[id];
     match metric {
         Metric::Euclidean => {
