@@ -974,6 +974,67 @@ mod tests {
     use super::*;
 
     #[test]
+    fn graph_seeds_are_the_query_side_leaves_of_the_first_trees_in_tree_order() {
+        let (n, dim) = (3000, 12);
+        let mut r = crate::rng::Rng::new(8);
+        let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
+        let mut b = crate::IndexBuilder::new(dim, Metric::Euclidean).unwrap();
+        b.add_batch(&data).unwrap();
+        let index = b
+            .build(&crate::BuildParams {
+                n_trees: 6,
+                ..Default::default()
+            })
+            .unwrap();
+        let (v, p) = (index.view(), index.parts());
+        let stride = p.pool.len() / v.pool_size;
+        let mut s = Scratch::default();
+        for q in 0..30 {
+            let query = crate::rng::gaussian_vector(dim, false, 500 + q);
+            v.prepare_query(&query, &mut s).unwrap();
+            // Each tree's leaf on the query's side, found node by node.
+            let leaf = |t: usize| {
+                let mut c = p.roots[t];
+                while c & LEAF_FLAG == 0 {
+                    let node = &p.nodes[c as usize];
+                    let pj = node.proj as usize;
+                    let x = kernels::dot(&p.pool[pj * stride..(pj + 1) * stride], &s.query);
+                    c = if x > node.offset {
+                        node.right
+                    } else {
+                        node.left
+                    };
+                }
+                let l = (c & !LEAF_FLAG) as usize;
+                p.leaf_ids[p.leaf_offsets[l] as usize..p.leaf_offsets[l + 1] as usize].to_vec()
+            };
+            let mut want: Vec<u32> = Vec::new();
+            for t in 0..3 {
+                for id in leaf(t) {
+                    if !want.contains(&id) {
+                        want.push(id);
+                    }
+                }
+            }
+            let first_two = {
+                let mut w = leaf(0);
+                w.extend(leaf(1).iter().filter(|id| !leaf(0).contains(id)));
+                w.len()
+            };
+            // A budget of one still takes two trees' leaves; one more item than they
+            // hold takes the third tree's too, before any best-first step.
+            v.collect_candidates(&mut s, 1, true, &|_| true).unwrap();
+            assert_eq!(s.cands, want[..first_two], "query {q}");
+            v.collect_candidates(&mut s, first_two + 1, true, &|_| true)
+                .unwrap();
+            assert_eq!(s.cands, want, "query {q}");
+            // Without `greedy` the same budget goes best-first from the roots.
+            v.collect_candidates(&mut s, 1, false, &|_| true).unwrap();
+            assert!(s.cands.len() <= 16, "one leaf");
+        }
+    }
+
+    #[test]
     fn heap_keys_order_by_priority_then_item_and_round_trip() {
         let cases = [
             (-2.5f32, 7u32),
