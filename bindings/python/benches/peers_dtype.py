@@ -48,6 +48,12 @@ _grids = rp.grids
 
 def grids(n, metric):
     g = _grids(n, metric)
+    if n >= 500_000:
+        # hnswlib's grid reaches M 32 (64 links per item at its bottom layer): at a
+        # million items give the graph a degree of 48 too.
+        builds, knobs = g["panns-graph"]
+        wide = [b for b in builds if b.get("graph_degree") == 32]
+        g["panns-graph"] = (builds + [dict(b, graph_degree=48) for b in wide], knobs)
     g["panns-i8"], g["panns-graph-i8"] = g["panns"], g["panns-graph"]
     g["panns-i8f32"], g["panns-graph-i8f32"] = g["panns"], g["panns-graph"]
     return g
