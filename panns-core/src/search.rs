@@ -1008,19 +1008,20 @@ mod tests {
                 let l = (c & !LEAF_FLAG) as usize;
                 p.leaf_ids[p.leaf_offsets[l] as usize..p.leaf_offsets[l + 1] as usize].to_vec()
             };
+            // The three leaves in tree order, each item once; `first_two` of them from
+            // trees 0 and 1.
             let mut want: Vec<u32> = Vec::new();
+            let mut first_two = 0;
             for t in 0..3 {
                 for id in leaf(t) {
                     if !want.contains(&id) {
                         want.push(id);
                     }
                 }
+                if t == 1 {
+                    first_two = want.len();
+                }
             }
-            let first_two = {
-                let mut w = leaf(0);
-                w.extend(leaf(1).iter().filter(|id| !leaf(0).contains(id)));
-                w.len()
-            };
             // A budget of one still takes two trees' leaves; one more item than they
             // hold takes the third tree's too, before any best-first step.
             v.collect_candidates(&mut s, 1, true, &|_| true).unwrap();
