@@ -1,12 +1,13 @@
 //! The owned index and its builder.
 
 use crate::build::{self, BuildParams};
+use crate::filter::Filter;
 use crate::graph::{self, GraphParams};
 use crate::layout::{IndexParts, IndexView, Node, padded_dim};
 use crate::progress::{ProgressFn, Stage, report};
 use crate::quant::{self, Dtype};
 use crate::scratch::ScratchPool;
-use crate::search::{self, Filter, Neighbor, SearchParams, SearchStats};
+use crate::search::{self, Neighbor, SearchParams, SearchStats};
 use crate::storage::{Owned, Storage, WithGraph};
 use crate::{Error, MAX_DIM, MAX_ITEMS, Metric, Result};
 use rayon::prelude::*;

@@ -24,6 +24,7 @@ mod array;
 #[doc(hidden)]
 pub mod build;
 mod error;
+mod filter;
 mod graph;
 mod index;
 #[doc(hidden)]
@@ -40,13 +41,14 @@ mod storage;
 
 pub use build::{BuildParams, SplitRule};
 pub use error::{Error, Result};
+pub use filter::{AllowList, Filter, bitmap};
 pub use graph::GraphParams;
 pub use index::{Index, IndexBuilder};
 pub use layout::{IndexParts, LEAF_FLAG, Node, padded_dim};
 pub use metric::Metric;
 pub use progress::{Progress, ProgressFn, Stage};
 pub use quant::{Codes, Dtype, RERANK_MIN};
-pub use search::{Filter, MAX_COMPONENT, Neighbor, SearchParams, SearchStats, bitmap};
+pub use search::{MAX_COMPONENT, Neighbor, SearchParams, SearchStats};
 pub use storage::Storage;
 
 /// Largest supported dimension.

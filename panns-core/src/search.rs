@@ -6,6 +6,7 @@
 //! until `budget` distinct candidates are collected; those are re-ranked with exact
 //! SIMD distances. Results are sorted by distance, ties broken by id.
 
+use crate::filter::{Filter, bit, bitmap_ids, popcount};
 use crate::layout::{IndexView, LEAF_FLAG, padded_dim};
 use crate::scratch::Scratch;
 use crate::{Error, Metric, Result, kernels, quant};
@@ -65,82 +66,13 @@ const TWO_HOP_MIN_DIM: usize = 256;
 /// pass (see `IndexView::prefers_scan`).
 const TWO_HOP_SCAN_PER_BEAM: usize = 80;
 
-/// Which items a search may return (see [`crate::Index::search_filtered`]).
-///
-/// Bitmaps hold bit `i % 64` of word `i / 64` for item `i` and must cover every item.
-/// With a bitmap the allowed count is known, so when the budget covers half the
-/// allowed items, or (with a graph) when a filtered walk would cost more than scanning
-/// them (`allowed^2 <= 16 * budget * len`; `allowed <= 80 * budget` for the two-hop
-/// walk below), the search scans exactly those (fast and exact for selective filters);
-/// otherwise the trees (and graph) are walked, counting only allowed items towards the
-/// budget. Disallowed items steer a graph walk but are never returned; with a bitmap
-/// passing at most 1 item in 6 on vectors of 256 or more dimensions, the walk steps over
-/// refused neighbours to their allowed neighbours without scoring them (ACORN's two-hop
-/// expansion).
+/// How the planner lists the allowed items of a filter whose count it knows.
 #[derive(Clone, Copy)]
-pub enum Filter<'a> {
-    /// Every item.
-    All,
-    /// Only items whose bit is set.
-    Allow(&'a [u64]),
-    /// Every item except those whose bit is set (e.g. deleted items).
-    Deny(&'a [u64]),
-    /// Items for which the predicate returns true (called once per candidate, from the
-    /// searching thread).
-    Predicate(&'a (dyn Fn(u32) -> bool + Sync)),
-}
-
-impl std::fmt::Debug for Filter<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Filter::All => f.write_str("All"),
-            Filter::Allow(b) => write!(f, "Allow({} words)", b.len()),
-            Filter::Deny(b) => write!(f, "Deny({} words)", b.len()),
-            Filter::Predicate(_) => f.write_str("Predicate"),
-        }
-    }
-}
-
-impl Filter<'_> {
-    /// Checks a bitmap covers `n` items.
-    fn check(&self, n: usize) -> Result<()> {
-        if let Filter::Allow(b) | Filter::Deny(b) = self
-            && b.len() < n.div_ceil(64)
-        {
-            return Err(Error::parameter(
-                "filter",
-                format!("a bitmap of {} words", b.len()),
-                "must hold one bit per item: at least ceil(len / 64) words",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A bitmap of `n` items with the bits of `ids` set (for [`Filter::Allow`] / [`Filter::Deny`]).
-pub fn bitmap(n: usize, ids: impl IntoIterator<Item = u32>) -> Vec<u64> {
-    let mut b = vec![0u64; n.div_ceil(64)];
-    for i in ids {
-        if let Some(w) = b.get_mut(i as usize / 64) {
-            *w |= 1 << (i % 64);
-        }
-    }
-    b
-}
-
-#[inline]
-fn bit(bits: &[u64], i: u32) -> bool {
-    bits[i as usize / 64] >> (i % 64) & 1 != 0
-}
-
-/// Set bits among the first `n`.
-fn popcount(bits: &[u64], n: usize) -> usize {
-    let full = n / 64;
-    let mut c = kernels::popcount(&bits[..full]);
-    if !n.is_multiple_of(64) {
-        c += (bits[full] & ((1u64 << (n % 64)) - 1)).count_ones() as usize;
-    }
-    c
+enum Allowed<'a> {
+    /// Set bits of the bitmap (clear bits, when the flag is set: a deny map).
+    Bits(&'a [u64], bool),
+    /// These ids, ascending (a prepared [`crate::AllowList`]).
+    Ids(&'a [u32]),
 }
 
 /// Fewest forest candidates that seed a graph walk.
@@ -417,14 +349,24 @@ impl IndexView<'_> {
         match *filter {
             Filter::All => self.plan(query, params, None, s, |_| true),
             Filter::Allow(bits) => {
-                let allowed = popcount(bits, self.len());
-                let known = Some((allowed, bits, false));
-                self.plan(query, params, known, s, |i| bit(bits, i))
+                let known = (popcount(bits, self.len()), Allowed::Bits(bits, false));
+                self.plan(query, params, Some(known), s, |i| bit(bits, i))
             }
             Filter::Deny(bits) => {
                 let allowed = self.len() - popcount(bits, self.len());
-                let known = Some((allowed, bits, true));
-                self.plan(query, params, known, s, |i| !bit(bits, i))
+                let known = (allowed, Allowed::Bits(bits, true));
+                self.plan(query, params, Some(known), s, |i| !bit(bits, i))
+            }
+            Filter::List(l) => {
+                if l.items() != self.len() {
+                    return Err(Error::parameter(
+                        "filter",
+                        format!("an allow-list prepared for {} items", l.items()),
+                        "must be prepared for this index (its item count differs)",
+                    ));
+                }
+                let (bits, known) = (l.bits(), (l.len(), Allowed::Ids(l.ids())));
+                self.plan(query, params, Some(known), s, |i| bit(bits, i))
             }
             Filter::Predicate(f) => self.plan(query, params, None, s, f),
         }
@@ -476,7 +418,7 @@ impl IndexView<'_> {
         &self,
         query: &[f32],
         params: &SearchParams,
-        known: Option<(usize, &[u64], bool)>,
+        known: Option<(usize, Allowed<'_>)>,
         s: &mut Scratch,
         ok: impl Fn(u32) -> bool,
     ) -> Result<(usize, SearchStats)> {
@@ -484,7 +426,7 @@ impl IndexView<'_> {
         let budget = self.effective_budget(params);
         let pool = known.map_or(self.len(), |k| k.0);
         let exact_scan = match known {
-            Some((allowed, _, _)) => self.prefers_scan(budget, allowed),
+            Some((allowed, _)) => self.prefers_scan(budget, allowed),
             None => budget.saturating_mul(2) >= pool,
         };
         let mut extra = 0;
@@ -494,7 +436,10 @@ impl IndexView<'_> {
             // (from the f32 rows when the index keeps them beside codes).
             s.cands.clear();
             match known {
-                Some((_, bits, deny)) => bitmap_ids(bits, self.len(), deny, &mut s.cands),
+                Some((_, Allowed::Bits(bits, deny))) => {
+                    bitmap_ids(bits, self.len(), deny, &mut s.cands)
+                }
+                Some((_, Allowed::Ids(ids))) => s.cands.extend_from_slice(ids),
                 None => s.cands.extend((0..self.len() as u32).filter(|&i| ok(i))),
             }
             self.score_candidates_with(s, self.reranks());
@@ -504,7 +449,7 @@ impl IndexView<'_> {
             // clusters, the forest can.
             self.collect_candidates(s, graph_seeds(budget), true, &ok)?;
             self.score_candidates(s);
-            let two_hop = known.is_some_and(|(allowed, _, _)| self.walks_two_hops(allowed));
+            let two_hop = known.is_some_and(|(allowed, _)| self.walks_two_hops(allowed));
             self.walk_graph(s, budget, two_hop, &ok);
             let want = params.k.min(pool);
             if fell_short(s.scored.len(), want) {
@@ -913,22 +858,6 @@ pub(crate) fn neighbors(s: &Scratch, n: usize) -> Vec<Neighbor> {
         .collect()
 }
 
-/// Appends to `out` the ids below `n` whose bit is set in `bits` (clear, when `deny`),
-/// in ascending order, a word at a time.
-fn bitmap_ids(bits: &[u64], n: usize, deny: bool, out: &mut Vec<u32>) {
-    for (w, &word) in bits[..n.div_ceil(64)].iter().enumerate() {
-        let mut x = if deny { !word } else { word };
-        if (w + 1) * 64 > n {
-            // The last word's bits at or above n are not items (a deny map sets them).
-            x &= u64::MAX >> ((w + 1) * 64 - n);
-        }
-        while x != 0 {
-            out.push((w * 64) as u32 + x.trailing_zeros());
-            x &= x - 1;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
 
@@ -972,6 +901,7 @@ mod tests {
         assert_eq!(run(&[u32::MAX, 2], 10, &[]).0, [99]);
     }
     use super::*;
+    use crate::filter::bitmap;
 
     #[test]
     fn graph_seeds_are_the_query_side_leaves_of_the_first_trees_in_tree_order() {

@@ -296,3 +296,43 @@ fn short_vectors_keep_the_one_hop_plan() {
     );
     assert!(st.exact_scan, "{st:?}");
 }
+
+#[test]
+fn a_prepared_allow_list_answers_as_its_bitmap_does_on_both_plans() {
+    let (n, dim) = (6000, 16);
+    let data = clustered(n, dim, 3);
+    let ix = index(&data, dim, true);
+    let params = SearchParams::new(10).with_budget(40);
+    let mut plans = [false, false];
+    for every in [2u32, 10, 100] {
+        let allowed = move |i: u32| (i.wrapping_mul(2_654_435_761) >> 7).is_multiple_of(every);
+        let bits = bitmap(n, (0..n as u32).filter(|&i| allowed(i)));
+        let list = AllowList::from_bits(n, bits.clone()).unwrap();
+        assert_eq!(list.len(), (0..n as u32).filter(|&i| allowed(i)).count());
+        for qi in 0..20 {
+            let q: Vec<f32> = data[qi * 97 * dim..][..dim]
+                .iter()
+                .map(|x| x - 0.2)
+                .collect();
+            let want = ix
+                .search_filtered(&q, &params, &Filter::Allow(&bits))
+                .unwrap();
+            let got = ix
+                .search_filtered(&q, &params, &Filter::List(&list))
+                .unwrap();
+            assert_eq!(got, want, "1/{every} allowed, query {qi}");
+            plans[want.1.exact_scan as usize] = true;
+        }
+    }
+    assert_eq!(
+        plans,
+        [true, true],
+        "both the walk and the exact scan were compared"
+    );
+    // A list prepared for another index (a different item count) is refused.
+    let other = AllowList::from_ids(n - 1, [0, 1, 2]).unwrap();
+    let err = ix
+        .search_filtered(&data[..dim], &params, &Filter::List(&other))
+        .unwrap_err();
+    assert!(err.to_string().contains("prepared for 5999 items"), "{err}");
+}

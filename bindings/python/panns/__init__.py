@@ -20,7 +20,7 @@ builds and serves shards on a Ray cluster.
 """
 
 from . import _panns
-from ._panns import ShardedIndex, build_defaults, write_manifest
+from ._panns import PreparedFilter, ShardedIndex, build_defaults, write_manifest
 from .annoy import AnnoyIndex
 from .index import (
     CorruptIndexError,
@@ -35,6 +35,7 @@ __all__ = [
     "PannsIndex",
     "AnnoyIndex",
     "ShardedIndex",
+    "PreparedFilter",
     "write_manifest",
     "CorruptIndexError",
     "UnsupportedError",

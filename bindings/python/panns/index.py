@@ -161,7 +161,8 @@ class PannsIndex(_panns.Index):
     ``save(fname)``, ``load(fname, mmap=True, verify=False, writable=False)``,
     ``add_items(vectors, labels=None)``, ``remove(labels)``, ``commit()``, ``refresh()``,
     ``compact()``, ``live_stats()``, ``live_options(...)``, ``query(v, k, budget=0)``,
-    ``query_with_stats(v, k, budget=0, filter=None)``, ``effective_budget(k, budget=0)``,
+    ``query_with_stats(v, k, budget=0, filter=None)``, ``prepare_filter(mask_or_ids)``,
+    ``effective_budget(k, budget=0)``,
     ``linear_search(v, k)``, ``get_vector(i)``, ``get_nns_by_item(i, n, search_k=-1,
     include_distances=False)``, ``get_distance(i, j)``, ``to_bytes()``, ``close()``; properties
     ``dimension``, ``metric``, ``n_trees``, ``graph_degree``, ``build_params``, ``is_built``,
@@ -246,6 +247,11 @@ class PannsIndex(_panns.Index):
             for selective filters); otherwise the trees (and graph) are walked, counting only
             allowed items. With a filter, a matrix of queries returns one list per row. See
             also :meth:`range_search` (every item within a radius).
+
+            A filter reused by many queries can be prepared once:
+            ``f = index.prepare_filter(mask_or_ids)`` returns a :class:`panns.PreparedFilter`
+            (``len(f)`` allowed items, ``f.ids()``) to pass as ``filter=f``; each query then
+            skips packing the mask and listing the allowed items (same results).
             """
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, Dict[str, Any]]]:

@@ -14,7 +14,10 @@
 //! released (whoever holds it may wait for the GIL; nobody waits for it while holding
 //! the GIL), so they cannot deadlock against Python threads.
 
+mod filter;
 mod live;
+
+use filter::{PyFilter, parse_filter, search_filtered};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ mod shard;
 
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArray, PyUntypedArrayMethods};
 use panns_core::{
-    BuildParams, Filter, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
+    BuildParams, GraphParams, Index, IndexBuilder, MAX_GRAPH_DEGREE, Metric, Neighbor,
     SearchParams, SearchStats, SplitRule,
 };
 use parking_lot::Mutex;
@@ -274,244 +277,6 @@ fn shape_of(arr: &Bound<'_, PyAny>) -> Vec<usize> {
 }
 
 /// `(ids, distances)` pairs as a list of `(int, float)` tuples.
-/// A `filter=` argument: an allow-bitmap (from a boolean mask or an array of ids) or a
-/// Python callable taking an id.
-enum PyFilter {
-    Bits(Vec<u64>),
-    Call(Py<PyAny>),
-}
-
-/// Packs a mask of bytes (non-zero: allowed) into a bitmap, eight bytes per multiply.
-fn pack_mask(mask: &[u8]) -> Vec<u64> {
-    /// The 8 bits of 8 bytes (bit i: byte i is non-zero).
-    #[inline]
-    fn pack8(b: [u8; 8]) -> u64 {
-        // Bit 0 of every byte := any bit of that byte.
-        let mut x = u64::from_le_bytes(b);
-        x |= x >> 4;
-        x |= x >> 2;
-        x |= x >> 1;
-        x &= 0x0101_0101_0101_0101;
-        // Byte i's bit lands at bit 56 + i (no two partial products collide).
-        x.wrapping_mul(0x0102_0408_1020_4080) >> 56
-    }
-    let mut bits = vec![0u64; mask.len().div_ceil(64)];
-    #[cfg(target_arch = "x86_64")]
-    let done = if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, just checked.
-        unsafe { pack_words_avx2(mask, &mut bits) }
-    } else {
-        use std::arch::x86_64::{
-            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_setzero_si128,
-        };
-        // Whole words, 16 bytes per compare (SSE2 is part of x86_64).
-        let words = mask.chunks_exact(64);
-        let n_words = words.len();
-        for (word, chunk) in bits.iter_mut().zip(words) {
-            let mut w = 0u64;
-            for j in 0..4 {
-                // SAFETY: SSE2 is always available on x86_64, and the unaligned load
-                // reads bytes 16 j .. 16 j + 16 of a 64-byte chunk.
-                let zero = unsafe {
-                    let v = _mm_loadu_si128(chunk.as_ptr().add(16 * j).cast());
-                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_setzero_si128())) as u32
-                };
-                w |= u64::from(!zero & 0xffff) << (16 * j);
-            }
-            *word = w;
-        }
-        n_words * 64
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let done = 0;
-    let rest = &mask[done..];
-    let mut eights = rest.chunks_exact(8);
-    for (i, eight) in eights.by_ref().enumerate() {
-        let i = i + done / 8;
-        let b: [u8; 8] = eight.try_into().unwrap_or_default();
-        bits[i / 8] |= pack8(b) << (8 * (i % 8));
-    }
-    let tail = eights.remainder();
-    if !tail.is_empty() {
-        let mut b = [0u8; 8];
-        b[..tail.len()].copy_from_slice(tail);
-        let i = mask.len() / 8;
-        bits[i / 8] |= pack8(b) << (8 * (i % 8));
-    }
-    bits
-}
-
-/// [`pack_mask`]'s whole 64-byte words with AVX2 (32 bytes per compare); returns the
-/// number of mask bytes done.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn pack_words_avx2(mask: &[u8], bits: &mut [u64]) -> usize {
-    use std::arch::x86_64::{
-        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_setzero_si256,
-    };
-    let words = mask.chunks_exact(64);
-    let n_words = words.len();
-    for (word, chunk) in bits.iter_mut().zip(words) {
-        // SAFETY: two unaligned 32-byte loads inside a 64-byte chunk.
-        let (lo, hi) = unsafe {
-            let zero = _mm256_setzero_si256();
-            let a = _mm256_loadu_si256(chunk.as_ptr().cast());
-            let b = _mm256_loadu_si256(chunk.as_ptr().add(32).cast());
-            (
-                _mm256_movemask_epi8(_mm256_cmpeq_epi8(a, zero)) as u32,
-                _mm256_movemask_epi8(_mm256_cmpeq_epi8(b, zero)) as u32,
-            )
-        };
-        *word = u64::from(!lo) | u64::from(!hi) << 32;
-    }
-    n_words * 64
-}
-
-/// Parses `filter=` for an index of `n` items (`None`: no filter).
-fn parse_filter(
-    py: Python<'_>,
-    f: Option<&Bound<'_, PyAny>>,
-    n: usize,
-) -> PyResult<Option<PyFilter>> {
-    let Some(f) = f.filter(|f| !f.is_none()) else {
-        return Ok(None);
-    };
-    if f.is_callable() {
-        return Ok(Some(PyFilter::Call(f.clone().unbind())));
-    }
-    // The common case, a contiguous 1-D bool ndarray: its bytes are packed in place, with no
-    // Python-level call (this runs on every query).
-    if let Ok(a) = f.cast::<PyArray1<bool>>()
-        && a.is_c_contiguous()
-    {
-        let ro = a.readonly();
-        let len = ro.len();
-        if len != n {
-            return Err(invalid(
-                py,
-                format!(
-                    "a filter mask must hold one bool per item: {len} given, the index has {n}"
-                ),
-            ));
-        }
-        if len == 0 {
-            return Ok(Some(PyFilter::Bits(Vec::new())));
-        }
-        // Read as bytes, never as `bool`s: NumPy treats any non-zero byte as true.
-        let data = a.data() as *const u8;
-        // SAFETY: a C-contiguous 1-D array of `len` one-byte items, kept alive and
-        // registered as shared-borrowed by `ro` while the slice is used.
-        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-        return Ok(Some(PyFilter::Bits(pack_mask(bytes))));
-    }
-    let arr = py.import("numpy")?.call_method1("asarray", (f,))?;
-    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
-    let ndim: usize = arr.getattr("ndim")?.extract()?;
-    if ndim != 1 {
-        return Err(invalid(
-            py,
-            format!(
-                "filter must be 1-D (a boolean mask or an array of ids), got {ndim} dimensions"
-            ),
-        ));
-    }
-    match kind.as_str() {
-        // Read through NumPy's buffers, not Python objects: a mask of a million items is
-        // packed in about a millisecond (it is converted on every call).
-        "b" => {
-            // As bytes: NumPy treats any non-zero byte of a bool array as true.
-            let bytes = arr.call_method1("view", ("uint8",))?;
-            let mask = bytes.cast::<PyArray1<u8>>()?.readonly();
-            let len = mask.len();
-            if len != n {
-                return Err(invalid(
-                    py,
-                    format!(
-                        "a filter mask must hold one bool per item: {len} given, the index has {n}"
-                    ),
-                ));
-            }
-            let bits = match mask.as_slice() {
-                Ok(s) => pack_mask(s),
-                Err(_) => pack_mask(&mask.as_array().iter().copied().collect::<Vec<u8>>()),
-            };
-            Ok(Some(PyFilter::Bits(bits)))
-        }
-        "i" | "u" => {
-            let dtype = if kind == "u" { "uint64" } else { "int64" };
-            let wide = arr.call_method1("astype", (dtype,))?;
-            let bad = |id: String| {
-                invalid(
-                    py,
-                    format!("filter id {id} is not an item of the index (ids are 0..{n})"),
-                )
-            };
-            let mut ids = Vec::new();
-            if kind == "u" {
-                let a = wide.cast::<PyArray1<u64>>()?.readonly();
-                for &i in a.as_array().iter() {
-                    if i >= n as u64 {
-                        return Err(bad(i.to_string()));
-                    }
-                    ids.push(i as u32);
-                }
-            } else {
-                let a = wide.cast::<PyArray1<i64>>()?.readonly();
-                for &i in a.as_array().iter() {
-                    if i < 0 || i as u64 >= n as u64 {
-                        return Err(bad(i.to_string()));
-                    }
-                    ids.push(i as u32);
-                }
-            }
-            Ok(Some(PyFilter::Bits(panns_core::bitmap(n, ids))))
-        }
-        _ => Err(invalid(
-            py,
-            format!(
-                "filter must be a boolean mask, an array of ids or a callable, got dtype kind {kind:?}"
-            ),
-        )),
-    }
-}
-
-/// One filtered search; a callable filter runs with the GIL held and its first
-/// exception is raised after the search.
-fn search_filtered(
-    py: Python<'_>,
-    index: &Index,
-    q: &[f32],
-    params: &SearchParams,
-    filter: &PyFilter,
-) -> PyResult<(Vec<Neighbor>, SearchStats)> {
-    match filter {
-        PyFilter::Bits(bits) => py
-            .detach(|| index.search_filtered(q, params, &Filter::Allow(bits)))
-            .map_err(|e| core_err(py, e)),
-        PyFilter::Call(f) => {
-            let failed: Mutex<Option<PyErr>> = Mutex::new(None);
-            let allow = |id: u32| -> bool {
-                Python::attach(
-                    |py| match f.call1(py, (id,)).and_then(|r| r.bind(py).is_truthy()) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            failed.lock().get_or_insert(e);
-                            false
-                        }
-                    },
-                )
-            };
-            let r = index
-                .search_filtered(q, params, &Filter::Predicate(&allow))
-                .map_err(|e| core_err(py, e));
-            if let Some(e) = failed.into_inner() {
-                return Err(e);
-            }
-            r
-        }
-    }
-}
-
 /// The hits (nearest first) within distance `r`, at most `cap` of them, and whether the
 /// cap cut the list.
 fn within_radius<H>(hits: Vec<H>, dist: impl Fn(&H) -> f32, r: f32, cap: usize) -> (Vec<H>, bool) {
@@ -1644,6 +1409,18 @@ impl PyIndex {
         }
     }
 
+    /// `filter` (a boolean mask of one bool per item or an array of ids) prepared once
+    /// for many queries of this index: pass the result as `filter=` (see
+    /// `panns.PannsIndex.prepare_filter`).
+    fn prepare_filter(
+        &self,
+        py: Python<'_>,
+        filter: &Bound<'_, PyAny>,
+    ) -> PyResult<filter::PreparedFilter> {
+        let index = self.index()?;
+        filter::prepare(py, filter, index.len())
+    }
+
     /// `(pairs, stats)`: the result of `query(v, k, budget, filter=filter)` and what the
     /// search did: `{'scored': distinct items whose exact distance was computed,
     /// 'exact_scan': True when every (allowed) item was scanned exactly instead of
@@ -2397,6 +2174,7 @@ fn build_defaults(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 fn _panns(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<PyIndex>()?;
+    m.add_class::<filter::PreparedFilter>()?;
     m.add("CorruptIndexError", py.get_type::<CorruptIndexError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add_function(wrap_pyfunction!(build_defaults, m)?)?;

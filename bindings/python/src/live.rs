@@ -350,6 +350,15 @@ pub(crate) fn parse_label_filter(
     let Some(f) = f.filter(|f| !f.is_none()) else {
         return Ok(None);
     };
+    if f.cast::<crate::filter::PreparedFilter>().is_ok() {
+        return Err(invalid(
+            py,
+            format!(
+                "filter: a prepared filter lists item positions of a static index; {what} \
+                 filters by labels (pass the allowed labels or a callable taking a label)"
+            ),
+        ));
+    }
     if f.is_callable() {
         return Ok(Some(LiveFilter::Call(f.clone().unbind())));
     }

@@ -226,3 +226,48 @@ def test_every_mask_bit_counts_at_word_edges(n: int) -> None:
             mask[n // 2] = True
         got = {i for i, _ in p.query(data[0], n, budget=n, filter=mask)}
         assert got == set(np.flatnonzero(mask).tolist()), (n, density)
+
+
+def test_a_prepared_filter_answers_as_its_mask_and_ids_do():
+    p, data = _index(graph=24)
+    n = len(p)
+    for every in [2, 100]:
+        mask = (np.arange(n) * 2654435761 >> 7) % every == 0
+        f = p.prepare_filter(mask)
+        assert isinstance(f, panns.PreparedFilter)
+        assert len(f) == mask.sum() and f.items == n
+        assert f.ids().tolist() == np.flatnonzero(mask).tolist()
+        assert p.prepare_filter(np.flatnonzero(mask)).ids().tolist() == f.ids().tolist()
+        for i in range(10):
+            q = data[i * 131] + 0.2
+            got, st = p.query_with_stats(q, 10, 40, filter=f)
+            assert (got, st) == p.query_with_stats(q, 10, 40, filter=mask)
+            assert st["exact_scan"] == (every == 100), st
+            assert p.query(q, 10, budget=40, filter=f) == got
+        rows = p.query(data[:3], 5, budget=40, filter=f)
+        assert rows == p.query(data[:3], 5, budget=40, filter=mask)
+        radius = 4.0
+        assert p.range_search(data[1], radius, filter=f) == p.range_search(
+            data[1], radius, filter=mask
+        )
+    assert "PreparedFilter(" in repr(f)
+    assert p.prepare_filter(f) is not None  # re-preparing a prepared filter is allowed
+
+
+def test_prepared_filter_errors():
+    p, data = _index(n=500)
+    with pytest.raises(ValueError, match="one bool per item"):
+        p.prepare_filter(np.ones(499, dtype=bool))
+    with pytest.raises(ValueError, match="not an item"):
+        p.prepare_filter([0, 500])
+    with pytest.raises(TypeError, match="callable"):
+        p.prepare_filter(lambda i: True)
+    empty = p.prepare_filter(np.zeros(500, dtype=bool))
+    assert len(empty) == 0 and p.query(data[0], 5, filter=empty) == []
+    other, _ = _index(n=400)
+    with pytest.raises(ValueError, match="made for an index of 400 items"):
+        p.query(data[0], 5, filter=other.prepare_filter([1, 2]))
+    live = panns.PannsIndex(data.shape[1], "euclidean")
+    live.add_items(data[:50])
+    with pytest.raises(ValueError, match="prepared filter"):
+        live.query(data[0], 5, filter=p.prepare_filter([1, 2]))
