@@ -456,7 +456,7 @@ fn descent_round(sp: &Space, lists: &mut Lists, n: usize, k: usize, round: u64) 
 
 /// Relaxation of the pruning rule (as in Vamana): an edge u→v is dropped only when a
 /// kept neighbour w is nearer to v than u is *by a factor ALPHA*.
-const ALPHA: f32 = 1.2;
+const ALPHA: f32 = 1.1;
 
 /// Whether a kept neighbour `w` at distance `d_wv` from `v` leaves the edge u→v (of
 /// length `d_uv`) in place: true unless w is clearly nearer to v than u is.
@@ -604,8 +604,8 @@ mod tests {
             }
         }
         // Clearly nearer (by more than ALPHA) ⇒ dropped; slightly nearer ⇒ kept.
-        assert!(!keeps(4.0, 5.0) && keeps(4.5, 5.0));
-        assert!(!keeps(-6.5, -5.0) && keeps(-5.5, -5.0));
+        assert!(!keeps(4.0, 5.0) && keeps(4.7, 5.0));
+        assert!(!keeps(-6.5, -5.0) && keeps(-5.4, -5.0));
         assert!(!keeps(-0.1, 0.0) && !keeps(-1.0, 5.0));
     }
 

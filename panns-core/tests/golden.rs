@@ -34,7 +34,7 @@ const PINNED_POOL: u64 = 0x643d_34b7_95cc_792d;
 /// Per kernel family: (name, hash of the forest arrays, hash of the whole index with
 /// its graph, or `None` where not measured).
 const PINNED_BY_KERNELS: [(&str, u64, Option<u64>); 3] = [
-    ("avx512", 0xae7c_57b3_4d0f_e713, Some(0x0db5_ea30_1e39_aa1d)),
+    ("avx512", 0xae7c_57b3_4d0f_e713, Some(0x54d2_0f03_39eb_5568)),
     ("avx2", 0xbc6d_34e2_3c1d_f489, None),
     ("portable", 0xb959_ea99_4833_212d, None),
 ];
