@@ -26,6 +26,10 @@ pub struct Kernels {
     /// alone (the weights are loaded once for all four, and four independent sums
     /// keep the arithmetic units busy where one row's sum waits on itself).
     pub dot_u8_x4: fn(&[f32], [&[u8]; 4]) -> [f32; 4],
+    /// `dot(a, b[r])` of four rows at once, each bit-identical to `dot` alone.
+    pub dot_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
+    /// `l2sq(a, b[r])` of four rows at once, each bit-identical to `l2sq` alone.
+    pub l2sq_x4: fn(&[f32], [&[f32]; 4]) -> [f32; 4],
 }
 
 static ACTIVE: OnceLock<Kernels> = OnceLock::new();
@@ -38,6 +42,8 @@ impl Kernels {
         l2sq: portable::l2sq,
         dot_u8: portable::dot_u8,
         dot_u8_x4: portable::dot_u8_x4,
+        dot_x4: portable::dot_x4,
+        l2sq_x4: portable::l2sq_x4,
     };
 
     /// The fastest implementation this CPU supports.
@@ -103,6 +109,18 @@ pub fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
 #[inline]
 pub fn dot_u8_x4(w: &[f32], c: [&[u8]; 4]) -> [f32; 4] {
     (active().dot_u8_x4)(w, c)
+}
+
+/// [`dot`] of `a` with four rows at once (bit-identical to four calls, faster).
+#[inline]
+pub fn dot_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    (active().dot_x4)(a, b)
+}
+
+/// [`l2sq`] of `a` and four rows at once (bit-identical to four calls, faster).
+#[inline]
+pub fn l2sq_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    (active().l2sq_x4)(a, b)
 }
 
 /// Set bits in `words` (the `popcnt` instruction where the CPU has it: the build
@@ -185,6 +203,14 @@ mod portable {
         c.map(|r| dot_u8(w, r))
     }
 
+    pub fn dot_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        b.map(|r| dot(a, r))
+    }
+
+    pub fn l2sq_x4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        b.map(|r| l2sq(a, r))
+    }
+
     pub fn dot_u8(w: &[f32], c: &[u8]) -> f32 {
         let n = w.len().min(c.len());
         let (w, c) = (&w[..n], &c[..n]);
@@ -215,6 +241,8 @@ mod x86 {
         l2sq: l2sq_avx2_entry,
         dot_u8: dot_u8_avx2_entry,
         dot_u8_x4: dot_u8_x4_avx2_entry,
+        dot_x4: dot_x4_avx2_entry,
+        l2sq_x4: l2sq_x4_avx2_entry,
     };
     pub const AVX512: Kernels = Kernels {
         name: "avx512",
@@ -222,6 +250,8 @@ mod x86 {
         l2sq: l2sq_avx512_entry,
         dot_u8: dot_u8_avx512_entry,
         dot_u8_x4: dot_u8_x4_avx512_entry,
+        dot_x4: dot_x4_avx512_entry,
+        l2sq_x4: l2sq_x4_avx512_entry,
     };
 
     // SAFETY (all six entries): these are only reachable through `AVX2` / `AVX512`,
@@ -251,10 +281,22 @@ mod x86 {
     fn dot_u8_x4_avx512_entry(w: &[f32], c: [&[u8]; 4]) -> [f32; 4] {
         unsafe { dot_u8_x4_avx512(w, c) }
     }
+    fn dot_x4_avx2_entry(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        unsafe { dot_x4_avx2(a, b) }
+    }
+    fn l2sq_x4_avx2_entry(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        unsafe { l2sq_x4_avx2(a, b) }
+    }
+    fn dot_x4_avx512_entry(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        unsafe { dot_x4_avx512(a, b) }
+    }
+    fn l2sq_x4_avx512_entry(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+        unsafe { l2sq_x4_avx512(a, b) }
+    }
 
     /// The length all four rows are read to, if it is the same for each (else the
     /// four-row kernels fall back to one row at a time).
-    fn common_len(w: &[f32], c: &[&[u8]; 4]) -> Option<usize> {
+    fn common_len<T>(w: &[f32], c: &[&[T]; 4]) -> Option<usize> {
         let n = w.len().min(c[0].len());
         c.iter().all(|r| w.len().min(r.len()) == n).then_some(n)
     }
@@ -469,6 +511,71 @@ mod x86 {
         _mm256_fmadd_ps(d, d, acc)
     });
 
+    /// Four rows against one `a` in the steps of `avx2_kernel!`, each row's sums in
+    /// exactly its order (so bit-identical to `$one` per row); `a` is loaded once per
+    /// step for all four. Rows of unequal length fall back to `$one`.
+    macro_rules! avx2_kernel_x4 {
+        ($name:ident, $one:ident, |$x:ident, $y:ident, $acc:ident| $body:expr) => {
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn $name(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+                let Some(n) = common_len(a, &b) else {
+                    return b.map(|r| unsafe { $one(a, r) });
+                };
+                let pa = a.as_ptr();
+                let pb = b.map(|r| r.as_ptr());
+                let mut acc = [[_mm256_setzero_ps(); 4]; 4];
+                let mut i = 0;
+                // SAFETY: every load reads lanes i..i+8 with i + 8 <= n (or a masked
+                // tail), and every row is at least n long.
+                unsafe {
+                    while i + 32 <= n {
+                        for j in 0..4 {
+                            let $x = _mm256_loadu_ps(pa.add(i + 8 * j));
+                            for (r, p) in acc.iter_mut().zip(&pb) {
+                                let $y = _mm256_loadu_ps(p.add(i + 8 * j));
+                                let $acc = r[j];
+                                r[j] = $body;
+                            }
+                        }
+                        i += 32;
+                    }
+                    while i + 8 <= n {
+                        let $x = _mm256_loadu_ps(pa.add(i));
+                        for (r, p) in acc.iter_mut().zip(&pb) {
+                            let $y = _mm256_loadu_ps(p.add(i));
+                            let $acc = r[0];
+                            r[0] = $body;
+                        }
+                        i += 8;
+                    }
+                    if i < n {
+                        let m = tail_mask256(n - i);
+                        let $x = _mm256_maskload_ps(pa.add(i), m);
+                        for (r, p) in acc.iter_mut().zip(&pb) {
+                            let $y = _mm256_maskload_ps(p.add(i), m);
+                            let $acc = r[1];
+                            r[1] = $body;
+                        }
+                    }
+                }
+                acc.map(|r| {
+                    hsum256(_mm256_add_ps(
+                        _mm256_add_ps(r[0], r[1]),
+                        _mm256_add_ps(r[2], r[3]),
+                    ))
+                })
+            }
+        };
+    }
+
+    avx2_kernel_x4!(dot_x4_avx2, dot_avx2, |x, y, acc| _mm256_fmadd_ps(
+        x, y, acc
+    ));
+    avx2_kernel_x4!(l2sq_x4_avx2, l2sq_avx2, |x, y, acc| {
+        let d = _mm256_sub_ps(x, y);
+        _mm256_fmadd_ps(d, d, acc)
+    });
+
     macro_rules! avx512_kernel {
         ($name:ident, |$x:ident, $y:ident, $acc:ident| $body:expr) => {
             #[target_feature(enable = "avx512f")]
@@ -511,6 +618,70 @@ mod x86 {
 
     avx512_kernel!(dot_avx512, |x, y, acc| _mm512_fmadd_ps(x, y, acc));
     avx512_kernel!(l2sq_avx512, |x, y, acc| {
+        let d = _mm512_sub_ps(x, y);
+        _mm512_fmadd_ps(d, d, acc)
+    });
+
+    /// Four rows against one `a` in the steps of `avx512_kernel!` (see
+    /// `avx2_kernel_x4!`): bit-identical to `$one` per row.
+    macro_rules! avx512_kernel_x4 {
+        ($name:ident, $one:ident, |$x:ident, $y:ident, $acc:ident| $body:expr) => {
+            #[target_feature(enable = "avx512f")]
+            unsafe fn $name(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+                let Some(n) = common_len(a, &b) else {
+                    return b.map(|r| unsafe { $one(a, r) });
+                };
+                let pa = a.as_ptr();
+                let pb = b.map(|r| r.as_ptr());
+                let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+                let mut i = 0;
+                // SAFETY: every load reads lanes i..i+16 with i + 16 <= n, or is masked
+                // to n, and every row is at least n long.
+                unsafe {
+                    while i + 64 <= n {
+                        for j in 0..4 {
+                            let $x = _mm512_loadu_ps(pa.add(i + 16 * j));
+                            for (r, p) in acc.iter_mut().zip(&pb) {
+                                let $y = _mm512_loadu_ps(p.add(i + 16 * j));
+                                let $acc = r[j];
+                                r[j] = $body;
+                            }
+                        }
+                        i += 64;
+                    }
+                    while i + 16 <= n {
+                        let $x = _mm512_loadu_ps(pa.add(i));
+                        for (r, p) in acc.iter_mut().zip(&pb) {
+                            let $y = _mm512_loadu_ps(p.add(i));
+                            let $acc = r[0];
+                            r[0] = $body;
+                        }
+                        i += 16;
+                    }
+                    if i < n {
+                        let m: __mmask16 = (1u32 << (n - i)) as u16 - 1;
+                        let $x = _mm512_maskz_loadu_ps(m, pa.add(i));
+                        for (r, p) in acc.iter_mut().zip(&pb) {
+                            let $y = _mm512_maskz_loadu_ps(m, p.add(i));
+                            let $acc = r[1];
+                            r[1] = $body;
+                        }
+                    }
+                }
+                acc.map(|r| {
+                    _mm512_reduce_add_ps(_mm512_add_ps(
+                        _mm512_add_ps(r[0], r[1]),
+                        _mm512_add_ps(r[2], r[3]),
+                    ))
+                })
+            }
+        };
+    }
+
+    avx512_kernel_x4!(dot_x4_avx512, dot_avx512, |x, y, acc| _mm512_fmadd_ps(
+        x, y, acc
+    ));
+    avx512_kernel_x4!(l2sq_x4_avx512, l2sq_avx512, |x, y, acc| {
         let d = _mm512_sub_ps(x, y);
         _mm512_fmadd_ps(d, d, acc)
     });
@@ -625,6 +796,30 @@ mod tests {
                 let want = c.map(|row| (k.dot_u8)(&w[..n], row).to_bits());
                 let got = (k.dot_u8_x4)(&w[..n], c).map(f32::to_bits);
                 assert_eq!(got, want, "{} dot_u8_x4 n={n}, short row", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn four_row_f32_kernels_equal_one_row_at_a_time_bit_for_bit() {
+        let a = data(300, 7);
+        let rows: Vec<Vec<f32>> = (0..4).map(|r| data(304, 8 + r)).collect();
+        for k in Kernels::all_available() {
+            for n in 0..=300 {
+                for short in [n, n / 2] {
+                    let b = [
+                        &rows[0][..n],
+                        &rows[1][..n + 4],
+                        &rows[2][..short],
+                        &rows[3][..n],
+                    ];
+                    let want = b.map(|row| (k.dot)(&a[..n], row).to_bits());
+                    let got = (k.dot_x4)(&a[..n], b).map(f32::to_bits);
+                    assert_eq!(got, want, "{} dot_x4 n={n} short={short}", k.name);
+                    let want = b.map(|row| (k.l2sq)(&a[..n], row).to_bits());
+                    let got = (k.l2sq_x4)(&a[..n], b).map(f32::to_bits);
+                    assert_eq!(got, want, "{} l2sq_x4 n={n} short={short}", k.name);
+                }
             }
         }
     }

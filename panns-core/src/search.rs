@@ -490,29 +490,26 @@ impl IndexView<'_> {
     }
 
     /// [`score`](Self::score)s `ids` in order, handing each `(distance, id)` to `emit`;
-    /// rows of codes four per kernel call (bit-identical to one at a time). When
+    /// rows four per kernel call (bit-identical to one at a time). When
     /// `ahead`, asks for rows a few ids ahead (the walk asks when it queues them).
     #[inline(always)]
     fn score_ids(&self, q: Prepared<'_>, ids: &[u32], ahead: bool, mut emit: impl FnMut(f32, u32)) {
         if ahead {
             self.prefetch_ahead(ids, None, false);
         }
-        let Some(c) = &self.p.codes else {
-            for (i, &id) in ids.iter().enumerate() {
-                if ahead {
-                    self.prefetch_ahead(ids, Some(i), false);
-                }
-                emit(self.score(q, id), id);
-            }
-            return;
-        };
         let mut quads = ids.chunks_exact(4);
         for (b, quad) in quads.by_ref().enumerate() {
             if ahead {
                 (4 * b..4 * b + 4).for_each(|i| self.prefetch_ahead(ids, Some(i), false));
             }
             let quad = [quad[0], quad[1], quad[2], quad[3]];
-            let d = quant::distances4(c, self.metric(), self.stride, q.w, q.base, quad);
+            let d = match &self.p.codes {
+                Some(c) => quant::distances4(c, self.metric(), self.stride, q.w, q.base, quad),
+                None => {
+                    let rows = quad.map(|id| self.row(id as usize));
+                    self.metric().distance4(q.query, rows)
+                }
+            };
             for (d, id) in d.into_iter().zip(quad) {
                 emit(finite_or_inf(d), id);
             }
