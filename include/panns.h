@@ -12,8 +12,8 @@
  *    valid until the next status-returning panns call on that thread.
  * NULL pointers, wrong lengths and out-of-range values give an error status, never a
  * crash; a Rust panic is caught (silently: nothing is printed) and reported as
- * PANNS_PANIC. Output handles (PannsBuilder **, PannsIndex **, PannsLive **) are set to
- * NULL on failure.
+ * PANNS_PANIC. Output handles (PannsBuilder **, PannsIndex **, PannsLive **,
+ * PannsAllowList **) are set to NULL on failure.
  *
  * Threads: any thread may call any function. A PannsIndex may be used from many threads
  * at once through every function taking a const PannsIndex * (searches, accessors,
@@ -21,13 +21,14 @@
  * the index to themselves.
  * A PannsLive (a live index) is searched through const PannsLive * from many threads at
  * once; its changes (add, remove, commit, compact, refresh) need the handle to themselves.
- * A PannsBuilder must not be used from two threads at once. Freeing a handle while
- * another thread uses it is the caller's bug.
+ * A PannsAllowList (a prepared filter) is immutable: any number of threads may search
+ * with it at once. A PannsBuilder must not be used from two threads at once. Freeing a
+ * handle while another thread uses it is the caller's bug.
  *
- * Memory: handles are freed with panns_builder_free / panns_index_free / panns_live_free,
- * *error messages with panns_error_free; every other buffer is owned by the caller and only borrowed for
- * the duration of the call (panns_index_open_buffer copies its bytes). Static strings
- * (panns_version, panns_status_string) are never freed.
+ * Memory: handles are freed with panns_builder_free / panns_index_free / panns_live_free /
+ * panns_allow_list_free, *error messages with panns_error_free; every other buffer is owned
+ * by the caller and only borrowed for the duration of the call (panns_index_open_buffer
+ * copies its bytes). Static strings (panns_version, panns_status_string) are never freed.
  *
  * ABI stability: struct layouts are frozen within a major version (libpanns.so.1).
  * A struct that needs a new field gets a new name and new functions (e.g.
@@ -225,7 +226,13 @@ typedef enum PannsFilterKind {
   /**
    * Items for which `predicate(id, user_data)` returns > 0.
    */
-  PANNS_FILTER_PREDICATE = 5
+  PANNS_FILTER_PREDICATE = 5,
+  /**
+   * The items of a prepared allow-list: `user_data` points to a `PannsAllowList` made by
+   * `panns_allow_list_new` for this index (same item count). The searches then skip
+   * counting and listing the allowed items on every call.
+   */
+  PANNS_FILTER_ALLOW_LIST = 6
 } PannsFilterKind;
 
 /**
@@ -252,6 +259,16 @@ typedef enum PannsLabelFilterKind {
    */
   PANNS_LABEL_FILTER_PREDICATE = 3
 } PannsLabelFilterKind;
+
+/**
+ * An allow-list prepared once for many searches of one index: made by
+ * `panns_allow_list_new`, freed by `panns_allow_list_free`, passed to searches as a
+ * `PannsFilter` of kind `PANNS_FILTER_ALLOW_LIST` with `user_data` pointing to it.
+ * Opaque and immutable: any number of threads may search with one list at once (it
+ * must stay alive, i.e. not be freed, while they do). It holds no reference to the
+ * index: it may outlive it, and serves any index of the same item count.
+ */
+typedef struct PannsAllowList PannsAllowList;
 
 /**
  * Collects vectors, then builds a `PannsIndex`. Opaque; create with
@@ -289,6 +306,56 @@ typedef struct PannsLive PannsLive;
  * stored in its shard file), not shard-local ids.
  */
 typedef struct PannsShardedIndex PannsShardedIndex;
+
+/**
+ * A predicate over item ids: returns > 0 to allow item `id`, 0 to refuse it, < 0 to
+ * abort the search (which then returns `PANNS_CALLBACK_FAILED`). It may call panns
+ * functions (even searches of the same index), must not unwind or jump out (no C++
+ * exception, no longjmp: return a negative value instead) and, for
+ * `panns_index_search_batch_filtered`, must be safe to call from several threads at
+ * once.
+ */
+typedef int (*PannsFilterFn)(uint64_t id, void *user_data);
+
+/**
+ * Which items a search may return. Zero-initialise it (`PannsFilter f = {0};`: every
+ * item), set `kind` and the fields that kind reads; the other fields are ignored. The
+ * arrays are borrowed for the duration of the call only. Layout frozen: 56 bytes on
+ * 64-bit platforms.
+ */
+typedef struct PannsFilter {
+  /**
+   * A `PannsFilterKind` value.
+   */
+  uint32_t kind;
+  /**
+   * The bitmap of the `*_BITMAP` kinds: `(n_bits + 63) / 64` words, bit `i % 64` of
+   * word `i / 64` for item `i`; bits past `n_bits` are ignored.
+   */
+  const uint64_t *bits;
+  /**
+   * Bits in `bits`: must equal the item count (`panns_index_len`).
+   */
+  size_t n_bits;
+  /**
+   * The item ids of the `*_IDS` kinds (each below the item count).
+   */
+  const uint32_t *ids;
+  /**
+   * Entries in `ids` (0 is allowed: an empty allow-list returns no results).
+   */
+  size_t n_ids;
+  /**
+   * The callback of `PANNS_FILTER_PREDICATE`.
+   */
+  PannsFilterFn predicate;
+  /**
+   * `PANNS_FILTER_PREDICATE`: passed unchanged to every `predicate` call.
+   * `PANNS_FILTER_ALLOW_LIST`: points to a `PannsAllowList` made by
+   * `panns_allow_list_new` for this index (read, never freed, by the search).
+   */
+  void *user_data;
+} PannsFilter;
 
 /**
  * Parameters of `panns_builder_build`. Start from `panns_build_options_default()`
@@ -354,54 +421,6 @@ typedef struct PannsReadOptions {
    */
   uint32_t header;
 } PannsReadOptions;
-
-/**
- * A predicate over item ids: returns > 0 to allow item `id`, 0 to refuse it, < 0 to
- * abort the search (which then returns `PANNS_CALLBACK_FAILED`). It may call panns
- * functions (even searches of the same index), must not unwind or jump out (no C++
- * exception, no longjmp: return a negative value instead) and, for
- * `panns_index_search_batch_filtered`, must be safe to call from several threads at
- * once.
- */
-typedef int (*PannsFilterFn)(uint64_t id, void *user_data);
-
-/**
- * Which items a search may return. Zero-initialise it (`PannsFilter f = {0};`: every
- * item), set `kind` and the fields that kind reads; the other fields are ignored. The
- * arrays are borrowed for the duration of the call only. Layout frozen: 56 bytes on
- * 64-bit platforms.
- */
-typedef struct PannsFilter {
-  /**
-   * A `PannsFilterKind` value.
-   */
-  uint32_t kind;
-  /**
-   * The bitmap of the `*_BITMAP` kinds: `(n_bits + 63) / 64` words, bit `i % 64` of
-   * word `i / 64` for item `i`; bits past `n_bits` are ignored.
-   */
-  const uint64_t *bits;
-  /**
-   * Bits in `bits`: must equal the item count (`panns_index_len`).
-   */
-  size_t n_bits;
-  /**
-   * The item ids of the `*_IDS` kinds (each below the item count).
-   */
-  const uint32_t *ids;
-  /**
-   * Entries in `ids` (0 is allowed: an empty allow-list returns no results).
-   */
-  size_t n_ids;
-  /**
-   * The callback of `PANNS_FILTER_PREDICATE`.
-   */
-  PannsFilterFn predicate;
-  /**
-   * Passed unchanged to every `predicate` call.
-   */
-  void *user_data;
-} PannsFilter;
 
 /**
  * What one search did (`panns_index_search_with_stats`). Fields may be appended in a
@@ -500,6 +519,58 @@ const char *panns_status_string(uint32_t code);
  * `error` must be NULL or a message from a `_e` function, not freed before.
  */
 void panns_error_free(char *error);
+
+/**
+ * Prepares `filter` (NULL: every item) for many searches of `index` and stores the new
+ * list in `*out` (set to NULL on failure; free it with `panns_allow_list_free`). Every
+ * kind but `PANNS_FILTER_PREDICATE` can be prepared: `PANNS_FILTER_ALL` gives every
+ * item, the `*_BITMAP` and `*_IDS` kinds their allowed items (a deny kind is inverted
+ * once, here), `PANNS_FILTER_ALLOW_LIST` a copy of its list. The filter's arrays are
+ * read during the call only (the list owns its own copy). Then pass the list as a
+ * `PannsFilter` of kind `PANNS_FILTER_ALLOW_LIST` with `user_data` pointing to it to
+ * `panns_index_search_filtered`, `panns_index_search_batch_filtered` or
+ * `panns_index_range_search` of this index: the results and statistics are those of
+ * the filter it was made from, without counting and listing the allowed items on every
+ * call. Any thread may call it, also during searches of the index. Errors:
+ * `PANNS_NULL_POINTER` (NULL index or `out`, a NULL array the kind needs),
+ * `PANNS_INVALID_ARGUMENT` (`PANNS_FILTER_PREDICATE`, which cannot be prepared; an
+ * unknown kind; `n_bits` not the item count; an allow-list made for another item
+ * count), `PANNS_OUT_OF_RANGE` (an id not below the item count).
+ *
+ * # Safety
+ * `index` NULL or a live index; `filter` NULL or a valid `PannsFilter` whose arrays hold
+ * what its fields say; `out` NULL or writable.
+ */
+PannsStatus panns_allow_list_new(const struct PannsIndex *index,
+                                 const struct PannsFilter *filter,
+                                 struct PannsAllowList **out);
+
+/**
+ * Number of items the list allows (0 for NULL). Any thread, any time while the list
+ * lives.
+ *
+ * # Safety
+ * `list` must be NULL or a live allow-list.
+ */
+size_t panns_allow_list_len(const struct PannsAllowList *list);
+
+/**
+ * Item count of the index the list was made for (0 for NULL): a search accepts the
+ * list only for an index of this many items. Any thread, any time while the list lives.
+ *
+ * # Safety
+ * `list` must be NULL or a live allow-list.
+ */
+size_t panns_allow_list_items(const struct PannsAllowList *list);
+
+/**
+ * Frees an allow-list (NULL is a no-op). No search may be using it: free it only after
+ * every search given it has returned.
+ *
+ * # Safety
+ * `list` must be NULL or a live allow-list not used by any thread afterwards.
+ */
+void panns_allow_list_free(struct PannsAllowList *list);
 
 /**
  * The default build options (currently 32 trees, leaf size 16, pool 256, 8
@@ -727,14 +798,15 @@ PannsStatus panns_index_set_dtype(struct PannsIndex *idx, uint32_t dtype);
  * `panns_index_search`; `*out_count` is `min(k, allowed items)` unless the allowed
  * items are too sparse for the budget to reach (raise the budget). An empty filter
  * gives `*out_count = 0`. The planner scans exactly the allowed items (known for
- * bitmaps and id lists) when the budget covers half of them or, with a graph, when
+ * bitmaps, id lists and prepared allow-lists) when the budget covers half of them or, with a graph, when
  * a filtered walk would cost more (`allowed^2 <= 16 * budget * len`; with at most 1 item
  * in 6 allowed on 256-d or longer vectors, where the walk steps two hops over refused
  * items, `allowed <= 80 * budget`), else walks the trees (and graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
  * what the search did (`exact_scan` is 1 for the exact scan over the allowed items).
  * Errors: those of `panns_index_search`, plus `PANNS_INVALID_ARGUMENT` (unknown
- * filter kind, `n_bits` not the item count), `PANNS_NULL_POINTER` (a NULL array or
- * predicate the kind needs), `PANNS_OUT_OF_RANGE` (an id of the list not below the
+ * filter kind, `n_bits` not the item count, an allow-list made for an index of another
+ * item count), `PANNS_NULL_POINTER` (a NULL array, predicate or allow-list the kind
+ * needs), `PANNS_OUT_OF_RANGE` (an id of the list not below the
  * item count), `PANNS_CALLBACK_FAILED` (the predicate returned a negative value; no
  * result is written). The predicate is called only from the calling thread.
  *
@@ -2068,6 +2140,19 @@ PannsStatus panns_index_range_search_e(const struct PannsIndex *idx,
                                        size_t *out_count,
                                        uint8_t *out_truncated,
                                        char **error);
+
+/**
+ * `panns_allow_list_new` with this call's error message in `*error` (NULL on success;
+ * otherwise a NUL-terminated copy of the message that the caller frees with
+ * `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+ *
+ * # Safety
+ * As `panns_allow_list_new`; `error` NULL or valid for writing one pointer.
+ */
+PannsStatus panns_allow_list_new_e(const struct PannsIndex *index,
+                                   const struct PannsFilter *filter,
+                                   struct PannsAllowList **out,
+                                   char **error);
 
 /**
  * `panns_sharded_open` with this call's error message in `*error` (NULL on success;

@@ -1,7 +1,8 @@
 /*
  * Tests of filtered search, filtered batch search and range search from C
  * (panns_index_search_filtered, panns_index_search_batch_filtered, panns_index_range_search),
- * checked against an exact scan over the allowed items computed here.
+ * checked against an exact scan over the allowed items computed here, and of prepared
+ * allow-lists (panns_allow_list_new, PANNS_FILTER_ALLOW_LIST) against the filters they came from.
  *
  * The last line printed is "N passed, N failed"; the exit status is non-zero on failure.
  */
@@ -246,6 +247,142 @@ static void test_range(PannsIndex *idx) {
             PANNS_INVALID_ARGUMENT, "radius = NaN");
 }
 
+/* A prepared list of `from` for idx (checked to succeed). */
+static PannsAllowList *prepare(PannsIndex *idx, const PannsFilter *from) {
+  PannsAllowList *list = NULL;
+  CHECK_OK(panns_allow_list_new(idx, from, &list));
+  return list;
+}
+
+/* The prepared lists of a bitmap, its deny form and its deny ids give the bitmap's results and
+ * stats in search, batch and range search, on the exact scan (40 items at the default budget)
+ * and on the walk (graph: 50% at beam 40; forest: 25% at 400 candidates). */
+static void test_allow_list_same_as_bitmap(PannsIndex *idx, int graph) {
+  enum { NQ = 8, NL = 3 };
+  uint64_t bits[(N + 63) / 64], deny_bits[(N + 63) / 64];
+  uint32_t *unlisted = malloc(N * sizeof *unlisted);
+  int plan;
+  for (plan = 0; plan < 2; plan++) {
+    size_t budget = plan == 0 ? 0 : (graph ? 40 : 400), n_allowed = 0, n_unlisted = 0, i, r, t;
+    PannsFilter f, deny, deny_ids, lf;
+    PannsAllowList *lists[NL];
+    float qs[NQ * DIM];
+    int same = 1, same_stats = 1, plan_ok = 1, same_batch = 1, same_range = 1, counts_ok = 1;
+    if (plan == 0) set_every(100, 7);
+    else set_every(graph ? 2 : 4, 1);
+    make_bitmap(bits, 0);
+    make_bitmap(deny_bits, 1);
+    for (i = 0; i < N; i++) {
+      if (allowed[i]) n_allowed++;
+      else unlisted[n_unlisted++] = (uint32_t)i;
+    }
+    memset(&f, 0, sizeof f);
+    f.kind = PANNS_FILTER_ALLOW_BITMAP, f.bits = bits, f.n_bits = N;
+    memset(&deny, 0, sizeof deny);
+    deny.kind = PANNS_FILTER_DENY_BITMAP, deny.bits = deny_bits, deny.n_bits = N;
+    memset(&deny_ids, 0, sizeof deny_ids);
+    deny_ids.kind = PANNS_FILTER_DENY_IDS, deny_ids.ids = unlisted, deny_ids.n_ids = n_unlisted;
+    lists[0] = prepare(idx, &f);
+    lists[1] = prepare(idx, &deny);
+    lists[2] = prepare(idx, &deny_ids);
+    for (t = 0; t < NL; t++) counts_ok &= panns_allow_list_len(lists[t]) == n_allowed && panns_allow_list_items(lists[t]) == N;
+    CHECK(counts_ok);
+    memset(&lf, 0, sizeof lf);
+    lf.kind = PANNS_FILTER_ALLOW_LIST;
+    for (i = 0; i < NQ * DIM; i++) qs[i] = uniform();
+    for (r = 0; r < NQ; r++) {
+      const float *q = qs + r * DIM;
+      uint32_t ids[K], got[K], rids[K], rgot[K];
+      float ds[K], gds[K], rds[K], rgds[K];
+      size_t n = 0, m = 0, rn = 0, rm = 0;
+      unsigned char tr = 9, tr2 = 9;
+      PannsSearchStats st, st2;
+      CHECK_OK(panns_index_search_filtered(idx, q, DIM, K, budget, &f, ids, ds, &n, &st));
+      plan_ok &= st.exact_scan == (plan == 0 ? 1 : 0);
+      CHECK_OK(panns_index_range_search(idx, q, DIM, ds[n / 2], K, budget, &f, rids, rds, &rn, &tr));
+      for (t = 0; t < NL; t++) {
+        lf.user_data = lists[t];
+        CHECK_OK(panns_index_search_filtered(idx, q, DIM, K, budget, &lf, got, gds, &m, &st2));
+        same &= m == n && memcmp(got, ids, n * sizeof *ids) == 0 && memcmp(gds, ds, n * sizeof *ds) == 0;
+        same_stats &= st2.scored == st.scored && st2.budget == st.budget && st2.exact_scan == st.exact_scan;
+        CHECK_OK(panns_index_range_search(idx, q, DIM, ds[n / 2], K, budget, &lf, rgot, rgds, &rm, &tr2));
+        same_range &= rm == rn && tr2 == tr && memcmp(rgot, rids, rn * sizeof *rids) == 0 &&
+                      memcmp(rgds, rds, rn * sizeof *rds) == 0;
+      }
+    }
+    CHECK(plan_ok);
+    CHECK(same);
+    CHECK(same_stats);
+    CHECK(same_range);
+    {
+      uint32_t ids[NQ * K], got[NQ * K];
+      float ds[NQ * K], gds[NQ * K];
+      size_t counts[NQ], gcounts[NQ];
+      CHECK_OK(panns_index_search_batch_filtered(idx, qs, NQ, DIM, K, budget, &f, ids, ds, counts));
+      for (t = 0; t < NL; t++) {
+        lf.user_data = lists[t];
+        CHECK_OK(panns_index_search_batch_filtered(idx, qs, NQ, DIM, K, budget, &lf, got, gds, gcounts));
+        same_batch &= memcmp(got, ids, sizeof ids) == 0 && memcmp(gds, ds, sizeof ds) == 0 &&
+                      memcmp(gcounts, counts, sizeof counts) == 0;
+      }
+      CHECK(same_batch);
+    }
+    printf("  %s, %s: prepared allow-lists of %lu items agree with the bitmap\n", graph ? "graph" : "forest",
+           plan == 0 ? "exact scan" : "walk", (unsigned long)n_allowed);
+    for (t = 0; t < NL; t++) panns_allow_list_free(lists[t]);
+  }
+  free(unlisted);
+}
+
+static void test_allow_list_errors(PannsIndex *idx) {
+  PannsBuilder *b = NULL;
+  PannsIndex *small = NULL;
+  PannsAllowList *list = NULL, *foreign = NULL;
+  PannsFilter f;
+  float q[DIM];
+  uint32_t ids[K];
+  size_t n = 0, j;
+  char *err = NULL;
+  for (j = 0; j < DIM; j++) q[j] = uniform();
+  memset(&f, 0, sizeof f);
+  /* A predicate cannot be prepared; *out is NULL after a failure. */
+  list = (PannsAllowList *)&f;
+  f.kind = PANNS_FILTER_PREDICATE, f.predicate = allow_cb, f.user_data = allowed;
+  CHECK_ERR(panns_allow_list_new(idx, &f, &list), PANNS_INVALID_ARGUMENT, "cannot be prepared");
+  CHECK(list == NULL);
+  CHECK(panns_allow_list_new_e(idx, &f, &list, &err) == PANNS_INVALID_ARGUMENT);
+  CHECK(err != NULL && strstr(err, "PANNS_FILTER_PREDICATE") != NULL);
+  panns_error_free(err);
+  CHECK_ERR(panns_allow_list_new(NULL, NULL, &list), PANNS_NULL_POINTER, "index");
+  CHECK_ERR(panns_allow_list_new(idx, NULL, NULL), PANNS_NULL_POINTER, "out");
+  CHECK(panns_allow_list_len(NULL) == 0 && panns_allow_list_items(NULL) == 0);
+  panns_allow_list_free(NULL);
+  /* A NULL list, an unknown kind. */
+  memset(&f, 0, sizeof f);
+  f.kind = PANNS_FILTER_ALLOW_LIST;
+  CHECK_ERR(panns_index_search_filtered(idx, q, DIM, K, 0, &f, ids, NULL, &n, NULL), PANNS_NULL_POINTER,
+            "filter->user_data");
+  f.kind = 7;
+  CHECK_ERR(panns_index_search_filtered(idx, q, DIM, K, 0, &f, ids, NULL, &n, NULL), PANNS_INVALID_ARGUMENT,
+            "PANNS_FILTER_ALLOW_LIST = 6");
+  /* A list made for an index of 100 items: refused by a search of this one. */
+  CHECK_OK(panns_builder_new(DIM, PANNS_EUCLIDEAN, &b));
+  CHECK_OK(panns_builder_add_batch(b, rows, 100, DIM));
+  CHECK_OK(panns_builder_build(b, NULL, &small));
+  panns_builder_free(b);
+  CHECK_OK(panns_allow_list_new(small, NULL, &foreign));
+  CHECK(panns_allow_list_len(foreign) == 100 && panns_allow_list_items(foreign) == 100);
+  panns_index_free(small);
+  f.kind = PANNS_FILTER_ALLOW_LIST, f.user_data = foreign;
+  CHECK_ERR(panns_index_search_filtered(idx, q, DIM, K, 0, &f, ids, NULL, &n, NULL), PANNS_INVALID_ARGUMENT,
+            "made for an index of 100 items; this one has 4000");
+  CHECK_ERR(panns_index_search_batch_filtered(idx, q, 1, DIM, K, 0, &f, ids, NULL, NULL), PANNS_INVALID_ARGUMENT,
+            "made for an index of 100 items");
+  CHECK_ERR(panns_index_range_search(idx, q, DIM, 1.0f, K, 0, &f, ids, NULL, &n, NULL), PANNS_INVALID_ARGUMENT,
+            "made for an index of 100 items");
+  panns_allow_list_free(foreign);
+}
+
 int main(void) {
   PannsBuilder *b = NULL;
   PannsIndex *idx = NULL;
@@ -263,7 +400,9 @@ int main(void) {
     panns_builder_free(b);
     if (graph) CHECK_OK(panns_index_build_graph(idx, 16, 0));
     test_kinds_agree_and_match_exact(idx, graph);
+    test_allow_list_same_as_bitmap(idx, graph);
     if (graph) {
+      test_allow_list_errors(idx);
       test_exact_path_empty_and_errors(idx);
       test_batch(idx);
       test_range(idx);

@@ -42,12 +42,15 @@ const (
 	filterAllowIDs    = 3
 	filterDenyIDs     = 4
 	filterPredicate   = 5
+	filterAllowList   = 6
 )
 
 // Filter says which items a search may return (SearchFiltered, SearchBatchFiltered,
 // RangeSearch). The zero Filter allows every item. Make one with AllowMask, DenyMask,
 // AllowBitmap, DenyBitmap, AllowIDs, DenyIDs or AllowFunc; the slices given are read by the
-// searches (not copied), so do not modify them while a search runs.
+// searches (not copied), so do not modify them while a search runs. A filter used by many
+// queries can be prepared once with Index.PrepareFilter; its AllowList's Filter method gives
+// the Filter to search with.
 //
 // The library plans each query from the filter: when the budget covers half of the allowed
 // items (known for masks, bitmaps and id lists), it scans exactly those; otherwise it walks
@@ -58,6 +61,7 @@ type Filter struct {
 	nBits int
 	ids   []uint32
 	fn    func(id uint64) bool
+	list  *AllowList
 }
 
 // AllowMask allows the items i with mask[i] true; len(mask) must equal the index's Len.
@@ -114,13 +118,15 @@ type predicate struct {
 	failed   bool
 }
 
-// cFilter is a Filter handed to C: the C struct, the pins of the Go memory it points to and
-// the handle of a Go predicate. release frees all of them.
+// cFilter is a Filter handed to C: the C struct, the pins of the Go memory it points to, the
+// handle of a Go predicate and the read lock of a prepared AllowList. release frees all of
+// them.
 type cFilter struct {
-	c   *C.PannsFilter
-	pin runtime.Pinner
-	h   cgo.Handle
-	p   *predicate
+	c    *C.PannsFilter
+	pin  runtime.Pinner
+	h    cgo.Handle
+	p    *predicate
+	list *AllowList // read-locked until release
 }
 
 // toC checks f on the Go side (so C never reads past a slice) and builds its C struct.
@@ -149,6 +155,16 @@ func (f *Filter) toC() (*cFilter, error) {
 		}
 		cf.p = &predicate{fn: f.fn}
 		cf.h = cgo.NewHandle(cf.p)
+	case filterAllowList:
+		if f.list == nil {
+			return nil, invalid("a Filter of a nil *AllowList")
+		}
+		f.list.mu.RLock()
+		if f.list.ptr == nil {
+			f.list.mu.RUnlock()
+			return nil, ErrClosed
+		}
+		cf.list = f.list
 	default:
 		return nil, invalid("a Filter made without its constructors (kind %d)", f.kind)
 	}
@@ -158,14 +174,22 @@ func (f *Filter) toC() (*cFilter, error) {
 		cf.release()
 		return nil, &Error{Status: StatusOutOfMemory, Message: "cannot allocate a PannsFilter"}
 	}
+	if cf.list != nil {
+		// PANNS_FILTER_ALLOW_LIST reads the list from user_data (C memory into C memory).
+		cf.c.user_data = unsafe.Pointer(cf.list.ptr)
+	}
 	return cf, nil
 }
 
-// release unpins, deletes the handle and frees the C struct.
+// release unpins, deletes the handle, unlocks the AllowList and frees the C struct.
 func (cf *cFilter) release() {
 	cf.pin.Unpin()
 	if cf.h != 0 {
 		cf.h.Delete()
+	}
+	if cf.list != nil {
+		cf.list.mu.RUnlock()
+		cf.list = nil
 	}
 	if cf.c != nil {
 		C.free(unsafe.Pointer(cf.c))

@@ -280,3 +280,127 @@ func TestRangeSearch(t *testing.T) {
 	_, _, err = ix.RangeSearch(q, 1, 0, 0, Filter{})
 	wantStatus(t, err, ErrInvalidArgument)
 }
+
+// A prepared filter gives the results and statistics of the filter it came from, in
+// SearchFilteredWithStats, SearchBatchFiltered and RangeSearch, on the exact scan (30 items
+// at the default budget) and on the walk (50% at beam 40).
+func TestPrepareFilterGivesTheResultsOfTheFilter(t *testing.T) {
+	ix, _ := filterIndex(t)
+	n := ix.Len()
+	for _, plan := range []struct {
+		stride, budget int
+		exact          bool
+	}{{100, 0, true}, {2, 40, false}} {
+		mask := make([]bool, n)
+		var denied []uint32
+		allowed := 0
+		for i := range mask {
+			mask[i] = i%plan.stride == 1
+			if mask[i] {
+				allowed++
+			} else {
+				denied = append(denied, uint32(i))
+			}
+		}
+		var lists []*AllowList
+		for _, f := range []Filter{AllowMask(mask), DenyIDs(denied)} {
+			l, err := ix.PrepareFilter(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			if l.Len() != allowed || l.Items() != n {
+				t.Fatalf("Len %d, Items %d; want %d, %d", l.Len(), l.Items(), allowed, n)
+			}
+			lists = append(lists, l)
+		}
+		// A list prepared from a list: a copy.
+		again, err := ix.PrepareFilter(lists[0].Filter())
+		if err != nil || again.Len() != allowed {
+			t.Fatalf("PrepareFilter(list.Filter()): %v, %v", again, err)
+		}
+		defer again.Close()
+		lists = append(lists, again)
+		queries := gaussian(12, 16, 8)
+		for qi, q := range queries {
+			want, wst, err := ix.SearchFilteredWithStats(q, 10, plan.budget, AllowMask(mask))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wst.ExactScan != plan.exact {
+				t.Fatalf("stride %d: exact scan %v, want %v", plan.stride, wst.ExactScan, plan.exact)
+			}
+			radius := want[len(want)/2].Distance
+			wantR, wantT, err := ix.RangeSearch(q, radius, 8, plan.budget, AllowMask(mask))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for li, l := range lists {
+				got, st, err := ix.SearchFilteredWithStats(q, 10, plan.budget, l.Filter())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, want) || st != wst {
+					t.Fatalf("query %d, list %d: %v %+v; the mask gives %v %+v", qi, li, got, st, want, wst)
+				}
+				gotR, gotT, err := ix.RangeSearch(q, radius, 8, plan.budget, l.Filter())
+				if err != nil || !slices.Equal(gotR, wantR) || gotT != wantT {
+					t.Fatalf("query %d, list %d: range %v %v %v; the mask gives %v %v", qi, li, gotR, gotT, err, wantR, wantT)
+				}
+			}
+		}
+		want, err := ix.SearchBatchFiltered(queries, 10, plan.budget, AllowMask(mask))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for li, l := range lists {
+			got, err := ix.SearchBatchFiltered(queries, 10, plan.budget, l.Filter())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r := range want {
+				if !slices.Equal(got[r], want[r]) {
+					t.Fatalf("list %d, row %d: %v; the mask gives %v", li, r, got[r], want[r])
+				}
+			}
+		}
+	}
+}
+
+func TestPrepareFilterErrors(t *testing.T) {
+	ix, _ := filterIndex(t)
+	q := gaussian(13, 1, 8)[0]
+	_, err := ix.PrepareFilter(AllowFunc(func(uint64) bool { return true }))
+	wantStatus(t, err, ErrInvalidArgument)
+	if !strings.Contains(err.Error(), "cannot be prepared") {
+		t.Fatalf("message %q", err)
+	}
+	_, err = ix.PrepareFilter(AllowMask(make([]bool, ix.Len()-1)))
+	wantStatus(t, err, ErrInvalidArgument)
+	_, err = ix.PrepareFilter(AllowIDs([]uint32{3000}))
+	wantStatus(t, err, ErrOutOfRange)
+	// A list of another index's item count is refused.
+	small := mustBuild(t, gaussian(14, 100, 8), Euclidean, BuildOptions{NTrees: 4})
+	foreign, err := small.PrepareFilter(Filter{})
+	if err != nil || foreign.Len() != 100 || foreign.Items() != 100 {
+		t.Fatalf("PrepareFilter(Filter{}): %v, %v", foreign, err)
+	}
+	_, err = ix.SearchFiltered(q, 5, 0, foreign.Filter())
+	wantStatus(t, err, ErrInvalidArgument)
+	if !strings.Contains(err.Error(), "made for an index of 100 items; this one has 3000") {
+		t.Fatalf("message %q", err)
+	}
+	// After Close: ErrClosed; closing again is a no-op.
+	if err := foreign.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = small.SearchFiltered(q, 5, 0, foreign.Filter())
+	if err != ErrClosed {
+		t.Fatalf("search with a closed list: %v, want ErrClosed", err)
+	}
+	if err := foreign.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ix.SearchFiltered(q, 5, 0, (*AllowList)(nil).Filter())
+	wantStatus(t, err, ErrInvalidArgument)
+}

@@ -1,8 +1,8 @@
 //! Filtered search and range search: `PannsFilter` and the functions taking it.
 //!
 //! A [`PannsFilter`] says which items a search may return: every item, an allow- or
-//! deny-bitmap over the items, an allow- or deny-list of item ids, or a predicate
-//! callback. The core's planner chooses per query: an exact scan over the allowed items
+//! deny-bitmap over the items, an allow- or deny-list of item ids, a predicate callback,
+//! or an allow-list prepared once by `panns_allow_list_new` (`crate::allow_list`). The core's planner chooses per query: an exact scan over the allowed items
 //! when few pass, else a filtered walk of the trees (and graph) that steps through
 //! refused items but never returns them.
 //!
@@ -14,11 +14,12 @@
 //! search of live indexes (`crate::live_filter`) uses the same `Callback` and
 //! `catch_abort`.
 
+use crate::allow_list::PannsAllowList;
 use crate::error::{
     FfiError, FfiResult, PannsStatus, check_opt, check_ptr, guard, mul, slice, slice_mut, write_opt,
 };
 use crate::index::{PannsIndex, PannsSearchStats, check_k_dim, index_ref, query_args, write_hits};
-use panns_core::{Filter, Index, Neighbor, SearchParams, SearchStats};
+use panns_core::{AllowList, Filter, Index, Neighbor, SearchParams, SearchStats};
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::ffi::{c_int, c_void};
@@ -52,6 +53,10 @@ pub enum PannsFilterKind {
     PANNS_FILTER_DENY_IDS = 4,
     /// Items for which `predicate(id, user_data)` returns > 0.
     PANNS_FILTER_PREDICATE = 5,
+    /// The items of a prepared allow-list: `user_data` points to a `PannsAllowList` made by
+    /// `panns_allow_list_new` for this index (same item count). The searches then skip
+    /// counting and listing the allowed items on every call.
+    PANNS_FILTER_ALLOW_LIST = 6,
 }
 
 /// Which items a search may return. Zero-initialise it (`PannsFilter f = {0};`: every
@@ -74,7 +79,9 @@ pub struct PannsFilter {
     pub n_ids: usize,
     /// The callback of `PANNS_FILTER_PREDICATE`.
     pub predicate: PannsFilterFn,
-    /// Passed unchanged to every `predicate` call.
+    /// `PANNS_FILTER_PREDICATE`: passed unchanged to every `predicate` call.
+    /// `PANNS_FILTER_ALLOW_LIST`: points to a `PannsAllowList` made by
+    /// `panns_allow_list_new` for this index (read, never freed, by the search).
     pub user_data: *mut c_void,
 }
 
@@ -164,18 +171,24 @@ pub(crate) fn catch_abort<T>(
 }
 
 /// A checked filter, owning what it had to build (a bitmap from an id list).
-enum Checked<'a> {
+pub(crate) enum Checked<'a> {
     All,
     Allow(Cow<'a, [u64]>),
     Deny(Cow<'a, [u64]>),
+    /// A prepared allow-list (`PANNS_FILTER_ALLOW_LIST`), made for `n` items.
+    List(&'a AllowList),
     Predicate(Callback),
 }
 
 /// Checks `filter` (NULL: every item) against an index of `n` items.
 ///
 /// # Safety
-/// `filter` NULL or a readable `PannsFilter` whose arrays hold what its fields say.
-unsafe fn check_filter<'a>(filter: *const PannsFilter, n: usize) -> FfiResult<Checked<'a>> {
+/// `filter` NULL or a readable `PannsFilter` whose arrays hold what its fields say (for
+/// `PANNS_FILTER_ALLOW_LIST`, `user_data` NULL or a live `PannsAllowList`).
+pub(crate) unsafe fn check_filter<'a>(
+    filter: *const PannsFilter,
+    n: usize,
+) -> FfiResult<Checked<'a>> {
     check_opt(filter, "filter")?;
     // SAFETY: NULL or aligned (checked) and readable (the caller's guarantee).
     let Some(f) = (unsafe { filter.as_ref() }) else {
@@ -223,9 +236,23 @@ unsafe fn check_filter<'a>(filter: *const PannsFilter, n: usize) -> FfiResult<Ch
             f.user_data,
             "item",
         )),
+        k if k == PANNS_FILTER_ALLOW_LIST as u32 => {
+            let list = f.user_data as *const PannsAllowList;
+            check_ptr(list, 1, "filter->user_data (the PannsAllowList)")?;
+            // SAFETY: non-NULL and aligned (checked); the caller guarantees a live list.
+            let list = &unsafe { &*list }.0;
+            if list.items() != n {
+                return Err(FfiError::invalid(format!(
+                    "the filter's allow-list was made for an index of {} items; this one has \
+                     {n}",
+                    list.items()
+                )));
+            }
+            Checked::List(list)
+        }
         k => {
             return Err(FfiError::invalid(format!(
-                "filter kind {k} is unknown (PANNS_FILTER_ALL = 0 .. PANNS_FILTER_PREDICATE = 5)"
+                "filter kind {k} is unknown (PANNS_FILTER_ALL = 0 .. PANNS_FILTER_ALLOW_LIST = 6)"
             )));
         }
     })
@@ -243,6 +270,7 @@ impl Checked<'_> {
             Checked::All => (Filter::All, None),
             Checked::Allow(b) => (Filter::Allow(b), None),
             Checked::Deny(b) => (Filter::Deny(b), None),
+            Checked::List(l) => (Filter::List(l), None),
             Checked::Predicate(cb) => (Filter::Predicate(&allows), Some(cb)),
         };
         catch_abort(cb, || body(&filter))
@@ -263,14 +291,15 @@ unsafe fn write_stats(out: *mut PannsSearchStats, stats: &SearchStats) -> FfiRes
 /// `panns_index_search`; `*out_count` is `min(k, allowed items)` unless the allowed
 /// items are too sparse for the budget to reach (raise the budget). An empty filter
 /// gives `*out_count = 0`. The planner scans exactly the allowed items (known for
-/// bitmaps and id lists) when the budget covers half of them or, with a graph, when
+/// bitmaps, id lists and prepared allow-lists) when the budget covers half of them or, with a graph, when
 /// a filtered walk would cost more (`allowed^2 <= 16 * budget * len`; with at most 1 item
 /// in 6 allowed on 256-d or longer vectors, where the walk steps two hops over refused
 /// items, `allowed <= 80 * budget`), else walks the trees (and graph) counting only allowed items. `out_stats` may be NULL; otherwise it receives
 /// what the search did (`exact_scan` is 1 for the exact scan over the allowed items).
 /// Errors: those of `panns_index_search`, plus `PANNS_INVALID_ARGUMENT` (unknown
-/// filter kind, `n_bits` not the item count), `PANNS_NULL_POINTER` (a NULL array or
-/// predicate the kind needs), `PANNS_OUT_OF_RANGE` (an id of the list not below the
+/// filter kind, `n_bits` not the item count, an allow-list made for an index of another
+/// item count), `PANNS_NULL_POINTER` (a NULL array, predicate or allow-list the kind
+/// needs), `PANNS_OUT_OF_RANGE` (an id of the list not below the
 /// item count), `PANNS_CALLBACK_FAILED` (the predicate returned a negative value; no
 /// result is written). The predicate is called only from the calling thread.
 ///

@@ -8,6 +8,7 @@
 //!   thread in [`panns_last_error_message`].
 #![warn(missing_docs)]
 
+pub mod allow_list;
 pub mod builder;
 pub mod dataset;
 pub mod dtype;
@@ -20,6 +21,7 @@ pub mod shard;
 pub mod shard_filter;
 pub mod twins;
 
+pub use allow_list::PannsAllowList;
 pub use builder::{PannsBuildOptions, PannsBuilder};
 pub use dataset::PannsReadOptions;
 pub use dtype::PannsDtype;

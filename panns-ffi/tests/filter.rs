@@ -2,6 +2,7 @@
 //! against an exact scan computed here from the raw vectors.
 
 use panns::PannsStatus::{self, *};
+use panns::allow_list::*;
 use panns::builder::*;
 use panns::filter::*;
 use panns::index::*;
@@ -613,4 +614,294 @@ fn the_filter_struct_layout_is_frozen() {
     assert_eq!(std::mem::offset_of!(PannsFilter, bits), 8);
     assert_eq!(std::mem::offset_of!(PannsFilter, predicate), 40);
     assert_eq!(std::mem::offset_of!(PannsFilter, user_data), 48);
+}
+
+/// `panns_allow_list_new` of `f` for `idx`, checked to succeed.
+fn prepare(idx: *const PannsIndex, f: Option<&PannsFilter>) -> *mut PannsAllowList {
+    let mut list = null_mut();
+    let fp = f.map_or(null(), |f| f as *const PannsFilter);
+    // SAFETY: a live index, a valid filter, a writable out-pointer.
+    ok(unsafe { panns_allow_list_new(idx, fp, &mut list) });
+    assert!(!list.is_null());
+    list
+}
+
+/// The `PANNS_FILTER_ALLOW_LIST` filter of `list`.
+fn list_filter(list: *const PannsAllowList) -> PannsFilter {
+    let mut f = filter(PannsFilterKind::PANNS_FILTER_ALLOW_LIST);
+    f.user_data = list as *mut c_void;
+    f
+}
+
+/// Rows of a batch: ids, distances (row `i` at `i * k`) and counts.
+type Rows = (Vec<u32>, Vec<f32>, Vec<usize>);
+
+/// A filtered batch: its rows or the status.
+fn batch(
+    idx: *const PannsIndex,
+    qs: &[f32],
+    k: usize,
+    budget: usize,
+    f: &PannsFilter,
+) -> Result<Rows, PannsStatus> {
+    let nq = qs.len() / DIM;
+    let mut ids = vec![0u32; nq * k];
+    let mut ds = vec![0f32; nq * k];
+    let mut counts = vec![0usize; nq];
+    // SAFETY: buffers of nq * k and nq.
+    let st = unsafe {
+        panns_index_search_batch_filtered(
+            idx,
+            qs.as_ptr(),
+            nq,
+            DIM,
+            k,
+            budget,
+            f,
+            ids.as_mut_ptr(),
+            ds.as_mut_ptr(),
+            counts.as_mut_ptr(),
+        )
+    };
+    if st != PANNS_OK {
+        return Err(st);
+    }
+    Ok((ids, ds, counts))
+}
+
+#[test]
+fn a_prepared_allow_list_gives_the_results_and_stats_of_the_filter_it_came_from() {
+    for graph in [true, false] {
+        let (idx, rows) = index(graph);
+        // (allowed, budget, exact scan expected): 30 items at the default budget are scanned
+        // exactly; 50% (graph, beam 40) or 25% (forest, 300 candidates) take the walk.
+        let plans = [
+            (every(100, 3), 0, 1u8),
+            (
+                if graph { every(2, 1) } else { every(4, 1) },
+                if graph { 40 } else { 300 },
+                0,
+            ),
+        ];
+        for (allowed, budget, exact_scan) in plans {
+            let n_allowed = allowed.iter().filter(|&&a| a).count();
+            let words = bitmap(&allowed);
+            let deny_words = bitmap(&allowed.iter().map(|a| !a).collect::<Vec<_>>());
+            let ids: Vec<u32> = (0..N as u32).filter(|&i| allowed[i as usize]).collect();
+            let denied: Vec<u32> = (0..N as u32).filter(|&i| !allowed[i as usize]).collect();
+            let mut allow_bits = filter(PannsFilterKind::PANNS_FILTER_ALLOW_BITMAP);
+            allow_bits.bits = words.as_ptr();
+            allow_bits.n_bits = N;
+            let mut deny_bits = filter(PannsFilterKind::PANNS_FILTER_DENY_BITMAP);
+            deny_bits.bits = deny_words.as_ptr();
+            deny_bits.n_bits = N;
+            let mut allow_ids = filter(PannsFilterKind::PANNS_FILTER_ALLOW_IDS);
+            allow_ids.ids = ids.as_ptr();
+            allow_ids.n_ids = ids.len();
+            let mut deny_ids = filter(PannsFilterKind::PANNS_FILTER_DENY_IDS);
+            deny_ids.ids = denied.as_ptr();
+            deny_ids.n_ids = denied.len();
+            // One list per kind it can be made from (deny kinds are inverted once), and a
+            // copy made from a list.
+            let mut lists: Vec<*mut PannsAllowList> =
+                [&allow_bits, &deny_bits, &allow_ids, &deny_ids]
+                    .iter()
+                    .map(|f| prepare(idx, Some(f)))
+                    .collect();
+            lists.push(prepare(idx, Some(&list_filter(lists[0]))));
+            for &list in &lists {
+                // SAFETY: a live list.
+                unsafe {
+                    assert_eq!(panns_allow_list_len(list), n_allowed);
+                    assert_eq!(panns_allow_list_items(list), N);
+                }
+            }
+            let queries = data(20, 31);
+            for q in queries.chunks(DIM) {
+                let want = search(idx, q, 10, budget, Some(&allow_bits)).unwrap();
+                assert_eq!(want.2.exact_scan, exact_scan, "graph {graph}: the plan");
+                assert!(want.0.iter().all(|&i| allowed[i as usize]));
+                if exact_scan == 1 {
+                    assert_eq!(want.0, exact(&rows, q, 10, |i| allowed[i]));
+                }
+                for &list in &lists {
+                    let got = search(idx, q, 10, budget, Some(&list_filter(list))).unwrap();
+                    assert_eq!(
+                        got, want,
+                        "graph {graph}, budget {budget}: ids, distances, stats"
+                    );
+                }
+                // Range search: a radius taking about half of the results.
+                let radius = want.1[want.1.len() / 2];
+                let want_r = range(idx, q, radius, 8, budget, Some(&allow_bits)).unwrap();
+                assert!(!want_r.0.is_empty());
+                for &list in &lists {
+                    let got = range(idx, q, radius, 8, budget, Some(&list_filter(list))).unwrap();
+                    assert_eq!(got, want_r, "graph {graph}: range search");
+                }
+            }
+            let want = batch(idx, &queries, 10, budget, &allow_bits).unwrap();
+            for &list in &lists {
+                let got = batch(idx, &queries, 10, budget, &list_filter(list)).unwrap();
+                assert_eq!(got, want, "graph {graph}: batch");
+            }
+            for list in lists {
+                // SAFETY: a live list, not used again.
+                unsafe { panns_allow_list_free(list) };
+            }
+        }
+        // PANNS_FILTER_ALL and a NULL filter: every item, as an unfiltered search.
+        let q = &data(1, 4)[..];
+        for all in [None, Some(&filter(PannsFilterKind::PANNS_FILTER_ALL))] {
+            let list = prepare(idx, all);
+            // SAFETY: a live list.
+            assert_eq!(unsafe { panns_allow_list_len(list) }, N);
+            let got = search(idx, q, 10, 50, Some(&list_filter(list))).unwrap();
+            assert_eq!(got, search(idx, q, 10, 50, None).unwrap());
+            // SAFETY: a live list, not used again.
+            unsafe { panns_allow_list_free(list) };
+        }
+        // An empty allow-list: no results, no error.
+        let list = prepare(idx, Some(&filter(PannsFilterKind::PANNS_FILTER_ALLOW_IDS)));
+        // SAFETY: a live list.
+        assert_eq!(unsafe { panns_allow_list_len(list) }, 0);
+        assert!(
+            search(idx, q, 10, 50, Some(&list_filter(list)))
+                .unwrap()
+                .0
+                .is_empty()
+        );
+        // SAFETY: a live list, not used again; a live index.
+        unsafe {
+            panns_allow_list_free(list);
+            panns_index_free(idx);
+        }
+    }
+}
+
+#[test]
+fn allow_list_errors_name_what_is_wrong() {
+    let (idx, _) = index(false);
+    let q = &data(1, 3)[..];
+    let mut list = std::ptr::dangling_mut::<PannsAllowList>();
+    // SAFETY: every pointer is NULL, live or writable; `*out` is NULL after each failure.
+    unsafe {
+        // A predicate cannot be prepared (even with its callback set).
+        let mut pred = filter(PannsFilterKind::PANNS_FILTER_PREDICATE);
+        pred.predicate = Some(allow_from_vec);
+        expect(
+            panns_allow_list_new(idx, &pred, &mut list),
+            PANNS_INVALID_ARGUMENT,
+            "PANNS_FILTER_PREDICATE filter cannot be prepared",
+        );
+        assert!(list.is_null());
+        // The checks of the search's filter.
+        let words = vec![0u64; N.div_ceil(64)];
+        let mut f = filter(PannsFilterKind::PANNS_FILTER_ALLOW_BITMAP);
+        f.bits = words.as_ptr();
+        f.n_bits = N - 1;
+        expect(
+            panns_allow_list_new(idx, &f, &mut list),
+            PANNS_INVALID_ARGUMENT,
+            &format!("holds {} bits, the index has {N} items", N - 1),
+        );
+        f.bits = null();
+        f.n_bits = N;
+        expect(
+            panns_allow_list_new(idx, &f, &mut list),
+            PANNS_NULL_POINTER,
+            "filter->bits",
+        );
+        let bad = [1u32, N as u32 + 2];
+        let mut f = filter(PannsFilterKind::PANNS_FILTER_DENY_IDS);
+        f.ids = bad.as_ptr();
+        f.n_ids = 2;
+        expect(
+            panns_allow_list_new(idx, &f, &mut list),
+            PANNS_OUT_OF_RANGE,
+            &format!("filter id {} (ids[1])", N + 2),
+        );
+        f.kind = 7;
+        expect(
+            panns_allow_list_new(idx, &f, &mut list),
+            PANNS_INVALID_ARGUMENT,
+            "filter kind 7 is unknown (PANNS_FILTER_ALL = 0 .. PANNS_FILTER_ALLOW_LIST = 6)",
+        );
+        expect(
+            panns_allow_list_new(null(), null(), &mut list),
+            PANNS_NULL_POINTER,
+            "index",
+        );
+        assert!(list.is_null());
+        expect(
+            panns_allow_list_new(idx, null(), null_mut()),
+            PANNS_NULL_POINTER,
+            "out",
+        );
+        // NULL handles: 0, and free is a no-op.
+        assert_eq!(panns_allow_list_len(null()), 0);
+        assert_eq!(panns_allow_list_items(null()), 0);
+        panns_allow_list_free(null_mut());
+
+        // A NULL list in the filter.
+        let none = list_filter(null());
+        expect(
+            search(idx, q, 5, 0, Some(&none)).unwrap_err(),
+            PANNS_NULL_POINTER,
+            "filter->user_data",
+        );
+        expect(
+            panns_allow_list_new(idx, &none, &mut list),
+            PANNS_NULL_POINTER,
+            "filter->user_data",
+        );
+        // A list made for an index of another item count: every search refuses it.
+        let other_rows = data(N / 2, 9);
+        let (mut b, mut other) = (null_mut(), null_mut());
+        ok(panns_builder_new(DIM as u32, 0, &mut b));
+        ok(panns_builder_add_batch(b, other_rows.as_ptr(), N / 2, DIM));
+        ok(panns_builder_build(b, null(), &mut other));
+        panns_builder_free(b);
+        let foreign = prepare(other, None);
+        assert_eq!(panns_allow_list_items(foreign), N / 2);
+        let f = list_filter(foreign);
+        let msg = format!("made for an index of {} items; this one has {N}", N / 2);
+        expect(
+            search(idx, q, 5, 0, Some(&f)).unwrap_err(),
+            PANNS_INVALID_ARGUMENT,
+            &msg,
+        );
+        expect(
+            batch(idx, q, 5, 0, &f).unwrap_err(),
+            PANNS_INVALID_ARGUMENT,
+            &msg,
+        );
+        expect(
+            range(idx, q, 1.0, 5, 0, Some(&f)).unwrap_err(),
+            PANNS_INVALID_ARGUMENT,
+            &msg,
+        );
+        expect(
+            panns_allow_list_new(idx, &f, &mut list),
+            PANNS_INVALID_ARGUMENT,
+            &msg,
+        );
+        // The list outlives the index it was made for, and serves it while both live.
+        let (got, _, _) = search(other, q, 5, 0, Some(&f)).unwrap();
+        assert_eq!(got.len(), 5);
+        panns_index_free(other);
+        // Through the `_e` twin: this call's message.
+        let mut err = null_mut();
+        let st = panns_allow_list_new_e(idx, &pred, &mut list, &mut err);
+        assert_eq!(st, PANNS_INVALID_ARGUMENT);
+        assert!(
+            CStr::from_ptr(err)
+                .to_str()
+                .unwrap()
+                .contains("cannot be prepared")
+        );
+        panns_error_free(err);
+        panns_allow_list_free(foreign);
+        panns_index_free(idx);
+    }
 }

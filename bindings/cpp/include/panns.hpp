@@ -18,6 +18,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -139,15 +140,46 @@ class PredicateCall {
 };
 }  // namespace detail
 
+/// A filter prepared once by Index::prepare_filter for many searches of that index (the C
+/// PannsAllowList): the allowed items as a bitmap and an ascending id list, held by the
+/// library. Pass it wherever a Filter is taken (it converts implicitly): the results and
+/// statistics are those of the filter it was made from, without counting and listing the
+/// allowed items on every call. Immutable, so many threads may search with it at once. Copies
+/// share the one list, which is freed with the last copy (Filters made from it hold a copy,
+/// so it outlives the searches using it). It holds no reference to the index; a search of an
+/// index with another item count throws PANNS_INVALID_ARGUMENT.
+class AllowList {
+ public:
+  /// No list (a search with it throws PANNS_NULL_POINTER).
+  AllowList() = default;
+  /// Takes ownership of a handle from panns_allow_list_new (freed with panns_allow_list_free).
+  explicit AllowList(PannsAllowList* handle) : ptr_(handle, &panns_allow_list_free) {}
+  /// Number of allowed items (0 for an empty object).
+  std::size_t size() const noexcept { return panns_allow_list_len(ptr_.get()); }
+  /// Item count of the index the list was made for (0 for an empty object).
+  std::size_t items() const noexcept { return panns_allow_list_items(ptr_.get()); }
+  /// The C handle (still owned by this object and its copies).
+  const PannsAllowList* get() const noexcept { return ptr_.get(); }
+  /// True unless empty.
+  explicit operator bool() const noexcept { return ptr_ != nullptr; }
+
+ private:
+  std::shared_ptr<PannsAllowList> ptr_;
+};
+
 /// Which items a search may return (Index::search_filtered, search_batch_filtered,
-/// range_search). The default Filter allows every item. A Filter owns copies of its mask,
-/// bitmap or ids, so it may be kept and reused; an allow_if predicate is called once per
-/// candidate (from several threads at once in search_batch_filtered), and an exception it
-/// throws stops the search and is rethrown to the caller of the search.
+/// range_search, prepare_filter). The default Filter allows every item. A Filter owns copies
+/// of its mask, bitmap or ids (or shares its AllowList), so it may be kept and reused; an
+/// allow_if predicate is called once per candidate (from several threads at once in
+/// search_batch_filtered), and an exception it throws stops the search and is rethrown to
+/// the caller of the search.
 class Filter {
  public:
   /// Every item.
   Filter() = default;
+  /// The items of a prepared AllowList (Index::prepare_filter); implicit, so an AllowList
+  /// may be passed wherever a Filter is taken.
+  Filter(AllowList list) : kind_(PANNS_FILTER_ALLOW_LIST), list_(std::move(list)) {}  // NOLINT
   /// The items i with mask[i] true; mask.size() must be the index's size().
   static Filter allow_mask(const std::vector<bool>& mask) { return from_mask(PANNS_FILTER_ALLOW_BITMAP, mask); }
   /// Every item except those with mask[i] true (e.g. deleted items).
@@ -188,6 +220,10 @@ class Filter {
         c_.predicate = &Call::trampoline;
         c_.user_data = self();
       }
+      if (f.kind_ == PANNS_FILTER_ALLOW_LIST) {
+        // The library only reads the list.
+        c_.user_data = const_cast<PannsAllowList*>(f.list_.get());
+      }
     }
     /// The C filter (valid while this object lives).
     const PannsFilter* get() const noexcept { return &c_; }
@@ -227,6 +263,7 @@ class Filter {
   std::size_t n_bits_ = 0;
   std::vector<std::uint32_t> ids_;
   std::function<bool(std::uint64_t)> pred_;
+  AllowList list_;
 };
 
 /// Which labels a live-index search may return (LiveIndex::search_filtered,
@@ -530,6 +567,22 @@ class Index {
   std::vector<Neighbor> search_filtered(const std::vector<float>& query, std::size_t k, std::size_t budget,
                                         std::function<bool(std::uint64_t)> pred) const {
     return search_filtered(query, k, budget, Filter::allow_if(std::move(pred)));
+  }
+  /// Prepares `filter` (any Filter but allow_if, whose items are known only by calling it:
+  /// PANNS_INVALID_ARGUMENT) once for many searches of this index: pass the AllowList where
+  /// a Filter is taken. A deny filter is inverted once, here. Throws panns::Error as
+  /// search_filtered() would for `filter`. Any thread, also during searches.
+  AllowList prepare_filter(const Filter& filter) const {
+    Filter::Call call(filter);
+    PannsAllowList* p = nullptr;
+    call.check(panns_allow_list_new(ptr_, call.get(), &p));
+    return AllowList(p);
+  }
+  /// The items i with mask[i] true (mask.size() must be size()), prepared.
+  AllowList prepare_filter(const std::vector<bool>& mask) const { return prepare_filter(Filter::allow_mask(mask)); }
+  /// The listed items, prepared.
+  AllowList prepare_filter(const std::vector<std::uint32_t>& ids) const {
+    return prepare_filter(Filter::allow_ids(ids));
   }
   /// search_batch() restricted to the items `filter` allows (one filter for all queries;
   /// an allow_if predicate is called from several threads at once).

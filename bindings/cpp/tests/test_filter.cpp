@@ -1,5 +1,5 @@
 // Tests of filtered search, filtered batch search and range search in the C++ wrapper,
-// against an exact scan over the allowed items computed here.
+// against an exact scan over the allowed items computed here, and of prepared AllowLists.
 #include <panns.hpp>
 
 #ifdef PANNS_MINI_GTEST
@@ -227,4 +227,73 @@ TEST(Filter, RangeSearchFindsTheItemsWithinTheRadius) {
   EXPECT_EQ(Ids(even.neighbors), want);
   EXPECT_EQ(StatusOf([&] { fx.index.range_search(q, -1.0f, 10); }), static_cast<int>(PANNS_INVALID_ARGUMENT));
   EXPECT_EQ(StatusOf([&] { fx.index.range_search(q, std::nanf(""), 10); }), static_cast<int>(PANNS_INVALID_ARGUMENT));
+}
+
+// A prepared AllowList gives the results and statistics of the filter it came from, in
+// search_filtered_with_stats, search_batch_filtered and range_search, on the exact scan (30
+// items at the default budget) and on the walk (50% at beam 40).
+TEST(Filter, APreparedAllowListGivesTheResultsOfItsFilter) {
+  Fixture& fx = Shared();
+  const std::pair<std::size_t, std::size_t> plans[] = {{100, 0}, {2, 40}};  // (stride, budget)
+  for (const auto& plan : plans) {
+    const std::size_t stride = plan.first, budget = plan.second;
+    std::vector<bool> mask(kN);
+    std::vector<std::uint32_t> others;
+    std::size_t allowed = 0;
+    for (std::size_t i = 0; i < kN; i++) {
+      mask[i] = i % stride == 1;
+      if (mask[i]) allowed++;
+      else others.push_back(static_cast<std::uint32_t>(i));
+    }
+    panns::Filter f = panns::Filter::allow_mask(mask);
+    std::vector<panns::AllowList> lists = {fx.index.prepare_filter(f),
+                                           fx.index.prepare_filter(panns::Filter::deny_ids(others))};
+    lists.push_back(fx.index.prepare_filter(lists[0]));  // a copy made from a list
+    for (const auto& l : lists) {
+      EXPECT_EQ(l.size(), allowed);
+      EXPECT_EQ(l.items(), kN);
+    }
+    std::vector<float> qs = Gaussian(12, 21);
+    for (std::size_t qi = 0; qi < 12; qi++) {
+      std::vector<float> q(qs.begin() + static_cast<std::ptrdiff_t>(qi * kDim),
+                           qs.begin() + static_cast<std::ptrdiff_t>((qi + 1) * kDim));
+      panns::SearchResult want = fx.index.search_filtered_with_stats(q, 10, budget, f);
+      EXPECT_EQ(want.stats.exact_scan, stride == 100);
+      ASSERT_EQ(want.neighbors.size(), 10u);
+      float radius = want.neighbors[5].distance;
+      panns::RangeResult want_r = fx.index.range_search(q, radius, 8, budget, f);
+      for (const auto& l : lists) {
+        panns::SearchResult got = fx.index.search_filtered_with_stats(q, 10, budget, l);
+        EXPECT_EQ(got.neighbors, want.neighbors);
+        EXPECT_EQ(got.stats.scored, want.stats.scored);
+        EXPECT_EQ(got.stats.budget, want.stats.budget);
+        EXPECT_EQ(got.stats.exact_scan, want.stats.exact_scan);
+        panns::RangeResult got_r = fx.index.range_search(q, radius, 8, budget, l);
+        EXPECT_EQ(got_r.neighbors, want_r.neighbors);
+        EXPECT_EQ(got_r.truncated, want_r.truncated);
+      }
+    }
+    auto want = fx.index.search_batch_filtered(qs, 10, budget, f);
+    for (const auto& l : lists) EXPECT_EQ(fx.index.search_batch_filtered(qs, 10, budget, l), want);
+  }
+  // The mask and id overloads; a predicate cannot be prepared; a list of another item count
+  // is refused; an empty AllowList is a NULL list.
+  std::vector<float> q = Gaussian(1, 22);
+  EXPECT_EQ(fx.index.prepare_filter(std::vector<std::uint32_t>{4, 5, 5}).size(), 2u);
+  EXPECT_EQ(fx.index.prepare_filter(std::vector<bool>(kN, true)).size(), kN);
+  EXPECT_EQ(StatusOf([&] { fx.index.prepare_filter(panns::Filter::allow_if([](std::uint64_t) { return true; })); }),
+            static_cast<int>(PANNS_INVALID_ARGUMENT));
+  panns::Builder b(kDim, panns::Metric::Euclidean);
+  b.add_batch(Gaussian(100, 23), kDim);
+  panns::AllowList foreign = b.build().prepare_filter(panns::Filter());  // outlives its index
+  EXPECT_EQ(foreign.items(), 100u);
+  std::string message;
+  try {
+    fx.index.search_filtered(q, 5, 0, foreign);
+  } catch (const panns::Error& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(message.find("made for an index of 100 items; this one has 3000") != std::string::npos);
+  EXPECT_EQ(StatusOf([&] { fx.index.search_filtered(q, 5, 0, panns::AllowList()); }),
+            static_cast<int>(PANNS_NULL_POINTER));
 }
