@@ -94,3 +94,24 @@ impl std::str::FromStr for Metric {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn four_row_distances_equal_one_row_at_a_time_under_every_metric() {
+        let mut r = crate::rng::Rng::new(3);
+        let mut v = |n: usize| (0..n).map(|_| r.gaussian() as f32).collect::<Vec<f32>>();
+        let q = v(37);
+        let rows: Vec<Vec<f32>> = (0..4).map(|_| v(37)).collect();
+        let b = [&rows[0][..], &rows[1], &rows[2], &rows[3]];
+        for m in [Metric::Euclidean, Metric::Angular, Metric::Dot] {
+            let want = b.map(|row| m.distance(&q, row).to_bits());
+            assert_eq!(m.distance4(&q, b).map(f32::to_bits), want, "{m}");
+        }
+        // Signs differ between the metrics (the dot distance of a row with itself is
+        // negative), so a dropped negation or a swapped metric would show.
+        assert!(Metric::Dot.distance4(&q, [&q; 4])[0] < 0.0);
+    }
+}
