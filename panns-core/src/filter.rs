@@ -44,7 +44,7 @@ impl std::fmt::Debug for Filter<'_> {
 }
 
 impl Filter<'_> {
-    /// Checks a bitmap covers `n` items.
+    /// Checks a bitmap covers `n` items, and an allow-list was made for `n` items.
     pub(crate) fn check(&self, n: usize) -> Result<()> {
         if let Filter::Allow(b) | Filter::Deny(b) = self
             && b.len() < n.div_ceil(64)
@@ -53,6 +53,15 @@ impl Filter<'_> {
                 "filter",
                 format!("a bitmap of {} words", b.len()),
                 "must hold one bit per item: at least ceil(len / 64) words",
+            ));
+        }
+        if let Filter::List(l) = self
+            && l.items() != n
+        {
+            return Err(Error::parameter(
+                "filter",
+                format!("an allow-list prepared for {} items", l.items()),
+                "must be prepared for this index (its item count differs)",
             ));
         }
         Ok(())

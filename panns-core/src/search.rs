@@ -358,13 +358,6 @@ impl IndexView<'_> {
                 self.plan(query, params, Some(known), s, |i| !bit(bits, i))
             }
             Filter::List(l) => {
-                if l.items() != self.len() {
-                    return Err(Error::parameter(
-                        "filter",
-                        format!("an allow-list prepared for {} items", l.items()),
-                        "must be prepared for this index (its item count differs)",
-                    ));
-                }
                 let (bits, known) = (l.bits(), (l.len(), Allowed::Ids(l.ids())));
                 self.plan(query, params, Some(known), s, |i| bit(bits, i))
             }
