@@ -52,6 +52,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let pb = progress::spinner(format!("reading {}", a.data.display()));
     let data = files::read_vectors(&a.data, &a.read, "train")?;
     pb.finish_and_clear();
+    progress::mem_trace("read");
     let read_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
@@ -62,14 +63,18 @@ pub fn run(a: &BuildArgs) -> Result<()> {
         pb.inc((chunk.len() / data.dim) as u64);
     }
     pb.finish_and_clear();
+    progress::mem_trace("added");
     drop(data.data);
+    progress::mem_trace("file's vectors dropped");
     let index = a.tree.build(b, a.trees).in_file(&a.data)?;
+    progress::mem_trace("built");
     let build_s = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
     let pb = progress::spinner(format!("writing {}", a.output.display()));
     files::save(&index, &a.output)?;
     pb.finish_and_clear();
+    progress::mem_trace("saved");
     let save_s = t2.elapsed().as_secs_f64();
     let size = std::fs::metadata(&a.output).in_file(&a.output)?.len();
 
