@@ -24,18 +24,6 @@ pub fn spinner(msg: impl Into<String>) -> ProgressBar {
     pb
 }
 
-/// A bar counting `len` items.
-pub fn bar(len: u64, msg: impl Into<String>) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(len), target());
-    pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} [{elapsed}, eta {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg.into());
-    pb
-}
-
 /// One bar per build stage (projection, trees, graph seeding, NN-descent rounds,
 /// pruning) with its count, percentage and ETA, fed by the core's progress reports.
 #[derive(Default)]
