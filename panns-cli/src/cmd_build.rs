@@ -6,9 +6,6 @@ use crate::{files, progress};
 use panns_core::IndexBuilder;
 use std::time::Instant;
 
-/// Rows added per progress-bar step.
-const CHUNK: usize = 4096;
-
 /// Human-readable byte count (binary units).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -52,24 +49,23 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let pb = progress::spinner(format!("reading {}", a.data.display()));
     let data = files::read_vectors(&a.data, &a.read, "train")?;
     pb.finish_and_clear();
+    progress::mem_trace("read");
     let read_s = t0.elapsed().as_secs_f64();
 
     let t1 = Instant::now();
     let mut b = IndexBuilder::new(data.dim, metric).in_file(&a.data)?;
-    let pb = progress::bar(data.n as u64, "adding vectors");
-    for chunk in data.data.chunks(CHUNK * data.dim) {
-        b.add_batch(chunk).in_file(&a.data)?;
-        pb.inc((chunk.len() / data.dim) as u64);
-    }
-    pb.finish_and_clear();
-    drop(data.data);
+    // The file's buffer becomes the builder's (no second copy of the vectors).
+    b.add_vec(data.data).in_file(&a.data)?;
+    progress::mem_trace("added");
     let index = a.tree.build(b, a.trees).in_file(&a.data)?;
+    progress::mem_trace("built");
     let build_s = t1.elapsed().as_secs_f64();
 
     let t2 = Instant::now();
     let pb = progress::spinner(format!("writing {}", a.output.display()));
     files::save(&index, &a.output)?;
     pb.finish_and_clear();
+    progress::mem_trace("saved");
     let save_s = t2.elapsed().as_secs_f64();
     let size = std::fs::metadata(&a.output).in_file(&a.output)?.len();
 

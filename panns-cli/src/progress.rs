@@ -24,18 +24,6 @@ pub fn spinner(msg: impl Into<String>) -> ProgressBar {
     pb
 }
 
-/// A bar counting `len` items.
-pub fn bar(len: u64, msg: impl Into<String>) -> ProgressBar {
-    let pb = ProgressBar::with_draw_target(Some(len), target());
-    pb.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} [{elapsed}, eta {eta}]")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg.into());
-    pb
-}
-
 /// One bar per build stage (projection, trees, graph seeding, NN-descent rounds,
 /// pruning) with its count, percentage and ETA, fed by the core's progress reports.
 #[derive(Default)]
@@ -65,6 +53,9 @@ impl Stages {
         if let Some((_, pb)) = cur.as_ref() {
             pb.set_position(p.done as u64);
         }
+        if mem_tracing() {
+            mem_trace(&format!("{} {}/{}", p.stage.name(), p.done, p.total));
+        }
     }
 
     /// Clears the last bar.
@@ -74,4 +65,43 @@ impl Stages {
             pb.finish_and_clear();
         }
     }
+}
+
+/// Whether `PANNS_MEM_TRACE` is set (to anything): then [`mem_trace`] prints.
+fn mem_tracing() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("PANNS_MEM_TRACE").is_some())
+}
+
+/// With `PANNS_MEM_TRACE` set, prints `label` with the resident set now and its peak
+/// so far (`VmRSS`, `VmHWM` of `/proc/self/status`, Linux) on stderr: where a build's
+/// memory goes, stage by stage; also the user CPU time so far. Does nothing otherwise.
+pub fn mem_trace(label: &str) {
+    if !mem_tracing() {
+        return;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or_else(
+                || "?".to_string(),
+                |kb| format!("{:.1}", kb as f64 / 1024.0),
+            )
+    };
+    // User CPU so far: field 14 of /proc/self/stat (after the parenthesised name), in
+    // clock ticks of (on Linux, nearly always) 1/100 s.
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let user = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(11))
+        .and_then(|t| t.parse::<u64>().ok())
+        .map_or_else(|| "?".to_string(), |t| format!("{:.2}", t as f64 / 100.0));
+    eprintln!(
+        "mem {label}: rss {} MiB, peak {} MiB, user {user} s",
+        field("VmRSS:"),
+        field("VmHWM:")
+    );
 }

@@ -271,6 +271,12 @@ pub fn build_forest(table: &[f32], n: usize, params: &BuildParams) -> Forest {
 }
 
 /// [`build_forest`] from `proj`, reporting each finished tree to `progress`.
+///
+/// Memory: each tree permutes its own `n`-id slice of the final `leaf_ids` (its leaves
+/// are consecutive runs of that permutation, left to right), and the node scratch
+/// (`candidates` projections per item) is allocated once per concurrent tree and
+/// reused, not once per tree: freed per-tree buffers of that size would stay in the
+/// allocator's per-thread heaps and add to the peak of the stages that follow.
 pub(crate) fn build_forest_with(
     proj: Projections<'_>,
     n: usize,
@@ -278,25 +284,46 @@ pub(crate) fn build_forest_with(
     progress: crate::ProgressFn<'_>,
 ) -> Forest {
     use crate::progress::{Stage, report};
+    use std::sync::Mutex;
     let done = std::sync::atomic::AtomicUsize::new(0);
     report(progress, Stage::Trees, 0, params.n_trees);
-    let trees: Vec<Forest> = (0..params.n_trees)
-        .into_par_iter()
-        .map(|t| {
-            let tree = build_tree(proj, n, params, Rng::derive(params.seed, t as u64));
+    let mut leaf_ids = vec![0u32; params.n_trees * n];
+    let spare: Mutex<Vec<TreeScratch>> = Mutex::new(Vec::new());
+    let trees: Vec<Forest> = leaf_ids
+        .par_chunks_mut(n.max(1))
+        .enumerate()
+        .map(|(t, ids)| {
+            let taken = spare.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut scratch = taken.unwrap_or_else(|| TreeScratch::new(n, params));
+            let tree = build_tree(
+                proj,
+                ids,
+                params,
+                Rng::derive(params.seed, t as u64),
+                &mut scratch,
+            );
+            spare
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(scratch);
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             report(progress, Stage::Trees, d, params.n_trees);
             tree
         })
         .collect();
+    drop(spare);
+    let total = |f: fn(&Forest) -> usize| trees.iter().map(f).sum::<usize>();
     let mut f = Forest {
-        leaf_offsets: vec![0],
-        ..Forest::default()
+        nodes: Vec::with_capacity(total(|t| t.nodes.len())),
+        roots: Vec::with_capacity(trees.len()),
+        leaf_offsets: Vec::with_capacity(1 + total(|t| t.leaf_offsets.len() - 1)),
+        leaf_ids,
     };
-    for t in trees {
+    f.leaf_offsets.push(0);
+    for (t, tree) in trees.into_iter().enumerate() {
         let node_base = f.nodes.len() as u32;
         let leaf_base = (f.leaf_offsets.len() - 1) as u32;
-        let id_base = f.leaf_ids.len() as u32;
+        let id_base = (t * n) as u32;
         let rebase = |c: u32| {
             if c & LEAF_FLAG != 0 {
                 c + leaf_base
@@ -304,15 +331,14 @@ pub(crate) fn build_forest_with(
                 c + node_base
             }
         };
-        f.roots.push(rebase(t.roots[0]));
-        f.nodes.extend(t.nodes.iter().map(|n| Node {
+        f.roots.push(rebase(tree.roots[0]));
+        f.nodes.extend(tree.nodes.iter().map(|n| Node {
             left: rebase(n.left),
             right: rebase(n.right),
             ..*n
         }));
         f.leaf_offsets
-            .extend(t.leaf_offsets[1..].iter().map(|o| o + id_base));
-        f.leaf_ids.extend_from_slice(&t.leaf_ids);
+            .extend(tree.leaf_offsets[1..].iter().map(|o| o + id_base));
     }
     f
 }
@@ -320,10 +346,44 @@ pub(crate) fn build_forest_with(
 /// A range of `ids` still to split: (start, end, parent node and whether this is its right child).
 type Pending = (usize, usize, Option<(usize, bool)>);
 
-/// One tree, its nodes in pre-order (a child's index is always above its parent's).
-fn build_tree(proj: Projections<'_>, n: usize, params: &BuildParams, mut rng: Rng) -> Forest {
+/// Node scratch of one tree build, reused by the next tree built on the same worker.
+struct TreeScratch {
+    /// The node's items projected on each candidate, candidate after candidate.
+    vals: Vec<f32>,
+    /// A copy of the chosen projections (median split).
+    col: Vec<f32>,
+    /// The ids going right (stable partition).
+    right: Vec<u32>,
+}
+
+impl TreeScratch {
+    /// Scratch sized for the root node of `n` items (no growth later).
+    fn new(n: usize, params: &BuildParams) -> Self {
+        let cand = params.candidates.min(params.pool_size);
+        TreeScratch {
+            vals: Vec::with_capacity(cand * n),
+            col: Vec::new(),
+            right: Vec::with_capacity(n),
+        }
+    }
+}
+
+/// One tree over the items of `ids` (which must hold `0..n` in order on entry, and on
+/// return holds the tree's leaves one after another, left to right: the tree's
+/// `leaf_ids`), its nodes in pre-order (a child's index is always above its parent's).
+/// The returned forest's `leaf_ids` is empty; its `leaf_offsets` index into `ids`.
+fn build_tree(
+    proj: Projections<'_>,
+    ids: &mut [u32],
+    params: &BuildParams,
+    mut rng: Rng,
+    scratch: &mut TreeScratch,
+) -> Forest {
+    let n = ids.len();
     let pool_size = params.pool_size;
-    let mut ids: Vec<u32> = (0..n as u32).collect();
+    for (i, id) in ids.iter_mut().enumerate() {
+        *id = i as u32;
+    }
     let mut f = Forest {
         leaf_offsets: vec![0],
         ..Forest::default()
@@ -332,22 +392,20 @@ fn build_tree(proj: Projections<'_>, n: usize, params: &BuildParams, mut rng: Rn
     // than a thread's call stack allows.
     let mut stack: Vec<Pending> = vec![(0, n, None)];
     let mut cand = vec![0usize; params.candidates.min(pool_size)];
-    // The node's items projected on each candidate, candidate after candidate.
-    let mut vals: Vec<f32> = Vec::new();
-    let mut scratch: Vec<f32> = Vec::new();
-    let mut right: Vec<u32> = Vec::new();
+    let TreeScratch { vals, col, right } = scratch;
     while let Some((s, e, parent)) = stack.pop() {
         let child = if e - s <= params.leaf_size {
-            f.leaf_ids.extend_from_slice(&ids[s..e]);
-            f.leaf_offsets.push(f.leaf_ids.len() as u32);
+            // Leaves come in left-to-right order, so this leaf's ids are the next run.
+            debug_assert_eq!(*f.leaf_offsets.last().unwrap_or(&0) as usize, s);
+            f.leaf_offsets.push(e as u32);
             LEAF_FLAG | (f.leaf_offsets.len() - 2) as u32
         } else {
             let items = &mut ids[s..e];
             for c in cand.iter_mut() {
                 *c = rng.below(pool_size);
             }
-            proj.gather(&cand, items, &mut vals);
-            let (best, offset) = choose_split(&vals, items.len(), params.split, &mut scratch);
+            proj.gather(&cand, items, vals);
+            let (best, offset) = choose_split(vals, items.len(), params.split, col);
             let chosen = cand[best];
             let col = &vals[best * items.len()..(best + 1) * items.len()];
             // Stable partition (projections below the offset go left), so both halves
@@ -363,7 +421,7 @@ fn build_tree(proj: Projections<'_>, n: usize, params: &BuildParams, mut rng: Rn
                     right.push(id);
                 }
             }
-            items[mid..].copy_from_slice(&right);
+            items[mid..].copy_from_slice(right);
             if mid == 0 || mid == items.len() {
                 // All points project alike (duplicates): split them arbitrarily in halves.
                 mid = items.len() / 2;

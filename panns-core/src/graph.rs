@@ -199,14 +199,15 @@ type Lists = Flat<Entry>;
 /// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
 /// Refuses a graph build whose working memory cannot be had, before any work: one
 /// generation of `n x build_k` list entries and a snapshot of their ids, reverse
-/// samples, the seed trees' leaf map, per-worker visited stamps and the pruned rows.
+/// samples, the seed trees' leaf map, per-worker visited stamps, the graph and its
+/// reverse edges (the lists are pruned in place).
 /// The allocator is asked once for the total (and it is given back), so a failure is
 /// an error, not an abort.
 pub(crate) fn check_memory(n: usize, p: &GraphParams) -> Result<()> {
     let per_item = p.build_k * (std::mem::size_of::<Entry>() + 4)
-        + SAMPLE * 8
+        + SAMPLE * 8 / ROUND_BLOCKS
         + p.seed_trees * 4
-        + 3 * p.degree * 8
+        + p.degree * (4 + 8)
         + rayon::current_num_threads() * 4;
     let bytes = n.checked_mul(per_item).ok_or(Error::OutOfMemory {
         what: "neighbour graph build",
@@ -238,11 +239,25 @@ pub(crate) fn build_graph(
     };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
     report(progress, Stage::GraphSeeds, 0, 1);
-    let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees);
+    // One buffer, reserved once, holds the seed trees' leaf map and then each round's
+    // snapshot of the lists' tags: freed buffers of these sizes can stay with the
+    // allocator and add to the rounds' peak.
+    let mut spare: Vec<u32> = Vec::new();
+    spare.reserve_exact(n * k.max(p.seed_trees.min(forest.roots.len())));
+    let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees, &mut spare);
     report(progress, Stage::GraphSeeds, 1, 1);
     report(progress, Stage::GraphRounds, 0, p.max_rounds);
+    let mut work = RoundWork {
+        spare,
+        rev: Flat {
+            stride: SAMPLE,
+            items: Vec::new(),
+            len: Vec::new(),
+        },
+        pool: ScratchPool::default(),
+    };
     for round in 0..p.max_rounds {
-        let changed = descent_round(&sp, &mut lists, n, k, round as u64);
+        let changed = descent_round(&sp, &mut lists, n, k, round as u64, &mut work);
         if converged(changed, n, k) {
             break;
         }
@@ -251,6 +266,7 @@ pub(crate) fn build_graph(
         }
     }
     report(progress, Stage::GraphRounds, p.max_rounds, p.max_rounds);
+    drop(work);
     report(progress, Stage::GraphPruning, 0, 1);
     let graph = diversify(&sp, lists, n, p.degree);
     report(progress, Stage::GraphPruning, 1, 1);
@@ -263,10 +279,20 @@ fn converged(changed: usize, n: usize, k: usize) -> bool {
     changed.saturating_mul(500) < n.saturating_mul(k)
 }
 
-/// Each point's nearest leaf-mates over the first `trees` trees.
-fn seed_lists(sp: &Space, f: &ForestRef<'_>, n: usize, k: usize, trees: usize) -> Lists {
+/// Each point's nearest leaf-mates over the first `trees` trees. `spare` is the
+/// buffer of the seed trees' leaf map (`trees x n` ids).
+fn seed_lists(
+    sp: &Space,
+    f: &ForestRef<'_>,
+    n: usize,
+    k: usize,
+    trees: usize,
+    spare: &mut Vec<u32>,
+) -> Lists {
     let trees = trees.min(f.roots.len());
-    let mut leaf_of = vec![0u32; trees * n];
+    spare.clear();
+    spare.resize(trees * n, 0);
+    let leaf_of = &mut spare[..];
     for t in 0..trees {
         let mut stack = vec![f.roots[t]];
         while let Some(c) = stack.pop() {
@@ -327,23 +353,41 @@ fn pull(tags: &[u32], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32
 /// id order, as before, meant high-id listers of a popular point were never used.)
 ///
 /// One pass over the lists keeps, per point, the `cap` smallest (hash, tagged lister)
-/// pairs in ascending order: `n x cap` pairs of working memory, not one per list entry.
-/// The rows hold those pairs; the second of each is the sample.
-fn reverse_sample(tags: &Flat<u32>, n: usize, cap: usize, round: u64) -> Flat<(u32, u32)> {
+/// pairs in ascending order: `cap` pairs per point of working memory, not one per list
+/// entry. The rows hold those pairs; the second of each is the sample.
+///
+/// Only the points `points` (a block) get their rows, into `out` (row `v - points.start`
+/// is point `v`'s), whose buffers are reused.
+fn reverse_sample(
+    tags: &Flat<u32>,
+    points: std::ops::Range<usize>,
+    cap: usize,
+    round: u64,
+    out: &mut Flat<(u32, u32)>,
+) {
     let salt = crate::rng::mix(round ^ 0x7265_7665_7273_6521);
     // (the top 32 bits of the hash, the lister with the entry's "new" flag in its top
     // bit). Ties of the 32-bit key fall back to the lister's id.
-    let mut best = vec![(0u32, 0u32); n * cap];
-    let mut len = vec![0u32; n];
-    for u in 0..n {
+    let m = points.len();
+    out.stride = cap;
+    out.items.clear();
+    out.items.resize(m * cap, (0, 0));
+    out.len.clear();
+    out.len.resize(m, 0);
+    let (best, len) = (&mut out.items, &mut out.len);
+    for u in 0..tags.len.len() {
         for &t in tags.row(u) {
             let v = (t & !NEW) as usize;
+            if !points.contains(&v) {
+                continue;
+            }
+            let r = v - points.start;
             let key = crate::rng::mix(((v as u64) << 32 | u as u64) ^ salt);
             let e = ((key >> 32) as u32, u as u32 | (t & NEW));
-            let row = &mut best[v * cap..(v + 1) * cap];
-            let l = len[v] as usize;
+            let row = &mut best[r * cap..(r + 1) * cap];
+            let l = len[r] as usize;
             if l < cap {
-                len[v] += 1;
+                len[r] += 1;
             } else if cap == 0 || e >= row[cap - 1] {
                 continue;
             }
@@ -356,24 +400,65 @@ fn reverse_sample(tags: &Flat<u32>, n: usize, cap: usize, round: u64) -> Flat<(u
             row[i] = e;
         }
     }
-    Flat {
-        stride: cap,
-        items: best,
-        len,
-    }
 }
 
 /// Per-worker scratch of a descent round: visit stamps, their epoch, candidates, the
 /// merged list.
 type RoundScratch = (Vec<u32>, u32, Vec<u32>, Vec<Entry>);
 
+/// The buffers a descent keeps from round to round: the snapshot's (which first held
+/// the seed trees' leaf map), the reverse samples' and the per-worker scratch.
+struct RoundWork {
+    /// The buffer of the lists' tags snapshot.
+    spare: Vec<u32>,
+    /// One block's reverse samples.
+    rev: Flat<(u32, u32)>,
+    /// Per-worker scratch.
+    pool: ScratchPool,
+}
+
+/// Round scratch kept for the next block and round (the stamps are `n` words: made
+/// once per concurrent task, not once per task).
+type ScratchPool = std::sync::Mutex<Vec<RoundScratch>>;
+
+/// Scratch taken from a [`ScratchPool`], given back when dropped.
+struct Lease<'a> {
+    scratch: RoundScratch,
+    pool: &'a ScratchPool,
+}
+
+impl<'a> Lease<'a> {
+    /// Scratch for `n` points from `pool` (new when the pool is empty). Stamps from
+    /// earlier uses are below the epoch, so they never match; when the epoch would
+    /// wrap, the stamps are reset.
+    fn take(pool: &'a ScratchPool, n: usize) -> Self {
+        let taken = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut scratch = taken.unwrap_or_else(|| (vec![u32::MAX; n], 0, Vec::new(), Vec::new()));
+        if scratch.1 >= u32::MAX - 1 - n as u32 {
+            scratch.0.fill(u32::MAX);
+            scratch.1 = 0;
+        }
+        Lease { scratch, pool }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let s = std::mem::take(&mut self.scratch);
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+    }
+}
+
 impl Lists {
     /// Every entry's id with its "new" flag (`Entry::tagged`), in the same layout: what
     /// other points read of a list during a round (they compute their own distances).
-    fn tags(&self) -> Flat<u32> {
+    /// `buf` becomes the snapshot's buffer (no allocation when its capacity suffices).
+    fn tags(&self, mut buf: Vec<u32>) -> Flat<u32> {
+        buf.clear();
+        buf.extend(self.items.iter().map(|e| e.tagged));
         Flat {
             stride: self.stride,
-            items: self.items.iter().map(|e| e.tagged).collect(),
+            items: buf,
             len: self.len.clone(),
         }
     }
@@ -384,73 +469,112 @@ impl Lists {
 /// Each point's new list depends only on the lists as they were when the round began:
 /// a point reads its own row (which only it writes) and the ids and flags of other rows
 /// from a snapshot taken first (4 bytes per entry, where a second generation of lists
-/// would take 8), so the result does not depend on the number of threads.
-fn descent_round(sp: &Space, lists: &mut Lists, n: usize, k: usize, round: u64) -> usize {
-    let tags = lists.tags();
-    let rev = reverse_sample(&tags, n, SAMPLE, round);
-    let init = || -> RoundScratch { (vec![u32::MAX; n], 0, Vec::new(), Vec::new()) };
+/// would take 8), so the result does not depend on the number of threads, nor on the
+/// points being done in [`ROUND_BLOCKS`] blocks: the reverse samples of one block at a
+/// time (a pass over the snapshot each) are all a round holds of them.
+///
+/// `work` holds the buffers kept from round to round.
+fn descent_round(
+    sp: &Space,
+    lists: &mut Lists,
+    n: usize,
+    k: usize,
+    round: u64,
+    work: &mut RoundWork,
+) -> usize {
+    let tags = lists.tags(std::mem::take(&mut work.spare));
+    let block = n.div_ceil(ROUND_BLOCKS).max(1);
+    let mut changed = 0;
+    for lo in (0..n).step_by(block) {
+        let hi = (lo + block).min(n);
+        reverse_sample(&tags, lo..hi, SAMPLE, round, &mut work.rev);
+        changed += descent_block(sp, lists, &tags, &work.rev, lo..hi, k, &work.pool);
+    }
+    work.spare = tags.items;
+    changed
+}
+
+/// Blocks of points a descent round does one after another.
+const ROUND_BLOCKS: usize = 4;
+
+/// [`descent_round`] for the points `points`, whose reverse samples are `rev`.
+fn descent_block(
+    sp: &Space,
+    lists: &mut Lists,
+    tags: &Flat<u32>,
+    rev: &Flat<(u32, u32)>,
+    points: std::ops::Range<usize>,
+    k: usize,
+    pool: &ScratchPool,
+) -> usize {
+    let n = lists.len.len();
     let stride = lists.stride.max(1);
-    lists
-        .items
+    let lo = points.start;
+    lists.items[lo * stride..points.end * stride]
         .par_chunks_mut(stride)
-        .zip(lists.len.par_iter_mut())
+        .zip(lists.len[points].par_iter_mut())
         .enumerate()
-        .map_init(init, |(stamp, epoch, cands, merged), (u, (row, l))| {
-            *epoch += 1;
-            let ep = *epoch;
-            let mine = &row[..*l as usize];
-            stamp[u] = ep;
-            for e in mine {
-                stamp[e.id() as usize] = ep;
-            }
-            cands.clear();
-            // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
-            // neighbours per round; other new entries stay new for the next round.
-            let mut sampled = 0;
-            let mut used = [false; 1024];
-            for (i, &e) in mine.iter().enumerate() {
-                let (v, new) = (e.id(), e.is_new());
-                let expand_all = new && sampled < SAMPLE;
-                if expand_all {
-                    sampled += 1;
-                    used[i] = true;
-                } else if new {
-                    continue;
+        .map_init(
+            || Lease::take(pool, n),
+            |lease, (r, (row, l))| {
+                let (stamp, epoch, cands, merged) = &mut lease.scratch;
+                let u = lo + r;
+                *epoch += 1;
+                let ep = *epoch;
+                let mine = &row[..*l as usize];
+                stamp[u] = ep;
+                for e in mine {
+                    stamp[e.id() as usize] = ep;
                 }
-                pull(tags.row(v as usize), expand_all, stamp, ep, cands);
-            }
-            for &(_, t) in rev.row(u) {
-                pull(
-                    tags.row((t & !NEW) as usize),
-                    t & NEW != 0,
-                    stamp,
-                    ep,
-                    cands,
-                );
-            }
-            merged.clear();
-            merged.extend(
-                mine.iter()
-                    .enumerate()
-                    .map(|(i, &e)| Entry::new(e.d, e.id(), e.is_new() && !used[i])),
-            );
-            // Only candidates nearer than the current k-th can enter the list.
-            let limit = if merged.len() < k {
-                f32::INFINITY
-            } else {
-                merged.iter().map(|e| e.d).fold(f32::NEG_INFINITY, f32::max)
-            };
-            sp.entries_below(u as u32, cands, limit, merged);
-            merged.sort_unstable_by(by_dist);
-            let m = merged.len().min(k);
-            let changed = merged[..m]
-                .iter()
-                .filter(|e| !mine.iter().any(|o| o.id() == e.id()))
-                .count();
-            row[..m].copy_from_slice(&merged[..m]);
-            *l = m as u32;
-            changed
-        })
+                cands.clear();
+                // Expand at most SAMPLE new entries (nearest first) and SAMPLE reverse
+                // neighbours per round; other new entries stay new for the next round.
+                let mut sampled = 0;
+                // Which entries were expanded: a bit per entry (k <= 1024).
+                let mut used = [0u64; 16];
+                for (i, &e) in mine.iter().enumerate() {
+                    let (v, new) = (e.id(), e.is_new());
+                    let expand_all = new && sampled < SAMPLE;
+                    if expand_all {
+                        sampled += 1;
+                        used[i / 64] |= 1 << (i % 64);
+                    } else if new {
+                        continue;
+                    }
+                    pull(tags.row(v as usize), expand_all, stamp, ep, cands);
+                }
+                for &(_, t) in rev.row(r) {
+                    pull(
+                        tags.row((t & !NEW) as usize),
+                        t & NEW != 0,
+                        stamp,
+                        ep,
+                        cands,
+                    );
+                }
+                merged.clear();
+                merged.extend(mine.iter().enumerate().map(|(i, &e)| {
+                    let expanded = used[i / 64] >> (i % 64) & 1 != 0;
+                    Entry::new(e.d, e.id(), e.is_new() && !expanded)
+                }));
+                // Only candidates nearer than the current k-th can enter the list.
+                let limit = if merged.len() < k {
+                    f32::INFINITY
+                } else {
+                    merged.iter().map(|e| e.d).fold(f32::NEG_INFINITY, f32::max)
+                };
+                sp.entries_below(u as u32, cands, limit, merged);
+                merged.sort_unstable_by(by_dist);
+                let m = merged.len().min(k);
+                let changed = merged[..m]
+                    .iter()
+                    .filter(|e| !mine.iter().any(|o| o.id() == e.id()))
+                    .count();
+                row[..m].copy_from_slice(&merged[..m]);
+                *l = m as u32;
+                changed
+            },
+        )
         .sum()
 }
 
@@ -517,55 +641,106 @@ fn prune(
 }
 
 /// Keeps at most `degree` diverse neighbours per point ([`prune`]), then adds reverse
-/// edges and prunes again. Rows are padded with `u32::MAX`. Takes the lists by value
-/// and frees them after the first pass; the pruned lists and the reverse edges are flat
-/// arrays (no allocation per point), so this stage needs about `n x degree x 20` bytes
-/// besides the vectors.
-fn diversify(sp: &Space, lists: Lists, n: usize, degree: usize) -> Vec<u32> {
+/// edges and prunes again. Rows are padded with `u32::MAX`.
+///
+/// Memory: the first pass prunes each list in place and the lists are then compacted
+/// to `degree` entries per point (no second array of pruned lists); the reverse edges
+/// are gathered for one block of points at a time ([`REVERSE_BLOCKS`] blocks, each a
+/// pass over the pruned lists), so besides the vectors, the pruned lists and the graph
+/// this stage holds about a quarter of the reverse edges at once.
+fn diversify(sp: &Space, mut lists: Lists, n: usize, degree: usize) -> Vec<u32> {
     let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |a, b| sp.dist(a, b));
-    let (first, _) = Flat::<(f32, u32)>::fill(n, degree, Vec::new, |c, u, out| {
-        c.clear();
-        c.extend(lists.row(u).iter().map(|e| (e.d, e.id())));
-        let kept = prune(u as u32, c);
-        out[..kept.len()].copy_from_slice(&kept);
-        (kept.len(), 0)
-    });
-    drop(lists);
-    // Reverse edges by counting sort: `incoming[start[v]..start[v + 1]]` are the
-    // (distance, u) of every u whose pruned list holds v, in ascending u.
+    let k = lists.stride.max(1);
+    lists
+        .items
+        .par_chunks_mut(k)
+        .zip(lists.len.par_iter_mut())
+        .enumerate()
+        .for_each_init(Vec::new, |c: &mut Vec<(f32, u32)>, (u, (row, l))| {
+            c.clear();
+            c.extend(row[..*l as usize].iter().map(|e| (e.d, e.id())));
+            let kept = prune(u as u32, c);
+            for (o, &(d, v)) in row.iter_mut().zip(&kept) {
+                *o = Entry::new(d, v, false);
+            }
+            *l = kept.len() as u32;
+        });
+    let first = compact(lists, n, degree);
+    // Reverse edges by counting sort, block by block of points: in a block,
+    // `incoming[start[v] - base..start[v + 1] - base]` are the (distance, u) of every u
+    // whose pruned list holds v, in ascending u.
     let mut start = vec![0usize; n + 1];
     for u in 0..n {
-        for &(_, v) in first.row(u) {
-            start[v as usize + 1] += 1;
+        for e in first.row(u) {
+            start[e.id() as usize + 1] += 1;
         }
     }
     for v in 0..n {
         start[v + 1] += start[v];
     }
-    let mut incoming = vec![(0f32, 0u32); start[n]];
-    let mut next = start.clone();
-    for u in 0..n {
-        for &(d, v) in first.row(u) {
-            incoming[next[v as usize]] = (d, u as u32);
-            next[v as usize] += 1;
-        }
-    }
-    drop(next);
     let mut g = vec![u32::MAX; n * degree];
-    g.par_chunks_mut(degree.max(1)).enumerate().for_each_init(
-        Vec::new,
-        |c: &mut Vec<(f32, u32)>, (v, row)| {
-            c.clear();
-            c.extend_from_slice(first.row(v));
-            c.extend_from_slice(&incoming[start[v]..start[v + 1]]);
-            c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            c.dedup_by_key(|e| e.1);
-            for (slot, &(_, w)) in row.iter_mut().zip(&prune(v as u32, c)) {
-                *slot = w;
+    let per_block = start[n].div_ceil(REVERSE_BLOCKS).max(1);
+    let mut incoming: Vec<(f32, u32)> = Vec::new();
+    let mut next: Vec<usize> = Vec::new();
+    let mut lo = 0;
+    while lo < n {
+        // The block: points lo..hi, about `per_block` reverse edges (at least one point).
+        let base = start[lo];
+        let mut hi = lo + 1;
+        while hi < n && start[hi + 1] - base <= per_block {
+            hi += 1;
+        }
+        incoming.clear();
+        incoming.resize(start[hi] - base, (0.0, 0));
+        next.clear();
+        next.extend(start[lo..hi].iter().map(|s| s - base));
+        for u in 0..n {
+            for e in first.row(u) {
+                let v = e.id() as usize;
+                if (lo..hi).contains(&v) {
+                    incoming[next[v - lo]] = (e.d, u as u32);
+                    next[v - lo] += 1;
+                }
             }
-        },
-    );
+        }
+        g[lo * degree..hi * degree]
+            .par_chunks_mut(degree.max(1))
+            .enumerate()
+            .for_each_init(Vec::new, |c: &mut Vec<(f32, u32)>, (i, row)| {
+                let v = lo + i;
+                c.clear();
+                c.extend(first.row(v).iter().map(|e| (e.d, e.id())));
+                c.extend_from_slice(&incoming[start[v] - base..start[v + 1] - base]);
+                c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                c.dedup_by_key(|e| e.1);
+                for (slot, &(_, w)) in row.iter_mut().zip(&prune(v as u32, c)) {
+                    *slot = w;
+                }
+            });
+        lo = hi;
+    }
     g
+}
+
+/// Blocks of points whose reverse edges [`diversify`] gathers at once.
+const REVERSE_BLOCKS: usize = 4;
+
+/// The lists, each at most `degree` long, moved to `degree` entries per point in the
+/// same buffer (front to back: a row never moves over one not moved yet), which is
+/// then shrunk.
+fn compact(mut lists: Lists, n: usize, degree: usize) -> Lists {
+    let k = lists.stride;
+    if degree < k {
+        for u in 0..n {
+            let l = lists.len[u] as usize;
+            debug_assert!(l <= degree);
+            lists.items.copy_within(u * k..u * k + l, u * degree);
+        }
+        lists.items.truncate(n * degree);
+        lists.items.shrink_to_fit();
+        lists.stride = degree;
+    }
+    lists
 }
 
 #[cfg(test)]
@@ -585,6 +760,44 @@ mod tests {
     }
 
     use super::*;
+
+    /// The reverse samples of all `n` points.
+    fn sample(tags: &Flat<u32>, n: usize, cap: usize, round: u64) -> Flat<(u32, u32)> {
+        let mut out = Flat {
+            stride: cap,
+            items: Vec::new(),
+            len: Vec::new(),
+        };
+        reverse_sample(tags, 0..n, cap, round, &mut out);
+        out
+    }
+
+    /// A block's reverse samples are the same rows as those of all points at once.
+    #[test]
+    fn reverse_samples_by_block_are_the_rows_of_the_whole() {
+        let n = 500usize;
+        let mut rng = crate::rng::Rng::new(8);
+        let rows: Vec<Vec<Entry>> = (0..n)
+            .map(|_| {
+                (0..12)
+                    .map(|_| Entry::new(1.0, rng.below(n) as u32, rng.below(2) == 0))
+                    .collect()
+            })
+            .collect();
+        let tags = Lists::from_rows(&rows, 12).tags(Vec::new());
+        let whole = sample(&tags, n, SAMPLE, 3);
+        let mut part = Flat {
+            stride: SAMPLE,
+            items: vec![(7, 7); 3],
+            len: Vec::new(),
+        };
+        for (lo, hi) in [(0, 1), (1, 130), (130, 499), (499, 500)] {
+            reverse_sample(&tags, lo..hi, SAMPLE, 3, &mut part);
+            for v in lo..hi {
+                assert_eq!(part.row(v - lo), whole.row(v), "point {v}");
+            }
+        }
+    }
 
     /// Reverse-sample rows as (lister, new) pairs.
     fn untag(row: &[(u32, u32)]) -> Vec<(u32, bool)> {
@@ -661,8 +874,8 @@ mod tests {
             })
             .collect();
         let lists = Lists::from_rows(&lists, hubs as usize);
-        let tags = lists.tags();
-        let rev = reverse_sample(&tags, n as usize, cap, 0);
+        let tags = lists.tags(Vec::new());
+        let rev = sample(&tags, n as usize, cap, 0);
         let rev: Vec<Vec<(u32, bool)>> = (0..n as usize).map(|v| untag(rev.row(v))).collect();
         let mut ids: Vec<u32> = Vec::new();
         for (v, r) in rev.iter().enumerate() {
@@ -679,9 +892,9 @@ mod tests {
             "share of listers in the upper half {upper}"
         );
         // Deterministic, and a new sample each round.
-        let again = reverse_sample(&tags, n as usize, cap, 0);
+        let again = sample(&tags, n as usize, cap, 0);
         assert!((0..n as usize).all(|v| untag(again.row(v)) == rev[v]));
-        let next = reverse_sample(&tags, n as usize, cap, 1);
+        let next = sample(&tags, n as usize, cap, 1);
         let same = (0..hubs as usize)
             .filter(|&v| untag(next.row(v)) == rev[v])
             .count();
@@ -737,7 +950,16 @@ mod tests {
             })
             .collect();
         let mut lists = Lists::from_rows(&rows, 16);
-        descent_round(&sp, &mut lists, n, 16, 0);
+        let mut work = RoundWork {
+            spare: Vec::new(),
+            rev: Flat {
+                stride: SAMPLE,
+                items: Vec::new(),
+                len: Vec::new(),
+            },
+            pool: ScratchPool::default(),
+        };
+        descent_round(&sp, &mut lists, n, 16, 0, &mut work);
         let row = lists.row(0);
         for v in 1..=12u32 {
             let e = row.iter().find(|e| e.id() == v).expect("kept");
@@ -753,7 +975,7 @@ mod tests {
             vec![e(1.0, 0, false)],
             vec![e(1.0, 1, true)],
         ];
-        let rev = reverse_sample(&Lists::from_rows(&lists, 2).tags(), 3, SAMPLE, 7);
+        let rev = sample(&Lists::from_rows(&lists, 2).tags(Vec::new()), 3, SAMPLE, 7);
         let mut rev: Vec<Vec<(u32, bool)>> = (0..3).map(|v| untag(rev.row(v))).collect();
         rev.iter_mut().for_each(|r| r.sort_unstable());
         assert_eq!(

@@ -107,6 +107,57 @@ impl IndexBuilder {
         Ok(first as u32..(first + count) as u32)
     }
 
+    /// [`add_batch`](Self::add_batch) of a buffer the caller gives away: into an empty
+    /// builder the buffer itself becomes the builder's storage (rows padded and, under
+    /// the angular metric, normalised in place), so the data is never held twice. The
+    /// same checks, errors and stored values as `add_batch(&rows)`.
+    pub fn add_vec(&mut self, rows: Vec<f32>) -> Result<std::ops::Range<u32>> {
+        if !self.vectors.is_empty() {
+            return self.add_batch(&rows);
+        }
+        let dim = self.dim;
+        if !rows.len().is_multiple_of(dim) {
+            return Err(Error::RaggedBatch {
+                len: rows.len(),
+                dim,
+            });
+        }
+        let count = rows.len() / dim;
+        if count > MAX_ITEMS {
+            return Err(Error::TooManyItems(count));
+        }
+        for (r, row) in rows.chunks_exact(dim).enumerate() {
+            search::check_values(row, r)?;
+            if self.metric == Metric::Angular && row.iter().all(|&x| x == 0.0) {
+                return Err(Error::ZeroVector { item: r });
+            }
+        }
+        let mut v = rows;
+        let stride = self.stride;
+        if stride != dim {
+            let floats = count * stride;
+            v.try_reserve_exact(floats - v.len())
+                .map_err(|_| Error::OutOfMemory {
+                    what: "vectors",
+                    bytes: floats.saturating_mul(4),
+                })?;
+            v.resize(floats, 0.0);
+            // Last row first: row r moves up from r * dim to r * stride, never over a
+            // row not moved yet.
+            for r in (0..count).rev() {
+                v.copy_within(r * dim..(r + 1) * dim, r * stride);
+                v[r * stride + dim..(r + 1) * stride].fill(0.0);
+            }
+        }
+        if self.metric == Metric::Angular {
+            for row in v.chunks_exact_mut(stride) {
+                search::normalize(row);
+            }
+        }
+        self.vectors = v;
+        Ok(0..count as u32)
+    }
+
     /// Builds the forest. Consumes the builder (its vectors move into the index).
     pub fn build(self, params: &BuildParams) -> Result<Index> {
         self.build_with_progress(params, &crate::progress::silent)

@@ -623,3 +623,37 @@ fn parameter_bounds_are_exact() {
         assert_eq!(gok(p.clone()), want, "{p:?}");
     }
 }
+
+/// `add_vec` (the buffer becomes the builder's storage) stores exactly what
+/// `add_batch` stores, padded and normalised alike, and refuses the same rows.
+#[test]
+fn add_vec_stores_what_add_batch_stores() {
+    for (dim, metric) in [
+        (24, Metric::Angular),
+        (16, Metric::Euclidean),
+        (5, Metric::Dot),
+    ] {
+        let data = gaussian_rows(300, dim, 11);
+        let params = params(3, 1);
+        let a = build(&data, dim, metric, &params);
+        let mut b = IndexBuilder::new(dim, metric).unwrap();
+        assert_eq!(b.add_vec(data.clone()).unwrap(), 0..300);
+        let b = b.build(&params).unwrap();
+        assert_eq!(a.parts().vectors, b.parts().vectors, "{dim} {metric:?}");
+        assert_eq!(a.parts().leaf_ids, b.parts().leaf_ids);
+        // Into a builder that already holds rows, it appends like add_batch.
+        let mut c = IndexBuilder::new(dim, metric).unwrap();
+        c.add_batch(&data[..100 * dim]).unwrap();
+        assert_eq!(c.add_vec(data[100 * dim..].to_vec()).unwrap(), 100..300);
+        let c = c.build(&params).unwrap();
+        assert_eq!(a.parts().vectors, c.parts().vectors);
+    }
+    let mut b = IndexBuilder::new(3, Metric::Angular).unwrap();
+    let e = b.add_vec(vec![1.0; 7]).unwrap_err();
+    assert_eq!(e, Error::RaggedBatch { len: 7, dim: 3 });
+    let e = b.add_vec(vec![1.0, 2.0, 3.0, 0.0, 0.0, 0.0]).unwrap_err();
+    assert_eq!(e, Error::ZeroVector { item: 1 });
+    let e = b.add_vec(vec![1.0, f32::NAN, 3.0]).unwrap_err();
+    assert!(matches!(e, Error::NonFinite { item: 0, .. }), "{e:?}");
+    assert!(b.is_empty());
+}
