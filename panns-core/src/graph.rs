@@ -76,23 +76,42 @@ impl Space<'_> {
         &self.vectors[a..a + self.stride]
     }
 
+    /// Distances from `a` to four items (each bit-identical to `Metric::distance` of
+    /// the two rows either way round: the kernels are symmetric).
     #[inline]
-    fn dist(&self, a: u32, b: u32) -> f32 {
-        self.metric.distance(self.row(a), self.row(b))
+    fn dist4(&self, a: u32, b: [u32; 4]) -> [f32; 4] {
+        self.metric.distance4(self.row(a), b.map(|v| self.row(v)))
     }
 
     /// Entries `(d(u, v), v, true)` for each `v` of `ids` nearer than `limit`, with
     /// the rows prefetched a few ahead (they are scattered in memory).
+    /// Four rows at a time go through the four-row kernels (bit-identical to one call
+    /// each).
     fn entries_below(&self, u: u32, ids: &[u32], limit: f32, out: &mut Vec<Entry>) {
-        const AHEAD: usize = 4;
+        const AHEAD: usize = 8;
         let q = self.row(u);
         for &v in ids.iter().take(AHEAD) {
             crate::kernels::prefetch(self.row(v));
         }
-        for (i, &v) in ids.iter().enumerate() {
-            if let Some(&next) = ids.get(i + AHEAD) {
+        let prefetch = |i: usize, count: usize| {
+            let ahead = ids.get(i + AHEAD..(i + AHEAD + count).min(ids.len()));
+            for &next in ahead.unwrap_or(&[]) {
                 crate::kernels::prefetch(self.row(next));
             }
+        };
+        let quads = ids.chunks_exact(4);
+        let tail = quads.remainder();
+        for (c, quad) in quads.enumerate() {
+            prefetch(c * 4, 4);
+            let quad = [quad[0], quad[1], quad[2], quad[3]];
+            let ds = self.metric.distance4(q, quad.map(|v| self.row(v)));
+            for (d, v) in ds.into_iter().zip(quad) {
+                if d < limit {
+                    out.push(Entry::new(d, v, true));
+                }
+            }
+        }
+        for &v in tail {
             let d = self.metric.distance(q, self.row(v));
             if d < limit {
                 out.push(Entry::new(d, v, true));
@@ -403,8 +422,8 @@ fn reverse_sample(
 }
 
 /// Per-worker scratch of a descent round: visit stamps, their epoch, candidates, the
-/// merged list.
-type RoundScratch = (Vec<u32>, u32, Vec<u32>, Vec<Entry>);
+/// point's own list (flags updated) and the candidates that can enter it.
+type RoundScratch = (Vec<u32>, u32, Vec<u32>, Vec<Entry>, Vec<Entry>);
 
 /// The buffers a descent keeps from round to round: the snapshot's (which first held
 /// the seed trees' leaf map), the reverse samples' and the per-worker scratch.
@@ -433,7 +452,8 @@ impl<'a> Lease<'a> {
     /// wrap, the stamps are reset.
     fn take(pool: &'a ScratchPool, n: usize) -> Self {
         let taken = pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut scratch = taken.unwrap_or_else(|| (vec![u32::MAX; n], 0, Vec::new(), Vec::new()));
+        let mut scratch =
+            taken.unwrap_or_else(|| (vec![u32::MAX; n], 0, Vec::new(), Vec::new(), Vec::new()));
         if scratch.1 >= u32::MAX - 1 - n as u32 {
             scratch.0.fill(u32::MAX);
             scratch.1 = 0;
@@ -517,7 +537,7 @@ fn descent_block(
         .map_init(
             || Lease::take(pool, n),
             |lease, (r, (row, l))| {
-                let (stamp, epoch, cands, merged) = &mut lease.scratch;
+                let (stamp, epoch, cands, merged, fresh) = &mut lease.scratch;
                 let u = lo + r;
                 *epoch += 1;
                 let ep = *epoch;
@@ -563,16 +583,29 @@ fn descent_block(
                 } else {
                     merged.iter().map(|e| e.d).fold(f32::NEG_INFINITY, f32::max)
                 };
-                sp.entries_below(u as u32, cands, limit, merged);
-                merged.sort_unstable_by(by_dist);
-                let m = merged.len().min(k);
-                let changed = merged[..m]
-                    .iter()
-                    .filter(|e| !mine.iter().any(|o| o.id() == e.id()))
-                    .count();
-                row[..m].copy_from_slice(&merged[..m]);
+                fresh.clear();
+                sp.entries_below(u as u32, cands, limit, fresh);
+                fresh.sort_unstable_by(by_dist);
+                // The list is sorted: merge the few candidates that can enter it.
+                let m = (merged.len() + fresh.len()).min(k);
+                let (mut a, mut b) = (0, 0);
+                for slot in &mut row[..m] {
+                    let take_fresh = match (merged.get(a), fresh.get(b)) {
+                        (Some(x), Some(y)) => by_dist(y, x).is_lt(),
+                        (None, _) => true,
+                        (_, None) => false,
+                    };
+                    if take_fresh {
+                        *slot = fresh[b];
+                        b += 1;
+                    } else {
+                        *slot = merged[a];
+                        a += 1;
+                    }
+                }
                 *l = m as u32;
-                changed
+                // Entries taken from the candidates (never in the old list) changed.
+                b
             },
         )
         .sum()
@@ -609,11 +642,13 @@ fn keeps(d_wv: f32, d_uv: f32) -> bool {
 /// then fill free slots with the nearest pruned candidates, so no item loses all its
 /// in-edges on data where every distance looks alike. Returns the kept entries sorted
 /// by (distance, id).
+///
+/// `dist4(v, ws)` gives the distances from `v` to four items.
 fn prune(
     u: u32,
     cands: &[(f32, u32)],
     degree: usize,
-    dist: impl Fn(u32, u32) -> f32,
+    dist4: impl Fn(u32, [u32; 4]) -> [f32; 4],
 ) -> Vec<(f32, u32)> {
     let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
     let mut spare: Vec<(f32, u32)> = Vec::new();
@@ -624,7 +659,7 @@ fn prune(
         if v == u || kept.iter().any(|&(_, w)| w == v) {
             continue;
         }
-        if kept.iter().all(|&(_, w)| keeps(dist(w, v), d)) {
+        if diverse(&kept, v, d, &dist4) {
             kept.push((d, v));
         } else {
             spare.push((d, v));
@@ -640,6 +675,20 @@ fn prune(
     kept
 }
 
+/// Whether every kept neighbour `w` keeps the edge to `v` at distance `d` ([`keeps`]),
+/// four distances at a time, stopping at the first four with one that drops it.
+fn diverse(
+    kept: &[(f32, u32)],
+    v: u32,
+    d: f32,
+    dist4: &impl Fn(u32, [u32; 4]) -> [f32; 4],
+) -> bool {
+    kept.chunks(4).all(|c| {
+        let ws = std::array::from_fn(|i| c[i.min(c.len() - 1)].1);
+        dist4(v, ws)[..c.len()].iter().all(|&d_wv| keeps(d_wv, d))
+    })
+}
+
 /// Keeps at most `degree` diverse neighbours per point ([`prune`]), then adds reverse
 /// edges and prunes again. Rows are padded with `u32::MAX`.
 ///
@@ -649,7 +698,7 @@ fn prune(
 /// pass over the pruned lists), so besides the vectors, the pruned lists and the graph
 /// this stage holds about a quarter of the reverse edges at once.
 fn diversify(sp: &Space, mut lists: Lists, n: usize, degree: usize) -> Vec<u32> {
-    let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |a, b| sp.dist(a, b));
+    let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |v, ws| sp.dist4(v, ws));
     let k = lists.stride.max(1);
     lists
         .items
@@ -761,6 +810,11 @@ mod tests {
 
     use super::*;
 
+    /// `prune`'s four-at-a-time distances from a one-pair distance `dist(w, v)`.
+    fn by_one(dist: impl Fn(u32, u32) -> f32) -> impl Fn(u32, [u32; 4]) -> [f32; 4] {
+        move |v, ws| ws.map(|w| dist(w, v))
+    }
+
     /// The reverse samples of all `n` points.
     fn sample(tags: &Flat<u32>, n: usize, cap: usize, round: u64) -> Flat<(u32, u32)> {
         let mut out = Flat {
@@ -833,15 +887,15 @@ mod tests {
         let dist = |a: u32, b: u32| Metric::Dot.distance(&vecs[a as usize], &vecs[b as usize]);
         let cands: Vec<(f32, u32)> = [w, v, x].iter().map(|&c| (dist(u, c), c)).collect();
         assert_eq!(cands, [(-72.5, w), (-5.0, v), (5.0, x)]);
-        assert_eq!(prune(u, &cands, 2, dist), [(-72.5, w), (-5.0, v)]);
+        assert_eq!(prune(u, &cands, 2, by_one(dist)), [(-72.5, w), (-5.0, v)]);
         // A w clearly more similar to v (w·v = 7 ≥ ALPHA · 5) does make v redundant.
         let vecs2: [[f32; 2]; 4] = [[5.0, 5.0], [1.0, 0.0], [7.0, 10.0], [0.0, -1.0]];
         let dist2 = |a: u32, b: u32| Metric::Dot.distance(&vecs2[a as usize], &vecs2[b as usize]);
         let cands2: Vec<(f32, u32)> = [w, v, x].iter().map(|&c| (dist2(u, c), c)).collect();
-        assert_eq!(prune(u, &cands2, 2, dist2), [(-85.0, w), (5.0, x)]);
+        assert_eq!(prune(u, &cands2, 2, by_one(dist2)), [(-85.0, w), (5.0, x)]);
         // The spare fill-in still gives v a slot when there is room.
         assert_eq!(
-            prune(u, &cands2, 3, dist2),
+            prune(u, &cands2, 3, by_one(dist2)),
             [(-85.0, w), (-5.0, v), (5.0, x)]
         );
     }
@@ -854,8 +908,8 @@ mod tests {
         let xs = [0.0f32, 1.0, 1.9, 3.0];
         let dist = |a: u32, b: u32| (xs[a as usize] - xs[b as usize]).abs();
         let cands: Vec<(f32, u32)> = (1..4).map(|c| (dist(0, c), c)).collect();
-        assert_eq!(prune(0, &cands, 1, dist), [(1.0, 1)]);
-        assert_eq!(prune(0, &cands, 2, dist), [(1.0, 1), (1.9, 2)]); // spare fill-in
+        assert_eq!(prune(0, &cands, 1, by_one(&dist)), [(1.0, 1)]);
+        assert_eq!(prune(0, &cands, 2, by_one(&dist)), [(1.0, 1), (1.9, 2)]); // spare fill-in
     }
 
     #[test]
