@@ -249,6 +249,11 @@ pub struct TreeArgs {
     /// search budget then sets the beam width, like HNSW's ef.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=256))]
     pub graph: u32,
+    /// Score the graph build's candidates exactly on the f32 vectors instead of on
+    /// 8-bit codes (slower; saves the codes' memory, one byte per component, for an
+    /// f32 index).
+    #[arg(long)]
+    pub exact_graph_build: bool,
     /// How to store the vectors: f32; i8 (one byte per component with a range per
     /// component: a quarter of the bytes; distances are to the decoded vectors); or
     /// i8+f32 (walks score the codes, the best candidates are re-ranked from the f32
@@ -400,6 +405,7 @@ impl TreeArgs {
             degree: self.graph as usize,
             build_k: d.build_k.max(self.graph as usize),
             threads: self.threads,
+            quantized: !self.exact_graph_build,
             ..d
         })
     }

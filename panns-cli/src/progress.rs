@@ -75,7 +75,8 @@ fn mem_tracing() -> bool {
 
 /// With `PANNS_MEM_TRACE` set, prints `label` with the resident set now and its peak
 /// so far (`VmRSS`, `VmHWM` of `/proc/self/status`, Linux) on stderr: where a build's
-/// memory goes, stage by stage; also the user CPU time so far. Does nothing otherwise.
+/// memory goes, stage by stage; also the user CPU time so far and the wall time since
+/// the first trace. Does nothing otherwise.
 pub fn mem_trace(label: &str) {
     if !mem_tracing() {
         return;
@@ -99,8 +100,13 @@ pub fn mem_trace(label: &str) {
         .and_then(|(_, rest)| rest.split_whitespace().nth(11))
         .and_then(|t| t.parse::<u64>().ok())
         .map_or_else(|| "?".to_string(), |t| format!("{:.2}", t as f64 / 100.0));
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let wall = START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64();
     eprintln!(
-        "mem {label}: rss {} MiB, peak {} MiB, user {user} s",
+        "mem {label}: rss {} MiB, peak {} MiB, user {user} s, wall {wall:.2} s",
         field("VmRSS:"),
         field("VmHWM:")
     );

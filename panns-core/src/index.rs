@@ -588,10 +588,20 @@ impl Index {
         };
         let graph = with_threads(params.threads, || -> Result<Vec<u32>> {
             graph::check_memory(p.n_items, params)?;
-            // An index stored as codes builds its graph on the decoded vectors.
+            // An index stored as codes builds its graph on the decoded vectors (and
+            // scores NN-descent's candidates on its codes when quantized).
             let rows = IndexView::new_prevalidated(p).f32_rows()?;
+            let made = match (params.quantized, &p.codes) {
+                (true, None) => Some(crate::quant::encode(&rows, p.dim, p.metric)?),
+                _ => None,
+            };
+            let codes = match (params.quantized, &made) {
+                (false, _) => None,
+                (true, Some(m)) => Some(m.parts()),
+                (true, None) => p.codes,
+            };
             Ok(graph::build_graph(
-                &rows, stride, p.metric, &forest, p.n_items, params, progress,
+                &rows, codes, stride, p.metric, &forest, p.n_items, params, progress,
             ))
         })??;
         // Replacing a graph built here: overlay the original storage, not the overlay.

@@ -31,10 +31,16 @@ const N_TREES: usize = 8;
 const PINNED_VECTORS: u64 = 0x33c9_8ce6_a3e4_c269;
 /// Hash of the projection pool (the random stream and the Gaussian draws).
 const PINNED_POOL: u64 = 0x643d_34b7_95cc_792d;
-/// Per kernel family: (name, hash of the forest arrays, hash of the whole index with
-/// its graph, or `None` where not measured).
-const PINNED_BY_KERNELS: [(&str, u64, Option<u64>); 3] = [
-    ("avx512", 0xae7c_57b3_4d0f_e713, Some(0x54d2_0f03_39eb_5568)),
+/// Per kernel family: (name, hash of the forest arrays, hashes of the whole index with
+/// its graph built on codes (the default) and exactly (`quantized: false`), or `None`
+/// where not measured).
+#[allow(clippy::type_complexity)]
+const PINNED_BY_KERNELS: [(&str, u64, Option<(u64, u64)>); 3] = [
+    (
+        "avx512",
+        0xae7c_57b3_4d0f_e713,
+        Some((0x324e_7209_d16c_97f9, 0x54d2_0f03_39eb_5568)),
+    ),
     ("avx2", 0xbc6d_34e2_3c1d_f489, None),
     ("portable", 0xb959_ea99_4833_212d, None),
 ];
@@ -115,6 +121,10 @@ fn whole_hash(p: &IndexParts) -> u64 {
 }
 
 fn golden_index() -> Index {
+    golden_index_with(&GraphParams::default())
+}
+
+fn golden_index_with(graph: &GraphParams) -> Index {
     let mut b = IndexBuilder::new(DIM, Metric::Euclidean).unwrap();
     b.add_batch(&data()).unwrap();
     let mut index = b
@@ -123,7 +133,7 @@ fn golden_index() -> Index {
             ..Default::default()
         })
         .unwrap();
-    index.build_graph(&GraphParams::default()).unwrap();
+    index.build_graph(graph).unwrap();
     index
 }
 
@@ -135,10 +145,15 @@ fn index_from_fixed_data_and_seed_is_pinned() {
     let pool = Fnv::new().f32s(p.pool).0;
     let forest = forest_hash(p.nodes, p.roots, p.leaf_offsets, p.leaf_ids);
     let whole = whole_hash(&p);
+    let exact = golden_index_with(&GraphParams {
+        quantized: false,
+        ..Default::default()
+    });
+    let whole_exact = whole_hash(&exact.parts());
     let family = kernels::active().name;
     eprintln!(
         "kernels {family}: vectors {vectors:#018x}, pool {pool:#018x}, \
-         forest {forest:#018x}, whole index {whole:#018x}"
+         forest {forest:#018x}, whole index {whole:#018x}, exact build {whole_exact:#018x}"
     );
     assert_eq!(
         vectors, PINNED_VECTORS,
@@ -151,7 +166,13 @@ fn index_from_fixed_data_and_seed_is_pinned() {
         .expect("every kernel family has a pinned forest");
     assert_eq!(forest, *pinned_forest, "the forest changed ({family})");
     match pinned_whole {
-        Some(w) => assert_eq!(whole, *w, "the graph changed ({family})"),
+        Some((w, e)) => {
+            assert_eq!(whole, *w, "the graph changed ({family})");
+            assert_eq!(
+                whole_exact, *e,
+                "the exact build's graph changed ({family})"
+            );
+        }
         None => eprintln!("whole-index hash not pinned for {family}: graph not checked"),
     }
 }

@@ -257,3 +257,51 @@ fn a_beam_of_one_still_walks_downhill() {
     eprintln!("k = budget = 1: graph {g}/100, trees at budget 32 {t}/100");
     assert!(g >= t + 8, "graph {g}, trees {t}");
 }
+
+/// `base` (a forest-only index) with a graph of degree 16 built on codes or exactly.
+fn with_graph(base: &Index, quantized: bool) -> Index {
+    let mut ix = base.clone();
+    ix.build_graph(&GraphParams {
+        degree: 16,
+        quantized,
+        ..Default::default()
+    })
+    .unwrap();
+    ix
+}
+
+#[test]
+fn a_graph_built_on_codes_is_as_good_as_an_exact_build() {
+    let (n, dim) = (5000, 32);
+    let data = clustered(n, dim, 3);
+    // Floors: what the exact build reaches at budget 40 (0.95, 0.78) less a margin.
+    for (metric, floor) in [(Metric::Euclidean, 0.9), (Metric::Angular, 0.7)] {
+        let trees = index(&data, dim, metric, 0, false);
+        let (q, e) = (with_graph(&trees, true), with_graph(&trees, false));
+        assert_ne!(
+            q.parts().graph,
+            e.parts().graph,
+            "{metric}: the codes did not score the build's candidates"
+        );
+        let (rq, re) = (recall(&q, dim, 40, false), recall(&e, dim, 40, false));
+        assert!(
+            rq > floor && rq >= re - 0.02,
+            "{metric}: recall@10 {rq} on codes, {re} exact"
+        );
+    }
+}
+
+#[test]
+fn values_whose_range_an_outlier_sets_build_on_exact_distances() {
+    // One row a million times the data's scale in every component: every other value
+    // falls on one or two codes, so code distances cannot rank neighbours. The build
+    // must notice and score exact distances (the exact build's graph), not walk noise.
+    let (n, dim) = (4000, 24);
+    let mut data = clustered(n, dim, 5);
+    data[dim..2 * dim].iter_mut().for_each(|x| *x = 1e6);
+    let trees = index(&data, dim, Metric::Euclidean, 0, false);
+    let q = with_graph(&trees, true);
+    assert_eq!(q.parts().graph, with_graph(&trees, false).parts().graph);
+    let r = recall(&q, dim, 40, false);
+    assert!(r > 0.9, "recall@10 = {r}");
+}
