@@ -529,7 +529,31 @@ fn reverse_sample(
     out.items.resize(m * cap, (0, 0));
     out.len.clear();
     out.len.resize(m, 0);
-    let (best, len) = (&mut out.items, &mut out.len);
+    if cap == 0 {
+        return;
+    }
+    // One part of the block per worker, each a pass over the tags: every row sees its
+    // listers in the same (ascending) order as one pass would.
+    let per = m.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    out.items
+        .par_chunks_mut(per * cap)
+        .zip(out.len.par_chunks_mut(per))
+        .enumerate()
+        .for_each(|(c, (best, len))| {
+            let start = points.start + c * per;
+            sample_part(tags, start..start + len.len(), cap, salt, best, len);
+        });
+}
+
+/// [`reverse_sample`]'s rows of the points `points` into `best` and `len`.
+fn sample_part(
+    tags: &Flat<u32>,
+    points: std::ops::Range<usize>,
+    cap: usize,
+    salt: u64,
+    best: &mut [(u32, u32)],
+    len: &mut [u32],
+) {
     for u in 0..tags.len.len() {
         for &t in tags.row(u) {
             let v = (t & !NEW) as usize;
@@ -543,7 +567,7 @@ fn reverse_sample(
             let l = len[r] as usize;
             if l < cap {
                 len[r] += 1;
-            } else if cap == 0 || e >= row[cap - 1] {
+            } else if e >= row[cap - 1] {
                 continue;
             }
             // Insert e in order, dropping the largest when the row is full.
