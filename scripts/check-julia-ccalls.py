@@ -40,7 +40,7 @@ SCALARS = {
 # C structs mirrored in Julia (layout checked below) and opaque handles (only behind pointers).
 MIRRORS = {"PannsBuildOptions": "BuildOptions", "PannsSearchStats": "SearchStats", "PannsFilter": "CFilter",
            "PannsLabelFilter": "CLabelFilter"}
-OPAQUE = {"PannsIndex", "PannsBuilder", "PannsLive", "PannsShardedIndex"}
+OPAQUE = {"PannsIndex", "PannsBuilder", "PannsLive", "PannsShardedIndex", "PannsAllowList"}
 
 
 def strip_comments(text):

@@ -42,7 +42,7 @@ export Builder, Index, BuildOptions, PannsError, Status, Metric, EUCLIDEAN, ANGU
        PANNS_UNSUPPORTED, PANNS_OUT_OF_RANGE, PANNS_BUFFER_TOO_SMALL, PANNS_PANIC,
        PANNS_LOCKED, PANNS_READ_ONLY,
        LiveIndex, create_live, open_live, live_from_index, remove!, commit!, compact!,
-       refresh!, live_info, range_search, DenyLabels
+       refresh!, live_info, range_search, DenyLabels, AllowList, prepare_filter, n_items
 
 # ---------------------------------------------------------------------------------------------
 # Library loading
@@ -65,6 +65,7 @@ const FUNCTIONS = (
     :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
     :panns_index_get_vector_e,
     :panns_index_search_filtered_e, :panns_index_search_batch_filtered_e, :panns_index_range_search_e,
+    :panns_allow_list_new_e, :panns_allow_list_len, :panns_allow_list_items, :panns_allow_list_free,
     :panns_sharded_open_e, :panns_sharded_open_subset_e, :panns_sharded_write_manifest_e,
     :panns_sharded_search_e, :panns_sharded_search_filtered_e, :panns_sharded_range_search_e,
     :panns_sharded_search_batch_filtered_e, :panns_sharded_len, :panns_sharded_dim, :panns_sharded_metric,

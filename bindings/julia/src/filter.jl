@@ -3,13 +3,85 @@
 # A `filter` keyword of `search`, `search_with_stats`, `search_batch` and `range_search` is one
 # of: `nothing` (every item), an `AbstractVector{Bool}` / `BitVector` mask with one entry per
 # item (entry `i` is 0-based item `i - 1`), an `AbstractVector{<:Integer}` of allowed 0-based
-# item ids, or a function `f(id::Int)::Bool` of a 0-based id. An exception thrown by the
-# function stops the search and is rethrown.
+# item ids, a function `f(id::Int)::Bool` of a 0-based id, or an `AllowList` made once by
+# `prepare_filter` for many searches. An exception thrown by the function stops the search and
+# is rethrown.
 
 const FILTER_ALL = UInt32(0)
 const FILTER_ALLOW_BITMAP = UInt32(1)
 const FILTER_ALLOW_IDS = UInt32(3)
 const FILTER_PREDICATE = UInt32(5)
+const FILTER_ALLOW_LIST = UInt32(6)
+
+"""
+    AllowList
+
+A filter prepared once for many searches of one index by [`prepare_filter`](@ref)
+(`PannsAllowList`): pass it as `filter`; the searches then skip counting and listing the allowed
+items. Immutable: any number of tasks may search with it at once. Freed by `close` or its
+finalizer.
+"""
+mutable struct AllowList
+    ptr::Ptr{Cvoid}
+
+    function AllowList(ptr::Ptr{Cvoid})
+        a = new(ptr)
+        finalizer(close, a)
+        return a
+    end
+end
+
+"""
+    close(a::AllowList)
+
+Frees the list; idempotent. Also the finalizer: it takes no lock and never yields.
+"""
+function Base.close(a::AllowList)
+    p = a.ptr
+    if p != C_NULL
+        a.ptr = C_NULL
+        ccall(sym(:panns_allow_list_free), Cvoid, (Ptr{Cvoid},), p)
+    end
+    return nothing
+end
+
+"""
+    length(a::AllowList) -> Int
+
+The number of items the list allows.
+"""
+Base.length(a::AllowList) = Int(ccall(sym(:panns_allow_list_len), Csize_t, (Ptr{Cvoid},), live(a)))
+
+"""
+    n_items(a::AllowList) -> Int
+
+The item count of the index the list was made for (searches accept it only for an index of
+that many items).
+"""
+n_items(a::AllowList) = Int(ccall(sym(:panns_allow_list_items), Csize_t, (Ptr{Cvoid},), live(a)))
+
+"""
+    prepare_filter(ix::Index, filter) -> AllowList
+
+`filter` (a `Bool` mask, a vector of 0-based ids, `nothing` for every item, or another
+`AllowList`) prepared once for many searches of `ix` (`panns_allow_list_new_e`): the results
+and statistics of a search given the list are those of `filter`. A function cannot be prepared
+(`PANNS_INVALID_ARGUMENT`).
+"""
+function prepare_filter(ix::Index, filter)
+    filter isa Function &&
+        throw(PannsError(PANNS_INVALID_ARGUMENT, "a function filter cannot be prepared: pass a mask or ids"))
+    out = Ref{Ptr{Cvoid}}(C_NULL)
+    with_filter(filter) do c
+        err = ErrorRef(C_NULL)
+        GC.@preserve ix begin
+            check(ccall(sym(:panns_allow_list_new_e), UInt32,
+                        (Ptr{Cvoid}, Ptr{CFilter}, Ptr{Ptr{Cvoid}}, Ptr{Ptr{UInt8}}),
+                        live(ix), c, out, err), err)
+        end
+    end
+    return AllowList(out[])
+end
 
 """
     CFilter
@@ -105,9 +177,13 @@ function with_filter(body, filter)
             p = isempty(ids) ? Ptr{UInt32}(C_NULL) : pointer(ids)
             return body(Ref(CFilter(FILTER_ALLOW_IDS, C_NULL, 0, p, length(ids), C_NULL, C_NULL)))
         end
+    elseif filter isa AllowList
+        GC.@preserve filter begin
+            return body(Ref(CFilter(FILTER_ALLOW_LIST, C_NULL, 0, C_NULL, 0, C_NULL, live(filter))))
+        end
     else
         throw(PannsError(PANNS_INVALID_ARGUMENT,
-                         "filter must be nothing, a Bool mask, a vector of item ids or a function, got $(typeof(filter))"))
+                         "filter must be nothing, a Bool mask, a vector of item ids, a function or an AllowList, got $(typeof(filter))"))
     end
 end
 

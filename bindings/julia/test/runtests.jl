@@ -394,6 +394,22 @@ end
             @test search(ix, q, 10; budget = 40, filter = id -> mask[id + 1])[1] == ids
         end
         @test hits / 300 >= 0.95
+        # A prepared filter answers as its mask does, on the walk and on the exact scan.
+        prepared = prepare_filter(ix, mask)
+        @test length(prepared) == count(mask) && n_items(prepared) == 3000
+        for t in 1:5
+            p = F[:, 100t] .+ 0.1f0
+            want = search_with_stats(ix, p, 10; budget = 40, filter = mask)
+            got = search_with_stats(ix, p, 10; budget = 40, filter = prepared)
+            @test got[1] == want[1] && got[2] == want[2] && got[3].exact_scan == 0
+            @test search(ix, p, 3; budget = 1500, filter = prepared)[1] ==
+                  search(ix, p, 3; budget = 1500, filter = mask)[1]
+        end
+        @test length(prepare_filter(ix, [2, 7])) == 2
+        @throws_status PANNS_INVALID_ARGUMENT prepare_filter(ix, id -> true)
+        @throws_status PANNS_OUT_OF_RANGE prepare_filter(ix, [3000])
+        close(prepared)
+        close(prepared)   # idempotent
         q = randn(frng, Float32, 8)
         # Empty filters: no results; bad ones: clear errors; a throwing function: rethrown.
         @test isempty(search(ix, q, 5; filter = Int[])[1])
