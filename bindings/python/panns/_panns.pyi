@@ -127,8 +127,15 @@ class Index:
         c: Optional[int] = None,
         graph_degree: Optional[int] = None,
         progress: bool = False,
+        exact_graph_build: bool = False,
     ) -> None: ...
-    def build_graph(self, degree: Optional[int] = None, threads: Optional[int] = None) -> None: ...
+    def build_graph(
+        self,
+        degree: Optional[int] = None,
+        threads: Optional[int] = None,
+        *,
+        exact_graph_build: bool = False,
+    ) -> None: ...
     def save(self, fname: Optional[_Path] = None, mmap: bool = True) -> None: ...
     def load(
         self, fname: _Path, mmap: bool = True, verify: bool = False, writable: bool = False

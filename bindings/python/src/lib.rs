@@ -1074,9 +1074,11 @@ impl PyIndex {
 
     /// Builds the index over the current data set: a forest of `n_trees` trees (None:
     /// the library default, 32), plus a neighbour graph when `graph_degree > 0`.
+    /// `exact_graph_build=True` scores the graph build's candidates on exact distances
+    /// instead of 8-bit codes: slower, without the codes' memory (a byte per component).
     #[pyo3(signature = (n_trees=None, *, leaf_size=None, pool_size=None, seed=None,
                         candidates=None, split=None, threads=None, c=None, graph_degree=None,
-                        progress=false))]
+                        progress=false, exact_graph_build=false))]
     #[allow(clippy::too_many_arguments)]
     fn build(
         &self,
@@ -1091,6 +1093,7 @@ impl PyIndex {
         c: Option<&Bound<'_, PyAny>>,
         graph_degree: Option<&Bound<'_, PyAny>>,
         progress: bool,
+        exact_graph_build: bool,
     ) -> PyResult<()> {
         let mut params = BuildParams::default();
         let n_trees = match c {
@@ -1176,7 +1179,7 @@ impl PyIndex {
                 &format!("panns build [2/2] graph: degree {degree} (NN-descent) ..."),
             );
             let t = Instant::now();
-            let gp = graph_params(degree, params.threads);
+            let gp = graph_params(degree, params.threads, exact_graph_build);
             match py.detach(|| index.build_graph(&gp)) {
                 Ok(()) => Self::progress(
                     py,
@@ -1200,13 +1203,14 @@ impl PyIndex {
 
     /// Adds (or replaces) a neighbour graph of `degree` neighbours per item (0 = the
     /// library default, 24), on a built or loaded index. Searches from other threads go on
-    /// meanwhile (on the index without the new graph).
-    #[pyo3(signature = (degree=None, threads=None))]
+    /// meanwhile (on the index without the new graph). `exact_graph_build` as in `build`.
+    #[pyo3(signature = (degree=None, threads=None, *, exact_graph_build=false))]
     fn build_graph(
         &self,
         py: Python<'_>,
         degree: Option<&Bound<'_, PyAny>>,
         threads: Option<&Bound<'_, PyAny>>,
+        exact_graph_build: bool,
     ) -> PyResult<()> {
         let degree = match opt_count(py, degree, "degree")? {
             None | Some(0) => GraphParams::default().degree,
@@ -1223,7 +1227,11 @@ impl PyIndex {
                 "vectors were added since the last build(): call build() first",
             ));
         }
-        let gp = graph_params(degree, explicit.or(data.threads).unwrap_or(0));
+        let gp = graph_params(
+            degree,
+            explicit.or(data.threads).unwrap_or(0),
+            exact_graph_build,
+        );
         let mut copy = (*index).clone();
         py.detach(|| copy.build_graph(&gp))
             .map_err(|e| core_err(py, e))?;
@@ -2124,13 +2132,15 @@ fn item_id(py: Python<'_>, i: &Bound<'_, PyAny>, index: &Index) -> PyResult<usiz
     Ok(id as usize)
 }
 
-/// Graph parameters for `degree` (the NN-descent list length follows the degree up).
-fn graph_params(degree: usize, threads: usize) -> GraphParams {
+/// Graph parameters for `degree` (the NN-descent list length follows the degree up),
+/// scored on exact distances throughout when `exact`.
+fn graph_params(degree: usize, threads: usize, exact: bool) -> GraphParams {
     let defaults = GraphParams::default();
     GraphParams {
         degree,
         build_k: defaults.build_k.max(degree.min(MAX_GRAPH_DEGREE)),
         threads,
+        quantized: !exact,
         ..defaults
     }
 }

@@ -488,7 +488,7 @@ pub(crate) fn build_shard(
             b.add_batch(rows)?;
             let mut index = b.build(&params)?;
             if degree > 0 {
-                index.build_graph(&graph_params(degree, params.threads))?;
+                index.build_graph(&graph_params(degree, params.threads, false))?;
             }
             let extras = Extras {
                 labels: labels.as_deref(),

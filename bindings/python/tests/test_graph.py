@@ -52,6 +52,18 @@ def test_graph_build_recall_save_load(rng: np.random.Generator, tmp_path: Path) 
     trees.build_graph(8, threads=1)
     assert trees.graph_degree == 8
 
+    # the graph built on exact distances throughout is another graph of the same quality
+    exact = PannsIndex(dimension=16)
+    exact.load_matrix(data)
+    exact.build(16, seed=1, graph_degree=16, exact_graph_build=True)
+    assert exact.to_bytes() != graph.to_bytes()
+    assert _recall(exact, queries, truth, 40) >= 0.9
+    exact.build_graph(16, exact_graph_build=True)
+    assert exact.to_bytes() != graph.to_bytes()
+    exact.build_graph(16)
+    assert exact.to_bytes() == graph.to_bytes()
+    exact.close()
+
     # save/load keeps the graph, and the loaded index answers the same
     path = tmp_path / "graph.idx"
     graph.save(path)
