@@ -805,27 +805,58 @@ fn keeps(d_wv: f32, d_uv: f32) -> bool {
 /// by (distance, id).
 ///
 /// `dist4(v, ws)` gives the distances from `v` to four items.
+#[cfg(test)]
 fn prune(
     u: u32,
     cands: &[(f32, u32)],
     degree: usize,
     dist4: impl Fn(u32, [u32; 4]) -> [f32; 4],
 ) -> Vec<(f32, u32)> {
-    let mut kept: Vec<(f32, u32)> = Vec::with_capacity(degree);
-    let mut spare: Vec<(f32, u32)> = Vec::new();
-    for &(d, v) in cands {
+    let marked: Vec<Cand> = cands.iter().map(|&(d, v)| (d, v, false)).collect();
+    let kept = prune_marked(u, &marked, degree, &mut Vec::new(), dist4);
+    kept.into_iter().map(|(d, v, _)| (d, v)).collect()
+}
+
+/// A pruning candidate: distance, id, and whether it is known to be diverse among the
+/// others so marked (see [`prune_marked`]).
+type Cand = (f32, u32, bool);
+
+/// [`prune`] for candidates of which the marked ones are known to keep each other (no
+/// marked w before a marked v drops v: they were kept together by an earlier pruning of
+/// the same list with the same distances), so their pairs are not checked again. The
+/// kept entries come back marked when kept as diverse (not as fill-ins). `ws` is
+/// scratch.
+fn prune_marked(
+    u: u32,
+    cands: &[Cand],
+    degree: usize,
+    ws: &mut Vec<u32>,
+    dist4: impl Fn(u32, [u32; 4]) -> [f32; 4],
+) -> Vec<Cand> {
+    // Kept as diverse so far, each with its candidate's mark.
+    let mut kept: Vec<Cand> = Vec::with_capacity(degree);
+    let mut spare: Vec<Cand> = Vec::new();
+    for &(d, v, known) in cands {
         if kept.len() == degree {
             break;
         }
-        if v == u || kept.iter().any(|&(_, w)| w == v) {
+        if v == u || kept.iter().any(|&(_, w, _)| w == v) {
             continue;
         }
-        if diverse(&kept, v, d, &dist4) {
-            kept.push((d, v));
+        ws.clear();
+        ws.extend(
+            kept.iter()
+                .filter(|&&(_, _, w_known)| !(known && w_known))
+                .map(|&(_, w, _)| w),
+        );
+        if diverse(ws, v, d, &dist4) {
+            kept.push((d, v, known));
         } else {
-            spare.push((d, v));
+            spare.push((d, v, false));
         }
     }
+    // From here on the mark says "kept as diverse".
+    kept.iter_mut().for_each(|e| e.2 = true);
     for e in spare {
         if kept.len() == degree {
             break;
@@ -836,17 +867,13 @@ fn prune(
     kept
 }
 
-/// Whether every kept neighbour `w` keeps the edge to `v` at distance `d` ([`keeps`]),
-/// four distances at a time, stopping at the first four with one that drops it.
-fn diverse(
-    kept: &[(f32, u32)],
-    v: u32,
-    d: f32,
-    dist4: &impl Fn(u32, [u32; 4]) -> [f32; 4],
-) -> bool {
-    kept.chunks(4).all(|c| {
-        let ws = std::array::from_fn(|i| c[i.min(c.len() - 1)].1);
-        dist4(v, ws)[..c.len()].iter().all(|&d_wv| keeps(d_wv, d))
+/// Whether every kept neighbour `w` of `ws` keeps the edge to `v` at distance `d`
+/// ([`keeps`]), four distances at a time, stopping at the first four with one that
+/// drops it.
+fn diverse(ws: &[u32], v: u32, d: f32, dist4: &impl Fn(u32, [u32; 4]) -> [f32; 4]) -> bool {
+    ws.chunks(4).all(|c| {
+        let quad = std::array::from_fn(|i| c[i.min(c.len() - 1)]);
+        dist4(v, quad)[..c.len()].iter().all(|&d_wv| keeps(d_wv, d))
     })
 }
 
@@ -859,22 +886,29 @@ fn diverse(
 /// pass over the pruned lists), so besides the vectors, the pruned lists and the graph
 /// this stage holds about a quarter of the reverse edges at once.
 fn diversify(sp: &Space, mut lists: Lists, n: usize, degree: usize) -> Vec<u32> {
-    let prune = |u: u32, cands: &[(f32, u32)]| prune(u, cands, degree, |v, ws| sp.dist4(v, ws));
+    let prune = |u: u32, cands: &[Cand], ws: &mut Vec<u32>| {
+        prune_marked(u, cands, degree, ws, |v, quad| sp.dist4(v, quad))
+    };
     let k = lists.stride.max(1);
     lists
         .items
         .par_chunks_mut(k)
         .zip(lists.len.par_iter_mut())
         .enumerate()
-        .for_each_init(Vec::new, |c: &mut Vec<(f32, u32)>, (u, (row, l))| {
-            c.clear();
-            c.extend(row[..*l as usize].iter().map(|e| (e.d, e.id())));
-            let kept = prune(u as u32, c);
-            for (o, &(d, v)) in row.iter_mut().zip(&kept) {
-                *o = Entry::new(d, v, false);
-            }
-            *l = kept.len() as u32;
-        });
+        .for_each_init(
+            Default::default,
+            |(c, ws): &mut (Vec<Cand>, _), (u, (row, l))| {
+                c.clear();
+                c.extend(row[..*l as usize].iter().map(|e| (e.d, e.id(), false)));
+                let kept = prune(u as u32, c, ws);
+                // The flag now says "kept as diverse": the second pass need not recheck
+                // pairs of such entries.
+                for (o, &(d, v, diverse)) in row.iter_mut().zip(&kept) {
+                    *o = Entry::new(d, v, diverse);
+                }
+                *l = kept.len() as u32;
+            },
+        );
     let first = compact(lists, n, degree);
     // Reverse edges by counting sort, block by block of points: in a block,
     // `incoming[start[v] - base..start[v + 1] - base]` are the (distance, u) of every u
@@ -916,17 +950,26 @@ fn diversify(sp: &Space, mut lists: Lists, n: usize, degree: usize) -> Vec<u32> 
         g[lo * degree..hi * degree]
             .par_chunks_mut(degree.max(1))
             .enumerate()
-            .for_each_init(Vec::new, |c: &mut Vec<(f32, u32)>, (i, row)| {
-                let v = lo + i;
-                c.clear();
-                c.extend(first.row(v).iter().map(|e| (e.d, e.id())));
-                c.extend_from_slice(&incoming[start[v] - base..start[v + 1] - base]);
-                c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                c.dedup_by_key(|e| e.1);
-                for (slot, &(_, w)) in row.iter_mut().zip(&prune(v as u32, c)) {
-                    *slot = w;
-                }
-            });
+            .for_each_init(
+                Default::default,
+                |(c, ws): &mut (Vec<Cand>, _), (i, row)| {
+                    let v = lo + i;
+                    c.clear();
+                    c.extend(first.row(v).iter().map(|e| (e.d, e.id(), e.is_new())));
+                    let inc = &incoming[start[v] - base..start[v + 1] - base];
+                    c.extend(inc.iter().map(|&(d, u)| (d, u, false)));
+                    c.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    // An id both listed and incoming keeps its mark (the same distance).
+                    c.dedup_by(|later, kept| {
+                        let same = later.1 == kept.1;
+                        kept.2 |= same && later.2;
+                        same
+                    });
+                    for (slot, &(_, w, _)) in row.iter_mut().zip(&prune(v as u32, c, ws)) {
+                        *slot = w;
+                    }
+                },
+            );
         lo = hi;
     }
     g
