@@ -591,14 +591,13 @@ impl Index {
             // An index stored as codes builds its graph on the decoded vectors (and
             // scores NN-descent's candidates on its codes when quantized).
             let rows = IndexView::new_prevalidated(p).f32_rows()?;
-            let made = match (params.quantized, &p.codes) {
-                (true, None) => Some(crate::quant::encode(&rows, p.dim, p.metric)?),
-                _ => None,
-            };
-            let codes = match (params.quantized, &made) {
-                (false, _) => None,
-                (true, Some(m)) => Some(m.parts()),
-                (true, None) => p.codes,
+            let made = (params.quantized && p.codes.is_none())
+                .then(|| crate::quant::encode(&rows, p.dim, p.metric))
+                .transpose()?;
+            let codes = match &made {
+                _ if !params.quantized => None,
+                Some(m) => Some(m.parts()),
+                None => p.codes,
             };
             Ok(graph::build_graph(
                 &rows, codes, stride, p.metric, &forest, p.n_items, params, progress,
