@@ -91,6 +91,43 @@ fn bitmap(allowed: &[bool]) -> Vec<u64> {
     b
 }
 
+/// The arrays of the four array kinds of filter for one allow-mask of `N` items.
+struct KindArrays {
+    words: Vec<u64>,
+    deny_words: Vec<u64>,
+    ids: Vec<u32>,
+    denied: Vec<u32>,
+}
+
+impl KindArrays {
+    fn new(allowed: &[bool]) -> Self {
+        KindArrays {
+            words: bitmap(allowed),
+            deny_words: bitmap(&allowed.iter().map(|a| !a).collect::<Vec<_>>()),
+            ids: (0..N as u32).filter(|&i| allowed[i as usize]).collect(),
+            denied: (0..N as u32).filter(|&i| !allowed[i as usize]).collect(),
+        }
+    }
+
+    /// The allow-bitmap, deny-bitmap, allow-ids and deny-ids filters, pointing into
+    /// `self` (which must outlive them).
+    fn filters(&self) -> [PannsFilter; 4] {
+        let mut allow_bits = filter(PannsFilterKind::PANNS_FILTER_ALLOW_BITMAP);
+        allow_bits.bits = self.words.as_ptr();
+        allow_bits.n_bits = N;
+        let mut deny_bits = filter(PannsFilterKind::PANNS_FILTER_DENY_BITMAP);
+        deny_bits.bits = self.deny_words.as_ptr();
+        deny_bits.n_bits = N;
+        let mut allow_ids = filter(PannsFilterKind::PANNS_FILTER_ALLOW_IDS);
+        allow_ids.ids = self.ids.as_ptr();
+        allow_ids.n_ids = self.ids.len();
+        let mut deny_ids = filter(PannsFilterKind::PANNS_FILTER_DENY_IDS);
+        deny_ids.ids = self.denied.as_ptr();
+        deny_ids.n_ids = self.denied.len();
+        [allow_bits, deny_bits, allow_ids, deny_ids]
+    }
+}
+
 /// Every `stride`-th item, shifted by `offset`: a selectivity of 1 / stride.
 fn every(stride: usize, offset: usize) -> Vec<bool> {
     (0..N).map(|i| i % stride == offset).collect()
@@ -158,22 +195,8 @@ fn every_filter_kind_returns_only_allowed_items_near_exact_on_the_approximate_pa
         // Graph: 50% (1500 items) at beam 40; forest: 25% (750) at 300 candidates. Both the
         // approximate path: 2 * budget < allowed, and with the graph allowed^2 > 16 budget n.
         let allowed = if graph { every(2, 1) } else { every(4, 1) };
-        let words = bitmap(&allowed);
-        let deny_words = bitmap(&allowed.iter().map(|a| !a).collect::<Vec<_>>());
-        let ids: Vec<u32> = (0..N as u32).filter(|&i| allowed[i as usize]).collect();
-        let denied: Vec<u32> = (0..N as u32).filter(|&i| !allowed[i as usize]).collect();
-        let mut allow_bits = filter(PannsFilterKind::PANNS_FILTER_ALLOW_BITMAP);
-        allow_bits.bits = words.as_ptr();
-        allow_bits.n_bits = N;
-        let mut deny_bits = filter(PannsFilterKind::PANNS_FILTER_DENY_BITMAP);
-        deny_bits.bits = deny_words.as_ptr();
-        deny_bits.n_bits = N;
-        let mut allow_ids = filter(PannsFilterKind::PANNS_FILTER_ALLOW_IDS);
-        allow_ids.ids = ids.as_ptr();
-        allow_ids.n_ids = ids.len();
-        let mut deny_ids = filter(PannsFilterKind::PANNS_FILTER_DENY_IDS);
-        deny_ids.ids = denied.as_ptr();
-        deny_ids.n_ids = denied.len();
+        let arrays = KindArrays::new(&allowed);
+        let [allow_bits, deny_bits, allow_ids, deny_ids] = arrays.filters();
         let mut pred = filter(PannsFilterKind::PANNS_FILTER_PREDICATE);
         pred.predicate = Some(allow_from_vec);
         pred.user_data = &allowed as *const Vec<bool> as *mut c_void;
@@ -685,22 +708,8 @@ fn a_prepared_allow_list_gives_the_results_and_stats_of_the_filter_it_came_from(
         ];
         for (allowed, budget, exact_scan) in plans {
             let n_allowed = allowed.iter().filter(|&&a| a).count();
-            let words = bitmap(&allowed);
-            let deny_words = bitmap(&allowed.iter().map(|a| !a).collect::<Vec<_>>());
-            let ids: Vec<u32> = (0..N as u32).filter(|&i| allowed[i as usize]).collect();
-            let denied: Vec<u32> = (0..N as u32).filter(|&i| !allowed[i as usize]).collect();
-            let mut allow_bits = filter(PannsFilterKind::PANNS_FILTER_ALLOW_BITMAP);
-            allow_bits.bits = words.as_ptr();
-            allow_bits.n_bits = N;
-            let mut deny_bits = filter(PannsFilterKind::PANNS_FILTER_DENY_BITMAP);
-            deny_bits.bits = deny_words.as_ptr();
-            deny_bits.n_bits = N;
-            let mut allow_ids = filter(PannsFilterKind::PANNS_FILTER_ALLOW_IDS);
-            allow_ids.ids = ids.as_ptr();
-            allow_ids.n_ids = ids.len();
-            let mut deny_ids = filter(PannsFilterKind::PANNS_FILTER_DENY_IDS);
-            deny_ids.ids = denied.as_ptr();
-            deny_ids.n_ids = denied.len();
+            let arrays = KindArrays::new(&allowed);
+            let [allow_bits, deny_bits, allow_ids, deny_ids] = arrays.filters();
             // One list per kind it can be made from (deny kinds are inverted once), and a
             // copy made from a list.
             let mut lists: Vec<*mut PannsAllowList> =
