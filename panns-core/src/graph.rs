@@ -19,6 +19,8 @@ use crate::quant::{self, Codes};
 use crate::{Error, Metric, Result};
 use rayon::prelude::*;
 
+mod order;
+
 /// Parameters of [`crate::Index::build_graph`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct GraphParams {
@@ -77,6 +79,18 @@ struct Space<'a> {
     metric: Metric,
     /// When set, [`Space::entries_below`] scores the codes (from the f32 row of `u`).
     codes: Option<Codes<'a>>,
+    /// When set, ids are positions of [`order::Order`] (`perm`), and the codes are in
+    /// that order: position `a`'s f32 row is item `perm[a]`'s.
+    order: Option<&'a [u32]>,
+}
+
+/// The codes a graph build scores its candidates on: made for the build (owned, so
+/// they can be moved into the rounds' order in place) or the index's own.
+pub(crate) enum CodesIn<'a> {
+    /// Made for this build.
+    Owned(quant::OwnedCodes),
+    /// The index's own.
+    Borrowed(Codes<'a>),
 }
 
 /// Appends `(d, v, true)` for each `v` of `ids` with `d = dist(v) < limit`, four at a
@@ -119,7 +133,7 @@ fn scan_below(
 impl Space<'_> {
     #[inline]
     fn row(&self, a: u32) -> &[f32] {
-        let a = a as usize * self.stride;
+        let a = self.order.map_or(a, |p| p[a as usize]) as usize * self.stride;
         &self.vectors[a..a + self.stride]
     }
 
@@ -291,13 +305,23 @@ pub(crate) fn check_memory(n: usize, p: &GraphParams) -> Result<()> {
         })
 }
 
+impl CodesIn<'_> {
+    fn view(&self) -> Codes<'_> {
+        match self {
+            CodesIn::Owned(c) => c.parts(),
+            CodesIn::Borrowed(c) => *c,
+        }
+    }
+}
+
 /// The graph of `n` items (rows of `stride` floats in `vectors`), seeded from the
 /// forest. With `codes` (the same items as codes), NN-descent scores candidates on
-/// them and the lists are rescored exactly before pruning.
+/// them, in the first tree's leaf order ([`order`]), and the lists are rescored
+/// exactly before pruning.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_graph(
     vectors: &[f32],
-    codes: Option<Codes<'_>>,
+    codes: Option<CodesIn<'_>>,
     stride: usize,
     metric: Metric,
     forest: &ForestRef<'_>,
@@ -306,15 +330,42 @@ pub(crate) fn build_graph(
     progress: crate::ProgressFn<'_>,
 ) -> Vec<u32> {
     use crate::progress::{Stage, report};
-    let mut sp = Space {
+    let exact = Space {
         vectors,
         stride,
         metric,
-        codes,
+        codes: None,
+        order: None,
     };
-    if sp.codes.is_some() && !codes_fit(&sp, forest) {
-        sp.codes = None;
-    }
+    let fits = codes.as_ref().is_some_and(|c| {
+        codes_fit(
+            &Space {
+                codes: Some(c.view()),
+                ..exact
+            },
+            forest,
+        )
+    });
+    // Rounds on codes run in the first tree's leaf order, on the codes moved (or
+    // copied) into it; in id order when that order cannot be had.
+    let mut order = fits
+        .then(|| order::Order::of_first_tree(forest, n))
+        .flatten();
+    let held = match (codes.filter(|_| fits), &order) {
+        (Some(c), Some(o)) => match o.arrange(c, stride) {
+            Ok(moved) => Some(CodesIn::Owned(moved)),
+            Err(c) => {
+                order = None;
+                Some(c)
+            }
+        },
+        (c, _) => c,
+    };
+    let sp = Space {
+        codes: held.as_ref().map(CodesIn::view),
+        order: order.as_ref().map(|o| &o.perm[..]),
+        ..exact
+    };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
     report(progress, Stage::GraphSeeds, 0, 1);
     // One buffer, reserved once, holds the seed trees' leaf map and then each round's
@@ -322,7 +373,8 @@ pub(crate) fn build_graph(
     // allocator and add to the rounds' peak.
     let mut spare: Vec<u32> = Vec::new();
     spare.reserve_exact(n * k.max(p.seed_trees.min(forest.roots.len())));
-    let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees, &mut spare);
+    let pos = order.as_ref().map(|o| &o.pos[..]);
+    let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees, pos, &mut spare);
     report(progress, Stage::GraphSeeds, 1, 1);
     report(progress, Stage::GraphRounds, 0, p.max_rounds);
     let mut work = RoundWork {
@@ -346,10 +398,15 @@ pub(crate) fn build_graph(
     report(progress, Stage::GraphRounds, p.max_rounds, p.max_rounds);
     drop(work);
     report(progress, Stage::GraphPruning, 0, 1);
-    if sp.codes.is_some() {
-        rescore(&sp, &mut lists);
+    let on_codes = sp.codes.is_some();
+    if let Some(o) = &order {
+        o.lists_to_items(&mut lists);
     }
-    let graph = diversify(&sp, lists, n, p.degree);
+    drop((order, held));
+    if on_codes {
+        rescore(&exact, &mut lists);
+    }
+    let graph = diversify(&exact, lists, n, p.degree);
     report(progress, Stage::GraphPruning, 1, 1);
     graph
 }
@@ -435,15 +492,18 @@ fn converged(changed: usize, n: usize, k: usize) -> bool {
 }
 
 /// Each point's nearest leaf-mates over the first `trees` trees. `spare` is the
-/// buffer of the seed trees' leaf map (`trees x n` ids).
+/// buffer of the seed trees' leaf map (`trees x n` ids). With `pos` (item `v` is at
+/// position `pos[v]`), rows and entries are positions, as `sp`'s ids are.
 fn seed_lists(
     sp: &Space,
     f: &ForestRef<'_>,
     n: usize,
     k: usize,
     trees: usize,
+    pos: Option<&[u32]>,
     spare: &mut Vec<u32>,
 ) -> Lists {
+    let at = |v: u32| pos.map_or(v, |p| p[v as usize]);
     let trees = trees.min(f.roots.len());
     spare.clear();
     spare.resize(trees * n, 0);
@@ -454,7 +514,7 @@ fn seed_lists(
             if c & LEAF_FLAG != 0 {
                 let l = (c & !LEAF_FLAG) as usize;
                 for &id in &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize] {
-                    leaf_of[t * n + id as usize] = l as u32;
+                    leaf_of[t * n + at(id) as usize] = l as u32;
                 }
             } else {
                 let node = &f.nodes[c as usize];
@@ -467,9 +527,8 @@ fn seed_lists(
         c.clear();
         for t in 0..trees {
             let l = leaf_of[t * n + u] as usize;
-            c.extend_from_slice(
-                &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize],
-            );
+            let mates = &f.leaf_ids[f.leaf_offsets[l] as usize..f.leaf_offsets[l + 1] as usize];
+            c.extend(mates.iter().map(|&v| at(v)));
         }
         c.sort_unstable();
         c.dedup();
@@ -1195,6 +1254,7 @@ mod tests {
             stride,
             metric: Metric::Euclidean,
             codes: None,
+            order: None,
         };
         // Point 0 lists points 1..=12 as new; the others list nothing.
         let rows: Vec<Vec<Entry>> = (0..n)

@@ -594,10 +594,10 @@ impl Index {
             let made = (params.quantized && p.codes.is_none())
                 .then(|| crate::quant::encode(&rows, p.dim, p.metric))
                 .transpose()?;
-            let codes = match &made {
+            let codes = match made {
                 _ if !params.quantized => None,
-                Some(m) => Some(m.parts()),
-                None => p.codes,
+                Some(m) => Some(graph::CodesIn::Owned(m)),
+                None => p.codes.map(graph::CodesIn::Borrowed),
             };
             Ok(graph::build_graph(
                 &rows, codes, stride, p.metric, &forest, p.n_items, params, progress,
