@@ -183,3 +183,30 @@ func TestErrorsTravelWithTheCall(t *testing.T) {
 		t.Error(b)
 	}
 }
+
+func TestBuildGraphExact(t *testing.T) {
+	rows := gaussian(43, 2000, 8)
+	graphBytes := func(exact bool) []byte {
+		ix := mustBuild(t, rows, Euclidean, BuildOptions{NTrees: 4})
+		defer ix.Close()
+		build := ix.BuildGraph
+		if exact {
+			build = ix.BuildGraphExact
+		}
+		if err := build(8, 0); err != nil || ix.GraphDegree() != 8 {
+			t.Fatalf("exact %v: degree %d, %v", exact, ix.GraphDegree(), err)
+		}
+		b, err := ix.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	coded, exact := graphBytes(false), graphBytes(true)
+	if bytes.Equal(coded, exact) {
+		t.Fatal("BuildGraphExact built the graph BuildGraph builds (on codes)")
+	}
+	if !bytes.Equal(exact, graphBytes(true)) {
+		t.Fatal("two exact builds differ")
+	}
+}

@@ -453,6 +453,16 @@ func (ix *Index) GraphDegree() int {
 // It works on an index opened from a file or bytes too (the graph then lives in memory beside
 // the mapping). A degree above 256 gives ErrInvalidArgument.
 func (ix *Index) BuildGraph(degree, threads int) error {
+	return ix.buildGraph(degree, threads, 0)
+}
+
+// BuildGraphExact is BuildGraph scoring the build's candidates on exact distances instead of
+// 8-bit codes: slower, with a lower peak memory (C: PANNS_GRAPH_EXACT_BUILD).
+func (ix *Index) BuildGraphExact(degree, threads int) error {
+	return ix.buildGraph(degree, threads, C.PANNS_GRAPH_EXACT_BUILD)
+}
+
+func (ix *Index) buildGraph(degree, threads int, flags C.uint32_t) error {
 	cdeg, err := u32("degree", degree)
 	if err != nil {
 		return err
@@ -466,7 +476,9 @@ func (ix *Index) BuildGraph(degree, threads int) error {
 	if ix.ptr == nil {
 		return ErrClosed
 	}
-	err = call(func(cerr **C.char) C.PannsStatus { return C.panns_index_build_graph_e(ix.ptr, cdeg, cthreads, cerr) })
+	err = call(func(cerr **C.char) C.PannsStatus {
+		return C.panns_index_build_graph_flags_e(ix.ptr, cdeg, cthreads, flags, cerr)
+	})
 	ix.degree = int(C.panns_index_graph_degree(ix.ptr))
 	return err
 }

@@ -226,6 +226,29 @@ pub unsafe extern "C" fn panns_index_build_graph_e(
     unsafe { report(panns_index_build_graph(idx, degree, threads), error) }
 }
 
+/// `panns_index_build_graph_flags` with this call's error message in `*error` (NULL on success;
+/// otherwise a NUL-terminated copy of the message that the caller frees with
+/// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.
+///
+/// # Safety
+/// As `panns_index_build_graph_flags`; `error` NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn panns_index_build_graph_flags_e(
+    idx: *mut PannsIndex,
+    degree: u32,
+    threads: u32,
+    flags: u32,
+    error: *mut *mut c_char,
+) -> PannsStatus {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        report(
+            panns_index_build_graph_flags(idx, degree, threads, flags),
+            error,
+        )
+    }
+}
+
 /// `panns_index_search` with this call's error message in `*error` (NULL on success;
 /// otherwise a NUL-terminated copy of the message that the caller frees with
 /// `panns_error_free`; `error` itself may be NULL). Same contract otherwise.

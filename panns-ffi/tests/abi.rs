@@ -860,6 +860,78 @@ fn add_file_reads_datasets() {
     }
 }
 
+/// The graph array of an index, read back from its serialized bytes.
+fn graph_of(idx: *const PannsIndex) -> Vec<u32> {
+    let mut len = 0;
+    // SAFETY: a live index; a buffer of the length it reports.
+    unsafe {
+        expect(panns_index_serialized_len(idx, &mut len), PANNS_OK, "");
+        let mut buf = vec![0u8; len];
+        expect(
+            panns_index_serialize(idx, buf.as_mut_ptr(), len, &mut len),
+            PANNS_OK,
+            "",
+        );
+        let ix = panns_io::index_from_slice(&buf, &Default::default()).unwrap();
+        ix.parts().graph.to_vec()
+    }
+}
+
+#[test]
+fn graph_flags_choose_the_exact_build() {
+    // The same index built from Rust with codes (the default) and exact distances.
+    let mut b = panns_core::IndexBuilder::new(DIM, panns_core::Metric::Euclidean).unwrap();
+    b.add_batch(&data(2000, 7)).unwrap();
+    let params = panns_core::BuildParams {
+        n_trees: 4,
+        ..Default::default()
+    };
+    let rust = b.build(&params).unwrap();
+    let graph = |quantized| {
+        let mut ix = rust.clone();
+        let p = panns_core::GraphParams {
+            degree: 8,
+            quantized,
+            ..Default::default()
+        };
+        ix.build_graph(&p).unwrap();
+        ix.parts().graph.to_vec()
+    };
+    let (coded, exact) = (graph(true), graph(false));
+    assert_ne!(coded, exact, "the two builds should differ on this data");
+    // SAFETY: live handles.
+    unsafe {
+        let plain = index(2000, 0);
+        expect(panns_index_build_graph(plain, 8, 0), PANNS_OK, "");
+        assert_eq!(graph_of(plain), coded);
+        let flagged = index(2000, 0);
+        expect(
+            panns_index_build_graph_flags(flagged, 8, 0, PANNS_GRAPH_EXACT_BUILD),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!(graph_of(flagged), exact);
+        expect(
+            panns_index_build_graph_flags(flagged, 8, 0, 0),
+            PANNS_OK,
+            "",
+        );
+        assert_eq!(graph_of(flagged), coded);
+        expect(
+            panns_index_build_graph_flags(flagged, 8, 0, 6),
+            PANNS_INVALID_ARGUMENT,
+            "unknown bits 0x6",
+        );
+        expect(
+            panns_index_build_graph_flags(null_mut(), 8, 0, 0),
+            PANNS_NULL_POINTER,
+            "index",
+        );
+        panns_index_free(plain);
+        panns_index_free(flagged);
+    }
+}
+
 #[test]
 fn graph_is_built_saved_and_reopened() {
     let idx = index(600, 0);

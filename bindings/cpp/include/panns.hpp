@@ -413,9 +413,13 @@ class Index {
   /// Works on an index opened from a file or bytes too (the graph then lives in memory
   /// beside the mapping). Not thread-safe: no other thread may use the index during the
   /// call. Throws panns::Error: PANNS_INVALID_ARGUMENT for a degree above 256,
-  /// PANNS_OUT_OF_MEMORY, PANNS_NULL_POINTER when moved from.
-  void build_graph(std::uint32_t degree = 0, std::uint32_t threads = 0) {
-    detail::check(panns_index_build_graph(ptr_, degree, threads));
+  /// PANNS_OUT_OF_MEMORY, PANNS_NULL_POINTER when moved from. `exact_graph_build` scores
+  /// the build's candidates on exact distances instead of 8-bit codes: slower, with a
+  /// lower peak memory (PANNS_GRAPH_EXACT_BUILD).
+  void build_graph(std::uint32_t degree = 0, std::uint32_t threads = 0,
+                   bool exact_graph_build = false) {
+    detail::check(panns_index_build_graph_flags(ptr_, degree, threads,
+                                                exact_graph_build ? PANNS_GRAPH_EXACT_BUILD : 0));
   }
 
   /// How the vectors are stored (Dtype::F32 for a moved-from object).

@@ -60,7 +60,7 @@ const FUNCTIONS = (
     :panns_index_save_e, :panns_index_open_e, :panns_index_open_buffer_e,
     :panns_index_serialized_len_e, :panns_index_serialize_e, :panns_index_free,
     :panns_index_len, :panns_index_dim, :panns_index_metric, :panns_index_n_trees,
-    :panns_index_graph_degree, :panns_index_build_graph_e, :panns_index_search_e,
+    :panns_index_graph_degree, :panns_index_build_graph_e, :panns_index_build_graph_flags_e, :panns_index_search_e,
     :panns_index_dtype, :panns_index_set_dtype_e,
     :panns_index_search_with_stats_e, :panns_index_linear_search_e, :panns_index_search_batch_e,
     :panns_index_get_vector_e,
@@ -484,24 +484,31 @@ graph_degree(ix::Index) = GC.@preserve ix begin
 end
 
 """
-    build_graph!(ix::Index; degree = 0, threads = 0) -> Index
+    build_graph!(ix::Index; degree = 0, threads = 0, exact_graph_build = false) -> Index
 
 Adds (or replaces) a neighbour graph of `degree` neighbours per item (0 = the library default,
 24), built with `threads` workers (0 = all cores; the graph does not depend on it), to any
 index, opened by [`open_index`](@ref) too (the graph then lives in memory). With a graph,
 searches reach high recall with far fewer distance computations and `budget` in
 [`search`](@ref) is the beam width (like HNSW's ef; 0 = 64). [`save`](@ref) keeps the graph.
-No other thread may use `ix` during the call. Throws `PannsError` with
-`PANNS_INVALID_ARGUMENT` for a degree above 256.
+`exact_graph_build = true` scores the build's candidates on exact distances instead of
+8-bit codes: slower, with a lower peak memory. No other thread may use `ix` during the
+call. Throws `PannsError` with `PANNS_INVALID_ARGUMENT` for a degree above 256.
 """
-function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0)
+function build_graph!(ix::Index; degree::Integer = 0, threads::Integer = 0,
+                      exact_graph_build::Bool = false)
     err = ErrorRef(C_NULL)
+    flags = exact_graph_build ? GRAPH_EXACT_BUILD : UInt32(0)
     GC.@preserve ix begin
-        check(ccall(sym(:panns_index_build_graph_e), UInt32, (Ptr{Cvoid}, UInt32, UInt32, Ptr{Ptr{UInt8}}),
-                    live(ix), u32("degree", degree), u32("threads", threads), err), err)
+        check(ccall(sym(:panns_index_build_graph_flags_e), UInt32,
+                    (Ptr{Cvoid}, UInt32, UInt32, UInt32, Ptr{Ptr{UInt8}}),
+                    live(ix), u32("degree", degree), u32("threads", threads), flags, err), err)
     end
     return ix
 end
+
+# `panns_index_build_graph_flags`: score the build's candidates on exact distances.
+const GRAPH_EXACT_BUILD = UInt32(1)
 
 """
     DTYPES

@@ -208,6 +208,9 @@ end
         r_trees, r_graph = recall(trees), recall(graph)
         @test r_graph >= r_trees
         @test r_graph >= 0.9
+        exact = built()                                  # scored exactly during the build
+        @test build_graph!(exact; degree = 16, exact_graph_build = true) === exact
+        @test graph_degree(exact) == 16 && recall(exact) >= 0.9
 
         build_graph!(trees)                              # the default degree
         @test graph_degree(trees) == 24
