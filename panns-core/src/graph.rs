@@ -346,11 +346,9 @@ pub(crate) fn build_graph(
             forest,
         )
     });
-    // Rounds on codes run in the first tree's leaf order, on the codes moved (or
-    // copied) into it; in id order when that order cannot be had.
-    let mut order = fits
-        .then(|| order::Order::of_first_tree(forest, n))
-        .flatten();
+    // The build runs in the first tree's leaf order, on the codes moved (or copied)
+    // into it; in id order when that order cannot be had.
+    let mut order = order::Order::of_first_tree(forest, n);
     let held = match (codes.filter(|_| fits), &order) {
         (Some(c), Some(o)) => match o.arrange(c, stride) {
             Ok(moved) => Some(CodesIn::Owned(moved)),
@@ -361,9 +359,12 @@ pub(crate) fn build_graph(
         },
         (c, _) => c,
     };
+    let exact = Space {
+        order: order.as_ref().map(|o| &o.perm[..]),
+        ..exact
+    };
     let sp = Space {
         codes: held.as_ref().map(CodesIn::view),
-        order: order.as_ref().map(|o| &o.perm[..]),
         ..exact
     };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
@@ -399,14 +400,14 @@ pub(crate) fn build_graph(
     drop(work);
     report(progress, Stage::GraphPruning, 0, 1);
     let on_codes = sp.codes.is_some();
-    if let Some(o) = &order {
-        o.lists_to_items(&mut lists);
-    }
-    drop((order, held));
+    drop(held);
     if on_codes {
         rescore(&exact, &mut lists);
     }
-    let graph = diversify(&exact, lists, n, p.degree);
+    let mut graph = diversify(&exact, lists, n, p.degree);
+    if let Some(o) = &order {
+        o.graph_to_items(&mut graph, p.degree);
+    }
     report(progress, Stage::GraphPruning, 1, 1);
     graph
 }

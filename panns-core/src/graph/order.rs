@@ -4,11 +4,13 @@
 //! scattered over the whole data set. In the first tree's leaf order, near items sit
 //! at near positions, so the rounds run over positions in that order, on codes copied
 //! (or moved) into it: a point's candidates are mostly the rows its predecessors just
-//! read, still in cache. Lists are mapped back to item ids before the exact rescoring
-//! and pruning. At 1M x 128 (rows in random order) this halved the rounds' time; data
-//! already stored in a near-neighbour order gains little.
+//! read, still in cache. The exact rescoring and the pruning run in that order too
+//! (reading the f32 rows where they are: consecutive positions share neighbours), and
+//! the finished graph is mapped back to item ids. At 1M x 128 (rows in random order)
+//! this halved the rounds' time; data already stored in a near-neighbour order gains
+//! little.
 
-use super::{CodesIn, Entry, Lists};
+use super::CodesIn;
 use crate::build::ForestRef;
 use crate::layout::LEAF_FLAG;
 use crate::quant::{Codes, OwnedCodes};
@@ -91,23 +93,17 @@ impl Order {
         })
     }
 
-    /// Lists over positions (a row per position, entries naming positions) as lists
-    /// over items: row `u` moves to row `perm[u]`, an entry `v` becomes `perm[v]`.
-    /// Entry order is kept (the rescoring re-sorts).
-    pub(super) fn lists_to_items(&self, lists: &mut Lists) {
-        let k = lists.stride.max(1);
+    /// A graph over positions (a row per position, entries naming positions, padded
+    /// with `u32::MAX`) as a graph over items: row `u` moves to row `perm[u]`, an
+    /// entry `v` becomes `perm[v]`.
+    pub(super) fn graph_to_items(&self, graph: &mut [u32], degree: usize) {
         let perm = &self.perm;
-        lists
-            .items
-            .par_chunks_mut(k)
-            .zip(lists.len.par_iter())
-            .for_each(|(row, &l)| {
-                for e in &mut row[..l as usize] {
-                    *e = Entry::new(e.d, perm[e.id() as usize], e.is_new());
-                }
-            });
-        move_rows(&mut lists.items, k, perm);
-        move_rows(&mut lists.len, 1, perm);
+        graph.par_iter_mut().for_each(|v| {
+            if *v != u32::MAX {
+                *v = perm[*v as usize];
+            }
+        });
+        move_rows(graph, degree.max(1), perm);
     }
 }
 
@@ -209,33 +205,23 @@ mod tests {
     }
 
     #[test]
-    fn lists_over_positions_come_back_over_items() {
+    fn a_graph_over_positions_comes_back_over_items() {
         let nodes = nodes();
         let ids = [4, 1, 5, 0, 3, 2, 0, 1, 2, 3, 4, 5];
         let o = Order::of_first_tree(&forest(&nodes, &ids), 6).unwrap();
-        // Position u lists positions u+1 and u+2 (those that exist), at distances
-        // 1 and 2; the first entry is new.
-        let rows: Vec<Vec<Entry>> = (0..6u32)
-            .map(|u| {
-                (u + 1..(u + 3).min(6))
-                    .map(|v| Entry::new((v - u) as f32, v, v == u + 1))
-                    .collect()
-            })
-            .collect();
-        let mut lists = Lists::from_rows(&rows, 3);
-        o.lists_to_items(&mut lists);
-        for (u, row) in rows.iter().enumerate() {
-            let item = o.perm[u] as usize;
-            let want: Vec<(f32, u32, bool)> = row
-                .iter()
-                .map(|e| (e.d, o.perm[e.id() as usize], e.is_new()))
-                .collect();
-            let got: Vec<(f32, u32, bool)> = lists
-                .row(item)
-                .iter()
-                .map(|e| (e.d, e.id(), e.is_new()))
-                .collect();
-            assert_eq!(got, want, "position {u}, item {item}");
+        // Position u links to positions u+1 and u+2 (those that exist), padded.
+        const NONE: u32 = u32::MAX;
+        let row = |u: u32| [u + 1, u + 2].map(|v| if v < 6 { v } else { NONE });
+        let mut graph: Vec<u32> = (0..6).flat_map(row).collect();
+        o.graph_to_items(&mut graph, 2);
+        for u in 0..6u32 {
+            let item = o.perm[u as usize] as usize;
+            let want = row(u).map(|v| if v == NONE { NONE } else { o.perm[v as usize] });
+            assert_eq!(
+                graph[item * 2..item * 2 + 2],
+                want,
+                "position {u}, item {item}"
+            );
         }
     }
 
