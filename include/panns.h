@@ -71,7 +71,7 @@
 
 /**
  * Flag of `panns_index_build_graph_flags`: score NN-descent's candidates on exact
- * (f32) distances instead of 8-bit codes. Slower (about 1.2-1.5x the build time) with
+ * (f32) distances instead of 8-bit codes. Slower (about 1.3-1.7x the build time) with
  * a lower peak memory (no codes made for the build of an f32 index); the recall of the
  * finished graph is the same within noise.
  */
