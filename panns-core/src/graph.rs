@@ -315,9 +315,10 @@ impl CodesIn<'_> {
 }
 
 /// The graph of `n` items (rows of `stride` floats in `vectors`), seeded from the
-/// forest. With `codes` (the same items as codes), NN-descent scores candidates on
-/// them, in the first tree's leaf order ([`order`]), and the lists are rescored
-/// exactly before pruning.
+/// forest; every stage runs over positions in the first tree's leaf order ([`order`])
+/// and the graph is mapped back to item ids. With `codes` (the same items as codes),
+/// NN-descent scores candidates on them and the lists are rescored exactly before
+/// pruning.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_graph(
     vectors: &[f32],

@@ -1,4 +1,4 @@
-//! The order a code-scored graph build runs its rounds in.
+//! The order a graph build runs in.
 //!
 //! NN-descent compares every point with its neighbours' neighbours: reads of rows
 //! scattered over the whole data set. In the first tree's leaf order, near items sit
