@@ -41,7 +41,7 @@ mutant() { # mutant NAME SED_EXPRESSION [FILE]: the checker must reject the edit
     mutants=$((mutants + 1))
 }
 mutant size_t-as-UInt32 '0,/(Ptr{Cvoid}, Ptr{Float32}, Csize_t, Csize_t, Csize_t,/s//(Ptr{Cvoid}, Ptr{Float32}, UInt32, Csize_t, Csize_t,/'
-mutant missing-argument '0,/(Ptr{Cvoid}, UInt32, UInt32, Ptr{Ptr{UInt8}}),/s//(Ptr{Cvoid}, UInt32, Ptr{Ptr{UInt8}}),/'
+mutant missing-argument '0,/(Ptr{Cvoid}, UInt32, UInt32, UInt32, Ptr{Ptr{UInt8}}),/s//(Ptr{Cvoid}, UInt32, UInt32, Ptr{Ptr{UInt8}}),/'
 mutant unknown-function 's/sym(:panns_index_save_e)/sym(:panns_index_store_e)/'
 mutant status-as-Int32 '0,/sym(:panns_builder_add_e), UInt32,/s//sym(:panns_builder_add_e), Int32,/'
 mutant handle-by-value 's/(Ptr{Cvoid}, UInt32, Ptr{Float32}, Csize_t, Ptr{Ptr{UInt8}})/(Cvoid, UInt32, Ptr{Float32}, Csize_t, Ptr{Ptr{UInt8}})/'
