@@ -188,7 +188,14 @@ impl IndexBuilder {
         let n_items = self.len();
         build::check_memory(n_items, self.stride, params)?;
         let run = || -> Result<_> {
-            let pool = build::gaussian_pool(self.dim, self.stride, params.pool_size, params.seed);
+            let pool = build::data_pool(
+                &self.vectors,
+                n_items,
+                self.dim,
+                self.stride,
+                params.pool_size,
+                params.seed,
+            );
             report(progress, Stage::Projecting, 0, 1);
             let forest = if build::keeps_table(self.stride, params) {
                 let table = build::project_all(&self.vectors, &pool, self.stride)?;

@@ -19,7 +19,7 @@
 //! switched from outside, so the whole-index hash is pinned only for the families it
 //! was measured on (see `docs/determinism.md`).
 
-use panns_core::build::{build_forest, gaussian_pool};
+use panns_core::build::{build_forest, data_pool};
 use panns_core::kernels::{self, Kernels};
 use panns_core::{BuildParams, GraphParams, Index, IndexBuilder, IndexParts, Metric, Node};
 
@@ -29,22 +29,22 @@ const N_TREES: usize = 8;
 
 /// Hash of the vectors (depends on the data formula and padding only).
 const PINNED_VECTORS: u64 = 0x33c9_8ce6_a3e4_c269;
-/// Hash of the projection pool (the random stream and the Gaussian draws).
-const PINNED_POOL: u64 = 0x643d_34b7_95cc_792d;
+/// Hash of the projection pool (the random stream and the pairs of items it draws).
+const PINNED_POOL: u64 = 0x3b4a_0ac7_22da_4b46;
 /// Per kernel family: (name, hash of the forest arrays, hashes of the whole index with
-/// its graph built on codes (the default) and exactly (`quantized: false`), or `None`
-/// where not measured).
+/// its graph built on codes (the default) and exactly (`quantized: false`)), `None`
+/// where not measured.
 #[allow(clippy::type_complexity)]
-const PINNED_BY_KERNELS: [(&str, u64, Option<(u64, u64)>); 3] = [
-    // The AVX-512 graphs were pinned until the build ran in the first tree's leaf
-    // order (2026-12-01); that build was measured only on an AVX2 machine.
-    ("avx512", 0xae7c_57b3_4d0f_e713, None),
+const PINNED_BY_KERNELS: [(&str, Option<u64>, Option<(u64, u64)>); 3] = [
+    // AVX-512 was pinned until the pool was drawn from the data (2026-12-01), which
+    // was measured on an AVX2 machine only.
+    ("avx512", None, None),
     (
         "avx2",
-        0xbc6d_34e2_3c1d_f489,
-        Some((0x36d0_36eb_f63d_02da, 0x638e_cc26_77fe_3807)),
+        Some(0x4aea_0f47_d5ab_987e),
+        Some((0xeedf_93f4_f92e_66b9, 0x5f71_de03_162a_f37e)),
     ),
-    ("portable", 0xb959_ea99_4833_212d, None),
+    ("portable", Some(0xe45a_636d_ee2f_34b2), None),
 ];
 
 /// Row `i` of the fixed data: 16 clusters with integer-formula jitter.
@@ -165,8 +165,11 @@ fn index_from_fixed_data_and_seed_is_pinned() {
     let (_, pinned_forest, pinned_whole) = PINNED_BY_KERNELS
         .iter()
         .find(|k| k.0 == family)
-        .expect("every kernel family has a pinned forest");
-    assert_eq!(forest, *pinned_forest, "the forest changed ({family})");
+        .expect("every kernel family is listed");
+    match pinned_forest {
+        Some(f) => assert_eq!(forest, *f, "the forest changed ({family})"),
+        None => eprintln!("forest hash not pinned for {family}"),
+    }
     match pinned_whole {
         Some((w, e)) => {
             assert_eq!(whole, *w, "the graph changed ({family})");
@@ -188,7 +191,7 @@ fn forest_of_every_kernel_family_is_pinned() {
         n_trees: N_TREES,
         ..Default::default()
     };
-    let pool = gaussian_pool(DIM, stride, params.pool_size, params.seed);
+    let pool = data_pool(p.vectors, N, DIM, stride, params.pool_size, params.seed);
     assert_eq!(pool, p.pool);
     let mut forests = Vec::new();
     for k in Kernels::all_available() {
@@ -235,6 +238,9 @@ fn forest_of_every_kernel_family_is_pinned() {
         );
     }
     for (name, h, pinned, _) in &forests {
-        assert_eq!(h, pinned, "the forest changed ({name})");
+        match pinned {
+            Some(p) => assert_eq!(h, p, "the forest changed ({name})"),
+            None => eprintln!("forest hash not pinned for {name}"),
+        }
     }
 }
