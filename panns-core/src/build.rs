@@ -143,17 +143,22 @@ pub fn gaussian_pool(dim: usize, stride: usize, pool_size: usize, seed: u64) -> 
     let mut pool = vec![0f32; pool_size * stride];
     for row in pool.chunks_exact_mut(stride) {
         let v: Vec<f64> = (0..dim).map(|_| rng.gaussian()).collect();
-        let n = v
-            .iter()
-            .map(|x| x * x)
-            .sum::<f64>()
-            .sqrt()
-            .max(f64::MIN_POSITIVE);
-        for (o, x) in row.iter_mut().zip(&v) {
-            *o = (x / n) as f32;
-        }
+        write_unit(row, &v);
     }
     pool
+}
+
+/// Writes `v / |v|` into `out` (the norm in f64, at least the smallest positive f64).
+fn write_unit(out: &mut [f32], v: &[f64]) {
+    let n = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
+    for (o, x) in out.iter_mut().zip(v) {
+        *o = (x / n) as f32;
+    }
 }
 
 /// The pool of a build over `n` rows of `stride` floats (`dim` used): `pool_size` unit
@@ -177,7 +182,7 @@ pub fn data_pool(
     let row = |i: usize| &vectors[i * stride..i * stride + dim];
     let mut v = vec![0f64; dim];
     for out in pool.chunks_exact_mut(stride) {
-        let mut norm = 0f64;
+        let mut found = false;
         for _ in 0..8 {
             if n < 2 {
                 break;
@@ -186,23 +191,16 @@ pub fn data_pool(
             for ((o, &x), &y) in v.iter_mut().zip(row(a)).zip(row(b)) {
                 *o = x as f64 - y as f64;
             }
-            norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+            let norm = v.iter().map(|x| x * x).sum::<f64>().sqrt();
             if norm > 0.0 && norm.is_finite() {
+                found = true;
                 break;
             }
         }
-        if !(norm > 0.0 && norm.is_finite()) {
+        if !found {
             v.iter_mut().for_each(|o| *o = rng.gaussian());
-            norm = v
-                .iter()
-                .map(|x| x * x)
-                .sum::<f64>()
-                .sqrt()
-                .max(f64::MIN_POSITIVE);
         }
-        for (o, x) in out.iter_mut().zip(&v) {
-            *o = (x / norm) as f32;
-        }
+        write_unit(out, &v);
     }
     pool
 }
