@@ -19,7 +19,7 @@ use crate::quant::{self, Codes};
 use crate::{Error, Metric, Result};
 use rayon::prelude::*;
 
-mod order;
+pub(crate) mod order;
 
 /// Parameters of [`crate::Index::build_graph`].
 #[derive(Clone, Debug, PartialEq)]
@@ -349,7 +349,8 @@ pub(crate) fn build_graph(
     });
     // The build runs in the first tree's leaf order, on the codes moved (or copied)
     // into it; in id order when that order cannot be had.
-    let mut order = order::Order::of_first_tree(forest, n);
+    // (An index built here already stores its rows in that order: nothing to move.)
+    let mut order = order::Order::of_first_tree(forest, n).filter(|o| !o.is_identity());
     let held = match (codes.filter(|_| fits), &order) {
         (Some(c), Some(o)) => match o.arrange(c, stride) {
             Ok(moved) => Some(CodesIn::Owned(moved)),

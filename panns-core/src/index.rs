@@ -216,8 +216,10 @@ impl IndexBuilder {
             };
             Ok((pool, forest))
         };
-        let (pool, forest) = with_threads(params.threads, run)??;
-        let (vectors, codes) = quant::store_as(params.dtype, self.vectors, self.dim, self.metric)?;
+        let (pool, mut forest) = with_threads(params.threads, run)??;
+        let mut rows = self.vectors;
+        let (row_ids, id_rows) = store_in_leaf_order(&mut rows, self.stride, &mut forest);
+        let (vectors, codes) = quant::store_as(params.dtype, rows, self.dim, self.metric)?;
         let owned = Owned {
             metric: self.metric,
             dim: self.dim,
@@ -228,9 +230,40 @@ impl IndexBuilder {
             forest,
             graph: Vec::new(),
             graph_degree: 0,
+            row_ids,
+            id_rows,
         };
         // Built by us, so this cannot fail; checking keeps the invariant in one place.
         Index::from_storage(Arc::new(owned), params.clone())
+    }
+}
+
+/// Moves `rows` (one per item, `stride` floats each) into the order of the first
+/// tree's leaves and renumbers the forest's leaves to match: near items then sit in
+/// near rows, so a search's reads (the graph walk's above all) hit memory already in
+/// cache. Returns the item id of each row and the row of each item id, both empty
+/// when the order is the id order (or cannot be had: then nothing moves).
+fn store_in_leaf_order(
+    rows: &mut [f32],
+    stride: usize,
+    forest: &mut build::Forest,
+) -> (Vec<u32>, Vec<u32>) {
+    let f = build::ForestRef {
+        nodes: &forest.nodes,
+        roots: &forest.roots,
+        leaf_offsets: &forest.leaf_offsets,
+        leaf_ids: &forest.leaf_ids,
+    };
+    let n = rows.len() / stride.max(1);
+    match graph::order::Order::of_first_tree(&f, n) {
+        Some(o) if !o.is_identity() => {
+            o.place(rows, stride);
+            for id in forest.leaf_ids.iter_mut() {
+                *id = o.pos[*id as usize];
+            }
+            (o.perm, o.pos)
+        }
+        _ => (Vec::new(), Vec::new()),
     }
 }
 
@@ -385,6 +418,8 @@ impl Index {
             },
             graph: p.graph.to_vec(),
             graph_degree: p.graph_degree,
+            row_ids: p.row_ids.to_vec(),
+            id_rows: p.id_rows.to_vec(),
         };
         let params = BuildParams {
             dtype,

@@ -61,13 +61,20 @@ pub struct IndexParts<'a> {
     /// `n_leaves + 1` ascending offsets into `leaf_ids`; leaf `i` is
     /// `leaf_ids[leaf_offsets[i]..leaf_offsets[i + 1]]`.
     pub leaf_offsets: &'a [u32],
-    /// Item ids of all leaves.
+    /// The rows (item ids when `row_ids` is empty) of all leaves.
     pub leaf_ids: &'a [u32],
-    /// Optional neighbour graph: `n_items * graph_degree` item ids, row `i` holding the
-    /// neighbours of item `i` nearest first, padded with `u32::MAX`. Empty when absent.
+    /// Optional neighbour graph: `n_items * graph_degree` rows, row `i` holding the
+    /// neighbours of row `i` nearest first, padded with `u32::MAX`. Empty when absent.
     pub graph: &'a [u32],
     /// Neighbours per graph row (0 when there is no graph).
     pub graph_degree: usize,
+    /// The item id stored in each row, when rows are not in id order (a build stores
+    /// them in the first tree's leaf order, so near items sit in near rows); empty:
+    /// row `i` holds item `i`. Vectors, codes, leaf entries and graph entries all
+    /// count rows; searches, filters and [`crate::Index::vector`] use item ids.
+    pub row_ids: &'a [u32],
+    /// The inverse of `row_ids`: the row of each item id (empty when `row_ids` is).
+    pub id_rows: &'a [u32],
 }
 
 /// Every tree's leaves hold every item exactly once (as the builder makes them), so a
@@ -133,12 +140,13 @@ impl IndexParts<'_> {
     pub fn check_values(&self) -> Result<()> {
         let stride = padded_dim(self.dim);
         if let Some(c) = &self.codes {
-            check_code_values(c, self.dim, self.metric)?;
+            check_code_values(c, self.dim, self.metric, self.row_ids)?;
             if !self.vectors.is_empty() {
-                check_codes_match(c, self.vectors, self.dim)?;
+                check_codes_match(c, self.vectors, self.dim, self.row_ids)?;
             }
         }
-        for (i, row) in self.vectors.chunks_exact(stride).enumerate() {
+        for (r, row) in self.vectors.chunks_exact(stride).enumerate() {
+            let i = stored(self.row_ids, r);
             let (v, pad) = row.split_at(self.dim);
             if let Some(j) = v
                 .iter()
@@ -170,11 +178,20 @@ impl IndexParts<'_> {
     }
 }
 
+/// Names the vector in row `r` for messages: its item id, and the row when they differ.
+fn stored(row_ids: &[u32], r: usize) -> String {
+    match row_ids.get(r) {
+        Some(&id) if id as usize != r => format!("{id} (row {r})"),
+        _ => r.to_string(),
+    }
+}
+
 /// [`IndexParts::check_values`] for codes: zero padding, and every stored per-item
 /// term equal to the one its codes give (a damaged code or term is found).
-fn check_code_values(c: &Codes<'_>, dim: usize, metric: Metric) -> Result<()> {
+fn check_code_values(c: &Codes<'_>, dim: usize, metric: Metric, row_ids: &[u32]) -> Result<()> {
     let stride = padded_dim(dim);
-    for (i, (row, &aux)) in c.codes.chunks_exact(stride).zip(c.aux).enumerate() {
+    for (r, (row, &aux)) in c.codes.chunks_exact(stride).zip(c.aux).enumerate() {
+        let i = stored(row_ids, r);
         if let Some(j) = row[dim..].iter().position(|&x| x != 0) {
             return Err(corrupt(format!(
                 "stored vector {i} has code {} in its padding (component {}), which must be 0",
@@ -196,13 +213,14 @@ fn check_code_values(c: &Codes<'_>, dim: usize, metric: Metric) -> Result<()> {
 /// Under [`Dtype::I8F32`]: every code within half a step (plus rounding) of the `f32`
 /// value beside it, so the walk is steered by the vectors the results are ranked by.
 /// (The vectors' own values are checked by the caller.)
-fn check_codes_match(c: &Codes<'_>, vectors: &[f32], dim: usize) -> Result<()> {
+fn check_codes_match(c: &Codes<'_>, vectors: &[f32], dim: usize, row_ids: &[u32]) -> Result<()> {
     let stride = padded_dim(dim);
     let mut decoded = vec![0f32; dim];
-    for (i, row) in vectors.chunks_exact(stride).enumerate() {
+    for (r, row) in vectors.chunks_exact(stride).enumerate() {
+        let i = stored(row_ids, r);
         // Angular codes encode the unit rows (the norm term only rescales decoding),
         // so compare without it.
-        crate::quant::decode(c, i, dim, Metric::Dot, &mut decoded);
+        crate::quant::decode(c, r, dim, Metric::Dot, &mut decoded);
         for j in 0..dim {
             let tol = c.step[j] * 0.5 + 1e-5 * (row[j].abs() + c.lo[j].abs() + c.step[j] * 255.0);
             let off = (decoded[j] - row[j]).abs();
@@ -285,11 +303,44 @@ fn check_codes(p: &IndexParts<'_>, c: &Codes<'_>, stride: usize, rows: usize) ->
         Metric::Angular => a > 0.0, // +infinity: decodes to zero (never wins)
         Metric::Dot => a == 0.0,
     };
-    if let Some(i) = c.aux.iter().position(|&a| !valid(a)) {
+    if let Some(r) = c.aux.iter().position(|&a| !valid(a)) {
         return Err(corrupt(format!(
-            "stored vector {i} has norm term {}, out of range for the {} metric",
-            c.aux[i], p.metric
+            "stored vector {} has norm term {}, out of range for the {} metric",
+            stored(p.row_ids, r),
+            c.aux[r],
+            p.metric
         )));
+    }
+    Ok(())
+}
+
+/// `row_ids` and `id_rows` are both empty, or both hold `n_items` entries below
+/// `n_items` with `id_rows[row_ids[r]] == r` for every row: then each is a permutation
+/// and the other's inverse (one pass, no extra memory).
+fn check_row_ids(p: &IndexParts) -> Result<()> {
+    let n = p.n_items;
+    if p.row_ids.is_empty() && p.id_rows.is_empty() {
+        return Ok(());
+    }
+    if p.row_ids.len() != n || p.id_rows.len() != n {
+        return Err(corrupt(format!(
+            "row ids hold {} and id rows {} entries, expected {n} each",
+            p.row_ids.len(),
+            p.id_rows.len()
+        )));
+    }
+    if let Some(i) = p.id_rows.iter().position(|&r| r as usize >= n) {
+        return Err(corrupt(format!(
+            "item {i} is stored in row {} of {n}",
+            p.id_rows[i]
+        )));
+    }
+    for (r, &id) in p.row_ids.iter().enumerate() {
+        if id as usize >= n || p.id_rows[id as usize] as usize != r {
+            return Err(corrupt(format!(
+                "row {r} holds item {id}, which the id rows do not place there"
+            )));
+        }
     }
     Ok(())
 }
@@ -478,6 +529,7 @@ impl<'a> IndexView<'a> {
             return Err(corrupt(format!("leaf {i} is not reachable from any root")));
         }
         check_coverage(&p)?;
+        check_row_ids(&p)?;
         Ok(IndexView {
             p,
             stride,
@@ -518,6 +570,24 @@ impl<'a> IndexView<'a> {
     pub(crate) fn pool_size(&self) -> usize {
         self.pool_size
     }
+    /// The item id stored in row `row`.
+    #[inline]
+    pub(crate) fn item_of(&self, row: u32) -> u32 {
+        if self.p.row_ids.is_empty() {
+            row
+        } else {
+            self.p.row_ids[row as usize]
+        }
+    }
+    /// The row holding item `id`.
+    #[inline]
+    pub(crate) fn row_of(&self, id: u32) -> u32 {
+        if self.p.id_rows.is_empty() {
+            id
+        } else {
+            self.p.id_rows[id as usize]
+        }
+    }
     /// The stored vector of item `id` (unit-normalised under the angular metric),
     /// decoded when it is stored as codes only.
     pub(crate) fn vector(&self, id: usize) -> Result<std::borrow::Cow<'a, [f32]>> {
@@ -527,6 +597,7 @@ impl<'a> IndexView<'a> {
                 len: self.p.n_items,
             });
         }
+        let id = self.row_of(id as u32) as usize;
         Ok(match &self.p.codes {
             Some(c) if self.p.vectors.is_empty() => {
                 let mut v = vec![0f32; self.p.dim];

@@ -416,6 +416,8 @@ impl IndexView<'_> {
         ok: impl Fn(u32) -> bool,
     ) -> Result<(usize, SearchStats)> {
         self.prepare_query(query, s)?;
+        // `ok` and the filters name item ids; the search works on rows.
+        let ok = |row: u32| ok(self.item_of(row));
         let budget = self.effective_budget(params);
         let pool = known.map_or(self.len(), |k| k.0);
         let exact_scan = match known {
@@ -430,10 +432,13 @@ impl IndexView<'_> {
             s.cands.clear();
             match known {
                 Some((_, Allowed::Bits(bits, deny))) => {
-                    bitmap_ids(bits, self.len(), deny, &mut s.cands)
+                    bitmap_ids(bits, self.len(), deny, &mut s.cands);
+                    self.ids_to_rows(&mut s.cands);
                 }
-                Some((_, Allowed::Ids(ids))) => s.cands.extend_from_slice(ids),
-                None => s.cands.extend((0..self.len() as u32).filter(|&i| ok(i))),
+                Some((_, Allowed::Ids(ids))) => {
+                    s.cands.extend(ids.iter().map(|&id| self.row_of(id)))
+                }
+                None => s.cands.extend((0..self.len() as u32).filter(|&r| ok(r))),
             }
             self.score_candidates_with(s, self.reranks());
         } else if self.p.graph_degree > 0 {
@@ -468,8 +473,30 @@ impl IndexView<'_> {
         if self.reranks() && !exact_scan {
             self.rerank(s, params.k);
         }
+        // Item ids before the selection, so that ties at the k-th place go to the
+        // smaller id, as in an exact answer. (The rows of one search are mostly near
+        // each other in the stored order, so these reads are too.)
+        self.rows_to_items(&mut s.scored);
         let n = top_k(&mut s.scored, params.k).len();
         Ok((n, stats))
+    }
+
+    /// Replaces the row of each `(distance, row)` in `scored` by the item id it holds.
+    fn rows_to_items(&self, scored: &mut [(f32, u32)]) {
+        if !self.p.row_ids.is_empty() {
+            for e in scored.iter_mut() {
+                e.1 = self.p.row_ids[e.1 as usize];
+            }
+        }
+    }
+
+    /// Replaces each item id in `ids` by its row.
+    fn ids_to_rows(&self, ids: &mut [u32]) {
+        if !self.p.id_rows.is_empty() {
+            for id in ids.iter_mut() {
+                *id = self.p.id_rows[*id as usize];
+            }
+        }
     }
 
     /// Distance under the index metric, with any non-finite result (a damaged stored
@@ -836,6 +863,7 @@ impl IndexView<'_> {
         s.cands.clear();
         s.cands.extend(0..self.len() as u32);
         self.score_candidates_with(s, self.reranks());
+        self.rows_to_items(&mut s.scored);
         Ok(top_k(&mut s.scored, k).len())
     }
 }

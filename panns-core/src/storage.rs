@@ -43,6 +43,8 @@ pub(crate) struct Owned {
     pub(crate) forest: Forest,
     pub(crate) graph: Vec<u32>,
     pub(crate) graph_degree: usize,
+    pub(crate) row_ids: Vec<u32>,
+    pub(crate) id_rows: Vec<u32>,
 }
 
 impl Storage for Owned {
@@ -60,6 +62,8 @@ impl Storage for Owned {
             leaf_ids: &self.forest.leaf_ids,
             graph: &self.graph,
             graph_degree: self.graph_degree,
+            row_ids: &self.row_ids,
+            id_rows: &self.id_rows,
         }
     }
 }

@@ -214,11 +214,13 @@ fn damaged_code_arrays_are_refused_and_damaged_values_found() {
         ..good
     };
     bad.validate().unwrap();
+    // Messages name the item held in the damaged row.
+    let item9 = good.row_ids.get(9).map_or(9, |&i| i);
     assert!(
         bad.check_values()
             .unwrap_err()
             .to_string()
-            .contains("stored vector 9")
+            .contains(&format!("stored vector {item9}"))
     );
     let mut codes = c.codes.to_vec();
     codes[4 * stride + dim] = 1;
@@ -240,7 +242,9 @@ fn damaged_code_arrays_are_refused_and_damaged_values_found() {
             codes: Some(Codes { aux: &aux, ..c }),
             ..good
         };
-        check(bad, "stored vector 7 has norm term");
+        let item7 = good.row_ids.get(7).map_or(7, |&i| i);
+        check(bad, &format!("stored vector {item7}"));
+        check(bad, "has norm term");
     }
 }
 
@@ -395,6 +399,7 @@ fn a_damaged_f32_value_beside_codes_is_found() {
         };
         bad.validate().unwrap();
         let e = bad.check_values().unwrap_err().to_string();
-        assert!(e.contains("stored vector 11"), "{v}: {e}");
+        let item = good.row_ids.get(11).map_or(11, |&i| i);
+        assert!(e.contains(&format!("stored vector {item}")), "{v}: {e}");
     }
 }

@@ -84,7 +84,9 @@ fn splits_separate_points_by_their_projection() {
     let (mut l, mut r) = (vec![], vec![]);
     items(&p, node.left, &mut l);
     items(&p, node.right, &mut r);
-    let proj = |i: u32| kernels::dot(pv, &v.vector(i as usize).unwrap());
+    // Leaves list rows; the index stores the item id of each.
+    let item = |r: u32| p.row_ids.get(r as usize).map_or(r, |&i| i) as usize;
+    let proj = |r: u32| kernels::dot(pv, &v.vector(item(r)).unwrap());
     assert!(l.iter().all(|&i| proj(i) < node.offset));
     assert!(r.iter().all(|&i| proj(i) >= node.offset));
     assert_eq!(l.len() + r.len(), n);

@@ -35,12 +35,23 @@ impl Storage for Damaged {
     }
 }
 
-/// The index `base` with stored row `id` overwritten by `value` in every component.
+/// The row holding item `id` (a build stores rows in its first tree's leaf order).
+fn row_of(p: &IndexParts, id: usize) -> usize {
+    if p.id_rows.is_empty() {
+        id
+    } else {
+        p.id_rows[id] as usize
+    }
+}
+
+/// The index `base` with the stored row of item `id` overwritten by `value` in every
+/// component.
 fn damage(base: &Index, id: usize, value: f32) -> Index {
     let dim = base.dim();
     let stride = padded_dim(dim);
     let mut vectors = base.parts().vectors.to_vec();
-    vectors[id * stride..id * stride + dim].fill(value);
+    let row = row_of(&base.parts(), id);
+    vectors[row * stride..row * stride + dim].fill(value);
     let params = base.params().clone();
     Index::from_storage(
         Arc::new(Damaged {
@@ -388,7 +399,7 @@ fn an_angular_row_with_one_infinite_component_never_wins() {
     for (value, huge) in [(f32::INFINITY, false), (1e30, true)] {
         let stride = padded_dim(dim);
         let mut vectors = base.parts().vectors.to_vec();
-        vectors[9 * stride] = value; // one component of row 9
+        vectors[row_of(&base.parts(), 9) * stride] = value; // one component of item 9
         let ix = Index::from_storage(
             Arc::new(Damaged {
                 vectors,

@@ -4,7 +4,7 @@
 
 use panns_core::rng::gaussian_vector;
 use panns_core::{BuildParams, Dtype, GraphParams, Index, IndexBuilder, Metric, SearchParams};
-use panns_io::format::{FLAG_CODES, FLAG_F32_BESIDE_CODES, HEADER_SIZE};
+use panns_io::format::{FLAG_CODES, FLAG_F32_BESIDE_CODES, FLAG_ROW_ORDER, HEADER_SIZE};
 use panns_io::{Header, OpenOptions, SectionKind, save_index};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -95,7 +95,8 @@ fn f32_files_are_unchanged_and_carry_no_flag() {
     let ix = build(Metric::Euclidean, Dtype::F32, 300, 8);
     let bytes = panns_io::index_to_bytes(&ix).unwrap();
     let h = header(&bytes);
-    assert_eq!(h.flags(), 0);
+    // No dtype flag (the rows are stored in leaf order: that flag only).
+    assert_eq!(h.flags(), FLAG_ROW_ORDER);
     assert!(h.section(SectionKind::Codes).is_none());
     assert_eq!(open_bytes(bytes, true).unwrap().dtype(), Dtype::F32);
 }
@@ -122,14 +123,16 @@ fn damaged_code_files_are_refused_with_the_reason() {
     let ix = build(Metric::Euclidean, Dtype::I8, 300, 8);
     let bytes = panns_io::index_to_bytes(&ix).unwrap();
     // Without the flag, the code sections are unexpected and the vectors missing.
-    let e = err(edited(&bytes, |h| h.flags = 0.into()));
+    let e = err(edited(&bytes, |h| {
+        h.flags = (h.flags() & FLAG_ROW_ORDER).into()
+    }));
     assert!(
         e.contains("vectors section is missing") || e.contains("does not flag codes"),
         "{e}"
     );
     // An unknown flag beside it.
-    let e = err(edited(&bytes, |h| h.flags = (FLAG_CODES | 4).into()));
-    assert!(e.contains("unknown feature flags 0x4"), "{e}");
+    let e = err(edited(&bytes, |h| h.flags = (FLAG_CODES | 8).into()));
+    assert!(e.contains("unknown feature flags 0x8"), "{e}");
     // A code section of the wrong length.
     let e = err(edited(&bytes, |h| {
         let s = h
@@ -167,7 +170,10 @@ fn codes_with_f32_beside_them_round_trip_with_both_flags() {
         save_index(&ix, &path).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         let h = header(&bytes);
-        assert_eq!(h.flags(), FLAG_CODES | FLAG_F32_BESIDE_CODES);
+        assert_eq!(
+            h.flags(),
+            FLAG_CODES | FLAG_F32_BESIDE_CODES | FLAG_ROW_ORDER
+        );
         assert_eq!(h.dtype(), Dtype::I8F32);
         for kind in [
             SectionKind::Vectors,

@@ -368,8 +368,8 @@ fn hostile_headers_get_specific_errors() {
         ),
         (
             "flags",
-            Box::new(|h| h.flags.set(4)),
-            "unknown feature flags 0x4",
+            Box::new(|h| h.flags.set(8)),
+            "unknown feature flags 0x8",
         ),
         (
             "n-sections",
@@ -885,12 +885,14 @@ fn damaged_vectors_do_not_break_search() {
     let p = write(dir.path(), "damaged.panns", &bytes);
     let m = open(&p).unwrap();
     let view = &m;
+    // The items stored in rows 0 and 1.
+    let item = |r: usize| m.parts().row_ids.get(r).map_or(r, |&i| i as usize);
     assert!(matches!(
-        view.search(&view.vector(0).unwrap(), &SearchParams::new(3)),
+        view.search(&view.vector(item(0)).unwrap(), &SearchParams::new(3)),
         Err(panns_core::Error::ZeroVector { .. })
     ));
     assert!(
-        view.search(&view.vector(1).unwrap(), &SearchParams::new(3))
+        view.search(&view.vector(item(1)).unwrap(), &SearchParams::new(3))
             .is_err()
     );
     for q in queries(37, 5) {
@@ -972,14 +974,16 @@ fn resealed(mut bytes: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn verification_checks_vector_values_even_with_a_valid_checksum() {
-    let (dir, _path, bytes, _) = small_file();
+    let (dir, _path, bytes, index) = small_file();
     let v = header_of(&bytes)
         .section(SectionKind::Vectors)
         .unwrap()
         .offset() as usize;
     let row = padded_dim(37) * 4;
+    // The row holding item 5.
+    let r5 = index.parts().id_rows.get(5).map_or(5, |&r| r as usize);
     let mut crafted = bytes.clone();
-    crafted[v + 5 * row + 8..v + 5 * row + 12].copy_from_slice(&f32::NAN.to_le_bytes());
+    crafted[v + r5 * row + 8..v + r5 * row + 12].copy_from_slice(&f32::NAN.to_le_bytes());
     let crafted = resealed(crafted);
     let p = write(dir.path(), "nan-sealed.panns", &crafted);
     // Without verification it opens, and the damaged row never scores finite.

@@ -18,16 +18,16 @@ use rayon::prelude::*;
 
 /// A permutation of the items: position `i` holds item `perm[i]`, item `v` sits at
 /// position `pos[v]`.
-pub(super) struct Order {
-    pub(super) perm: Vec<u32>,
-    pub(super) pos: Vec<u32>,
+pub(crate) struct Order {
+    pub(crate) perm: Vec<u32>,
+    pub(crate) pos: Vec<u32>,
 }
 
 impl Order {
     /// The first tree's leaves left to right, when they hold each of the `n` items
     /// exactly once (always, for a forest built here; otherwise, or when the memory
     /// cannot be had, `None`: the build then runs in id order).
-    pub(super) fn of_first_tree(f: &ForestRef<'_>, n: usize) -> Option<Order> {
+    pub(crate) fn of_first_tree(f: &ForestRef<'_>, n: usize) -> Option<Order> {
         let mut perm = Vec::new();
         perm.try_reserve_exact(n).ok()?;
         let mut pos = Vec::new();
@@ -56,6 +56,17 @@ impl Order {
             }
         }
         (perm.len() == n).then_some(Order { perm, pos })
+    }
+
+    /// True when every item is at its own position (nothing to move).
+    pub(crate) fn is_identity(&self) -> bool {
+        self.perm.iter().enumerate().all(|(i, &v)| i == v as usize)
+    }
+
+    /// Moves the rows of `items` (rows of `stride` values, one per item) into this
+    /// order, in place.
+    pub(crate) fn place<T: Copy + Default>(&self, items: &mut [T], stride: usize) {
+        move_rows(items, stride.max(1), &self.pos);
     }
 
     /// `codes` (rows of `stride` bytes) in this order: moved in place when owned,

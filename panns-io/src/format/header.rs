@@ -31,8 +31,12 @@ pub const FLAG_CODES: u32 = 1;
 /// in the `vectors` section, to re-rank the walk's best candidates
 /// ([`panns_core::Dtype::I8F32`]). Older readers refuse the file.
 pub const FLAG_F32_BESIDE_CODES: u32 = 2;
+/// Feature flag: rows are not in item-id order (a build stores them in the first
+/// tree's leaf order); the `row_ids` and `id_rows` sections map between the two.
+/// Older readers refuse the file (they would answer with row numbers).
+pub const FLAG_ROW_ORDER: u32 = 4;
 /// Every flag this version knows.
-pub const KNOWN_FLAGS: u32 = FLAG_CODES | FLAG_F32_BESIDE_CODES;
+pub const KNOWN_FLAGS: u32 = FLAG_CODES | FLAG_F32_BESIDE_CODES | FLAG_ROW_ORDER;
 
 /// What a section holds. Kind codes are stable across format versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -65,11 +69,15 @@ pub enum SectionKind {
     CodeStep,
     /// `n_items` `f32`: each item's norm term (see [`panns_core::Codes::aux`]; with [`FLAG_CODES`]).
     CodeAux,
+    /// `n_items` `u32`: the item id held in each row (present exactly when [`FLAG_ROW_ORDER`] is set).
+    RowIds,
+    /// `n_items` `u32`: the row of each item id, the inverse of `row_ids` (with [`FLAG_ROW_ORDER`]).
+    IdRows,
 }
 
 impl SectionKind {
     /// Every kind this version knows, in file order.
-    pub const ALL: [SectionKind; 13] = [
+    pub const ALL: [SectionKind; 15] = [
         SectionKind::Vectors,
         SectionKind::Pool,
         SectionKind::Nodes,
@@ -83,6 +91,8 @@ impl SectionKind {
         SectionKind::CodeLo,
         SectionKind::CodeStep,
         SectionKind::CodeAux,
+        SectionKind::RowIds,
+        SectionKind::IdRows,
     ];
 
     /// The code stored in [`SectionEntry::kind`].
@@ -101,6 +111,8 @@ impl SectionKind {
             SectionKind::CodeLo => 11,
             SectionKind::CodeStep => 12,
             SectionKind::CodeAux => 13,
+            SectionKind::RowIds => 14,
+            SectionKind::IdRows => 15,
         }
     }
 
@@ -125,6 +137,8 @@ impl SectionKind {
             SectionKind::CodeLo => "code_lo",
             SectionKind::CodeStep => "code_step",
             SectionKind::CodeAux => "code_aux",
+            SectionKind::RowIds => "row_ids",
+            SectionKind::IdRows => "id_rows",
         }
     }
 
@@ -142,7 +156,14 @@ impl SectionKind {
                 | SectionKind::CodeLo
                 | SectionKind::CodeStep
                 | SectionKind::CodeAux
+                | SectionKind::RowIds
+                | SectionKind::IdRows
         )
+    }
+
+    /// True for the row-order sections (present exactly when [`FLAG_ROW_ORDER`] is set).
+    pub fn is_row_order(self) -> bool {
+        matches!(self, SectionKind::RowIds | SectionKind::IdRows)
     }
 
     /// True for the sections that hold vectors stored as codes.

@@ -33,8 +33,9 @@ mod validate;
 mod write;
 
 pub use header::{
-    CHECKSUM_OFFSET, ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FORMAT_VERSION, HEADER_SIZE,
-    Header, KNOWN_FLAGS, MAGIC, MAX_SECTIONS, SECTION_ALIGN, SectionEntry, SectionKind,
+    CHECKSUM_OFFSET, ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FLAG_ROW_ORDER,
+    FORMAT_VERSION, HEADER_SIZE, Header, KNOWN_FLAGS, MAGIC, MAX_SECTIONS, SECTION_ALIGN,
+    SectionEntry, SectionKind,
 };
 pub(crate) use read::index_from_source;
 pub use read::{

@@ -54,6 +54,8 @@ impl Layout {
             leaf_ids: section::<[u32]>(bytes, &self.ranges, SectionKind::LeafIds, source)?,
             graph: section::<[u32]>(bytes, &self.ranges, SectionKind::Graph, source)?,
             graph_degree: h.graph_degree() as usize,
+            row_ids: section::<[u32]>(bytes, &self.ranges, SectionKind::RowIds, source)?,
+            id_rows: section::<[u32]>(bytes, &self.ranges, SectionKind::IdRows, source)?,
         })
     }
 

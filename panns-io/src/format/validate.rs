@@ -9,8 +9,8 @@ use zerocopy::FromBytes;
 
 use super::corrupt;
 use super::header::{
-    ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FORMAT_VERSION, HEADER_SIZE, Header,
-    KNOWN_FLAGS, MAGIC, MAX_SECTIONS, SECTION_ALIGN, SectionKind,
+    ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FLAG_ROW_ORDER, FORMAT_VERSION, HEADER_SIZE,
+    Header, KNOWN_FLAGS, MAGIC, MAX_SECTIONS, SECTION_ALIGN, SectionKind,
 };
 use super::{OpenOptions, file_checksum};
 use crate::error::{Error, Result};
@@ -230,10 +230,10 @@ pub(super) fn check_sections(
                     .ok_or_else(|| overflow("codes"))?,
             ),
             SectionKind::CodeLo | SectionKind::CodeStep => Some(stride * 4),
-            SectionKind::CodeAux => Some(
+            SectionKind::CodeAux | SectionKind::RowIds | SectionKind::IdRows => Some(
                 h.n_items()
                     .checked_mul(4)
-                    .ok_or_else(|| overflow("code_aux"))?,
+                    .ok_or_else(|| overflow(kind.name()))?,
             ),
         };
         if let Some(want) = expected
@@ -283,12 +283,14 @@ pub(super) fn check_sections(
     let mut ranges: [Range<usize>; SectionKind::ALL.len()] = Default::default();
     let codes = h.flags() & FLAG_CODES != 0;
     let beside = h.flags() & FLAG_F32_BESIDE_CODES != 0;
+    let row_order = h.flags() & FLAG_ROW_ORDER != 0;
     for kind in SectionKind::ALL {
         let optional = matches!(kind, SectionKind::Labels | SectionKind::Generation);
         let needed = kind.required()
             || (kind == SectionKind::Graph && h.graph_degree() > 0)
             || (kind == SectionKind::Vectors && (!codes || beside))
-            || (kind.is_code() && codes);
+            || (kind.is_code() && codes)
+            || (kind.is_row_order() && row_order);
         match (seen[kind.slot()].take(), needed) {
             (Some(r), true) => ranges[kind.slot()] = r,
             (Some(r), false) if optional => ranges[kind.slot()] = r,
@@ -296,6 +298,8 @@ pub(super) fn check_sections(
             (None, true) => {
                 let why = if kind.is_code() {
                     " (the header flags codes)"
+                } else if kind.is_row_order() {
+                    " (the header flags a row order)"
                 } else {
                     ""
                 };
@@ -306,6 +310,12 @@ pub(super) fn check_sections(
             }
             (Some(_), false) if kind == SectionKind::Graph => {
                 return Err(bad("graph section present but graph degree is 0".into()));
+            }
+            (Some(_), false) if kind.is_row_order() => {
+                return Err(bad(format!(
+                    "{} section present but the header flags no row order",
+                    kind.name()
+                )));
             }
             (Some(_), false) => {
                 let why = if codes {

@@ -10,8 +10,8 @@ use zerocopy::IntoBytes;
 
 use super::checksum::Hasher;
 use super::header::{
-    ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC,
-    MAX_SECTIONS, SECTION_ALIGN, SectionEntry, SectionKind,
+    ENDIAN_MARKER, FLAG_CODES, FLAG_F32_BESIDE_CODES, FLAG_ROW_ORDER, FORMAT_VERSION, HEADER_SIZE,
+    Header, MAGIC, MAX_SECTIONS, SECTION_ALIGN, SectionEntry, SectionKind,
 };
 use super::{BuildInfo, Extras};
 use crate::error::{Error, Result};
@@ -154,6 +154,12 @@ fn sections_of<'a>(p: &IndexParts<'a>) -> Vec<(SectionKind, &'a [u8])> {
             (SectionKind::CodeAux, c.aux.as_bytes()),
         ]);
     }
+    if !p.row_ids.is_empty() {
+        s.extend([
+            (SectionKind::RowIds, p.row_ids.as_bytes()),
+            (SectionKind::IdRows, p.id_rows.as_bytes()),
+        ]);
+    }
     s
 }
 
@@ -165,8 +171,13 @@ fn sections_with<'a>(
     path: &Path,
 ) -> Result<Vec<(SectionKind, &'a [u8])>> {
     let mut s = sections_of(p);
-    // In kind order: labels and generation (8, 9) go before the code sections (10-13).
-    let codes = s.iter().position(|(k, _)| k.is_code()).unwrap_or(s.len());
+    // In kind order: labels and generation (8, 9) go before the code and row-order
+    // sections (10-15).
+    let after = SectionKind::Generation.code();
+    let codes = s
+        .iter()
+        .position(|(k, _)| k.code() > after)
+        .unwrap_or(s.len());
     let tail = s.split_off(codes);
     if let Some(labels) = extras.labels {
         if labels.len() != p.n_items {
@@ -227,11 +238,15 @@ fn header_of(
         seed: info.seed.into(),
         n_nodes: (p.nodes.len() as u64).into(),
         n_leaves: (p.leaf_offsets.len().saturating_sub(1) as u64).into(),
-        flags: match p.dtype() {
+        flags: (match p.dtype() {
             Dtype::F32 => 0,
             Dtype::I8 => FLAG_CODES,
             Dtype::I8F32 => FLAG_CODES | FLAG_F32_BESIDE_CODES,
-        }
+        } | if p.row_ids.is_empty() {
+            0
+        } else {
+            FLAG_ROW_ORDER
+        })
         .into(),
         graph_degree: u32_of(p.graph_degree, "graph degree")?.into(),
         n_sections: (sections.len() as u32).into(),
