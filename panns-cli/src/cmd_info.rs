@@ -48,6 +48,12 @@ pub fn run(a: &InfoArgs) -> Result<()> {
     println!("dtype            {}", h.dtype());
     println!("dimension        {}", h.dim());
     println!("items            {}", h.n_items());
+    let rows = if h.flags() & panns_io::format::FLAG_ROW_ORDER != 0 {
+        "in the first tree's leaf order (row_ids / id_rows map them to item ids)"
+    } else {
+        "in item-id order"
+    };
+    println!("rows             {rows}");
     println!("trees            {}", h.n_trees());
     println!("pool size        {} projection vectors", h.pool_size());
     println!("leaf size        {}", h.leaf_size());

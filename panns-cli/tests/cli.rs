@@ -193,8 +193,10 @@ fn build_from_csv_then_query_info_and_verify() {
         "items            300",
         "trees            8",
         "seed             7",
+        "rows             in the first tree's leaf order",
         "vectors",
         "leaf_ids",
+        "row_ids",
     ] {
         assert!(info.contains(want), "{want:?} not in {info}");
     }

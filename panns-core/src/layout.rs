@@ -573,11 +573,9 @@ impl<'a> IndexView<'a> {
     /// The item id stored in row `row`.
     #[inline]
     pub(crate) fn item_of(&self, row: u32) -> u32 {
-        if self.p.row_ids.is_empty() {
-            row
-        } else {
-            self.p.row_ids[row as usize]
-        }
+        // No panic path: a search without a filter discards the answer, and the
+        // compiler then drops the read too.
+        self.p.row_ids.get(row as usize).copied().unwrap_or(row)
     }
     /// The row holding item `id`.
     #[inline]

@@ -798,16 +798,30 @@ impl IndexView<'_> {
             s.heap
                 .extend(p.roots.iter().map(|&r| heap_key(f32::INFINITY, r)));
         }
-        while let Some(key) = s.heap.pop() {
-            let child = key_item(key);
-            if child & LEAF_FLAG != 0 {
-                if self.take_leaf(s, child, ok) >= budget {
+        // Best first. A node's nearer child that would be the next to leave the heap
+        // anyway (its key at least the heap's largest) is descended into directly:
+        // the same visiting order without its push and pop.
+        while let Some(mut key) = s.heap.pop() {
+            loop {
+                let child = key_item(key);
+                if child & LEAF_FLAG != 0 {
+                    if self.take_leaf(s, child, ok) >= budget {
+                        return Ok(());
+                    }
                     break;
                 }
-            } else {
                 let (right, left) = self.children(s, key);
-                s.heap.push(right);
-                s.heap.push(left);
+                let (near, far) = if right > left {
+                    (right, left)
+                } else {
+                    (left, right)
+                };
+                s.heap.push(far);
+                if s.heap.peek().is_some_and(|&top| top > near) {
+                    s.heap.push(near);
+                    break;
+                }
+                key = near;
             }
         }
         Ok(())
@@ -980,6 +994,62 @@ mod tests {
             // Without `greedy` the same budget goes best-first from the roots.
             v.collect_candidates(&mut s, 1, false, &|_| true).unwrap();
             assert!(s.cands.len() <= 16, "one leaf");
+        }
+    }
+
+    #[test]
+    fn best_first_candidates_come_in_the_order_of_a_plain_priority_queue() {
+        let (n, dim) = (4000, 10);
+        let data = crate::rng::gaussian_vector(n * dim, false, 21);
+        let mut b = crate::IndexBuilder::new(dim, Metric::Euclidean).unwrap();
+        b.add_batch(&data).unwrap();
+        let index = b
+            .build(&crate::BuildParams {
+                n_trees: 12,
+                ..Default::default()
+            })
+            .unwrap();
+        let (v, p) = (index.view(), index.parts());
+        let stride = p.pool.len() / v.pool_size;
+        let mut s = Scratch::default();
+        for q in 0..20 {
+            let query = crate::rng::gaussian_vector(dim, false, 900 + q);
+            v.prepare_query(&query, &mut s).unwrap();
+            // Every child of a popped node pushed, the best popped next; new items of
+            // each leaf appended until the budget is reached.
+            let budget = 300 + 40 * q as usize;
+            let mut heap: std::collections::BinaryHeap<u64> = p
+                .roots
+                .iter()
+                .map(|&r| heap_key(f32::INFINITY, r))
+                .collect();
+            let mut want: Vec<u32> = Vec::new();
+            let mut seen = vec![false; n];
+            while let Some(key) = heap.pop() {
+                let c = key_item(key);
+                if c & LEAF_FLAG != 0 {
+                    let l = (c & !LEAF_FLAG) as usize;
+                    let (a, z) = (p.leaf_offsets[l] as usize, p.leaf_offsets[l + 1] as usize);
+                    for &id in &p.leaf_ids[a..z] {
+                        if !std::mem::replace(&mut seen[id as usize], true) {
+                            want.push(id);
+                        }
+                    }
+                    if want.len() >= budget {
+                        break;
+                    }
+                } else {
+                    let node = &p.nodes[c as usize];
+                    let pj = node.proj as usize;
+                    let x = kernels::dot(&p.pool[pj * stride..(pj + 1) * stride], &s.query);
+                    let (d, m) = (key_priority(key), x - node.offset);
+                    heap.push(heap_key(d.min(m), node.right));
+                    heap.push(heap_key(d.min(-m), node.left));
+                }
+            }
+            v.collect_candidates(&mut s, budget, false, &|_| true)
+                .unwrap();
+            assert_eq!(s.cands, want, "query {q}");
         }
     }
 
