@@ -219,18 +219,30 @@ pub(crate) fn project_all(vectors: &[f32], pool: &[f32], stride: usize) -> Resul
             bytes: len.saturating_mul(4),
         })?;
     table.resize(len, 0.0);
-    // A few pool vectors per task, each item's row read once for all of them (they stay
-    // in cache): the vectors are streamed pool_size / GROUP times instead of pool_size
-    // times. The same kernel on the same operands, so the same table for any GROUP.
-    const GROUP: usize = 8;
+    // A group of pool vectors per task, each item's row read once for all of them
+    // (the group, about 128 KiB, stays in cache): the vectors are streamed
+    // pool_size / group times instead of pool_size times (long vectors are memory
+    // bound here). The same kernel on the same operands, so the same table for any
+    // group size.
+    let group = (131_072 / (stride * 4).max(1)).clamp(8, 32);
     let n1 = n.max(1);
     table
-        .par_chunks_mut(n1 * GROUP)
-        .zip(pool.par_chunks(stride * GROUP))
+        .par_chunks_mut(n1 * group)
+        .zip(pool.par_chunks(stride * group))
         .for_each(|(cols, ps)| {
+            let rows: Vec<&[f32]> = ps.chunks_exact(stride).collect();
             for (i, x) in vectors.chunks_exact(stride).enumerate() {
-                for (j, p) in ps.chunks_exact(stride).enumerate() {
-                    cols[j * n1 + i] = kernels::dot(x, p);
+                // Four pool vectors per kernel call (bit-identical to one at a time).
+                let mut quads = rows.chunks_exact(4);
+                for (q, quad) in quads.by_ref().enumerate() {
+                    let d = kernels::dot_x4(x, [quad[0], quad[1], quad[2], quad[3]]);
+                    for (k, d) in d.into_iter().enumerate() {
+                        cols[(4 * q + k) * n1 + i] = d;
+                    }
+                }
+                let done = rows.len() - quads.remainder().len();
+                for (k, p) in quads.remainder().iter().enumerate() {
+                    cols[(done + k) * n1 + i] = kernels::dot(x, p);
                 }
             }
         });
