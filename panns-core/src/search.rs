@@ -1093,7 +1093,10 @@ mod tests {
             // Codes beside f32 rows scan the f32 rows: as f32.
             assert!(!both.view().prefers_scan(budget, allowed), "dim {dim}");
             // Beyond twice, the codes walk too.
-            assert!(!codes.view().prefers_scan(budget / 2 - 1, allowed), "dim {dim}");
+            assert!(
+                !codes.view().prefers_scan(budget / 2 - 1, allowed),
+                "dim {dim}"
+            );
         }
     }
 
