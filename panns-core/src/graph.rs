@@ -281,13 +281,13 @@ type Lists = Flat<Entry>;
 
 /// Builds the graph: `n * degree` ids, rows nearest first, padded with `u32::MAX`.
 /// Refuses a graph build whose working memory cannot be had, before any work: one
-/// generation of `n x build_k` list entries and a snapshot of their ids, reverse
+/// generation of `n x build_k` list entries and a snapshot of one block's ids, reverse
 /// samples, the seed trees' leaf map, per-worker visited stamps, the graph and its
 /// reverse edges (the lists are pruned in place).
 /// The allocator is asked once for the total (and it is given back), so a failure is
 /// an error, not an abort.
 pub(crate) fn check_memory(n: usize, p: &GraphParams) -> Result<()> {
-    let per_item = p.build_k * (std::mem::size_of::<Entry>() + 4)
+    let per_item = p.build_k * (std::mem::size_of::<Entry>() + 4 / ROUND_BLOCKS + 1)
         + SAMPLE * 8 / ROUND_BLOCKS
         + p.seed_trees * 4
         + p.degree * (4 + 8)
@@ -371,11 +371,12 @@ pub(crate) fn build_graph(
     };
     let k = p.build_k.min(n.saturating_sub(1)).max(1);
     report(progress, Stage::GraphSeeds, 0, 1);
-    // One buffer, reserved once, holds the seed trees' leaf map and then each round's
-    // snapshot of the lists' tags: freed buffers of these sizes can stay with the
+    // One buffer, reserved once, holds the seed trees' leaf map and then each block's
+    // snapshot of its lists' tags: freed buffers of these sizes can stay with the
     // allocator and add to the rounds' peak.
     let mut spare: Vec<u32> = Vec::new();
-    spare.reserve_exact(n * k.max(p.seed_trees.min(forest.roots.len())));
+    let block = n.div_ceil(ROUND_BLOCKS).max(1);
+    spare.reserve_exact((n * p.seed_trees.min(forest.roots.len())).max(block * k));
     let pos = order.as_ref().map(|o| &o.pos[..]);
     let mut lists = seed_lists(&sp, forest, n, k, p.seed_trees, pos, &mut spare);
     report(progress, Stage::GraphSeeds, 1, 1);
@@ -552,13 +553,46 @@ const SAMPLE: usize = 10;
 /// Adds to `cands` the ids of a hub's list (`tags`: ids with the "new" flag) not
 /// stamped yet: all of them when the hub is new to us, else only its new entries
 /// (old×old pairs were compared before).
-fn pull(tags: &[u32], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32>) {
-    for &t in tags {
+fn pull(
+    tags: impl Iterator<Item = u32>,
+    all: bool,
+    stamp: &mut [u32],
+    ep: u32,
+    cands: &mut Vec<u32>,
+) {
+    for t in tags {
         let w = t & !NEW;
         if (all || t & NEW != 0) && stamp[w as usize] != ep {
             stamp[w as usize] = ep;
             cands.push(w);
         }
+    }
+}
+
+/// What a round reads of the points' lists: each entry's id with its "new" flag
+/// (`Entry::tagged`).
+trait TagSource: Sync {
+    /// Number of points.
+    fn points(&self) -> usize;
+    /// The tags of point `u`'s list, in list order.
+    fn tags_of(&self, u: usize) -> impl Iterator<Item = u32> + '_;
+}
+
+impl TagSource for Flat<u32> {
+    fn points(&self) -> usize {
+        self.len.len()
+    }
+    fn tags_of(&self, u: usize) -> impl Iterator<Item = u32> + '_ {
+        self.row(u).iter().copied()
+    }
+}
+
+impl TagSource for Lists {
+    fn points(&self) -> usize {
+        self.len.len()
+    }
+    fn tags_of(&self, u: usize) -> impl Iterator<Item = u32> + '_ {
+        self.row(u).iter().map(|e| e.tagged)
     }
 }
 
@@ -576,7 +610,7 @@ fn pull(tags: &[u32], all: bool, stamp: &mut [u32], ep: u32, cands: &mut Vec<u32
 /// Only the points `points` (a block) get their rows, into `out` (row `v - points.start`
 /// is point `v`'s), whose buffers are reused.
 fn reverse_sample(
-    tags: &Flat<u32>,
+    tags: &impl TagSource,
     points: std::ops::Range<usize>,
     cap: usize,
     round: u64,
@@ -609,15 +643,15 @@ fn reverse_sample(
 
 /// [`reverse_sample`]'s rows of the points `points` into `best` and `len`.
 fn sample_part(
-    tags: &Flat<u32>,
+    tags: &impl TagSource,
     points: std::ops::Range<usize>,
     cap: usize,
     salt: u64,
     best: &mut [(u32, u32)],
     len: &mut [u32],
 ) {
-    for u in 0..tags.len.len() {
-        for &t in tags.row(u) {
+    for u in 0..tags.points() {
+        for t in tags.tags_of(u) {
             let v = (t & !NEW) as usize;
             if !points.contains(&v) {
                 continue;
@@ -696,6 +730,7 @@ impl Lists {
     /// Every entry's id with its "new" flag (`Entry::tagged`), in the same layout: what
     /// other points read of a list during a round (they compute their own distances).
     /// `buf` becomes the snapshot's buffer (no allocation when its capacity suffices).
+    #[cfg(test)]
     fn tags(&self, mut buf: Vec<u32>) -> Flat<u32> {
         buf.clear();
         buf.extend(self.items.iter().map(|e| e.tagged));
@@ -709,12 +744,14 @@ impl Lists {
 
 /// One NN-descent round, in place; returns how many entries changed.
 ///
-/// Each point's new list depends only on the lists as they were when the round began:
-/// a point reads its own row (which only it writes) and the ids and flags of other rows
-/// from a snapshot taken first (4 bytes per entry, where a second generation of lists
-/// would take 8), so the result does not depend on the number of threads, nor on the
-/// points being done in [`ROUND_BLOCKS`] blocks: the reverse samples of one block at a
-/// time (a pass over the snapshot each) are all a round holds of them.
+/// The points are done in [`ROUND_BLOCKS`] blocks, one after another. A point reads its
+/// own row (which only it writes) and the ids and flags of other rows: those of earlier
+/// blocks as this round left them, later blocks' as the last round did, and its own
+/// block's from a snapshot of the block taken when it began (4 bytes per entry of one
+/// block: a snapshot of every list would take a quarter of the lists' memory more, 122
+/// MiB at 1M points). So the result does not depend on the number of threads; the
+/// reverse samples of one block at a time (a pass over the lists each) are all a round
+/// holds of them.
 ///
 /// `work` holds the buffers kept from round to round.
 fn descent_round(
@@ -725,16 +762,65 @@ fn descent_round(
     round: u64,
     work: &mut RoundWork,
 ) -> usize {
-    let tags = lists.tags(std::mem::take(&mut work.spare));
     let block = n.div_ceil(ROUND_BLOCKS).max(1);
     let mut changed = 0;
     for lo in (0..n).step_by(block) {
         let hi = (lo + block).min(n);
-        reverse_sample(&tags, lo..hi, SAMPLE, round, &mut work.rev);
-        changed += descent_block(sp, lists, &tags, &work.rev, lo..hi, k, &work.pool);
+        reverse_sample(&*lists, lo..hi, SAMPLE, round, &mut work.rev);
+        let rev = &work.rev;
+        changed += descent_block(sp, lists, &mut work.spare, rev, lo..hi, k, &work.pool);
     }
-    work.spare = tags.items;
     changed
+}
+
+/// What the points of a block read of the lists during [`descent_block`]: the rows of
+/// earlier blocks as this round left them, later ones as the last round did, and the
+/// block's own as they were when it began.
+struct BlockTags<'a> {
+    stride: usize,
+    lo: usize,
+    hi: usize,
+    before: &'a [Entry],
+    after: &'a [Entry],
+    len_before: &'a [u32],
+    len_after: &'a [u32],
+    snap: &'a [u32],
+    snap_len: &'a [u32],
+}
+
+/// The tags of one row of [`BlockTags`]: read from entries or from the snapshot.
+enum RowTags<'a> {
+    Entries(std::slice::Iter<'a, Entry>),
+    Tags(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for RowTags<'_> {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            RowTags::Entries(i) => i.next().map(|e| e.tagged),
+            RowTags::Tags(i) => i.next().copied(),
+        }
+    }
+}
+
+impl BlockTags<'_> {
+    #[inline]
+    fn tags_of(&self, v: usize) -> RowTags<'_> {
+        let s = self.stride;
+        if v < self.lo {
+            let row = &self.before[v * s..v * s + self.len_before[v] as usize];
+            RowTags::Entries(row.iter())
+        } else if v >= self.hi {
+            let r = v - self.hi;
+            let row = &self.after[r * s..r * s + self.len_after[r] as usize];
+            RowTags::Entries(row.iter())
+        } else {
+            let r = v - self.lo;
+            RowTags::Tags(self.snap[r * s..r * s + self.snap_len[r] as usize].iter())
+        }
+    }
 }
 
 /// Blocks of points a descent round does one after another.
@@ -744,7 +830,7 @@ const ROUND_BLOCKS: usize = 4;
 fn descent_block(
     sp: &Space,
     lists: &mut Lists,
-    tags: &Flat<u32>,
+    snap: &mut Vec<u32>,
     rev: &Flat<(u32, u32)>,
     points: std::ops::Range<usize>,
     k: usize,
@@ -752,10 +838,34 @@ fn descent_block(
 ) -> usize {
     let n = lists.len.len();
     let stride = lists.stride.max(1);
-    let lo = points.start;
-    lists.items[lo * stride..points.end * stride]
+    let (lo, hi) = (points.start, points.end);
+    // The block's rows as they were when it began (its points read each other's while
+    // they rewrite their own); the other rows are read where they are.
+    snap.clear();
+    snap.extend(
+        lists.items[lo * stride..hi * stride]
+            .iter()
+            .map(|e| e.tagged),
+    );
+    let snap_len = lists.len[lo..hi].to_vec();
+    let (before, rest) = lists.items.split_at_mut(lo * stride);
+    let (block_rows, after) = rest.split_at_mut((hi - lo) * stride);
+    let (len_before, rest_len) = lists.len.split_at_mut(lo);
+    let (block_len, len_after) = rest_len.split_at_mut(hi - lo);
+    let tags = BlockTags {
+        stride,
+        lo,
+        hi,
+        before,
+        after,
+        len_before,
+        len_after,
+        snap,
+        snap_len: &snap_len,
+    };
+    block_rows
         .par_chunks_mut(stride)
-        .zip(lists.len[points].par_iter_mut())
+        .zip(block_len.par_iter_mut())
         .enumerate()
         .map_init(
             || Lease::take(pool, n),
@@ -784,11 +894,11 @@ fn descent_block(
                     } else if new {
                         continue;
                     }
-                    pull(tags.row(v as usize), expand_all, stamp, ep, cands);
+                    pull(tags.tags_of(v as usize), expand_all, stamp, ep, cands);
                 }
                 for &(_, t) in rev.row(r) {
                     pull(
-                        tags.row((t & !NEW) as usize),
+                        tags.tags_of((t & !NEW) as usize),
                         t & NEW != 0,
                         stamp,
                         ep,
@@ -1235,11 +1345,11 @@ mod tests {
         let list = [e(1.0, 1, true), e(2.0, 2, false), e(3.0, 3, true)].map(|e| e.tagged);
         let mut stamp = vec![0u32; 4];
         let mut cands = Vec::new();
-        pull(&list, false, &mut stamp, 1, &mut cands);
+        pull(list.iter().copied(), false, &mut stamp, 1, &mut cands);
         assert_eq!(cands, [1, 3]);
         cands.clear();
         stamp[3] = 2;
-        pull(&list, true, &mut stamp, 2, &mut cands);
+        pull(list.iter().copied(), true, &mut stamp, 2, &mut cands);
         assert_eq!(cands, [1, 2]);
     }
 
