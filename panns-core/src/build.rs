@@ -93,6 +93,18 @@ pub struct Forest {
     pub leaf_ids: Vec<u32>,
 }
 
+impl Forest {
+    /// The arrays borrowed.
+    pub(crate) fn view(&self) -> ForestRef<'_> {
+        ForestRef {
+            nodes: &self.nodes,
+            roots: &self.roots,
+            leaf_offsets: &self.leaf_offsets,
+            leaf_ids: &self.leaf_ids,
+        }
+    }
+}
+
 /// Borrowed forest arrays (of an owned or a mapped index).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ForestRef<'a> {

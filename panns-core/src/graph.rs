@@ -287,7 +287,7 @@ type Lists = Flat<Entry>;
 /// The allocator is asked once for the total (and it is given back), so a failure is
 /// an error, not an abort.
 pub(crate) fn check_memory(n: usize, p: &GraphParams) -> Result<()> {
-    let per_item = p.build_k * (std::mem::size_of::<Entry>() + 4 / ROUND_BLOCKS + 1)
+    let per_item = p.build_k * (std::mem::size_of::<Entry>() + 4usize.div_ceil(ROUND_BLOCKS))
         + SAMPLE * 8 / ROUND_BLOCKS
         + p.seed_trees * 4
         + p.degree * (4 + 8)
@@ -578,6 +578,7 @@ trait TagSource: Sync {
     fn tags_of(&self, u: usize) -> impl Iterator<Item = u32> + '_;
 }
 
+#[cfg(test)]
 impl TagSource for Flat<u32> {
     fn points(&self) -> usize {
         self.len.len()

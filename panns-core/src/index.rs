@@ -248,14 +248,8 @@ fn store_in_leaf_order(
     stride: usize,
     forest: &mut build::Forest,
 ) -> (Vec<u32>, Vec<u32>) {
-    let f = build::ForestRef {
-        nodes: &forest.nodes,
-        roots: &forest.roots,
-        leaf_offsets: &forest.leaf_offsets,
-        leaf_ids: &forest.leaf_ids,
-    };
     let n = rows.len() / stride.max(1);
-    match graph::order::Order::of_first_tree(&f, n) {
+    match graph::order::Order::of_first_tree(&forest.view(), n) {
         Some(o) if !o.is_identity() => {
             o.place(rows, stride);
             for id in forest.leaf_ids.iter_mut() {

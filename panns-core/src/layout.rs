@@ -146,7 +146,7 @@ impl IndexParts<'_> {
             }
         }
         for (r, row) in self.vectors.chunks_exact(stride).enumerate() {
-            let i = stored(self.row_ids, r);
+            let i = Stored(self.row_ids, r);
             let (v, pad) = row.split_at(self.dim);
             if let Some(j) = v
                 .iter()
@@ -178,11 +178,17 @@ impl IndexParts<'_> {
     }
 }
 
-/// Names the vector in row `r` for messages: its item id, and the row when they differ.
-fn stored(row_ids: &[u32], r: usize) -> String {
-    match row_ids.get(r) {
-        Some(&id) if id as usize != r => format!("{id} (row {r})"),
-        _ => r.to_string(),
+/// Names the vector in row `.1` for messages (given `row_ids` as `.0`): its item id,
+/// and the row when they differ. Formatted only when a message is made.
+struct Stored<'a>(&'a [u32], usize);
+
+impl std::fmt::Display for Stored<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.1;
+        match self.0.get(r) {
+            Some(&id) if id as usize != r => write!(f, "{id} (row {r})"),
+            _ => write!(f, "{r}"),
+        }
     }
 }
 
@@ -191,7 +197,7 @@ fn stored(row_ids: &[u32], r: usize) -> String {
 fn check_code_values(c: &Codes<'_>, dim: usize, metric: Metric, row_ids: &[u32]) -> Result<()> {
     let stride = padded_dim(dim);
     for (r, (row, &aux)) in c.codes.chunks_exact(stride).zip(c.aux).enumerate() {
-        let i = stored(row_ids, r);
+        let i = Stored(row_ids, r);
         if let Some(j) = row[dim..].iter().position(|&x| x != 0) {
             return Err(corrupt(format!(
                 "stored vector {i} has code {} in its padding (component {}), which must be 0",
@@ -217,7 +223,7 @@ fn check_codes_match(c: &Codes<'_>, vectors: &[f32], dim: usize, row_ids: &[u32]
     let stride = padded_dim(dim);
     let mut decoded = vec![0f32; dim];
     for (r, row) in vectors.chunks_exact(stride).enumerate() {
-        let i = stored(row_ids, r);
+        let i = Stored(row_ids, r);
         // Angular codes encode the unit rows (the norm term only rescales decoding),
         // so compare without it.
         crate::quant::decode(c, r, dim, Metric::Dot, &mut decoded);
@@ -306,7 +312,7 @@ fn check_codes(p: &IndexParts<'_>, c: &Codes<'_>, stride: usize, rows: usize) ->
     if let Some(r) = c.aux.iter().position(|&a| !valid(a)) {
         return Err(corrupt(format!(
             "stored vector {} has norm term {}, out of range for the {} metric",
-            stored(p.row_ids, r),
+            Stored(p.row_ids, r),
             c.aux[r],
             p.metric
         )));

@@ -397,7 +397,7 @@ impl IndexView<'_> {
         }
         // A scan of codes only ([`quant::Dtype::I8`]) costs about half as much per item
         // as the walk's scoring of them (which also reads graph rows and keeps a beam).
-        let cheaper = if self.scans_codes() {
+        let cheaper = if self.p.dtype() == crate::Dtype::I8 {
             CODE_SCAN_GAIN as u128
         } else {
             1
@@ -407,12 +407,6 @@ impl IndexView<'_> {
         }
         (allowed as u128).pow(2)
             <= cheaper * WALK_SCORED_PER_BEAM as u128 * budget as u128 * n as u128
-    }
-
-    /// True when an exact scan scores codes (an index stored as codes only); with
-    /// `f32` rows beside the codes it reads those.
-    fn scans_codes(&self) -> bool {
-        self.p.codes.is_some() && self.p.vectors.is_empty()
     }
 
     /// True when a graph walk under a bitmap filter passing `allowed` items should step
@@ -957,19 +951,22 @@ mod tests {
     use super::*;
     use crate::filter::bitmap;
 
+    /// A forest of `n_trees` over `n` Gaussian points of `dim` components.
+    fn forest_of(n: usize, dim: usize, n_trees: usize, seed: u64) -> crate::Index {
+        let data = crate::rng::gaussian_vector(n * dim, false, seed);
+        let mut b = crate::IndexBuilder::new(dim, Metric::Euclidean).unwrap();
+        b.add_batch(&data).unwrap();
+        b.build(&crate::BuildParams {
+            n_trees,
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
     #[test]
     fn graph_seeds_are_the_query_side_leaves_of_the_first_trees_in_tree_order() {
         let (n, dim) = (3000, 12);
-        let mut r = crate::rng::Rng::new(8);
-        let data: Vec<f32> = (0..n * dim).map(|_| r.gaussian() as f32).collect();
-        let mut b = crate::IndexBuilder::new(dim, Metric::Euclidean).unwrap();
-        b.add_batch(&data).unwrap();
-        let index = b
-            .build(&crate::BuildParams {
-                n_trees: 6,
-                ..Default::default()
-            })
-            .unwrap();
+        let index = forest_of(n, dim, 6, 8);
         let (v, p) = (index.view(), index.parts());
         let stride = p.pool.len() / v.pool_size;
         let mut s = Scratch::default();
@@ -1022,15 +1019,7 @@ mod tests {
     #[test]
     fn best_first_candidates_come_in_the_order_of_a_plain_priority_queue() {
         let (n, dim) = (4000, 10);
-        let data = crate::rng::gaussian_vector(n * dim, false, 21);
-        let mut b = crate::IndexBuilder::new(dim, Metric::Euclidean).unwrap();
-        b.add_batch(&data).unwrap();
-        let index = b
-            .build(&crate::BuildParams {
-                n_trees: 12,
-                ..Default::default()
-            })
-            .unwrap();
+        let index = forest_of(n, dim, 12, 21);
         let (v, p) = (index.view(), index.parts());
         let stride = p.pool.len() / v.pool_size;
         let mut s = Scratch::default();
